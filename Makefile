@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test check bench schema migrations install clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Serve the API on the embedded default (SQLite under ./var, in-process jobs), with demo data.
+run: $(STAMP)
+	mkdir -p var
+	$(BIN)/presta serve --demo
+
+## The whole suite; on PostgreSQL and Redis when they answer (CI makes them mandatory).
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+## Regenerate schema.graphql from the code.
+schema: $(STAMP)
+	$(BIN)/presta export-schema schema.graphql
+
+## Write a migration for model changes (needs no database).
+migrations: $(STAMP)
+	PRESTA_DATABASE_URL=sqlite://:memory: $(BIN)/tortoise -c presta.db.TORTOISE_ORM makemigrations
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,21 @@
+"""Tortoise models, one module per domain. Imports nothing of ours outside this package."""
+
+from models.account import ApiKey, Client, RefreshToken, StaffMember, User
+from models.event import Event
+from models.marketplace import Marketplace
+from models.membership import Membership, MembershipAudit, ProviderCompany
+
+__models__ = [
+    User,
+    RefreshToken,
+    ApiKey,
+    StaffMember,
+    Client,
+    Marketplace,
+    ProviderCompany,
+    Membership,
+    MembershipAudit,
+    Event,
+]
+
+__all__ = [m.__name__ for m in __models__]

@@ -1,0 +1,1 @@
+"""Presta infrastructure shared by every layer: settings, database, events, jobs, mail."""

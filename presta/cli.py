@@ -1,0 +1,155 @@
+"""The ``presta`` command: serve, worker, scheduler, migrate, demo-data, export-schema, ..."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from presta import logs
+from presta.settings import settings
+
+log = logging.getLogger("presta")
+
+
+def _serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    cfg = settings()
+    if args.demo:
+        asyncio.run(_prepare_demo())
+    uvicorn.run(
+        "schema.app:create_app",
+        factory=True,
+        host=args.host or cfg.host,
+        port=args.port or cfg.port,
+        workers=args.workers,
+        log_level=cfg.log_level.lower(),
+        ws_max_size=256 * 1024,
+        proxy_headers=True,
+    )
+
+
+async def _prepare_demo() -> None:
+    from presta import db, demo
+
+    await db.migrate_db()
+    await db.init_db()
+    try:
+        logins = await demo.load_demo_data()
+    finally:
+        await db.close_db()
+    print(demo.banner(logins), flush=True)
+
+
+def _migrate(_: argparse.Namespace) -> None:
+    from presta import db
+
+    asyncio.run(db.migrate_db())
+    print("migrations applied")
+
+
+def _demo_data(_: argparse.Namespace) -> None:
+    asyncio.run(_prepare_demo())
+
+
+def _export_schema(args: argparse.Namespace) -> None:
+    from schema.root import schema
+
+    text = schema.as_str() + "\n"
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+        print(f"schema written to {args.output}")
+
+
+def _create_platform_admin(args: argparse.Namespace) -> None:
+    from presta import db
+    from resolvers.account import create_platform_admin
+
+    password = os.environ.get("PRESTA_ADMIN_PASSWORD") or getpass.getpass("Password: ")
+
+    async def run() -> None:
+        await db.init_db()
+        try:
+            user = await create_platform_admin(
+                email=args.email, password=password, full_name=args.name
+            )
+            print(f"platform admin: {user.email}")
+        finally:
+            await db.close_db()
+
+    asyncio.run(run())
+
+
+def _worker(args: argparse.Namespace) -> None:
+    from dramatiq import Worker
+
+    import workers.actors  # noqa: F401  (registers the actors)
+    from workers.broker import broker
+
+    if settings().jobs_backend != "dramatiq":
+        raise SystemExit("presta worker needs PRESTA_JOBS_BACKEND=dramatiq and PRESTA_REDIS_URL")
+    worker = Worker(
+        broker, worker_threads=args.threads, worker_timeout=settings().worker_timeout_ms
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    worker.start()
+    log.info("worker started (%d threads)", args.threads)
+    stop.wait()
+    worker.stop()
+
+
+def _scheduler(_: argparse.Namespace) -> None:
+    from workers.scheduler import run_periodic
+
+    if settings().jobs_backend != "dramatiq":
+        raise SystemExit("presta scheduler needs PRESTA_JOBS_BACKEND=dramatiq")
+    asyncio.run(run_periodic())
+
+
+def main(argv: list[str] | None = None) -> None:
+    cfg = settings()
+    logs.configure(cfg.log_level, json=cfg.log_json)
+    parser = argparse.ArgumentParser(prog="presta", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the API (GraphQL at /graphql)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--demo", action="store_true", help="migrate and load demo data first")
+    serve.set_defaults(func=_serve)
+
+    worker = sub.add_parser("worker", help="run dramatiq workers")
+    worker.add_argument("--threads", type=int, default=8)
+    worker.set_defaults(func=_worker)
+
+    sub.add_parser("scheduler", help="enqueue the periodic sweeps").set_defaults(func=_scheduler)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
+    sub.add_parser("demo-data", help="load demo data").set_defaults(func=_demo_data)
+
+    export = sub.add_parser("export-schema", help="write the GraphQL SDL")
+    export.add_argument("output", nargs="?", default="schema.graphql")
+    export.set_defaults(func=_export_schema)
+
+    admin = sub.add_parser("create-platform-admin", help="create or promote a platform admin")
+    admin.add_argument("email")
+    admin.add_argument("--name", default="")
+    admin.set_defaults(func=_create_platform_admin)
+
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

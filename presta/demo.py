@@ -1,0 +1,69 @@
+"""Demo data for ``make run``: every capability can be tried from GraphiQL with these logins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models.account import Client, StaffMember, StaffRole, User
+from models.marketplace import Marketplace
+from presta.security import hash_password
+from presta.tx import atomic
+
+DEMO_PASSWORD = "demo-password"
+
+
+@dataclass(frozen=True)
+class Login:
+    role: str
+    email: str
+    marketplace: str | None
+
+
+async def load_demo_data() -> list[Login]:
+    """Idempotent: a second run finds the demo marketplace and adds nothing."""
+    logins = [
+        Login("platform admin", "admin@presta.demo", None),
+        Login("marketplace ADMIN", "boss@menage-plus.demo", "menage-plus"),
+        Login("marketplace AGENT", "agent@menage-plus.demo", "menage-plus"),
+        Login("client", "client@menage-plus.demo", "menage-plus"),
+        Login("ADMIN of another marketplace", "boss@jardins.demo", "jardins"),
+    ]
+    if await Marketplace.filter(slug="menage-plus").exists():
+        return logins
+    async with atomic():
+        password = hash_password(DEMO_PASSWORD)
+
+        async def user(email: str, name: str, **extra: object) -> User:
+            return await User.create(email=email, password_hash=password, full_name=name, **extra)
+
+        await user("admin@presta.demo", "Platform Admin", is_platform_admin=True)
+        main = await Marketplace.create(name="Ménage Plus", slug="menage-plus")
+        other = await Marketplace.create(name="Jardins & Co", slug="jardins")
+        boss = await user("boss@menage-plus.demo", "Claire Martin")
+        agent = await user("agent@menage-plus.demo", "Hugo Bernard")
+        other_boss = await user("boss@jardins.demo", "Léa Petit")
+        await StaffMember.create(user=boss, marketplace=main, role=StaffRole.ADMIN)
+        await StaffMember.create(user=agent, marketplace=main, role=StaffRole.AGENT)
+        await StaffMember.create(user=other_boss, marketplace=other, role=StaffRole.ADMIN)
+        client_user = await user("client@menage-plus.demo", "Paul Durand")
+        await Client.create(
+            marketplace=main,
+            user=client_user,
+            full_name="Paul Durand",
+            email=client_user.email,
+            phone="+33600000000",
+        )
+    return logins
+
+
+def banner(logins: list[Login]) -> str:
+    lines = [
+        "",
+        "Presta demo is ready: GraphiQL at http://127.0.0.1:8000/graphql",
+        f"Every demo account's password is: {DEMO_PASSWORD}",
+        "Log in with the logIn mutation, then send the header",
+        "  Authorization: Bearer <accessToken>   (and X-Marketplace: <slug> to pick a marketplace)",
+        "",
+    ]
+    lines += [f"  {login.role:<32} {login.email:<28} {login.marketplace or ''}" for login in logins]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,116 @@
+"""The one typed settings object, read from ``PRESTA_*`` environment variables."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DEV_SECRET = "dev-insecure-secret-change-me-before-production"
+
+
+class SettingsError(RuntimeError):
+    """Raised when the configuration is unsafe or inconsistent."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PRESTA_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    secret_key: str = ""
+
+    # Embedded default: a SQLite file, in-memory broadcast, jobs run inside the API process.
+    database_url: str = "sqlite://var/presta.sqlite3"
+    db_pool_min: int = 2
+    db_pool_max: int = 20
+    redis_url: str = ""
+    broadcast_url: str = "memory://"
+    jobs_backend: Literal["inline", "dramatiq"] = "inline"
+    worker_timeout_ms: int = 50
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    mail_from: str = "Presta <no-reply@presta.local>"
+    mail_enabled: bool = True
+    public_url: str = "http://127.0.0.1:8000"
+
+    storage_dir: Path = Path("var/storage")
+    max_upload_bytes: int = 10 * 1024 * 1024
+    download_url_ttl_seconds: int = 600
+
+    allowed_origins: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"]
+    )
+
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_days: int = 30
+    invitation_ttl_days: int = 14
+
+    max_query_depth: int = 10
+    max_aliases: int = 15
+    max_tokens: int = 2000
+    max_query_cost: int = 5000
+    max_page_size: int = 100
+    max_body_bytes: int = 1024 * 1024
+    max_subscriptions_per_connection: int = 50
+    event_retention_days: int = 30
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _check_production(self) -> Settings:
+        if self.environment == "production":
+            missing = [
+                name
+                for name, value in (
+                    ("PRESTA_SECRET_KEY", self.secret_key),
+                    ("PRESTA_REDIS_URL", self.redis_url),
+                )
+                if not value
+            ]
+            if missing:
+                raise SettingsError(
+                    f"production mode needs {', '.join(missing)}; refusing to start "
+                    "with development defaults"
+                )
+            if self.secret_key == _DEV_SECRET or len(self.secret_key) < 32:
+                raise SettingsError("PRESTA_SECRET_KEY must be at least 32 random characters")
+            if self.database_url.startswith("sqlite"):
+                raise SettingsError("production mode needs PRESTA_DATABASE_URL on PostgreSQL")
+        elif not self.secret_key:
+            self.secret_key = _DEV_SECRET
+        return self
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgres://", "postgresql://", "asyncpg://"))
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def override_settings(**values: object) -> Settings:
+    """Replace the process settings (tests and the CLI use it before anything starts)."""
+    get_settings.cache_clear()
+    settings = Settings(**values)  # type: ignore[arg-type]
+    _override.clear()
+    _override.append(settings)
+    return settings
+
+
+_override: list[Settings] = []
+
+
+def settings() -> Settings:
+    return _override[0] if _override else get_settings()

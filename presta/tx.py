@@ -1,0 +1,53 @@
+"""One transaction per use case, with work that must only happen after it commits."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from presta import events, jobs
+
+_current: contextvars.ContextVar[AfterCommit | None] = contextvars.ContextVar(
+    "after_commit", default=None
+)
+
+
+class AfterCommit:
+    """Envelopes to publish and jobs to enqueue once the transaction has committed."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[dict[str, Any]] = []
+        self.jobs: list[tuple[str, dict[str, Any]]] = []
+
+    def publish(self, envelope: dict[str, Any]) -> None:
+        self.envelopes.append(envelope)
+
+    def enqueue(self, actor_name: str, **kwargs: Any) -> None:
+        self.jobs.append((actor_name, kwargs))
+
+    async def flush(self) -> None:
+        for envelope in self.envelopes:
+            await events.publish(envelope)
+        for actor_name, kwargs in self.jobs:
+            await jobs.enqueue(actor_name, **kwargs)
+
+
+@asynccontextmanager
+async def atomic() -> AsyncIterator[AfterCommit]:
+    """Run the block in one transaction; a nested block joins the outer one."""
+    outer = _current.get()
+    if outer is not None:
+        yield outer
+        return
+    hooks = AfterCommit()
+    token = _current.set(hooks)
+    try:
+        async with in_transaction():
+            yield hooks
+    finally:
+        _current.reset(token)
+    await hooks.flush()

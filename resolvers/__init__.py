@@ -1,0 +1,1 @@
+"""Use cases: transactions, authorization, state transitions, events and jobs after commit."""

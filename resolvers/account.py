@@ -1,0 +1,328 @@
+"""Accounts: sign-up, log-in with rotating refresh tokens, API keys, and authentication."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from email_validator import EmailNotValidError, validate_email
+
+from models.account import ApiKey, ApiScope, Client, RefreshToken, StaffMember, User
+from models.membership import Membership, MembershipStatus
+from presta import clock
+from presta.security import (
+    TokenError,
+    decode_access_token,
+    dummy_verify,
+    hash_password,
+    make_access_token,
+    random_token,
+    sha256_hex,
+    verify_password,
+)
+from presta.settings import settings
+from presta.tx import atomic
+from resolvers.actor import ANONYMOUS, Actor, RoleGrant
+from resolvers.errors import AuthError, UserError, UserErrors, not_found, unauthenticated
+from resolvers.event import record_event
+
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 256
+API_KEY_PREFIX = "pk_"
+
+
+class AccountErrorCode(StrEnum):
+    NOT_FOUND = "NOT_FOUND"
+    INVALID = "INVALID"
+    INVALID_EMAIL = "INVALID_EMAIL"
+    EMAIL_TAKEN = "EMAIL_TAKEN"
+    WEAK_PASSWORD = "WEAK_PASSWORD"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    INVALID_REFRESH_TOKEN = "INVALID_REFRESH_TOKEN"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    user: User
+    access_token: str
+    expires_in: int
+    refresh_token: str
+
+
+def normalize_email(email: str, *, field: str = "email") -> str:
+    """Normalized form used for uniqueness: validated syntax, lower-cased."""
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise UserError(AccountErrorCode.INVALID_EMAIL, str(exc), field=field) from None
+
+
+def _check_password(password: str) -> None:
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise UserError(
+            AccountErrorCode.WEAK_PASSWORD,
+            f"Password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters long.",
+            field="password",
+        )
+
+
+async def sign_up(*, email: str, password: str, full_name: str) -> Session:
+    """Create a user account; the only operation that tells whether an e-mail is taken."""
+    errors: list[UserError] = []
+    try:
+        email = normalize_email(email)
+    except UserError as exc:
+        errors.append(exc)
+    try:
+        _check_password(password)
+    except UserError as exc:
+        errors.append(exc)
+    if len(full_name.strip()) > 200:
+        errors.append(UserError(AccountErrorCode.INVALID, "Name is too long.", field="fullName"))
+    if errors:
+        raise UserErrors(errors)
+    async with atomic():
+        if await User.filter(email=email).exists():
+            raise UserError(
+                AccountErrorCode.EMAIL_TAKEN, "An account exists for this e-mail.", field="email"
+            )
+        user = await User.create(
+            email=email, password_hash=hash_password(password), full_name=full_name.strip()
+        )
+        return await _open_session(user)
+
+
+async def log_in(*, email: str, password: str) -> Session:
+    """Same answer for an unknown e-mail and a wrong password, in about the same time."""
+    try:
+        email = normalize_email(email)
+    except UserError:
+        email = ""
+    user = await User.get_or_none(email=email, is_active=True) if email else None
+    if user is None:
+        dummy_verify(password)
+        raise _bad_credentials()
+    if not verify_password(user.password_hash, password):
+        raise _bad_credentials()
+    async with atomic():
+        return await _open_session(user)
+
+
+def _bad_credentials() -> UserError:
+    return UserError(AccountErrorCode.INVALID_CREDENTIALS, "Wrong e-mail or password.")
+
+
+async def refresh_session(*, refresh_token: str) -> Session:
+    """Rotate a refresh token; presenting an already-rotated one revokes its whole family."""
+    now = clock.now()
+    async with atomic():
+        token = (
+            await RefreshToken.filter(token_hash=sha256_hex(refresh_token))
+            .select_for_update()
+            .first()
+        )
+        invalid = UserError(
+            AccountErrorCode.INVALID_REFRESH_TOKEN, "Invalid refresh token.", field="refreshToken"
+        )
+        if token is None or token.revoked_at is not None or token.expires_at <= now:
+            raise invalid
+        if token.rotated_at is not None:
+            await RefreshToken.filter(family=token.family, revoked_at=None).update(revoked_at=now)
+            reuse = True
+        else:
+            reuse = False
+            token.rotated_at = now
+            await token.save(update_fields=["rotated_at"])
+            user = await User.get(id=token.user_id)  # type: ignore[attr-defined]
+            if not user.is_active:
+                raise invalid
+            session = await _open_session(user, family=token.family)
+    if reuse:
+        # Raised after the block so the family revocation commits.
+        raise invalid
+    return session
+
+
+async def log_out(*, refresh_token: str) -> None:
+    token = await RefreshToken.get_or_none(token_hash=sha256_hex(refresh_token))
+    if token is not None:
+        await RefreshToken.filter(family=token.family, revoked_at=None).update(
+            revoked_at=clock.now()
+        )
+
+
+async def _open_session(user: User, *, family: uuid.UUID | None = None) -> Session:
+    access, ttl = make_access_token(user.id)
+    refresh = random_token()
+    await RefreshToken.create(
+        user=user,
+        family=family or uuid.uuid4(),
+        token_hash=sha256_hex(refresh),
+        expires_at=clock.now() + timedelta(days=settings().refresh_token_ttl_days),
+    )
+    return Session(user=user, access_token=access, expires_in=ttl, refresh_token=refresh)
+
+
+async def authenticate(
+    *, bearer: str | None, api_key: str | None, marketplace_id: int | None
+) -> Actor:
+    """Build the actor of a request from its credentials and the acting marketplace it names."""
+    if api_key:
+        return await _authenticate_api_key(api_key, marketplace_id)
+    if not bearer:
+        return ANONYMOUS
+    try:
+        user_id = decode_access_token(bearer)
+    except TokenError as exc:
+        raise unauthenticated(
+            "Access token expired." if exc.reason == "expired" else "Invalid access token."
+        ) from None
+    user = await User.get_or_none(id=user_id, is_active=True)
+    if user is None:
+        raise unauthenticated("Invalid access token.")
+    return await actor_for_user(user, marketplace_id)
+
+
+async def actor_for_user(user: User, marketplace_id: int | None) -> Actor:
+    staff = await StaffMember.filter(user_id=user.id).values_list("marketplace_id", "role")
+    clients = await Client.filter(user_id=user.id).values_list("marketplace_id", "id")
+    memberships: list[tuple[int, int]] = []
+    if user.provider_company_id is not None:  # type: ignore[attr-defined]
+        memberships = (
+            await Membership.filter(
+                company_id=user.provider_company_id,  # type: ignore[attr-defined]
+            )
+            .exclude(status=MembershipStatus.DELETED)
+            .values_list("marketplace_id", "id")
+        )
+    grants = (
+        [RoleGrant(m, str(role)) for m, role in staff]
+        + [RoleGrant(m, "PROVIDER") for m, _ in memberships]
+        + [RoleGrant(m, "CLIENT") for m, _ in clients]
+    )
+    if marketplace_id is None:
+        # One marketplace only: it is the acting one without asking.
+        distinct = {g.marketplace_id for g in grants}
+        if len(distinct) == 1:
+            marketplace_id = distinct.pop()
+    in_marketplace = marketplace_id is not None and any(
+        g.marketplace_id == marketplace_id for g in grants
+    )
+    if marketplace_id is not None and not in_marketplace and not user.is_platform_admin:
+        # Naming a marketplace one has no role in grants nothing there.
+        marketplace_id = None
+    return Actor(
+        user_id=user.id,
+        is_platform_admin=user.is_platform_admin,
+        marketplace_id=marketplace_id,
+        staff_role=next((role for m, role in staff if m == marketplace_id), None),
+        company_id=user.provider_company_id,  # type: ignore[attr-defined]
+        membership_id=next((mid for m, mid in memberships if m == marketplace_id), None),
+        client_id=next((cid for m, cid in clients if m == marketplace_id), None),
+        roles=tuple(grants),
+    )
+
+
+async def _authenticate_api_key(raw: str, marketplace_id: int | None) -> Actor:
+    prefix, _, secret = raw.removeprefix(API_KEY_PREFIX).partition("_")
+    key = await ApiKey.get_or_none(prefix=prefix, revoked_at=None) if secret else None
+    if key is None or sha256_hex(secret) != key.secret_hash:
+        raise unauthenticated("Invalid or revoked API key.")
+    key_marketplace: int = key.marketplace_id  # type: ignore[attr-defined]
+    if marketplace_id is not None and marketplace_id != key_marketplace:
+        raise unauthenticated("This API key belongs to another marketplace.")
+    return Actor(
+        marketplace_id=key_marketplace,
+        api_key_id=key.id,
+        api_scope=key.scope,
+        roles=(RoleGrant(key_marketplace, "PARTNER"),),
+    )
+
+
+async def create_api_key(actor: Actor, *, name: str, scope: ApiScope) -> tuple[ApiKey, str]:
+    """ADMIN staff create a key for their marketplace; the secret is shown once."""
+    marketplace_id = actor.require_staff(admin=True)
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        raise UserError(AccountErrorCode.INVALID, "Name must be 1 to 100 characters.", field="name")
+    prefix = random_token(9)[:12].replace("_", "x").replace("-", "y")
+    secret = random_token(32)
+    async with atomic():
+        key = await ApiKey.create(
+            marketplace_id=marketplace_id,
+            name=name,
+            prefix=prefix,
+            secret_hash=sha256_hex(secret),
+            scope=scope,
+            created_by_id=actor.user_id,
+        )
+    return key, f"{API_KEY_PREFIX}{prefix}_{secret}"
+
+
+async def revoke_api_key(actor: Actor, *, key_id: int) -> ApiKey:
+    marketplace_id = actor.require_staff(admin=True)
+    key = await ApiKey.get_or_none(id=key_id, marketplace_id=marketplace_id)
+    if key is None:
+        raise not_found("API key")
+    if key.revoked_at is None:
+        key.revoked_at = clock.now()
+        await key.save(update_fields=["revoked_at"])
+    return key
+
+
+async def list_api_keys(actor: Actor) -> list[ApiKey]:
+    marketplace_id = actor.require_staff(admin=True)
+    return await ApiKey.filter(marketplace_id=marketplace_id).order_by("-id")
+
+
+async def create_platform_admin(*, email: str, password: str, full_name: str = "") -> User:
+    """Operator bootstrap (CLI): create or promote a platform admin."""
+    email = normalize_email(email)
+    _check_password(password)
+    async with atomic():
+        user = await User.get_or_none(email=email)
+        if user is None:
+            return await User.create(
+                email=email,
+                password_hash=hash_password(password),
+                full_name=full_name,
+                is_platform_admin=True,
+            )
+        user.is_platform_admin = True
+        await user.save(update_fields=["is_platform_admin"])
+        return user
+
+
+__all__ = ["AuthError", "Session"]
+
+
+async def update_profile(actor: Actor, *, full_name: str) -> User:
+    """A user changes their own name; their other sessions see it live."""
+    user_id = actor.require_user()
+    full_name = full_name.strip()
+    if len(full_name) > 200:
+        raise UserError(AccountErrorCode.INVALID, "Name is too long.", field="fullName")
+    async with atomic() as tx:
+        user = await User.get(id=user_id)
+        user.full_name = full_name
+        await user.save(update_fields=["full_name"])
+        await record_event(
+            tx,
+            topic=USER_UPDATED,
+            marketplace_id=None,
+            object_type="User",
+            object_id=user.id,
+            audience=[f"user:{user.id}"],
+        )
+    return user
+
+
+async def load_self(actor: Actor, user_id: int) -> User | None:
+    if actor.user_id != user_id:
+        return None
+    return await User.get_or_none(id=user_id)
+
+
+USER_UPDATED = "user.updated"

@@ -1,0 +1,80 @@
+"""Keyset pagination over a queryset ordered by id (feeds: newest first)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from tortoise.queryset import QuerySet
+
+from presta.settings import settings
+from resolvers.errors import CommonCode, UserError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    has_next_page: bool
+    has_previous_page: bool
+
+    def cursor(self, item: Any) -> str:
+        return encode_cursor(item.id)
+
+
+def encode_cursor(key: int) -> str:
+    return base64.urlsafe_b64encode(f"k:{key}".encode()).decode()
+
+
+def decode_cursor(cursor: str, *, field: str) -> int:
+    try:
+        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        if kind != "k":
+            raise ValueError(cursor)
+        return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise UserError(CommonCode.INVALID, "Malformed cursor.", field=field) from None
+
+
+async def keyset_page(
+    query: QuerySet[Any],
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+    newest_first: bool = True,
+) -> Page[Any]:
+    """One page in id order; ``first``/``after`` walk forward, ``last``/``before`` backward."""
+    limit_max = settings().max_page_size
+    if first is not None and last is not None:
+        raise UserError(CommonCode.INVALID, "Give first or last, not both.", field="last")
+    size = first if first is not None else last if last is not None else 20
+    if not 0 <= size <= limit_max:
+        raise UserError(
+            CommonCode.INVALID,
+            f"Page size must be between 0 and {limit_max}.",
+            field="first" if first is not None else "last",
+        )
+    forward = last is None
+    # "Forward" in the list's own order; for newest-first lists that means descending ids.
+    descending = newest_first == forward
+    if after is not None:
+        key = decode_cursor(after, field="after")
+        query = query.filter(id__lt=key) if newest_first else query.filter(id__gt=key)
+    if before is not None:
+        key = decode_cursor(before, field="before")
+        query = query.filter(id__gt=key) if newest_first else query.filter(id__lt=key)
+    rows = await query.order_by("-id" if descending else "id").limit(size + 1)
+    more = len(rows) > size
+    rows = rows[:size]
+    if not forward:
+        rows.reverse()
+    return Page(
+        items=rows,
+        has_next_page=more if forward else before is not None,
+        has_previous_page=after is not None if forward else more,
+    )

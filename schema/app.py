@@ -1,0 +1,275 @@
+"""The ASGI application: Starlette routes around the strawberry GraphQL view."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+
+from presta import db, events, jobs
+from presta.logs import request_id
+from presta.metrics import HTTP_LATENCY, HTTP_REQUESTS, OPEN_WEBSOCKETS
+from presta.settings import settings
+from resolvers import account
+from resolvers.actor import ANONYMOUS, Actor
+from resolvers.errors import AuthError
+from resolvers.marketplace import marketplace_id_from_header
+from schema.context import Context
+from schema.root import schema
+
+log = logging.getLogger("presta.app")
+
+
+class _JSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+async def _authenticate(headers: Any, params: dict[str, Any] | None = None) -> Actor:
+    params = params or {}
+    bearer = (
+        params.get("authorization") or params.get("Authorization") or headers.get("authorization")
+    )
+    token = None
+    if isinstance(bearer, str) and bearer[:7].lower() == "bearer ":
+        token = bearer[7:].strip()
+    api_key = params.get("apiKey") or headers.get("x-api-key")
+    marketplace = params.get("marketplace") or headers.get("x-marketplace")
+    marketplace_id = await marketplace_id_from_header(marketplace) if marketplace else None
+    return await account.authenticate(
+        bearer=token,
+        api_key=api_key if isinstance(api_key, str) else None,
+        marketplace_id=marketplace_id,
+    )
+
+
+def _auth_error_response(error: AuthError) -> Response:
+    body = {
+        "data": None,
+        "errors": [{"message": str(error), "extensions": {"code": error.code}}],
+    }
+    return _JSONResponse(body, status_code=200)
+
+
+class PrestaGraphQL(GraphQL[Context, None]):
+    """Authenticates before anything runs: HTTP from headers, websockets from connection_init."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            conn = HTTPConnection(scope)
+            try:
+                scope.setdefault("state", {})["actor"] = await _authenticate(conn.headers)
+            except AuthError as error:
+                await _auth_error_response(error)(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        actor = request.scope.get("state", {}).get("actor", ANONYMOUS)
+        return Context(request=request, response=response, actor=actor, request_id=request_id.get())
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        try:
+            context.actor = await _authenticate(
+                context.request.headers, context.connection_params or {}
+            )
+        except AuthError as error:
+            log.info("websocket rejected: %s", error)
+            raise ConnectionRejectionError({"code": error.code, "message": str(error)}) from None
+        return None
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        data: GraphQLHTTPResponse = {"data": result.data}
+        if result.errors:
+            data["errors"] = [e.formatted for e in result.errors]
+        if result.extensions:
+            data["extensions"] = result.extensions
+        return data
+
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        response = Response(
+            orjson.dumps(response_data),
+            status_code=sub_response.status_code or 200,
+            headers=sub_response.headers,
+            media_type="application/json",
+        )
+        return response
+
+
+class _ServiceMiddleware:
+    """Request id, metrics and the body-size limit, for every HTTP request and websocket."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            request_id.set(uuid.uuid4().hex[:16])
+            OPEN_WEBSOCKETS.inc()
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                OPEN_WEBSOCKETS.dec()
+            return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
+        rid = incoming if incoming.isalnum() and len(incoming) <= 64 else uuid.uuid4().hex[:16]
+        request_id.set(rid)
+        path = scope["path"] if scope["path"] in _KNOWN_PATHS else "other"
+        limit = settings().max_body_bytes
+        length = headers.get(b"content-length")
+        status = {"code": 500}
+        started = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+            await send(message)
+
+        try:
+            if length is not None and (not length.isdigit() or int(length) > limit):
+                await _too_large(limit)(scope, receive, send_wrapper)
+                return
+            received = 0
+
+            async def limited_receive() -> Message:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > limit:
+                        raise _BodyTooLarge
+                return message
+
+            try:
+                await self.app(scope, limited_receive, send_wrapper)
+            except _BodyTooLarge:
+                await _too_large(limit)(scope, receive, send_wrapper)
+        finally:
+            HTTP_REQUESTS.labels(path, scope["method"], str(status["code"])).inc()
+            HTTP_LATENCY.labels(path).observe(time.perf_counter() - started)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+_KNOWN_PATHS = {"/graphql", "/healthz", "/readyz", "/metrics"}
+
+
+def _too_large(limit: int) -> Response:
+    return _JSONResponse(
+        {
+            "data": None,
+            "errors": [
+                {
+                    "message": f"Request body over the limit of {limit} bytes.",
+                    "extensions": {"code": "PAYLOAD_TOO_LARGE"},
+                }
+            ],
+        },
+        status_code=413,
+    )
+
+
+async def healthz(_: Request) -> Response:
+    return PlainTextResponse("ok")
+
+
+async def readyz(_: Request) -> Response:
+    checks: dict[str, str] = {}
+    try:
+        await asyncio.wait_for(db.ping_db(), timeout=2)
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"error: {type(exc).__name__}"
+    if settings().redis_url:
+        try:
+            await asyncio.wait_for(_ping_redis(), timeout=2)
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"error: {type(exc).__name__}"
+    ready = all(v == "ok" for v in checks.values())
+    return _JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+
+async def _ping_redis() -> None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(settings().redis_url)
+    try:
+        await client.ping()
+    finally:
+        await client.aclose()
+
+
+async def metrics(_: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    await db.init_db()
+    await events.connect()
+    sweeper = None
+    if settings().jobs_backend == "inline":
+        from workers.scheduler import run_periodic
+
+        sweeper = asyncio.create_task(run_periodic())
+    try:
+        yield
+    finally:
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+        await jobs.drain()
+        await events.disconnect()
+        await db.close_db()
+
+
+def create_app() -> Starlette:
+    cfg = settings()
+    graphql = PrestaGraphQL(
+        schema,
+        graphql_ide="graphiql",
+        allow_queries_via_get=True,
+        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+        multipart_uploads_enabled=True,
+        max_subscriptions_per_connection=cfg.max_subscriptions_per_connection,
+        allowed_origins=cfg.allowed_origins,
+    )
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+    ]
+    routes.append(WebSocketRoute("/graphql", graphql))
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.add_middleware(_ServiceMiddleware)
+    return app

@@ -1,0 +1,187 @@
+"""Schema extensions: query limits, error masking with request ids, field suggestions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    VariableNode,
+)
+from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.relay.types import GlobalIDValueError
+
+from presta.logs import request_id
+from presta.metrics import GRAPHQL_ERRORS
+from presta.settings import settings
+from resolvers.errors import AuthError
+
+log = logging.getLogger("presta.graphql")
+
+_EXPECTED = (AuthError, GlobalIDValueError)
+
+
+def _is_expected(error: GraphQLError) -> bool:
+    original = error.original_error
+    if original is None:
+        return True  # parse and validation errors describe the request, not our code
+    if isinstance(original, GraphQLError):
+        return _is_expected(original) if original.original_error else True
+    return isinstance(original, _EXPECTED)
+
+
+class ErrorMasking(MaskErrors):
+    """Unexpected errors become 'Unexpected error' with the request id; expected ones get a code."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=lambda e: not _is_expected(e))
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        rid = request_id.get()
+        log.error(
+            "unexpected error in %s",
+            ".".join(map(str, error.path or [])),
+            exc_info=error.original_error,
+        )
+        GRAPHQL_ERRORS.labels("INTERNAL_SERVER_ERROR").inc()
+        return GraphQLError(
+            message=f"Unexpected error (request id {rid}).",
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": rid},
+        )
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        processed = super()._process_errors(errors)
+        for error in processed:
+            if error.extensions is None or "code" not in error.extensions:
+                error.extensions = {**(error.extensions or {}), "code": _code_of(error)}
+                GRAPHQL_ERRORS.labels(error.extensions["code"]).inc()
+        return processed
+
+
+def _code_of(error: GraphQLError) -> str:
+    original = error.original_error
+    if isinstance(original, AuthError):
+        return original.code
+    if isinstance(original, GlobalIDValueError):
+        return "BAD_USER_INPUT"
+    message = error.message
+    if "exceeds maximum operation depth" in message:
+        return "QUERY_TOO_DEEP"
+    if "aliases" in message and "maximum" in message:
+        return "TOO_MANY_ALIASES"
+    if "tokens" in message and ("exceeds" in message or "maximum" in message):
+        return "TOO_MANY_TOKENS"
+    if message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    return "GRAPHQL_VALIDATION_FAILED"
+
+
+class OperationGuard(SchemaExtension):
+    """Static cost and page-size limits before any resolver runs; suggestions for insiders only."""
+
+    def on_validate(self) -> Iterator[None]:
+        ctx = self.execution_context
+        document = ctx.graphql_document
+        if document is not None and ctx.pre_execution_errors is None:
+            problem = _static_limits(document, ctx.variables or {}, ctx.operation_name)
+            if problem is not None:
+                ctx.pre_execution_errors = [problem]
+        yield
+        errors = ctx.pre_execution_errors
+        if errors and not _may_see_suggestions(ctx.context):
+            for error in errors:
+                if "Did you mean" in error.message:
+                    error.message = error.message.split("Did you mean")[0].strip()
+
+
+def _may_see_suggestions(context: Any) -> bool:
+    actor = getattr(context, "actor", None)
+    return bool(actor is not None and (actor.is_staff or actor.is_partner))
+
+
+def _static_limits(
+    document: Any, variables: dict[str, Any], operation_name: str | None
+) -> GraphQLError | None:
+    cfg = settings()
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    for operation in operations:
+        if operation_name and operation.name and operation.name.value != operation_name:
+            continue
+        try:
+            cost = _cost(operation.selection_set, fragments, variables, set(), cfg.max_page_size)
+        except _PageTooLarge as exc:
+            return GraphQLError(
+                f"Page size {exc.size} is over the maximum of {cfg.max_page_size}.",
+                extensions={"code": "PAGE_SIZE_EXCEEDED"},
+            )
+        if cost > cfg.max_query_cost:
+            return GraphQLError(
+                f"Query cost {cost} is over the limit of {cfg.max_query_cost}.",
+                extensions={"code": "QUERY_TOO_COSTLY"},
+            )
+    return None
+
+
+class _PageTooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+def _cost(
+    selection_set: SelectionSetNode | None,
+    fragments: dict[str, FragmentDefinitionNode],
+    variables: dict[str, Any],
+    visiting: set[str],
+    max_page: int,
+) -> int:
+    """Each field costs 1 plus its children times the page size it asks for."""
+    if selection_set is None:
+        return 0
+    total = 0
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            multiplier = 1
+            for argument in selection.arguments or ():
+                if argument.name.value in ("first", "last"):
+                    size = _int_value(argument.value, variables)
+                    if size is not None:
+                        if size > max_page:
+                            raise _PageTooLarge(size)
+                        multiplier = max(size, 1)
+            children = _cost(selection.selection_set, fragments, variables, visiting, max_page)
+            total += 1 + multiplier * children
+        elif isinstance(selection, InlineFragmentNode):
+            total += _cost(selection.selection_set, fragments, variables, visiting, max_page)
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            fragment = fragments.get(name)
+            if fragment is not None and name not in visiting:
+                total += _cost(
+                    fragment.selection_set, fragments, variables, visiting | {name}, max_page
+                )
+    return total
+
+
+def _int_value(node: Any, variables: dict[str, Any]) -> int | None:
+    if isinstance(node, IntValueNode):
+        return int(node.value)
+    if isinstance(node, VariableNode):
+        value = variables.get(node.name.value)
+        return value if isinstance(value, int) else None
+    return None

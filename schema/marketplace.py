@@ -1,0 +1,175 @@
+"""Marketplaces: the tenants of the platform."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import strawberry
+from strawberry import relay
+
+from models.account import StaffRole as StaffRoleModel
+from models.marketplace import Marketplace as MarketplaceModel
+from resolvers import marketplace as use_cases
+from resolvers.actor import Actor
+from schema.base import UserErrorBase, run_mutation
+from schema.context import Info
+from schema.node import AuthorizedNode
+
+MarketplaceErrorCode = strawberry.enum(
+    use_cases.MarketplaceErrorCode, description="Why a marketplace operation failed."
+)
+StaffRole = strawberry.enum(StaffRoleModel, description="Role of a staff member.")
+
+
+@strawberry.type(description="A failure of a marketplace operation.")
+class MarketplaceError(UserErrorBase):
+    code: MarketplaceErrorCode = strawberry.field(description="Machine-readable reason.")
+
+
+@strawberry.type(description="How new client requests reach providers.")
+class DispatchSettings:
+    dispatch_enabled: bool = strawberry.field(
+        description="New requests go at once to every matching provider; off: staff assign."
+    )
+    proposals_required: int = strawberry.field(
+        description="Interested providers needed before the client gets a proposal (1-50)."
+    )
+    days_before_sending: int = strawberry.field(
+        description="Days after which the proposal is sent with whoever answered (0-90)."
+    )
+    days_before_reminder: int = strawberry.field(
+        description="Days of silence before the request is sent again (1-90)."
+    )
+    max_reminder_rounds: int = strawberry.field(
+        description="Reminder rounds without an answer before the request expires."
+    )
+
+
+@strawberry.type(description="A marketplace run by an operator, with its network of providers.")
+class Marketplace(AuthorizedNode):
+    id: relay.NodeID[int]
+    name: str = strawberry.field(description="Display name.")
+    slug: str = strawberry.field(description="Unique short name.")
+    created_at: datetime = strawberry.field(description="When it was created.")
+    dispatch_settings: DispatchSettings = strawberry.field(
+        description="Assignment mode and dispatch timers."
+    )
+    default_commission_rate: Decimal = strawberry.field(
+        description="Commission rate (percent) applied when no provider-specific rate is set."
+    )
+
+    @classmethod
+    def from_model(cls, m: MarketplaceModel) -> Marketplace:
+        return cls(
+            id=m.id,
+            name=m.name,
+            slug=m.slug,
+            created_at=m.created_at,
+            default_commission_rate=m.default_commission_rate,
+            dispatch_settings=DispatchSettings(
+                dispatch_enabled=m.dispatch_enabled,
+                proposals_required=m.proposals_required,
+                days_before_sending=m.days_before_sending,
+                days_before_reminder=m.days_before_reminder,
+                max_reminder_rounds=m.max_reminder_rounds,
+            ),
+        )
+
+    @classmethod
+    async def load_visible(cls, actor: Actor, ids: list[int]) -> dict[int, Any]:
+        visible = {m.id: m for m in await use_cases.visible_marketplaces(actor)}
+        return {i: cls.from_model(visible[i]) for i in ids if i in visible}
+
+
+@strawberry.input(description="A new marketplace and its first ADMIN.")
+class CreateMarketplaceInput:
+    name: str = strawberry.field(description="Display name, 1 to 200 characters.")
+    slug: str = strawberry.field(description="Unique short name: a-z, 0-9 and dashes.")
+    admin_email: str = strawberry.field(description="E-mail of the first ADMIN.")
+    admin_full_name: str = strawberry.field(default="", description="Name, for a new account.")
+    admin_password: str | None = strawberry.field(
+        default=None, description="Password, only when no account exists for that e-mail."
+    )
+
+
+@strawberry.type(description="Result of createMarketplace.")
+class CreateMarketplacePayload:
+    user_errors: list[MarketplaceError] = strawberry.field(description="Expected failures.")
+    marketplace: Marketplace | None = strawberry.field(default=None, description="Created.")
+
+
+@strawberry.input(description="Give an existing account a staff role in the acting marketplace.")
+class AddStaffMemberInput:
+    email: str = strawberry.field(description="E-mail of the account.")
+    role: StaffRole = strawberry.field(description="ADMIN or AGENT.")
+
+
+@strawberry.type(description="Result of addStaffMember.")
+class AddStaffMemberPayload:
+    user_errors: list[MarketplaceError] = strawberry.field(description="Expected failures.")
+    role: StaffRole | None = strawberry.field(default=None, description="The role now held.")
+
+
+async def _create(actor: Actor, data: CreateMarketplaceInput) -> dict[str, Any]:
+    m = await use_cases.create_marketplace(
+        actor,
+        name=data.name,
+        slug=data.slug,
+        admin_email=data.admin_email,
+        admin_full_name=data.admin_full_name,
+        admin_password=data.admin_password,
+    )
+    return {"marketplace": Marketplace.from_model(m)}
+
+
+async def _add_staff(actor: Actor, data: AddStaffMemberInput) -> dict[str, Any]:
+    member = await use_cases.add_staff_member(
+        actor, email=data.email, role=StaffRoleModel(data.role.value)
+    )
+    return {"role": member.role}
+
+
+@strawberry.type
+class MarketplaceMutation:
+    @strawberry.mutation(description="Platform admin: create a marketplace with its first ADMIN.")
+    async def create_marketplace(
+        self, info: Info, input: CreateMarketplaceInput
+    ) -> CreateMarketplacePayload:
+        return await run_mutation(  # type: ignore[no-any-return]
+            CreateMarketplacePayload,
+            MarketplaceError,
+            MarketplaceErrorCode,
+            _create(info.context.actor, input),
+        )
+
+    @strawberry.mutation(description="ADMIN: give an existing account a staff role.")
+    async def add_staff_member(
+        self, info: Info, input: AddStaffMemberInput
+    ) -> AddStaffMemberPayload:
+        return await run_mutation(  # type: ignore[no-any-return]
+            AddStaffMemberPayload,
+            MarketplaceError,
+            MarketplaceErrorCode,
+            _add_staff(info.context.actor, input),
+        )
+
+
+@strawberry.type
+class MarketplaceQuery:
+    @strawberry.field(
+        description="Marketplaces the viewer has a role in (all, for platform admins)."
+    )
+    async def marketplaces(self, info: Info) -> list[Marketplace]:
+        return [
+            Marketplace.from_model(m)
+            for m in await use_cases.visible_marketplaces(info.context.actor)
+        ]
+
+    @strawberry.field(description="The acting marketplace (header `X-Marketplace`).")
+    async def marketplace(self, info: Info) -> Marketplace | None:
+        actor = info.context.actor
+        if actor.marketplace_id is None:
+            return None
+        return Marketplace.from_model(await use_cases.get_marketplace(actor, actor.marketplace_id))

@@ -1,0 +1,142 @@
+"""Test set-up: a fresh PostgreSQL database per run (SQLite when PostgreSQL is absent),
+a local SMTP server, in-process jobs, and a clean database for every test."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers import detect
+
+SERVERS = detect()
+STORAGE = Path(tempfile.mkdtemp(prefix="presta-storage-"))
+
+# Settings are read at import time by some modules: fix them before importing ours.
+os.environ.update(
+    {
+        "PRESTA_ENVIRONMENT": "test",
+        "PRESTA_DATABASE_URL": SERVERS.database_url,
+        "PRESTA_REDIS_URL": SERVERS.redis_url or "",
+        "PRESTA_BROADCAST_URL": "memory://",
+        "PRESTA_JOBS_BACKEND": "inline",
+        "PRESTA_STORAGE_DIR": str(STORAGE),
+        "PRESTA_LOG_JSON": "false",
+    }
+)
+
+from presta import clock, db, jobs  # noqa: E402
+from presta.settings import get_settings  # noqa: E402
+from tests.mailbox import Mailbox  # noqa: E402
+
+get_settings.cache_clear()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if SERVERS.postgres and SERVERS.redis_url:
+        return [f"presta: PostgreSQL {SERVERS.database_url}, Redis {SERVERS.redis_url}"]
+    return [
+        "!" * 78,
+        "presta: PostgreSQL and/or Redis did not answer: running on the embedded default.",
+        "        Tests marked postgres/redis are SKIPPED. CI sets PRESTA_TEST_REQUIRE_SERVERS=1.",
+        "!" * 78,
+    ]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "postgres" in item.keywords and not SERVERS.postgres:
+            item.add_marker(pytest.mark.skip(reason="SKIPPED: needs PostgreSQL (not answering)"))
+        if "redis" in item.keywords and not SERVERS.redis_url:
+            item.add_marker(pytest.mark.skip(reason="SKIPPED: needs Redis (not answering)"))
+
+
+async def _admin_execute(sql: str) -> None:
+    import asyncpg
+
+    assert SERVERS.postgres_admin_url is not None
+    conn = await asyncpg.connect(SERVERS.postgres_admin_url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def database() -> AsyncIterator[None]:
+    name = SERVERS.database_url.rsplit("/", 1)[1]
+    if SERVERS.postgres:
+        await _admin_execute(f'CREATE DATABASE "{name}"')
+    await db.migrate_db()
+    await db.init_db()
+    yield
+    await db.close_db()
+    if SERVERS.postgres:
+        await _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _truncate_all() -> None:
+    from tortoise import Tortoise, connections
+
+    conn = connections.get("default")
+    tables = [m._meta.db_table for m in Tortoise.apps["models"].values()]
+    if SERVERS.postgres:
+        await conn.execute_script(
+            "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+        )
+    else:
+        for table in tables:
+            await conn.execute_script(f'DELETE FROM "{table}"')
+
+
+@pytest.fixture(autouse=True)
+async def clean_state(database: None) -> AsyncIterator[None]:
+    await _truncate_all()
+    clock.reset()
+    yield
+    await jobs.drain()
+    clock.reset()
+
+
+@pytest.fixture(scope="session")
+def mailbox() -> Iterator[Mailbox]:
+    box = Mailbox()
+    box.start()
+    os.environ["PRESTA_SMTP_PORT"] = str(box.port)
+    os.environ["PRESTA_SMTP_HOST"] = "127.0.0.1"
+    get_settings.cache_clear()
+    yield box
+    box.stop()
+
+
+@pytest.fixture(autouse=True)
+def _empty_mailbox(mailbox: Mailbox) -> None:
+    mailbox.clear()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "e2e: starts real server processes")
+
+
+async def wait_for(predicate: Any, within: float = 5.0, interval: float = 0.02) -> Any:
+    """Poll until ``predicate()`` is truthy (for effects that happen after commit)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)

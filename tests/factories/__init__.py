@@ -1,0 +1,1 @@
+"""Plain factory functions, one module per domain."""

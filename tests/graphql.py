@@ -1,0 +1,48 @@
+"""Helpers to run GraphQL operations in-process (schema) and over HTTP (the ASGI app)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from resolvers.actor import ANONYMOUS, Actor
+from schema.context import Context
+from schema.root import schema
+
+
+class Result:
+    def __init__(self, data: Any, errors: list[dict[str, Any]] | None) -> None:
+        self.data = data
+        self.errors = errors or []
+
+    @property
+    def codes(self) -> list[str]:
+        return [e.get("extensions", {}).get("code") for e in self.errors]
+
+    def __repr__(self) -> str:
+        return f"Result(data={self.data!r}, errors={self.errors!r})"
+
+
+async def execute(
+    query: str, variables: dict[str, Any] | None = None, *, actor: Actor = ANONYMOUS
+) -> Result:
+    """Run through the real schema (extensions included) with the given actor."""
+    context = Context(request=None, response=None, actor=actor, request_id="test")  # type: ignore[arg-type]
+    result = await schema.execute(query, variable_values=variables, context_value=context)
+    errors = [e.formatted for e in result.errors] if result.errors else None
+    return Result(result.data, errors)  # type: ignore[arg-type]
+
+
+async def ok(query: str, variables: dict[str, Any] | None = None, *, actor: Actor = ANONYMOUS):
+    result = await execute(query, variables, actor=actor)
+    assert not result.errors, result.errors
+    return result.data
+
+
+def http_client() -> httpx.AsyncClient:
+    from schema.app import create_app
+
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app()), base_url="http://127.0.0.1:8000"
+    )

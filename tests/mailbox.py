@@ -1,0 +1,54 @@
+"""A real SMTP server (aiosmtpd) in the test process, collecting what Presta sends."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+class _Handler:
+    def __init__(self, box: Mailbox) -> None:
+        self.box = box
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.box.lock:
+            self.box.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.lock = threading.Lock()
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> None:
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def clear(self) -> None:
+        with self.lock:
+            self.messages.clear()
+
+    def to(self, address: str) -> list[Message]:
+        with self.lock:
+            return [m for m in self.messages if address in (m["To"] or "")]
+
+    @staticmethod
+    def body(message: Message) -> str:
+        if message.is_multipart():
+            part = message.get_payload(0)
+            assert isinstance(part, Message)
+            return str(part.get_payload(decode=True).decode())  # type: ignore[union-attr]
+        payload = message.get_payload(decode=True)
+        return payload.decode() if isinstance(payload, bytes) else str(payload)
