@@ -40,7 +40,7 @@ class User(Model):
 
 
 class RefreshToken(Model):
-    """One refresh token of a rotation family; reuse of a rotated one revokes the family."""
+    """One refresh token of a rotation family. Reusing a rotated one revokes the family."""
 
     id = fields.BigIntField(primary_key=True)
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(

@@ -54,7 +54,8 @@ async def init_db(cfg: Settings | None = None) -> None:
 
 
 async def close_db() -> None:
-    await connections.close_all()
+    """Close the pools and release the global context (a later ``init_db`` may follow)."""
+    await Tortoise.close_connections()
 
 
 async def migrate_db(cfg: Settings | None = None) -> None:

@@ -33,10 +33,12 @@ async def load_demo_data() -> list[Login]:
     async with atomic():
         password = hash_password(DEMO_PASSWORD)
 
-        async def user(email: str, name: str, **extra: object) -> User:
-            return await User.create(email=email, password_hash=password, full_name=name, **extra)
+        async def user(email: str, name: str, *, admin: bool = False) -> User:
+            return await User.create(
+                email=email, password_hash=password, full_name=name, is_platform_admin=admin
+            )
 
-        await user("admin@presta.demo", "Platform Admin", is_platform_admin=True)
+        await user("admin@presta.demo", "Platform Admin", admin=True)
         main = await Marketplace.create(name="Ménage Plus", slug="menage-plus")
         other = await Marketplace.create(name="Jardins & Co", slug="jardins")
         boss = await user("boss@menage-plus.demo", "Claire Martin")

@@ -17,10 +17,13 @@ from broadcaster import Broadcast
 
 from presta.settings import settings
 
-CHANNEL = "presta.events"
 log = logging.getLogger(__name__)
 
 _broadcast: Broadcast | None = None
+
+
+def channel() -> str:
+    return f"{settings().redis_namespace}.events"
 
 
 def _url() -> str:
@@ -49,7 +52,7 @@ async def publish(envelope: dict[str, Any]) -> None:
     if _broadcast is None:
         return
     try:
-        await _broadcast.publish(CHANNEL, orjson.dumps(envelope).decode())
+        await _broadcast.publish(channel(), orjson.dumps(envelope).decode())
     except Exception:
         log.warning(
             "event publish failed; subscribers will catch up from the event log", exc_info=True
@@ -62,7 +65,7 @@ async def listen() -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
     if _broadcast is None:
         await connect()
     assert _broadcast is not None
-    async with _broadcast.subscribe(CHANNEL) as subscriber:
+    async with _broadcast.subscribe(channel()) as subscriber:
 
         async def envelopes() -> AsyncIterator[dict[str, Any]]:
             async for message in subscriber:  # type: ignore[union-attr]

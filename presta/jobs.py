@@ -23,7 +23,7 @@ async def enqueue(actor_name: str, **kwargs: Any) -> None:
         import dramatiq
 
         broker = _broker()
-        message = dramatiq.Message(
+        message: dramatiq.Message[Any] = dramatiq.Message(
             queue_name=QUEUE, actor_name=actor_name, args=(), kwargs=kwargs, options={}
         )
         # dramatiq's enqueue is blocking I/O: keep it off the event loop.

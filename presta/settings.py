@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     db_pool_max: int = 20
     redis_url: str = ""
     broadcast_url: str = "memory://"
+    # Prefix of every Redis key and channel, so several deployments (or test runs) share a Redis.
+    redis_namespace: str = "presta"
     jobs_backend: Literal["inline", "dramatiq"] = "inline"
     worker_timeout_ms: int = 50
 

@@ -25,5 +25,5 @@ async def purge_expired_events() -> int:
 
 
 async def oldest_retained_event_id() -> int | None:
-    first = await Event.all().order_by("id").first().values_list("id", flat=True)
-    return int(first) if first is not None else None  # type: ignore[arg-type]
+    first = await Event.all().order_by("id").first()
+    return first.id if first is not None else None

@@ -112,6 +112,6 @@ async def marketplace_id_from_header(value: str) -> int | None:
             return int(gid.node_id)
     except Exception:
         pass
-    found = await Marketplace.filter(slug=value.strip().lower()).values_list("id", flat=True)
+    found = await Marketplace.get_or_none(slug=value.strip().lower())
     # An unknown marketplace is not an error here: the actor simply has no acting marketplace.
-    return int(found[0]) if found else None
+    return found.id if found is not None else None

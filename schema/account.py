@@ -20,17 +20,13 @@ from schema.context import Info
 from schema.live import decode_event_cursor, encode_event_cursor, follow
 from schema.node import AuthorizedNode
 
-AccountErrorCode = strawberry.enum(
-    account.AccountErrorCode, description="Why an account operation failed."
-)
-ApiScope = strawberry.enum(
-    ApiScopeModel, description="What a partner API key may do inside its marketplace."
-)
+strawberry.enum(account.AccountErrorCode, description="Why an account operation failed.")
+strawberry.enum(ApiScopeModel, description="What a partner API key may do inside its marketplace.")
 
 
 @strawberry.type(description="A failure of an account operation.")
 class AccountError(UserErrorBase):
-    code: AccountErrorCode = strawberry.field(description="Machine-readable reason.")
+    code: account.AccountErrorCode = strawberry.field(description="Machine-readable reason.")
 
 
 @strawberry.type(description="A person with a login.")
@@ -82,7 +78,7 @@ class ApiKey(AuthorizedNode):
     id: relay.NodeID[int]
     name: str = strawberry.field(description="Label given at creation.")
     prefix: str = strawberry.field(description="Public part of the key, to recognise it.")
-    scope: ApiScope = strawberry.field(description="READ or READ_WRITE.")
+    scope: ApiScopeModel = strawberry.field(description="READ or READ_WRITE.")
     created_at: datetime = strawberry.field(description="When it was created.")
     revoked_at: datetime | None = strawberry.field(description="When it was revoked, if it was.")
 
@@ -159,7 +155,7 @@ class LogOutPayload:
 @strawberry.input(description="A new partner API key for the acting marketplace.")
 class CreateApiKeyInput:
     name: str = strawberry.field(description="Label, 1 to 100 characters.")
-    scope: ApiScope = strawberry.field(description="READ or READ_WRITE.")
+    scope: ApiScopeModel = strawberry.field(description="READ or READ_WRITE.")
 
 
 @strawberry.type(description="The created key; its secret is shown only here, once.")
@@ -211,9 +207,7 @@ async def _log_out(data: LogOutInput) -> dict[str, Any]:
 
 
 async def _create_api_key(actor: Actor, data: CreateApiKeyInput) -> dict[str, Any]:
-    key, secret = await account.create_api_key(
-        actor, name=data.name, scope=ApiScopeModel(data.scope.value)
-    )
+    key, secret = await account.create_api_key(actor, name=data.name, scope=data.scope)
     return {"api_key": ApiKey.from_model(key), "secret": secret}
 
 
@@ -223,7 +217,7 @@ async def _revoke_api_key(actor: Actor, data: RevokeApiKeyInput) -> dict[str, An
 
 
 def _run(payload: Any, action: Any) -> Any:
-    return run_mutation(payload, AccountError, AccountErrorCode, action)
+    return run_mutation(payload, AccountError, account.AccountErrorCode, action)
 
 
 @strawberry.type

@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -222,7 +222,7 @@ async def _ping_redis() -> None:
 
     client = Redis.from_url(settings().redis_url)
     try:
-        await client.ping()
+        await client.ping()  # type: ignore[misc]
     finally:
         await client.aclose()
 
@@ -263,7 +263,7 @@ def create_app() -> Starlette:
         max_subscriptions_per_connection=cfg.max_subscriptions_per_connection,
         allowed_origins=cfg.allowed_origins,
     )
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),

@@ -19,6 +19,7 @@ class Context:
     actor: Actor
     request_id: str
     loaders: dict[str, Any] = field(default_factory=dict)
+    connection_params: dict[str, Any] | None = None
 
     def loader(self, key: str, factory: Any) -> Any:
         """A DataLoader cached for this operation only."""

@@ -17,15 +17,13 @@ from schema.base import UserErrorBase, run_mutation
 from schema.context import Info
 from schema.node import AuthorizedNode
 
-MarketplaceErrorCode = strawberry.enum(
-    use_cases.MarketplaceErrorCode, description="Why a marketplace operation failed."
-)
-StaffRole = strawberry.enum(StaffRoleModel, description="Role of a staff member.")
+strawberry.enum(use_cases.MarketplaceErrorCode, description="Why a marketplace operation failed.")
+strawberry.enum(StaffRoleModel, description="Role of a staff member.")
 
 
 @strawberry.type(description="A failure of a marketplace operation.")
 class MarketplaceError(UserErrorBase):
-    code: MarketplaceErrorCode = strawberry.field(description="Machine-readable reason.")
+    code: use_cases.MarketplaceErrorCode = strawberry.field(description="Machine-readable reason.")
 
 
 @strawberry.type(description="How new client requests reach providers.")
@@ -103,13 +101,13 @@ class CreateMarketplacePayload:
 @strawberry.input(description="Give an existing account a staff role in the acting marketplace.")
 class AddStaffMemberInput:
     email: str = strawberry.field(description="E-mail of the account.")
-    role: StaffRole = strawberry.field(description="ADMIN or AGENT.")
+    role: StaffRoleModel = strawberry.field(description="ADMIN or AGENT.")
 
 
 @strawberry.type(description="Result of addStaffMember.")
 class AddStaffMemberPayload:
     user_errors: list[MarketplaceError] = strawberry.field(description="Expected failures.")
-    role: StaffRole | None = strawberry.field(default=None, description="The role now held.")
+    role: StaffRoleModel | None = strawberry.field(default=None, description="The role now held.")
 
 
 async def _create(actor: Actor, data: CreateMarketplaceInput) -> dict[str, Any]:
@@ -125,9 +123,7 @@ async def _create(actor: Actor, data: CreateMarketplaceInput) -> dict[str, Any]:
 
 
 async def _add_staff(actor: Actor, data: AddStaffMemberInput) -> dict[str, Any]:
-    member = await use_cases.add_staff_member(
-        actor, email=data.email, role=StaffRoleModel(data.role.value)
-    )
+    member = await use_cases.add_staff_member(actor, email=data.email, role=data.role)
     return {"role": member.role}
 
 
@@ -140,7 +136,7 @@ class MarketplaceMutation:
         return await run_mutation(  # type: ignore[no-any-return]
             CreateMarketplacePayload,
             MarketplaceError,
-            MarketplaceErrorCode,
+            use_cases.MarketplaceErrorCode,
             _create(info.context.actor, input),
         )
 
@@ -151,7 +147,7 @@ class MarketplaceMutation:
         return await run_mutation(  # type: ignore[no-any-return]
             AddStaffMemberPayload,
             MarketplaceError,
-            MarketplaceErrorCode,
+            use_cases.MarketplaceErrorCode,
             _add_staff(info.context.actor, input),
         )
 

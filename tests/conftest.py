@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ os.environ.update(
         "PRESTA_JOBS_BACKEND": "inline",
         "PRESTA_STORAGE_DIR": str(STORAGE),
         "PRESTA_LOG_JSON": "false",
+        # Parallel runs on one Redis must not hear each other.
+        "PRESTA_REDIS_NAMESPACE": f"presta-test-{uuid.uuid4().hex[:8]}",
     }
 )
 

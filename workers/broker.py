@@ -35,7 +35,9 @@ class TortoiseInWorker(Middleware):
 def _make_broker() -> dramatiq.Broker:
     cfg = settings()
     broker: dramatiq.Broker = (
-        RedisBroker(url=cfg.redis_url) if cfg.jobs_backend == "dramatiq" else StubBroker()
+        RedisBroker(url=cfg.redis_url, namespace=f"{cfg.redis_namespace}-dramatiq")  # type: ignore[no-untyped-call]
+        if cfg.jobs_backend == "dramatiq"
+        else StubBroker()
     )
     broker.add_middleware(AsyncIO())
     broker.add_middleware(TortoiseInWorker())

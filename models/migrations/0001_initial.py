@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
                 ('payload', fields.JSONField(default=dict, encoder=JSON_DUMPS, decoder=loads)),
                 ('created_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=True)),
             ],
-            options={'table': 'event', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A change that viewers may see; ``id`` is monotonic and is the subscription cursor.'},
+            options={'table': 'event', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A change that viewers may see. Its id is monotonic: it is the subscription cursor.'},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -147,7 +147,7 @@ class Migration(migrations.Migration):
                 ('revoked_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
-            options={'table': 'account_refresh_token', 'app': 'models', 'pk_attr': 'id', 'table_description': 'One refresh token of a rotation family; reuse of a rotated one revokes the family.'},
+            options={'table': 'account_refresh_token', 'app': 'models', 'pk_attr': 'id', 'table_description': 'One refresh token of a rotation family. Reusing a rotated one revokes the family.'},
             bases=['Model'],
         ),
         ops.CreateModel(
