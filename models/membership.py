@@ -66,7 +66,7 @@ class MembershipAudit(Model):
         "models.Membership", related_name="audit", on_delete=fields.CASCADE
     )
     actor: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
-        "models.User", related_name="+", null=True, on_delete=fields.SET_NULL
+        "models.User", related_name="membership_audits", null=True, on_delete=fields.SET_NULL
     )
     from_status = fields.CharEnumField(MembershipStatus, max_length=16, null=True)
     to_status = fields.CharEnumField(MembershipStatus, max_length=16)

@@ -2,16 +2,33 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 from decimal import Decimal
 from models.account import ApiScope, StaffRole
+from models.catalog import ProviderServiceStatus
+from models.dispatch import RequestStatus
+from models.document import DocumentKind
+from models.intervention import InterventionStatus
 from models.membership import MembershipStatus
 from orjson import loads
 from tortoise.fields.base import OnDelete
 from tortoise.fields.data import JSON_DUMPS
 from tortoise import fields
+from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
     initial = True
 
     operations = [
+        ops.CreateModel(
+            name='DocumentType',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('code', fields.CharField(unique=True, max_length=64)),
+                ('label', fields.CharField(max_length=200)),
+                ('expires', fields.BooleanField(default=False)),
+                ('validity_days', fields.IntField(null=True)),
+            ],
+            options={'table': 'document_type', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A kind of company document, from the platform catalogue.'},
+            bases=['Model'],
+        ),
         ops.CreateModel(
             name='Event',
             fields=[
@@ -76,6 +93,43 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='RequiredDocumentType',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('marketplace', fields.ForeignKeyField('models.Marketplace', source_field='marketplace_id', db_constraint=True, to_field='id', related_name='required_document_types', on_delete=OnDelete.CASCADE)),
+                ('document_type', fields.ForeignKeyField('models.DocumentType', source_field='document_type_id', db_constraint=True, to_field='id', related_name='required_by', on_delete=OnDelete.CASCADE)),
+            ],
+            options={'table': 'required_document_type', 'app': 'models', 'unique_together': (('marketplace', 'document_type'),), 'pk_attr': 'id', 'table_description': 'A document type that applicants of a marketplace must provide.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Service',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('marketplace', fields.ForeignKeyField('models.Marketplace', source_field='marketplace_id', db_constraint=True, to_field='id', related_name='services', on_delete=OnDelete.CASCADE)),
+                ('name', fields.CharField(max_length=200)),
+                ('category', fields.CharField(default='', max_length=100)),
+                ('description', fields.TextField(default='', unique=False)),
+                ('archived_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'service', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A service of a marketplace catalogue. Archived services take no new requests.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='ProviderService',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('membership', fields.ForeignKeyField('models.Membership', source_field='membership_id', db_constraint=True, to_field='id', related_name='services', on_delete=OnDelete.CASCADE)),
+                ('service', fields.ForeignKeyField('models.Service', source_field='service_id', db_constraint=True, to_field='id', related_name='providers', on_delete=OnDelete.CASCADE)),
+                ('status', fields.CharEnumField(description='PENDING: PENDING\nACCEPTED: ACCEPTED\nREJECTED: REJECTED\nDEACTIVATED: DEACTIVATED', enum_type=ProviderServiceStatus, max_length=16)),
+                ('reason', fields.TextField(default='', unique=False)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'provider_service', 'app': 'models', 'unique_together': (('membership', 'service'),), 'indexes': [Index(fields=['service_id', 'status'])], 'pk_attr': 'id', 'table_description': "A provider's application for one service of the marketplace, and its status."},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='User',
             fields=[
                 ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
@@ -122,11 +176,35 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='Document',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('kind', fields.CharEnumField(db_index=True, description='COMPANY: COMPANY\nCONTRACT: CONTRACT\nINVOICE: INVOICE\nINTERNAL: INTERNAL\nTERMS: TERMS\nATTACHMENT: ATTACHMENT', enum_type=DocumentKind, max_length=16)),
+                ('company', fields.ForeignKeyField('models.ProviderCompany', source_field='company_id', null=True, db_constraint=True, to_field='id', related_name='documents', on_delete=OnDelete.CASCADE)),
+                ('marketplace', fields.ForeignKeyField('models.Marketplace', source_field='marketplace_id', null=True, db_constraint=True, to_field='id', related_name='documents', on_delete=OnDelete.CASCADE)),
+                ('membership', fields.ForeignKeyField('models.Membership', source_field='membership_id', null=True, db_constraint=True, to_field='id', related_name='documents', on_delete=OnDelete.CASCADE)),
+                ('document_type', fields.ForeignKeyField('models.DocumentType', source_field='document_type_id', null=True, db_constraint=True, to_field='id', related_name='documents', on_delete=OnDelete.RESTRICT)),
+                ('title', fields.CharField(default='', max_length=200)),
+                ('filename', fields.CharField(max_length=255)),
+                ('content_type', fields.CharField(max_length=64)),
+                ('size', fields.BigIntField()),
+                ('sha256', fields.CharField(max_length=64)),
+                ('storage_key', fields.CharField(unique=True, max_length=128)),
+                ('valid_from', fields.DateField(null=True)),
+                ('expires_on', fields.DateField(null=True, db_index=True)),
+                ('uploaded_by', fields.ForeignKeyField('models.User', source_field='uploaded_by_id', null=True, db_constraint=True, to_field='id', related_name='uploaded_documents', on_delete=OnDelete.SET_NULL)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('deleted_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'document', 'app': 'models', 'indexes': [Index(fields=['company_id', 'document_type_id'])], 'pk_attr': 'id', 'table_description': 'A stored file. A company document is valid while today is before expires_on.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='MembershipAudit',
             fields=[
                 ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
                 ('membership', fields.ForeignKeyField('models.Membership', source_field='membership_id', db_constraint=True, to_field='id', related_name='audit', on_delete=OnDelete.CASCADE)),
-                ('actor', fields.ForeignKeyField('models.User', source_field='actor_id', null=True, db_constraint=True, to_field='id', related_name='+', on_delete=OnDelete.SET_NULL)),
+                ('actor', fields.ForeignKeyField('models.User', source_field='actor_id', null=True, db_constraint=True, to_field='id', related_name='membership_audits', on_delete=OnDelete.SET_NULL)),
                 ('from_status', fields.CharEnumField(null=True, description='INVITED: INVITED\nAPPLIED: APPLIED\nACCEPTED: ACCEPTED\nREFUSED: REFUSED\nSUSPENDED: SUSPENDED\nDEACTIVATED: DEACTIVATED\nDELETED: DELETED', enum_type=MembershipStatus, max_length=16)),
                 ('to_status', fields.CharEnumField(description='INVITED: INVITED\nAPPLIED: APPLIED\nACCEPTED: ACCEPTED\nREFUSED: REFUSED\nSUSPENDED: SUSPENDED\nDEACTIVATED: DEACTIVATED\nDELETED: DELETED', enum_type=MembershipStatus, max_length=16)),
                 ('reason', fields.TextField(default='', unique=False)),
@@ -148,6 +226,47 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
             options={'table': 'account_refresh_token', 'app': 'models', 'pk_attr': 'id', 'table_description': 'One refresh token of a rotation family. Reusing a rotated one revokes the family.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='ServiceRequest',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('marketplace', fields.ForeignKeyField('models.Marketplace', source_field='marketplace_id', db_constraint=True, to_field='id', related_name='requests', on_delete=OnDelete.CASCADE)),
+                ('client', fields.ForeignKeyField('models.Client', source_field='client_id', db_constraint=True, to_field='id', related_name='requests', on_delete=OnDelete.CASCADE)),
+                ('service', fields.ForeignKeyField('models.Service', source_field='service_id', db_constraint=True, to_field='id', related_name='requests', on_delete=OnDelete.RESTRICT)),
+                ('status', fields.CharEnumField(db_index=True, description='OPEN: OPEN\nPROPOSAL_SENT: PROPOSAL_SENT\nACCEPTED: ACCEPTED\nCANCELLED: CANCELLED\nUNMATCHED: UNMATCHED\nEXPIRED: EXPIRED', enum_type=RequestStatus, max_length=16)),
+                ('postal_code', fields.CharField(db_index=True, max_length=5)),
+                ('city', fields.CharField(max_length=100)),
+                ('address_line', fields.CharField(default='', max_length=255)),
+                ('latitude', fields.FloatField(null=True)),
+                ('longitude', fields.FloatField(null=True)),
+                ('description', fields.TextField(default='', unique=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'service_request', 'app': 'models', 'pk_attr': 'id', 'table_description': "A client's request for a service at an address."},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Intervention',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('marketplace', fields.ForeignKeyField('models.Marketplace', source_field='marketplace_id', db_constraint=True, to_field='id', related_name='interventions', on_delete=OnDelete.CASCADE)),
+                ('membership', fields.ForeignKeyField('models.Membership', source_field='membership_id', db_constraint=True, to_field='id', related_name='interventions', on_delete=OnDelete.RESTRICT)),
+                ('request', fields.ForeignKeyField('models.ServiceRequest', source_field='request_id', null=True, db_constraint=True, to_field='id', related_name='interventions', on_delete=OnDelete.SET_NULL)),
+                ('client', fields.ForeignKeyField('models.Client', source_field='client_id', db_constraint=True, to_field='id', related_name='interventions', on_delete=OnDelete.RESTRICT)),
+                ('service', fields.ForeignKeyField('models.Service', source_field='service_id', db_constraint=True, to_field='id', related_name='interventions', on_delete=OnDelete.RESTRICT)),
+                ('status', fields.CharEnumField(db_index=True, description='SCHEDULED: SCHEDULED\nIN_PROGRESS: IN_PROGRESS\nDONE: DONE\nCANCELLED: CANCELLED', enum_type=InterventionStatus, max_length=16)),
+                ('starts_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False)),
+                ('ends_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('price', fields.DecimalField(max_digits=10, decimal_places=2)),
+                ('commission_rate', fields.DecimalField(max_digits=5, decimal_places=2)),
+                ('cancel_reason', fields.TextField(default='', unique=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+                ('updated_at', fields.DatetimeField(auto_now=True, auto_now_add=False)),
+            ],
+            options={'table': 'intervention', 'app': 'models', 'indexes': [Index(fields=['membership_id', 'status', 'starts_at'])], 'pk_attr': 'id', 'table_description': 'One visit of a provider for a client. The commission rate in force is frozen on it.'},
             bases=['Model'],
         ),
         ops.CreateModel(

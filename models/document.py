@@ -1,0 +1,88 @@
+"""Document types, the documents a marketplace requires, and stored files."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from tortoise import fields
+from tortoise.models import Model
+
+if TYPE_CHECKING:
+    from models.account import User
+    from models.marketplace import Marketplace
+    from models.membership import Membership, ProviderCompany
+
+
+class DocumentKind(StrEnum):
+    COMPANY = "COMPANY"  # uploaded by a provider for its company (registration, insurance...)
+    CONTRACT = "CONTRACT"  # uploaded by staff for one membership
+    INVOICE = "INVOICE"  # commission invoices built by the monthly job
+    INTERNAL = "INTERNAL"  # a marketplace's internal documents (guide, charter)
+    TERMS = "TERMS"  # a version of a marketplace's terms of use
+    ATTACHMENT = "ATTACHMENT"  # attached to a message
+
+
+class DocumentType(Model):
+    """A kind of company document, from the platform catalogue."""
+
+    id = fields.BigIntField(primary_key=True)
+    code = fields.CharField(max_length=64, unique=True)
+    label = fields.CharField(max_length=200)
+    expires = fields.BooleanField(default=False)
+    validity_days = fields.IntField(null=True)
+
+    class Meta:
+        table = "document_type"
+
+
+class RequiredDocumentType(Model):
+    """A document type that applicants of a marketplace must provide."""
+
+    id = fields.BigIntField(primary_key=True)
+    marketplace: fields.ForeignKeyRelation[Marketplace] = fields.ForeignKeyField(
+        "models.Marketplace", related_name="required_document_types", on_delete=fields.CASCADE
+    )
+    document_type: fields.ForeignKeyRelation[DocumentType] = fields.ForeignKeyField(
+        "models.DocumentType", related_name="required_by", on_delete=fields.CASCADE
+    )
+
+    class Meta:
+        table = "required_document_type"
+        unique_together = (("marketplace", "document_type"),)
+
+
+class Document(Model):
+    """A stored file. A company document is valid while today is before expires_on."""
+
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharEnumField(DocumentKind, max_length=16, db_index=True)
+    company: fields.ForeignKeyNullableRelation[ProviderCompany] = fields.ForeignKeyField(
+        "models.ProviderCompany", related_name="documents", null=True, on_delete=fields.CASCADE
+    )
+    marketplace: fields.ForeignKeyNullableRelation[Marketplace] = fields.ForeignKeyField(
+        "models.Marketplace", related_name="documents", null=True, on_delete=fields.CASCADE
+    )
+    membership: fields.ForeignKeyNullableRelation[Membership] = fields.ForeignKeyField(
+        "models.Membership", related_name="documents", null=True, on_delete=fields.CASCADE
+    )
+    document_type: fields.ForeignKeyNullableRelation[DocumentType] = fields.ForeignKeyField(
+        "models.DocumentType", related_name="documents", null=True, on_delete=fields.RESTRICT
+    )
+    title = fields.CharField(max_length=200, default="")
+    filename = fields.CharField(max_length=255)
+    content_type = fields.CharField(max_length=64)
+    size = fields.BigIntField()
+    sha256 = fields.CharField(max_length=64)
+    storage_key = fields.CharField(max_length=128, unique=True)
+    valid_from = fields.DateField(null=True)
+    expires_on = fields.DateField(null=True, db_index=True)
+    uploaded_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="uploaded_documents", null=True, on_delete=fields.SET_NULL
+    )
+    created_at = fields.DatetimeField(auto_now_add=True)
+    deleted_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "document"
+        indexes = (("company_id", "document_type_id"),)
