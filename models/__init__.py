@@ -2,12 +2,32 @@
 
 from models.account import ApiKey, Client, RefreshToken, StaffMember, User
 from models.catalog import ProviderService, Service
-from models.dispatch import ServiceRequest
-from models.document import Document, DocumentType, RequiredDocumentType
+from models.commission import CommissionRate
+from models.consent import ConsentRecord, ConsentState
+from models.dispatch import (
+    Dispatch,
+    DispatchAnswerAudit,
+    DispatchJob,
+    Notice,
+    Proposal,
+    RequestRound,
+    ServiceRequest,
+)
+from models.document import (
+    CommissionInvoice,
+    Document,
+    DocumentType,
+    InvoiceCounter,
+    RequiredDocumentType,
+)
 from models.event import Event
 from models.intervention import Intervention
+from models.invitation import Invitation
 from models.marketplace import Marketplace
 from models.membership import Membership, MembershipAudit, ProviderCompany
+from models.messaging import Conversation, Message, MessageAttachment, Participant
+from models.terms import TermsAcceptance, TermsVersion
+from models.zone import ZoneEntry, ZoneKey, ZoneRestriction
 
 __models__ = [
     User,
@@ -19,14 +39,35 @@ __models__ = [
     ProviderCompany,
     Membership,
     MembershipAudit,
+    Invitation,
+    CommissionRate,
     Event,
     DocumentType,
     RequiredDocumentType,
     Document,
+    InvoiceCounter,
+    CommissionInvoice,
+    TermsVersion,
+    TermsAcceptance,
     Service,
     ProviderService,
     ServiceRequest,
+    RequestRound,
+    Dispatch,
+    DispatchAnswerAudit,
+    Proposal,
+    Notice,
+    DispatchJob,
     Intervention,
+    ConsentRecord,
+    ConsentState,
+    Conversation,
+    Participant,
+    Message,
+    MessageAttachment,
+    ZoneEntry,
+    ZoneRestriction,
+    ZoneKey,
 ]
 
 __all__ = [m.__name__ for m in __models__]

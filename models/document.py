@@ -86,3 +86,42 @@ class Document(Model):
     class Meta:
         table = "document"
         indexes = (("company_id", "document_type_id"),)
+
+
+class InvoiceCounter(Model):
+    """Last commission-invoice number used by a marketplace. Locked while numbering."""
+
+    id = fields.BigIntField(primary_key=True)
+    marketplace: fields.OneToOneRelation[Marketplace] = fields.OneToOneField(
+        "models.Marketplace", related_name="invoice_counter", on_delete=fields.CASCADE
+    )
+    last_number = fields.IntField(default=0)
+
+    class Meta:
+        table = "invoice_counter"
+
+
+class CommissionInvoice(Model):
+    """The commission a provider owes a marketplace for one month, filed as an INVOICE document."""
+
+    id = fields.BigIntField(primary_key=True)
+    marketplace: fields.ForeignKeyRelation[Marketplace] = fields.ForeignKeyField(
+        "models.Marketplace", related_name="commission_invoices", on_delete=fields.CASCADE
+    )
+    membership: fields.ForeignKeyRelation[Membership] = fields.ForeignKeyField(
+        "models.Membership", related_name="commission_invoices", on_delete=fields.CASCADE
+    )
+    year = fields.IntField()
+    month = fields.IntField()
+    number = fields.IntField()
+    document: fields.OneToOneRelation[Document] = fields.OneToOneField(
+        "models.Document", related_name="commission_invoice", on_delete=fields.RESTRICT
+    )
+    interventions = fields.IntField()
+    total_price = fields.DecimalField(max_digits=12, decimal_places=2)
+    total_commission = fields.DecimalField(max_digits=12, decimal_places=2)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "commission_invoice"
+        unique_together = (("membership", "year", "month"), ("marketplace", "number"))

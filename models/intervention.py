@@ -51,9 +51,15 @@ class Intervention(Model):
     price = fields.DecimalField(max_digits=10, decimal_places=2)
     commission_rate = fields.DecimalField(max_digits=5, decimal_places=2)
     cancel_reason = fields.TextField(default="")
+    # Recurring requests produce a series: the same series_key, occurrence 1..n.
+    series_key = fields.CharField(max_length=36, default="", db_index=True)
+    occurrence = fields.IntField(default=1)
+    started_at = fields.DatetimeField(null=True)
+    completed_at = fields.DatetimeField(null=True)
+    cancelled_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
         table = "intervention"
-        indexes = (("membership_id", "status", "starts_at"),)
+        indexes = (("membership_id", "status", "starts_at"), ("client_id", "starts_at"))

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from presta import logs
-from presta.settings import settings
+from presta.settings import SettingsError, settings
 
 log = logging.getLogger("presta")
 
@@ -118,7 +118,10 @@ def _scheduler(_: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    cfg = settings()
+    try:
+        cfg = settings()
+    except SettingsError as exc:
+        raise SystemExit(f"presta: configuration refused: {exc}") from None
     logs.configure(cfg.log_level, json=cfg.log_json)
     parser = argparse.ArgumentParser(prog="presta", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)

@@ -66,6 +66,12 @@ async def migrate_db(cfg: Settings | None = None) -> None:
         _ensure_sqlite_dir(cfg.database_url)
     await migrate(config=tortoise_config(cfg))
     await close_db()
+    # Reference data (the document-type catalogue) needs fully initialised models.
+    from resolvers.document import ensure_document_types
+
+    await init_db(cfg)
+    await ensure_document_types()
+    await close_db()
 
 
 async def ping_db() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from typing import Any
 
 from models.account import Client, StaffMember, StaffRole, User
 from models.marketplace import Marketplace
@@ -10,6 +12,14 @@ from presta.security import hash_password
 from presta.tx import atomic
 
 DEMO_PASSWORD = "demo-password"
+# Each domain adds its demo data in this order; later ones use what earlier ones put in ctx.
+DOMAIN_MODULES = [
+    "presta.demo_document",
+    "presta.demo_membership",
+    "presta.demo_catalog",
+    "presta.demo_dispatch",
+    "presta.demo_messaging",
+]
 
 
 @dataclass(frozen=True)
@@ -48,14 +58,31 @@ async def load_demo_data() -> list[Login]:
         await StaffMember.create(user=agent, marketplace=main, role=StaffRole.AGENT)
         await StaffMember.create(user=other_boss, marketplace=other, role=StaffRole.ADMIN)
         client_user = await user("client@menage-plus.demo", "Paul Durand")
-        await Client.create(
+        client = await Client.create(
             marketplace=main,
             user=client_user,
             full_name="Paul Durand",
             email=client_user.email,
             phone="+33600000000",
         )
-    return logins
+        ctx: dict[str, Any] = {
+            "marketplace": main,
+            "other_marketplace": other,
+            "admin": boss,
+            "agent": agent,
+            "other_admin": other_boss,
+            "client": client,
+            "client_user": client_user,
+            "password_hash": password,
+        }
+        extra: list[str] = []
+        for name in DOMAIN_MODULES:
+            try:
+                module = importlib.import_module(name)
+            except ModuleNotFoundError:
+                continue
+            extra += await module.load(ctx)
+    return logins + [Login(line, "", None) for line in extra]
 
 
 def banner(logins: list[Login]) -> str:

@@ -1,25 +1,278 @@
-"""Live events between API processes: small JSON envelopes over broadcaster (memory or Redis).
+"""Live events between API processes: small JSON envelopes, fanned out to local subscribers.
 
-Events are stored before they are published (see ``resolvers.event``); what travels here is
-only the envelope (event id, topic, audience, object ids), so a subscriber that misses one can
-fill the gap from the database.
+One upstream subscription per process (our Redis pub/sub client in ``presta.redis_broadcast``,
+or broadcaster for ``memory://`` and its other backends) feeds a hub that hands each envelope
+only to the local subscriptions whose audience and topics match, through bounded queues.
+
+Events are stored before they are published (``resolvers.event``), so a subscriber that misses
+envelopes reads them back from the database: after a Redis outage, after a failed publish (the
+next successful publish is preceded by a resync order), or when its queue overflows because the
+server lagged behind a burst. ``Subscription`` then yields ``RESYNC``. A subscriber whose queue
+overflows while its client does not read is too slow: it gets ``SubscriberTooSlow`` and the
+client resumes from its cursor.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import Any
+from enum import Enum
+from typing import Any, Final, Protocol
 
 import orjson
-from broadcaster import Broadcast
+from prometheus_client import Counter, Gauge
 
 from presta.settings import settings
 
 log = logging.getLogger(__name__)
 
-_broadcast: Broadcast | None = None
+SUBSCRIBERS = Gauge("presta_live_subscribers", "Live subscriptions attached in this process.")
+QUEUED = Gauge("presta_live_queued_envelopes", "Envelopes waiting in subscriber queues.")
+OVERFLOWS = Counter("presta_live_overflows_total", "Subscriber queues that overflowed.")
+RESYNCS = Counter("presta_live_resyncs_total", "Resync orders given to every local subscriber.")
+
+# A control message on the channel: every subscriber, in every process, re-reads the log.
+RESYNC_MESSAGE: Final = '{"resync":true}'
+
+
+class Signal(Enum):
+    RESYNC = "resync"
+
+
+RESYNC: Final = Signal.RESYNC
+
+
+class SubscriberTooSlow(Exception):
+    """The consumer stalled on an event while the subscriber's queue overflowed."""
+
+
+class Subscription:
+    """A bounded queue of envelopes for one subscriber, filled by the hub.
+
+    The consumer brackets the hand-over of each event with ``turn_begins()``/``turn_ends()``.
+    When the queue overflows while the consumer has been holding an event for longer than
+    ``live_stall_seconds`` (its websocket is not being read), the consumer is too slow. When it
+    overflows because the server itself lagged behind a burst, the subscriber resyncs instead.
+    """
+
+    __slots__ = (
+        "_blamed",
+        "_closed",
+        "_hub",
+        "_overflowed",
+        "_queue",
+        "_resync",
+        "_turn_started",
+        "_waiter",
+        "keys",
+        "topics",
+    )
+
+    def __init__(self, hub: _Hub, topics: frozenset[str] | None, keys: frozenset[str] | None):
+        self._hub = hub
+        self.topics = topics
+        self.keys = keys
+        self._queue: deque[dict[str, Any]] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._resync = False
+        self._overflowed = False
+        self._blamed = False
+        self._turn_started: float | None = None
+        self._closed = False
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def _offer(self, envelope: dict[str, Any]) -> None:
+        if self._overflowed:
+            # Nothing is queued any more; only decide whether the consumer is to blame.
+            self._blamed = self._blamed or self._stalled()
+            return
+        if self._resync:
+            return  # the log will be read again anyway
+        if len(self._queue) >= settings().live_queue_size:
+            QUEUED.dec(len(self._queue))
+            self._queue.clear()
+            self._overflowed = True
+            self._blamed = self._stalled()
+            OVERFLOWS.inc()
+        else:
+            self._queue.append(envelope)
+            QUEUED.inc()
+        self._wake()
+
+    def _stalled(self) -> bool:
+        started = self._turn_started
+        if started is None:
+            return False
+        return asyncio.get_running_loop().time() - started >= settings().live_stall_seconds
+
+    def _order_resync(self) -> None:
+        QUEUED.dec(len(self._queue))
+        self._queue.clear()
+        self._resync = True
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def turn_begins(self) -> None:
+        """The consumer now holds an event (it is being sent to the client)."""
+        self._turn_started = asyncio.get_running_loop().time()
+
+    def turn_ends(self) -> None:
+        """The consumer asks for more; raises ``SubscriberTooSlow`` if the queue overflowed
+        while it held this event for longer than ``live_stall_seconds``."""
+        stalled = self._stalled()
+        self._turn_started = None
+        if self._overflowed and (self._blamed or stalled):
+            raise SubscriberTooSlow
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> dict[str, Any] | Signal:
+        while True:
+            if self._overflowed:
+                if self._blamed:
+                    raise SubscriberTooSlow
+                self._overflowed = False
+                return RESYNC
+            if self._resync:
+                self._resync = False
+                return RESYNC
+            if self._queue:
+                QUEUED.dec()
+                return self._queue.popleft()
+            if self._closed:
+                raise StopAsyncIteration
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+
+class _Hub:
+    """Local subscriptions indexed by audience key, so an envelope only visits its audience."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[str, set[Subscription]] = {}
+        self.everyone: set[Subscription] = set()
+        self.high_water = 0
+
+    def add(self, sub: Subscription) -> None:
+        if sub.keys is None:
+            self.everyone.add(sub)
+        else:
+            for key in sub.keys:
+                self.by_key.setdefault(key, set()).add(sub)
+        SUBSCRIBERS.inc()
+
+    def remove(self, sub: Subscription) -> None:
+        if sub.keys is None:
+            self.everyone.discard(sub)
+        else:
+            for key in sub.keys:
+                subs = self.by_key.get(key)
+                if subs is not None:
+                    subs.discard(sub)
+                    if not subs:
+                        del self.by_key[key]
+        sub._closed = True
+        QUEUED.dec(len(sub._queue))
+        sub._queue.clear()
+        sub._wake()
+        SUBSCRIBERS.dec()
+
+    def deliver(self, message: str | bytes) -> None:
+        try:
+            envelope = orjson.loads(message)
+        except orjson.JSONDecodeError:
+            log.warning("dropping a malformed live message")
+            return
+        if envelope.get("resync"):
+            self.resync()
+            return
+        self.high_water = max(self.high_water, int(envelope.get("id") or 0))
+        topic = envelope.get("topic")
+        for sub in self._audience(envelope.get("audience") or ()):
+            if sub.topics is None or topic in sub.topics:
+                sub._offer(envelope)
+
+    def _audience(self, keys: Iterable[str]) -> Iterable[Subscription]:
+        matched = [self.by_key[key] for key in keys if key in self.by_key]
+        if not self.everyone and len(matched) == 1:
+            return matched[0]
+        return self.everyone.union(*matched)
+
+    def resync(self) -> None:
+        RESYNCS.inc()
+        for sub in self.everyone.union(*self.by_key.values()):
+            sub._order_resync()
+
+    def stats(self) -> dict[str, int]:
+        subs = self.everyone.union(*self.by_key.values())
+        return {
+            "subscribers": len(subs),
+            "queued": sum(s.queued for s in subs),
+            "max_queue": max((s.queued for s in subs), default=0),
+        }
+
+
+class Backend(Protocol):
+    """Carries envelopes between processes; calls ``hub.deliver`` / ``hub.resync``."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def publish(self, message: str) -> bool: ...
+
+
+class _BroadcasterBackend:
+    """broadcaster (``memory://``, ``postgres://``...) with one subscription feeding the hub."""
+
+    def __init__(self, url: str, hub: _Hub) -> None:
+        from broadcaster import Broadcast
+
+        self._broadcast = Broadcast(url)
+        self._hub = hub
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._broadcast.connect()
+        ready = asyncio.Event()
+        self._task = asyncio.create_task(self._pump(ready))
+        await ready.wait()
+
+    async def _pump(self, ready: asyncio.Event) -> None:
+        async with self._broadcast.subscribe(channel()) as subscriber:
+            ready.set()
+            async for event in subscriber:  # type: ignore[union-attr]
+                if event is None:
+                    return
+                self._hub.deliver(event.message)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._broadcast.disconnect()
+
+    async def publish(self, message: str) -> bool:
+        await self._broadcast.publish(channel(), message)
+        return True
+
+
+_hub = _Hub()
+_backend: Backend | None = None
+_lock = asyncio.Lock()
 
 
 def channel() -> str:
@@ -33,44 +286,74 @@ def _url() -> str:
     return url
 
 
+def _make_backend(url: str) -> Backend:
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from presta.redis_broadcast import RedisBroadcast
+
+        return RedisBroadcast(url, channel(), deliver=_hub.deliver, resync=_hub.resync)
+    return _BroadcasterBackend(url, _hub)
+
+
 async def connect() -> None:
-    global _broadcast
-    if _broadcast is None:
-        _broadcast = Broadcast(_url())
-        await _broadcast.connect()
+    global _backend
+    async with _lock:
+        if _backend is None:
+            backend = _make_backend(_url())
+            await backend.start()
+            _backend = backend
 
 
 async def disconnect() -> None:
-    global _broadcast
-    if _broadcast is not None:
-        await _broadcast.disconnect()
-        _broadcast = None
+    global _backend
+    async with _lock:
+        if _backend is not None:
+            backend, _backend = _backend, None
+            await backend.stop()
 
 
 async def publish(envelope: dict[str, Any]) -> None:
     """Publish after commit; a failure is logged, never raised (the event log has it)."""
-    if _broadcast is None:
+    if _backend is None:
         return
     try:
-        await _broadcast.publish(channel(), orjson.dumps(envelope).decode())
+        sent = await _backend.publish(orjson.dumps(envelope).decode())
     except Exception:
-        log.warning(
-            "event publish failed; subscribers will catch up from the event log", exc_info=True
-        )
+        log.warning("event publish failed; subscribers resync from the event log", exc_info=True)
+        sent = False
+    if not sent:
+        # Local subscribers catch up at once; other processes get a resync order later.
+        _hub.resync()
 
 
 @asynccontextmanager
-async def listen() -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
-    """Yield an iterator of envelopes published from now on, by any process."""
-    if _broadcast is None:
+async def listen(
+    *, topics: Iterable[str] | None = None, audience: Iterable[str] | None = None
+) -> AsyncIterator[Subscription]:
+    """Attach a subscription for envelopes published from now on, by any process.
+
+    Only envelopes of ``topics`` (all when None) naming one of the ``audience`` keys (all when
+    None) are queued. The subscription yields envelopes and, when it must re-read the event log
+    since its last event, ``RESYNC``.
+    """
+    if _backend is None:
         await connect()
-    assert _broadcast is not None
-    async with _broadcast.subscribe(channel()) as subscriber:
+    sub = Subscription(
+        _hub,
+        frozenset(topics) if topics is not None else None,
+        frozenset(audience) if audience is not None else None,
+    )
+    _hub.add(sub)
+    try:
+        yield sub
+    finally:
+        _hub.remove(sub)
 
-        async def envelopes() -> AsyncIterator[dict[str, Any]]:
-            async for message in subscriber:  # type: ignore[union-attr]
-                if message is None:
-                    return
-                yield orjson.loads(message.message)
 
-        yield envelopes()
+def stats() -> dict[str, int]:
+    """Subscribers and queued envelopes in this process (tests and benchmarks measure it)."""
+    return _hub.stats()
+
+
+def resync_everyone() -> None:
+    """Order every local subscriber to re-read the log (used after a gap in delivery)."""
+    _hub.resync()

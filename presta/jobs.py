@@ -7,6 +7,7 @@ default the same actor function runs as a task of the API process.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import logging
 from typing import Any
@@ -42,11 +43,27 @@ async def drain() -> None:
 
 async def _run_inline(actor_name: str, kwargs: dict[str, Any]) -> None:
     actor = getattr(importlib.import_module("workers.actors"), actor_name)
+    # dramatiq wraps async actors to run on its own loop thread; here we are on the API's loop.
+    fn = getattr(actor.fn, "__wrapped__", actor.fn)
     try:
-        await actor.fn(**kwargs)
+        await fn(**kwargs)
     except Exception:
         log.exception("job %s failed", actor_name)
 
 
+def dramatiq_namespace() -> str:
+    """Redis key prefix of the job queues, shared by producers and ``presta worker``."""
+    return f"{settings().redis_namespace}-dramatiq"
+
+
 def _broker() -> Any:
-    return importlib.import_module("workers.broker").broker
+    cfg = settings()
+    return _producer(cfg.redis_url, dramatiq_namespace())
+
+
+@functools.cache
+def _producer(url: str, namespace: str) -> Any:
+    """A broker that only enqueues: the API needs no actors nor worker middleware."""
+    from dramatiq.brokers.redis import RedisBroker
+
+    return RedisBroker(url=url, namespace=namespace)  # type: ignore[no-untyped-call]

@@ -19,7 +19,8 @@ class _JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),
-            "request_id": request_id.get(),
+            # A record may carry the id of the request it is about (logged from another task).
+            "request_id": getattr(record, "request_id", None) or request_id.get(),
         }
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)

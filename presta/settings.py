@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     max_subscriptions_per_connection: int = 50
     event_retention_days: int = 30
+    # Envelopes a live subscription may hold; when it overflows while its client has not taken
+    # an event for live_stall_seconds, the subscriber is too slow (else it re-reads the log).
+    live_queue_size: int = 256
+    live_stall_seconds: float = 1.0
+    # Redis pub/sub: reconnect backoff bounds and the idle ping that detects a dead link.
+    live_reconnect_min_seconds: float = 0.05
+    live_reconnect_max_seconds: float = 2.0
+    live_ping_seconds: float = 5.0
+    message_max_chars: int = 5000
+    message_max_attachments: int = 10
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from tortoise import connections
+from tortoise.expressions import Q
+
 from models.event import Event
+from presta.settings import settings
 from presta.tx import AfterCommit
 from resolvers.actor import Actor
+
+# Event ids must become visible in id order, or a subscriber that has seen id 11 skips id 10
+# committed just after it: event-recording transactions queue here from their first event to
+# their commit (SQLite already serializes writers).
+_EVENT_ORDER_LOCK = 7_310_001
 
 
 async def record_event(
@@ -20,6 +29,10 @@ async def record_event(
     payload: dict[str, Any] | None = None,
 ) -> Event:
     """Store the event now; its envelope is published once the transaction commits."""
+    if settings().is_postgres and not tx.envelopes:
+        await connections.get("default").execute_query(
+            "SELECT pg_advisory_xact_lock($1)", [_EVENT_ORDER_LOCK]
+        )
     event = await Event.create(
         topic=topic,
         marketplace_id=marketplace_id,
@@ -49,8 +62,23 @@ async def events_after(
     """Replay from the log (subscriptions resuming from a cursor)."""
     query = Event.filter(id__gt=after, topic__in=topics)
     if marketplace_id is not None:
-        query = query.filter(marketplace_id=marketplace_id)
+        # Events of no marketplace (the viewer's own account) follow the viewer everywhere.
+        query = query.filter(Q(marketplace_id=marketplace_id) | Q(marketplace_id__isnull=True))
     return await query.order_by("id").limit(limit)
+
+
+async def latest_event_id() -> int:
+    """Where a subscription without a cursor starts: after the last event recorded."""
+    last = await Event.all().order_by("-id").only("id").first()
+    return last.id if last is not None else 0
+
+
+async def cursor_expired(after: int) -> bool:
+    """A cursor is expired when events after it may have been purged by retention."""
+    if after <= 0 or await Event.exists(id=after):
+        return False
+    first = await Event.all().order_by("id").only("id").first()
+    return first is None or after < first.id - 1
 
 
 def audience_keys(actor: Actor) -> set[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from enum import StrEnum
 
 from models.account import StaffMember, StaffRole, User
@@ -11,7 +12,8 @@ from presta.security import hash_password
 from presta.tx import atomic
 from resolvers.account import _check_password, normalize_email
 from resolvers.actor import Actor
-from resolvers.errors import UserError, not_found
+from resolvers.errors import UserError, UserErrors, not_found
+from resolvers.pagination import Page, keyset_page
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
@@ -22,6 +24,7 @@ class MarketplaceErrorCode(StrEnum):
     SLUG_TAKEN = "SLUG_TAKEN"
     INVALID_EMAIL = "INVALID_EMAIL"
     WEAK_PASSWORD = "WEAK_PASSWORD"
+    OUT_OF_RANGE = "OUT_OF_RANGE"
 
 
 async def create_marketplace(
@@ -78,11 +81,30 @@ async def get_marketplace(actor: Actor, marketplace_id: int) -> Marketplace:
     raise not_found("Marketplace")
 
 
-async def visible_marketplaces(actor: Actor) -> list[Marketplace]:
+async def visible_marketplaces(actor: Actor, ids: Iterable[int]) -> list[Marketplace]:
+    """The marketplaces among ``ids`` that the actor may see (``node`` lookups)."""
+    wanted = set(ids)
+    if not actor.is_platform_admin:
+        wanted &= {g.marketplace_id for g in actor.roles}
+    return await Marketplace.filter(id__in=list(wanted)).order_by("id") if wanted else []
+
+
+async def list_marketplaces(
+    actor: Actor,
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Page[Marketplace]:
+    """Platform admins page through every marketplace; others through those they have a role in."""
     if actor.is_platform_admin:
-        return await Marketplace.all().order_by("id")
-    ids = {g.marketplace_id for g in actor.roles}
-    return await Marketplace.filter(id__in=ids).order_by("id") if ids else []
+        query = Marketplace.all()
+    else:
+        query = Marketplace.filter(id__in=list({g.marketplace_id for g in actor.roles}))
+    return await keyset_page(
+        query, first=first, after=after, last=last, before=before, newest_first=False
+    )
 
 
 async def add_staff_member(actor: Actor, *, email: str, role: StaffRole) -> StaffMember:
@@ -115,3 +137,50 @@ async def marketplace_id_from_header(value: str) -> int | None:
     found = await Marketplace.get_or_none(slug=value.strip().lower())
     # An unknown marketplace is not an error here: the actor simply has no acting marketplace.
     return found.id if found is not None else None
+
+
+# Ranges of the dispatch settings: (input field, model attribute, lowest, highest).
+_DISPATCH_RANGES = (
+    ("proposalsRequired", "proposals_required", 1, 50),
+    ("daysBeforeSending", "days_before_sending", 0, 90),
+    ("daysBeforeReminder", "days_before_reminder", 1, 90),
+)
+
+
+async def update_dispatch_settings(
+    actor: Actor,
+    *,
+    dispatch_enabled: bool | None = None,
+    proposals_required: int | None = None,
+    days_before_sending: int | None = None,
+    days_before_reminder: int | None = None,
+) -> Marketplace:
+    """ADMIN staff change the assignment mode and timers; any value out of range changes nothing."""
+    marketplace_id = actor.require_staff(admin=True)
+    given = {
+        "proposals_required": proposals_required,
+        "days_before_sending": days_before_sending,
+        "days_before_reminder": days_before_reminder,
+    }
+    errors = [
+        UserError(
+            MarketplaceErrorCode.OUT_OF_RANGE,
+            f"{field} must be between {low} and {high}.",
+            field=field,
+        )
+        for field, attr, low, high in _DISPATCH_RANGES
+        if given[attr] is not None and not low <= given[attr] <= high  # type: ignore[operator]
+    ]
+    if errors:
+        raise UserErrors(errors)
+    async with atomic():
+        marketplace = await Marketplace.filter(id=marketplace_id).select_for_update().get()
+        changed = [attr for attr, value in given.items() if value is not None]
+        for attr in changed:
+            setattr(marketplace, attr, given[attr])
+        if dispatch_enabled is not None:
+            marketplace.dispatch_enabled = dispatch_enabled
+            changed.append("dispatch_enabled")
+        if changed:
+            await marketplace.save(update_fields=changed)
+    return marketplace

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
+from cross_web import HTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
@@ -21,17 +22,23 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
 from strawberry.types import ExecutionResult
 
 from presta import db, events, jobs
 from presta.logs import request_id
-from presta.metrics import HTTP_LATENCY, HTTP_REQUESTS, OPEN_WEBSOCKETS
+from presta.metrics import ACTIVE_SUBSCRIPTIONS, HTTP_LATENCY, HTTP_REQUESTS, OPEN_WEBSOCKETS
 from presta.settings import settings
 from resolvers import account
 from resolvers.actor import ANONYMOUS, Actor
 from resolvers.errors import AuthError
 from resolvers.marketplace import marketplace_id_from_header
+from schema import files
 from schema.context import Context
 from schema.root import schema
 
@@ -61,16 +68,39 @@ async def _authenticate(headers: Any, params: dict[str, Any] | None = None) -> A
     )
 
 
+def _error_response(message: str, code: str, status: int = 200, **headers: str) -> Response:
+    body = {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
+    return _JSONResponse(body, status_code=status, headers=headers or None)
+
+
 def _auth_error_response(error: AuthError) -> Response:
-    body = {
-        "data": None,
-        "errors": [{"message": str(error), "extensions": {"code": error.code}}],
-    }
-    return _JSONResponse(body, status_code=200)
+    return _error_response(str(error), error.code)
+
+
+def _http_error_response(error: HTTPException) -> Response:
+    """Transport refusals in the same JSON shape as every other error, with a code."""
+    if isinstance(error.__cause__, InvalidOperationTypeError):
+        # Only queries may travel over GET: a mutation there could be triggered by a link.
+        return _error_response(error.reason, "METHOD_NOT_ALLOWED", 405, Allow="POST")
+    code = {405: "METHOD_NOT_ALLOWED", 404: "NOT_FOUND"}.get(error.status_code, "BAD_REQUEST")
+    return _error_response(error.reason, code, error.status_code)
+
+
+class _CountingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """Counts the operations (subscriptions) running on websockets, for /metrics."""
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        ACTIVE_SUBSCRIPTIONS.inc()
+        try:
+            await super().run_operation(operation)
+        finally:
+            ACTIVE_SUBSCRIPTIONS.dec()
 
 
 class PrestaGraphQL(GraphQL[Context, None]):
     """Authenticates before anything runs: HTTP from headers, websockets from connection_init."""
+
+    graphql_transport_ws_handler_class = _CountingTransportWSHandler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -80,6 +110,12 @@ class PrestaGraphQL(GraphQL[Context, None]):
             except AuthError as error:
                 await _auth_error_response(error)(scope, receive, send)
                 return
+            try:
+                response = await self.run(Request(scope, receive))
+            except HTTPException as error:
+                response = _http_error_response(error)
+            await response(scope, receive, send)
+            return
         await super().__call__(scope, receive, send)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
@@ -140,6 +176,9 @@ class _ServiceMiddleware:
         request_id.set(rid)
         path = scope["path"] if scope["path"] in _KNOWN_PATHS else "other"
         limit = settings().max_body_bytes
+        if headers.get(b"content-type", b"").startswith(b"multipart/form-data"):
+            # Uploads have their own limit, checked again on the file itself.
+            limit = max(limit, settings().max_upload_bytes + 64 * 1024)
         length = headers.get(b"content-length")
         status = {"code": 500}
         started = time.perf_counter()
@@ -268,6 +307,7 @@ def create_app() -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+        files.route,
     ]
     routes.append(WebSocketRoute("/graphql", graphql))
     app = Starlette(routes=routes, lifespan=lifespan)

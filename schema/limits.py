@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,17 +18,19 @@ from graphql import (
     SelectionSetNode,
     VariableNode,
 )
-from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension
 from strawberry.relay.types import GlobalIDValueError
+from strawberry.schema.schema import validate_document
 
 from presta.logs import request_id
 from presta.metrics import GRAPHQL_ERRORS
 from presta.settings import settings
-from resolvers.errors import AuthError
+from resolvers.errors import AuthError, UserError
 
 log = logging.getLogger("presta.graphql")
 
-_EXPECTED = (AuthError, GlobalIDValueError)
+# A UserError raised by a query (bad cursor, page size, unknown id) is the client's mistake.
+_EXPECTED = (AuthError, GlobalIDValueError, UserError)
 
 
 def _is_expected(error: GraphQLError) -> bool:
@@ -51,6 +54,7 @@ class ErrorMasking(MaskErrors):
             "unexpected error in %s",
             ".".join(map(str, error.path or [])),
             exc_info=error.original_error,
+            extra={"request_id": rid},
         )
         GRAPHQL_ERRORS.labels("INTERNAL_SERVER_ERROR").inc()
         return GraphQLError(
@@ -67,6 +71,8 @@ class ErrorMasking(MaskErrors):
         for error in processed:
             if error.extensions is None or "code" not in error.extensions:
                 error.extensions = {**(error.extensions or {}), "code": _code_of(error)}
+                if isinstance(error.original_error, UserError):
+                    error.extensions["field"] = error.original_error.field
                 GRAPHQL_ERRORS.labels(error.extensions["code"]).inc()
         return processed
 
@@ -77,34 +83,99 @@ def _code_of(error: GraphQLError) -> str:
         return original.code
     if isinstance(original, GlobalIDValueError):
         return "BAD_USER_INPUT"
+    if isinstance(original, UserError):
+        return "NOT_FOUND" if original.code.value == "NOT_FOUND" else "BAD_USER_INPUT"
     message = error.message
     if "exceeds maximum operation depth" in message:
         return "QUERY_TOO_DEEP"
-    if "aliases" in message and "maximum" in message:
+    if "aliases found" in message:
         return "TOO_MANY_ALIASES"
-    if "tokens" in message and ("exceeds" in message or "maximum" in message):
+    if "Document contains more than" in message and "tokens" in message:
         return "TOO_MANY_TOKENS"
     if message.startswith("Syntax Error"):
         return "GRAPHQL_PARSE_FAILED"
     return "GRAPHQL_VALIDATION_FAILED"
 
 
+class CheckedParserCache(ParserCache):
+    """strawberry's cache parses before its own error handling: a document that does not
+    parse (or has too many tokens) would escape masking and codes. Leave those to strawberry's
+    parse, which reports them like any other error."""
+
+    def on_parse(self) -> Iterator[None]:
+        ctx = self.execution_context
+        try:
+            ctx.graphql_document = self.cached_parse_document(ctx.query, **ctx.parse_options)
+        except GraphQLError:
+            ctx.graphql_document = None
+        yield
+
+
+_VALID_DOCUMENTS: OrderedDict[tuple[str, int, int], None] = OrderedDict()
+_VALID_DOCUMENTS_MAX = 512
+
+
+class CachedValidation(SchemaExtension):
+    """Remember documents that passed validation under the limits in force.
+
+    Validating costs more than executing a small query. strawberry's ValidationCache keys on
+    the rule classes, which its depth and alias limiters create anew for every request, so it
+    would never hit. Only successes are kept: an invalid document is validated every time.
+    """
+
+    def on_validate(self) -> Iterator[None]:
+        ctx = self.execution_context
+        if ctx.graphql_document is not None and ctx.pre_execution_errors is None and ctx.query:
+            cfg = settings()
+            key = (ctx.query, cfg.max_query_depth, cfg.max_aliases)
+            if key in _VALID_DOCUMENTS:
+                _VALID_DOCUMENTS.move_to_end(key)
+                ctx.pre_execution_errors = []
+            else:
+                errors = validate_document(
+                    ctx.schema._schema, ctx.graphql_document, ctx.validation_rules
+                )
+                ctx.pre_execution_errors = errors
+                if not errors:
+                    _VALID_DOCUMENTS[key] = None
+                    if len(_VALID_DOCUMENTS) > _VALID_DOCUMENTS_MAX:
+                        _VALID_DOCUMENTS.popitem(last=False)
+        yield
+
+
 class OperationGuard(SchemaExtension):
-    """Static cost and page-size limits before any resolver runs; suggestions for insiders only."""
+    """Static cost and page-size limits before any resolver runs; suggestions for insiders only.
+
+    Runs after ``CachedValidation``: the page sizes may come from variables, so this check is
+    never cached.
+    """
 
     def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context
         document = ctx.graphql_document
-        if document is not None and ctx.pre_execution_errors is None:
+        if document is not None and not ctx.pre_execution_errors:
             problem = _static_limits(document, ctx.variables or {}, ctx.operation_name)
             if problem is not None:
                 ctx.pre_execution_errors = [problem]
         yield
         errors = ctx.pre_execution_errors
         if errors and not _may_see_suggestions(ctx.context):
-            for error in errors:
-                if "Did you mean" in error.message:
-                    error.message = error.message.split("Did you mean")[0].strip()
+            # In place: strawberry already holds this list as the operation's result.
+            errors[:] = [_without_suggestion(error) for error in errors]
+
+
+def _without_suggestion(error: GraphQLError) -> GraphQLError:
+    if "Did you mean" not in error.message:
+        return error
+    return GraphQLError(
+        error.message.split("Did you mean")[0].strip(),
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=error.original_error,
+        extensions=error.extensions,
+    )
 
 
 def _may_see_suggestions(context: Any) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -13,7 +13,7 @@ from models.account import StaffRole as StaffRoleModel
 from models.marketplace import Marketplace as MarketplaceModel
 from resolvers import marketplace as use_cases
 from resolvers.actor import Actor
-from schema.base import UserErrorBase, run_mutation
+from schema.base import Connection, UserErrorBase, connection, run_mutation
 from schema.context import Info
 from schema.node import AuthorizedNode
 
@@ -77,8 +77,7 @@ class Marketplace(AuthorizedNode):
 
     @classmethod
     async def load_visible(cls, actor: Actor, ids: list[int]) -> dict[int, Any]:
-        visible = {m.id: m for m in await use_cases.visible_marketplaces(actor)}
-        return {i: cls.from_model(visible[i]) for i in ids if i in visible}
+        return {m.id: cls.from_model(m) for m in await use_cases.visible_marketplaces(actor, ids)}
 
 
 @strawberry.input(description="A new marketplace and its first ADMIN.")
@@ -155,13 +154,29 @@ class MarketplaceMutation:
 @strawberry.type
 class MarketplaceQuery:
     @strawberry.field(
-        description="Marketplaces the viewer has a role in (all, for platform admins)."
+        description="Marketplaces the viewer has a role in (all, for platform admins), "
+        "oldest first."
     )
-    async def marketplaces(self, info: Info) -> list[Marketplace]:
-        return [
-            Marketplace.from_model(m)
-            for m in await use_cases.visible_marketplaces(info.context.actor)
-        ]
+    async def marketplaces(
+        self,
+        info: Info,
+        first: Annotated[
+            int | None, strawberry.argument(description="Page size from the start (max 100).")
+        ] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="Cursor to continue after.")
+        ] = None,
+        last: Annotated[
+            int | None, strawberry.argument(description="Page size from the end (max 100).")
+        ] = None,
+        before: Annotated[
+            str | None, strawberry.argument(description="Cursor to continue before.")
+        ] = None,
+    ) -> Connection[Marketplace]:
+        page = await use_cases.list_marketplaces(
+            info.context.actor, first=first, after=after, last=last, before=before
+        )
+        return connection(page, Marketplace.from_model)
 
     @strawberry.field(description="The acting marketplace (header `X-Marketplace`).")
     async def marketplace(self, info: Info) -> Marketplace | None:
@@ -169,3 +184,56 @@ class MarketplaceQuery:
         if actor.marketplace_id is None:
             return None
         return Marketplace.from_model(await use_cases.get_marketplace(actor, actor.marketplace_id))
+
+
+@strawberry.input(description="Change the acting marketplace's dispatch settings.")
+class UpdateDispatchSettingsInput:
+    dispatch_enabled: bool | None = strawberry.field(
+        default=None, description="Send new requests at once to every matching provider."
+    )
+    proposals_required: int | None = strawberry.field(
+        default=None, description="Interested providers needed for a proposal, 1 to 50."
+    )
+    days_before_sending: int | None = strawberry.field(
+        default=None, description="Days before the proposal is sent anyway, 0 to 90."
+    )
+    days_before_reminder: int | None = strawberry.field(
+        default=None, description="Days of silence before a reminder round, 1 to 90."
+    )
+
+
+@strawberry.type(description="Result of updateDispatchSettings.")
+class UpdateDispatchSettingsPayload:
+    user_errors: list[MarketplaceError] = strawberry.field(
+        description="One OUT_OF_RANGE error per value out of range; nothing is changed then."
+    )
+    marketplace: Marketplace | None = strawberry.field(
+        default=None, description="The marketplace with its new settings."
+    )
+
+
+async def _update_dispatch(actor: Actor, data: UpdateDispatchSettingsInput) -> dict[str, Any]:
+    m = await use_cases.update_dispatch_settings(
+        actor,
+        dispatch_enabled=data.dispatch_enabled,
+        proposals_required=data.proposals_required,
+        days_before_sending=data.days_before_sending,
+        days_before_reminder=data.days_before_reminder,
+    )
+    return {"marketplace": Marketplace.from_model(m)}
+
+
+@strawberry.type
+class DispatchSettingsMutation:
+    @strawberry.mutation(
+        description="ADMIN: change the assignment mode and timers; omitted values are kept."
+    )
+    async def update_dispatch_settings(
+        self, info: Info, input: UpdateDispatchSettingsInput
+    ) -> UpdateDispatchSettingsPayload:
+        return await run_mutation(  # type: ignore[no-any-return]
+            UpdateDispatchSettingsPayload,
+            MarketplaceError,
+            use_cases.MarketplaceErrorCode,
+            _update_dispatch(info.context.actor, input),
+        )

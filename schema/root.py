@@ -7,7 +7,6 @@ from strawberry import relay
 from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
 )
 from strawberry.extensions.query_depth_limiter import IgnoreContext
@@ -15,8 +14,27 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from presta.settings import settings
-from schema import account, marketplace
-from schema.limits import ErrorMasking, OperationGuard
+from schema import (
+    account,
+    application,
+    catalog,
+    commission,
+    consent,
+    directory,
+    dispatch,
+    dispatch_mutation,
+    document,
+    intervention,
+    invitation,
+    lifecycle,
+    marketplace,
+    membership,
+    messaging,
+    messaging_mutations,
+    terms,
+    zone,
+)
+from schema.limits import CachedValidation, CheckedParserCache, ErrorMasking, OperationGuard
 
 
 @strawberry.type
@@ -31,7 +49,22 @@ class NodeQuery:
 
 Query = merge_types(
     "Query",
-    (NodeQuery, account.AccountQuery, marketplace.MarketplaceQuery),
+    (
+        NodeQuery,
+        account.AccountQuery,
+        marketplace.MarketplaceQuery,
+        membership.MembershipQuery,
+        invitation.InvitationQuery,
+        directory.DirectoryQuery,
+        document.DocumentQuery,
+        terms.TermsQuery,
+        messaging.MessagingQuery,
+        consent.ConsentQuery,
+        catalog.CatalogQuery,
+        zone.ZoneQuery,
+        dispatch.DispatchQuery,
+        intervention.InterventionQuery,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
@@ -39,9 +72,31 @@ Mutation = merge_types(
         account.AccountMutation,
         account.ProfileMutation,
         marketplace.MarketplaceMutation,
+        marketplace.DispatchSettingsMutation,
+        lifecycle.LifecycleMutation,
+        application.ApplicationMutation,
+        invitation.InvitationMutation,
+        directory.DirectoryMutation,
+        commission.CommissionMutation,
+        document.DocumentMutation,
+        terms.TermsMutation,
+        messaging_mutations.MessagingMutation,
+        consent.ConsentMutation,
+        catalog.CatalogMutation,
+        zone.ZoneMutation,
+        dispatch_mutation.DispatchMutation,
+        intervention.InterventionMutation,
     ),
 )
-Subscription = merge_types("Subscription", (account.AccountSubscription,))
+Subscription = merge_types(
+    "Subscription",
+    (
+        account.AccountSubscription,
+        messaging.MessagingSubscription,
+        membership.MembershipSubscription,
+        dispatch.DispatchSubscription,
+    ),
+)
 
 
 def _ignore_introspection(context: IgnoreContext) -> bool:
@@ -49,7 +104,7 @@ def _ignore_introspection(context: IgnoreContext) -> bool:
 
 
 def build_schema() -> strawberry.Schema:
-    cfg = settings()
+    # Limits are read per operation, so the settings in force apply (and tests can change them).
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
@@ -57,13 +112,14 @@ def build_schema() -> strawberry.Schema:
         config=StrawberryConfig(auto_camel_case=True),
         extensions=[
             ErrorMasking,
-            lambda: MaxTokensLimiter(max_token_count=cfg.max_tokens),
+            lambda: MaxTokensLimiter(max_token_count=settings().max_tokens),
             lambda: QueryDepthLimiter(
-                max_depth=cfg.max_query_depth, should_ignore=_ignore_introspection
+                max_depth=settings().max_query_depth, should_ignore=_ignore_introspection
             ),
-            lambda: MaxAliasesLimiter(max_alias_count=cfg.max_aliases),
+            lambda: MaxAliasesLimiter(max_alias_count=settings().max_aliases),
+            CachedValidation,
             OperationGuard,
-            lambda: ParserCache(maxsize=256),
+            lambda: CheckedParserCache(maxsize=256),
         ],
     )
 

@@ -11,6 +11,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO, Middleware
 
 from presta import db
+from presta.jobs import dramatiq_namespace
 from presta.settings import settings
 
 
@@ -35,7 +36,7 @@ class TortoiseInWorker(Middleware):
 def _make_broker() -> dramatiq.Broker:
     cfg = settings()
     broker: dramatiq.Broker = (
-        RedisBroker(url=cfg.redis_url, namespace=f"{cfg.redis_namespace}-dramatiq")  # type: ignore[no-untyped-call]
+        RedisBroker(url=cfg.redis_url, namespace=dramatiq_namespace())  # type: ignore[no-untyped-call]
         if cfg.jobs_backend == "dramatiq"
         else StubBroker()
     )

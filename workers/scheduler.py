@@ -14,7 +14,11 @@ log = logging.getLogger(__name__)
 
 INTERVAL_SECONDS = 60
 # Actor names enqueued on every tick; each acts only on what is due.
-PERIODIC_JOBS = ["purge_expired_events"]
+PERIODIC_JOBS = [
+    "purge_expired_events",
+    "sweep_dispatch_deadlines",
+    "build_commission_invoices",
+]
 
 
 async def tick() -> None:

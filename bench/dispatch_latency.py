@@ -1,0 +1,328 @@
+"""Dispatch latency: from ``createServiceRequest`` committed to ``serviceRequestDispatched``
+received on every matched provider's websocket.
+
+A fresh PostgreSQL database holds one marketplace with 1,000 accepted providers, all with a
+websocket open and subscribed; service A is offered by 10 of them, service B by 100. A real
+``presta serve`` process (events through Redis, jobs through ``presta worker`` on Redis) takes
+requests from a client over HTTP. The start of each measure is the commit: the timestamp of the
+request's last event row, written just before the transaction commits. Every delivery is one
+sample; p50 and p99 are over the deliveries of ``BENCH_REQUESTS`` requests per service.
+
+    python -m bench dispatch_latency   BENCH_PROVIDERS=1000 BENCH_REQUESTS=20
+                                       BENCH_SERVER_WORKERS=1 (uvicorn processes) by default
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+import websockets
+
+from bench import Row
+
+ROOT = Path(__file__).resolve().parents[1]
+PROVIDERS = int(os.environ.get("BENCH_PROVIDERS", "1000"))
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", "20"))
+SERVERS = int(os.environ.get("BENCH_SERVER_WORKERS", "1"))
+MATCHED = (10, 100)
+SLUG = "bench-dispatch"
+SUBSCRIBE = "subscription { serviceRequestDispatched { serviceRequest { id } } }"
+CREATE = """mutation($input: CreateServiceRequestInput!) { createServiceRequest(input: $input) {
+  userErrors { code message } serviceRequest { id status } } }"""
+
+
+def _admin_url() -> str:
+    return os.environ.get(
+        "PRESTA_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"
+    )
+
+
+def _redis_url() -> str:
+    return os.environ.get("PRESTA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@contextlib.asynccontextmanager
+async def _database() -> AsyncIterator[str]:
+    import asyncpg
+
+    name = f"presta_bench_dispatch_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(_admin_url())
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield urlsplit(_admin_url())._replace(path=f"/{name}").geturl()
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _process(args: list[str], env: dict[str, str], ready: str | None = None) -> Iterator[None]:
+    log = Path(f"/tmp/presta-bench-{uuid.uuid4().hex[:6]}.log")
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "presta.cli", *args], env=env, cwd=ROOT, stdout=out, stderr=out
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while ready is not None and ready not in log.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"presta {args[0]} failed: {log.read_text()[-2000:]}")
+            time.sleep(0.05)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        log.unlink(missing_ok=True)
+
+
+async def _seed(url: str, secret: str) -> dict[str, Any]:
+    """Providers, services and zones through the models; tokens signed with the server's key."""
+    from tortoise.transactions import in_transaction
+
+    from models.account import Client, User
+    from models.catalog import ProviderService, ProviderServiceStatus, Service
+    from models.marketplace import Marketplace
+    from models.membership import Membership, MembershipStatus, ProviderCompany
+    from presta import db
+    from presta.security import hash_password, make_access_token
+    from presta.settings import override_settings
+    from resolvers.zone import Area, replace_zone
+
+    override_settings(database_url=url, secret_key=secret, environment="test")
+    await db.migrate_db()
+    await db.init_db()
+    try:
+        password = hash_password(secrets.token_urlsafe(12))
+        market = await Marketplace.create(name="Bench", slug=SLUG, proposals_required=3)
+        services = [await Service.create(marketplace=market, name=f"Service {n}") for n in "ABC"]
+        await ProviderCompany.bulk_create(
+            [ProviderCompany(name=f"Bench provider {n}") for n in range(PROVIDERS)]
+        )
+        companies = await ProviderCompany.all().order_by("id")
+        await Membership.bulk_create(
+            [
+                Membership(marketplace=market, company=c, status=MembershipStatus.ACCEPTED)
+                for c in companies
+            ]
+        )
+        memberships = await Membership.filter(marketplace=market).order_by("id")
+        await User.bulk_create(
+            [
+                User(email=f"p{n}@bench.test", password_hash=password, provider_company=c)
+                for n, c in enumerate(companies)
+            ]
+        )
+        users = await User.filter(email__startswith="p").order_by("id")
+        offers = []
+        for n, m in enumerate(memberships):
+            service = services[0] if n < MATCHED[0] else services[1] if n < MATCHED[1] else None
+            for s in [services[1]] if service is services[0] else []:
+                offers.append(ProviderService(membership=m, service=s, status="ACCEPTED"))
+            offers.append(
+                ProviderService(
+                    membership=m,
+                    service=service or services[2],
+                    status=ProviderServiceStatus.ACCEPTED,
+                )
+            )
+        await ProviderService.bulk_create(offers)
+        async with in_transaction():
+            for company in companies:
+                await replace_zone(
+                    company_id=company.id,
+                    membership_id=None,
+                    area=Area(postal_codes=("75011",), prefixes=(), circles=()),
+                )
+        client_user = await User.create(email="client@bench.test", password_hash=password)
+        await Client.create(
+            marketplace=market, user=client_user, full_name="Bench client", email="c@bench.test"
+        )
+        return {
+            "services": [str(_gid("Service", s.id)) for s in services],
+            "provider_tokens": [make_access_token(u.id)[0] for u in users],
+            "client_token": make_access_token(client_user.id)[0],
+        }
+    finally:
+        await db.close_db()
+
+
+def _gid(kind: str, pk: int) -> str:
+    from strawberry import relay
+
+    return str(relay.GlobalID(kind, str(pk)))
+
+
+class Listener:
+    """One provider app: a graphql-transport-ws connection subscribed to its dispatches."""
+
+    def __init__(self, port: int, token: str, received: dict[str, list[float]]) -> None:
+        self.port, self.token, self.received = port, token, received
+        self.task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        async with websockets.connect(
+            f"ws://127.0.0.1:{self.port}/graphql",
+            subprotocols=[websockets.Subprotocol("graphql-transport-ws")],
+            open_timeout=30,
+            ping_interval=None,
+        ) as ws:
+            init = {"authorization": f"Bearer {self.token}", "marketplace": SLUG}
+            await ws.send(orjson.dumps({"type": "connection_init", "payload": init}).decode())
+            ack = orjson.loads(await ws.recv())
+            assert ack["type"] == "connection_ack", ack
+            message = {"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}}
+            await ws.send(orjson.dumps(message).decode())
+            self.ready.set()
+            async for raw in ws:
+                at = time.time()
+                data = orjson.loads(raw)
+                if data.get("type") == "next":
+                    item = data["payload"]["data"]["serviceRequestDispatched"]
+                    self.received[item["serviceRequest"]["id"]].append(at)
+
+
+async def _committed_at(url: str, request_gids: list[str]) -> dict[str, float]:
+    import asyncpg
+    from strawberry import relay
+
+    ids = {int(relay.GlobalID.from_id(g).node_id): g for g in request_gids}
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT object_id, max(created_at) AS at FROM event "
+            "WHERE object_type = 'ServiceRequest' AND object_id = ANY($1::bigint[]) "
+            "GROUP BY object_id",
+            list(ids),
+        )
+    finally:
+        await conn.close()
+    return {ids[r["object_id"]]: r["at"].timestamp() for r in rows}
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def run() -> list[Row]:
+    secret = secrets.token_urlsafe(32)
+    namespace = f"presta-bench-{uuid.uuid4().hex[:6]}"
+    async with _database() as url:
+        seeded = await _seed(url, secret)
+        port = _free_port()
+        env = {
+            **os.environ,
+            "PRESTA_DATABASE_URL": url,
+            "PRESTA_SECRET_KEY": secret,
+            "PRESTA_REDIS_URL": _redis_url(),
+            "PRESTA_BROADCAST_URL": _redis_url(),
+            "PRESTA_JOBS_BACKEND": "dramatiq",
+            "PRESTA_REDIS_NAMESPACE": namespace,
+            "PRESTA_MAIL_ENABLED": "false",
+            "PRESTA_LOG_LEVEL": "WARNING",
+            "PRESTA_DB_POOL_MAX": "10",
+            "PRESTA_ENVIRONMENT": "development",
+        }
+        with (
+            _process(["worker", "--threads", "2"], {**env, "PRESTA_LOG_LEVEL": "INFO"}, "worker"),
+            _process(
+                ["serve", "--port", str(port)],
+                {**env, "PRESTA_LOG_LEVEL": "INFO"},
+                "Uvicorn running",
+            ),
+        ):
+            received: dict[str, list[float]] = defaultdict(list)
+            listeners = [Listener(port, t, received) for t in seeded["provider_tokens"]]
+            for start in range(0, len(listeners), 50):
+                batch = listeners[start : start + 50]
+                for listener in batch:
+                    listener.task = asyncio.create_task(listener.run())
+                await asyncio.wait_for(asyncio.gather(*(lst.ready.wait() for lst in batch)), 60)
+            await asyncio.sleep(1.0)
+            rows: list[Row] = []
+            try:
+                async with httpx.AsyncClient(
+                    base_url=f"http://127.0.0.1:{port}",
+                    headers={
+                        "Authorization": f"Bearer {seeded['client_token']}",
+                        "X-Marketplace": SLUG,
+                    },
+                    timeout=30,
+                ) as http:
+                    for matched, service in zip(MATCHED, seeded["services"], strict=False):
+                        rows += await _scenario(http, url, received, matched, service)
+            finally:
+                for listener in listeners:
+                    if listener.task is not None:
+                        listener.task.cancel()
+                await asyncio.gather(
+                    *(lst.task for lst in listeners if lst.task), return_exceptions=True
+                )
+    return rows
+
+
+async def _scenario(
+    http: httpx.AsyncClient,
+    url: str,
+    received: dict[str, list[float]],
+    matched: int,
+    service: str,
+) -> list[Row]:
+    gids: list[str] = []
+    for n in range(REQUESTS):
+        variables = {
+            "input": {
+                "serviceId": service,
+                "postalCode": "75011",
+                "city": "Paris",
+                "description": f"bench {matched} #{n}",
+            }
+        }
+        response = await http.post("/graphql", json={"query": CREATE, "variables": variables})
+        payload = response.json()["data"]["createServiceRequest"]
+        assert payload["userErrors"] == [], payload
+        gids.append(payload["serviceRequest"]["id"])
+        await asyncio.sleep(0.3)
+    for _ in range(200):  # at most 10 s for stragglers
+        if all(len(received[g]) >= matched for g in gids):
+            break
+        await asyncio.sleep(0.05)
+    committed = await _committed_at(url, gids)
+    latencies = [(at - committed[g]) * 1000 for g in gids for at in received[g]]
+    delivered = sum(min(len(received[g]), matched) for g in gids)
+    label = f"{matched} matched of {PROVIDERS} connected"
+    return [
+        Row(f"{label}: p50", statistics.median(latencies), "ms"),
+        Row(f"{label}: p99", _percentile(latencies, 0.99), "ms"),
+        Row(f"{label}: delivered", 100.0 * delivered / (matched * REQUESTS), "%"),
+    ]

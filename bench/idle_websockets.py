@@ -1,0 +1,171 @@
+"""Server memory per idle subscribed websocket, at 1k and 5k connections (target <= 64 KiB).
+
+Presta runs as a ``presta serve`` process on a fresh PostgreSQL database; each connection does
+``connection_init`` (bearer token) and subscribes to ``viewerUpdated``, then stays idle. The
+figure is the growth of the server's resident memory (VmRSS) divided by the connections added,
+after 50 warm-up connections. The baseline is the same figure for the plain relay
+(``bench/_relay.py``: a bare websocket waiting on a bounded queue, no GraphQL).
+
+    python -m bench idle_websockets     BENCH_IDLE_COUNTS=1000,5000 by default
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench import Row
+from bench.fanout import private_redis
+from bench.small_query import ROOT, _database, _free_port, _process, _sign_up
+
+COUNTS = [int(n) for n in os.environ.get("BENCH_IDLE_COUNTS", "1000,5000").split(",")]
+WARM_UP = 50
+TARGET_KIB = 64
+
+
+def _rss_kib(port: int) -> int:
+    """Resident memory of the process listening on ``port`` (found through /proc)."""
+    inode = _listening_inode(port)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
+                    status = Path(f"/proc/{pid}/status").read_text()
+                    line = next(x for x in status.splitlines() if x.startswith("VmRSS:"))
+                    return int(line.split()[1])
+            except OSError:
+                continue
+    raise RuntimeError(f"no process found listening on {port}")
+
+
+def _listening_inode(port: int) -> str:
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == port:
+            return fields[9]
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+async def _open(
+    url: str, count: int, greet: Callable[[Any], Awaitable[None]], protocols: list[Any] | None
+) -> list[Any]:
+    from websockets.asyncio.client import connect
+
+    async def one() -> Any:
+        ws = await connect(url, subprotocols=protocols, compression=None, ping_interval=None)
+        await greet(ws)
+        return ws
+
+    sockets: list[Any] = []
+    for start in range(0, count, 100):
+        sockets += await asyncio.gather(*(one() for _ in range(min(100, count - start))))
+    return sockets
+
+
+async def _per_connection(
+    url: str, port: int, greet: Callable[[Any], Awaitable[None]], protocols: list[Any] | None
+) -> list[float]:
+    """KiB of server memory per idle connection, at each of COUNTS."""
+    sockets = await _open(url, WARM_UP, greet, protocols)
+    await asyncio.sleep(1)
+    before = _rss_kib(port)
+    figures = []
+    try:
+        for count in COUNTS:
+            sockets += await _open(url, count - (len(sockets) - WARM_UP), greet, protocols)
+            await asyncio.sleep(2)
+            figures.append((_rss_kib(port) - before) / count)
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    return figures
+
+
+async def run() -> list[Row]:
+    namespace = f"presta-bench-{uuid.uuid4().hex[:8]}"
+    with private_redis() as redis_url:
+        async with _database() as database_url:
+            base = {k: v for k, v in os.environ.items() if not k.startswith(("PRESTA_", "BENCH_"))}
+            presta_env = {
+                **base,
+                "PRESTA_DATABASE_URL": database_url,
+                "PRESTA_SECRET_KEY": secrets.token_urlsafe(48),
+                "PRESTA_REDIS_URL": redis_url,
+                "PRESTA_BROADCAST_URL": redis_url,
+                "PRESTA_REDIS_NAMESPACE": namespace,
+                "PRESTA_LOG_LEVEL": "WARNING",
+                "PRESTA_MAIL_ENABLED": "false",
+                "PRESTA_STORAGE_DIR": str(ROOT / "var" / "bench-storage"),
+            }
+            relay_env = {**base, "BENCH_REDIS_URL": redis_url, "BENCH_CHANNEL": f"{namespace}.r"}
+            await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "presta.cli", "migrate"],
+                env=presta_env, cwd=ROOT, check=True, capture_output=True, timeout=120,
+            )  # fmt: skip
+            presta_port, relay_port = _free_port(), _free_port()
+            presta_cmd = [sys.executable, "-m", "presta.cli", "serve", "--port", str(presta_port)]
+            relay_cmd = [
+                *(sys.executable, "-m", "uvicorn", "bench._relay:app", "--host", "127.0.0.1"),
+                *("--port", str(relay_port), "--log-level", "warning", "--no-access-log"),
+            ]
+            with (
+                _process(presta_cmd, presta_env, presta_port),
+                _process(relay_cmd, relay_env, relay_port),
+            ):
+                token = await _sign_up(presta_port)
+
+                async def presta_greet(ws: Any) -> None:
+                    init = {
+                        "type": "connection_init",
+                        "payload": {"authorization": f"Bearer {token}"},
+                    }
+                    await ws.send(orjson.dumps(init).decode())
+                    if orjson.loads(await ws.recv())["type"] != "connection_ack":
+                        raise RuntimeError("websocket refused")
+                    subscribe = {
+                        "id": "1",
+                        "type": "subscribe",
+                        "payload": {"query": "subscription { viewerUpdated { cursor } }"},
+                    }
+                    await ws.send(orjson.dumps(subscribe).decode())
+
+                async def relay_greet(ws: Any) -> None:
+                    return None
+
+                relay = await _per_connection(
+                    f"ws://127.0.0.1:{relay_port}/ws", relay_port, relay_greet, None
+                )
+                presta = await _per_connection(
+                    f"ws://127.0.0.1:{presta_port}/graphql",
+                    presta_port,
+                    presta_greet,
+                    ["graphql-transport-ws"],
+                )
+    return [
+        Row(
+            f"{count:,} idle subscribed websockets: server memory each (target <= {TARGET_KIB})",
+            figure,
+            "KiB",
+            baseline,
+        )
+        for count, figure, baseline in zip(COUNTS, presta, relay, strict=True)
+    ]
+
+
+if __name__ == "__main__":
+    from bench import main
+
+    sys.exit(main(["idle_websockets"]))

@@ -1,0 +1,221 @@
+"""A small authenticated query, requests per second: Presta against a plain handler.
+
+Both servers run as uvicorn processes on loopback, on the same PostgreSQL database (a fresh
+one, dropped at the end), and answer ``{ viewer { user { email fullName } } }`` with the same
+JSON for the same bearer token. The plain one is Starlette + asyncpg + orjson with the token
+check and one SELECT written by hand (``bench/_plain_app.py``). Each is loaded in turn by
+keep-alive connections for a fixed time; the ratio is Presta / plain.
+
+    python -m bench small_query      BENCH_SECONDS=5 BENCH_CONCURRENCY=16 by default
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+
+from bench import Row
+
+ROOT = Path(__file__).resolve().parents[1]
+SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
+WARM_UP_SECONDS = 1.0
+QUERY = "{ viewer { user { email fullName } } }"
+
+
+def _admin_url() -> str:
+    return os.environ.get(
+        "PRESTA_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"
+    )
+
+
+@contextlib.asynccontextmanager
+async def _database() -> AsyncIterator[str]:
+    import asyncpg
+
+    admin_url = _admin_url()
+    name = f"presta_bench_small_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield urlsplit(admin_url)._replace(path=f"/{name}").geturl()
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _process(args: list[str], env: dict[str, str], port: int) -> Iterator[None]:
+    """A server subprocess, up within 30 s, always terminated."""
+    process = subprocess.Popen(
+        args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                error = process.stderr.read().decode(errors="replace") if process.stderr else ""
+                raise RuntimeError(f"{args[2]} exited: {error[-2000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{args} did not listen on {port} within 30 s")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            time.sleep(0.05)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def _request(port: int, token: str) -> bytes:
+    body = orjson.dumps({"query": QUERY})
+    head = (
+        f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> bytes:
+    writer.write(request)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"unexpected response: {head[:200]!r}")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    return await asyncio.wait_for(reader.readexactly(length), timeout=10)
+
+
+async def _load(port: int, token: str, seconds: float) -> tuple[float, float, bytes]:
+    """Requests per second and median latency (ms) over ``seconds``, and one response body."""
+    request = _request(port, token)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    latencies: list[float] = []
+    sample: list[bytes] = []
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while loop.time() < deadline:
+                started = time.perf_counter()
+                body = await _exchange(reader, writer, request)
+                latencies.append(time.perf_counter() - started)
+                if not sample:
+                    sample.append(body)
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(CONCURRENCY)))
+    elapsed = time.perf_counter() - started
+    return len(latencies) / elapsed, statistics.median(latencies) * 1000, sample[0]
+
+
+async def _sign_up(port: int) -> str:
+    mutation = """mutation($input: SignUpInput!) {
+      signUp(input: $input) { userErrors { code } accessToken }
+    }"""
+    variables = {
+        "input": {
+            "email": "bench@example.com",
+            "password": "bench-password-123",
+            "fullName": "Bench User",
+        }
+    }
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        response = await client.post("/graphql", json={"query": mutation, "variables": variables})
+    payload = response.json()["data"]["signUp"]
+    if payload["userErrors"]:
+        raise RuntimeError(f"sign-up failed: {payload['userErrors']}")
+    return str(payload["accessToken"])
+
+
+async def run() -> list[Row]:
+    secret = secrets.token_urlsafe(48)
+    async with _database() as database_url:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("PRESTA_", "BENCH_"))}
+        presta_env = {
+            **base,
+            "PRESTA_DATABASE_URL": database_url,
+            "PRESTA_SECRET_KEY": secret,
+            "PRESTA_LOG_LEVEL": "WARNING",
+            "PRESTA_MAIL_ENABLED": "false",
+            "PRESTA_STORAGE_DIR": str(ROOT / "var" / "bench-storage"),
+        }
+        plain_env = {**base, "BENCH_DATABASE_URL": database_url, "BENCH_SECRET": secret}
+        await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "presta.cli", "migrate"],
+            env=presta_env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        presta_port, plain_port = _free_port(), _free_port()
+        presta_cmd = [sys.executable, "-m", "presta.cli", "serve", "--port", str(presta_port)]
+        plain_cmd = [
+            *(sys.executable, "-m", "uvicorn", "bench._plain_app:app"),
+            *("--host", "127.0.0.1", "--port", str(plain_port)),
+            *("--log-level", "warning", "--no-access-log"),
+        ]
+        with (
+            _process(presta_cmd, presta_env, presta_port),
+            _process(plain_cmd, plain_env, plain_port),
+        ):
+            token = await _sign_up(presta_port)
+            figures = {}
+            for label, port in (("plain", plain_port), ("presta", presta_port)):
+                await _load(port, token, WARM_UP_SECONDS)
+                figures[label] = await _load(port, token, SECONDS)
+    plain_rps, plain_ms, plain_body = figures["plain"]
+    presta_rps, presta_ms, presta_body = figures["presta"]
+    if orjson.loads(plain_body) != orjson.loads(presta_body):
+        raise RuntimeError(f"bodies differ: {plain_body!r} vs {presta_body!r}")
+    return [
+        Row("plain Starlette + asyncpg, viewer query", plain_rps, "req/s"),
+        Row("presta (strawberry + tortoise), viewer query", presta_rps, "req/s", plain_rps),
+        Row("plain, median latency", plain_ms, "ms"),
+        Row("presta, median latency", presta_ms, "ms", plain_ms),
+    ]
+
+
+if __name__ == "__main__":
+    from bench import main
+
+    sys.exit(main(["small_query"]))

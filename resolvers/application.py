@@ -1,0 +1,292 @@
+"""Applications: a provider joins through an invitation, applies, and staff decide."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from tortoise.exceptions import IntegrityError
+
+from models.account import User
+from models.invitation import Invitation, InvitationStatus
+from models.membership import Membership, MembershipAudit, MembershipStatus, ProviderCompany
+from presta import clock
+from presta.mail import send_mail
+from presta.security import sha256_hex
+from presta.settings import settings
+from presta.tx import atomic
+from resolvers.account import normalize_email
+from resolvers.actor import Actor
+from resolvers.document import missing_required_documents
+from resolvers.errors import UserError, UserErrors, not_found
+from resolvers.invitation import ENDED, InvitationErrorCode, check_usable
+from resolvers.membership import (
+    MembershipErrorCode,
+    clean_reason,
+    lock_membership,
+    must_accept_terms,
+    record_membership_event,
+    transition,
+)
+
+S = MembershipStatus
+_SIRET = re.compile(r"^\d{14}$")
+
+
+@dataclass(frozen=True, slots=True)
+class CompanyData:
+    name: str
+    siret: str = ""
+    email: str = ""
+    phone: str = ""
+    listed_in_directory: bool = False
+
+
+def _clean_company(data: CompanyData) -> CompanyData:
+    errors: list[UserError] = []
+    name = data.name.strip()
+    if not 1 <= len(name) <= 200:
+        errors.append(_invalid("The company name is 1 to 200 characters.", "company.name"))
+    siret = re.sub(r"\s", "", data.siret)
+    if siret and not _SIRET.match(siret):
+        errors.append(_invalid("A SIRET number has 14 digits.", "company.siret"))
+    email = ""
+    if data.email.strip():
+        try:
+            email = normalize_email(data.email, field="company.email")
+        except UserError as exc:
+            errors.append(_invalid(exc.message, "company.email"))
+    phone = data.phone.strip()
+    if len(phone) > 32:
+        errors.append(_invalid("The phone number is at most 32 characters.", "company.phone"))
+    if errors:
+        raise UserErrors(errors)
+    return CompanyData(name, siret, email, phone, data.listed_in_directory)
+
+
+def _already_member(field: str) -> UserError:
+    return UserError(
+        InvitationErrorCode.ALREADY_MEMBER, "Your company is already a provider here.", field=field
+    )
+
+
+def _invalid(message: str, field: str) -> UserError:
+    return UserError(InvitationErrorCode.INVALID, message, field=field)
+
+
+async def _lock_invitation(
+    actor: Actor, token: str | None, invitation_id: int | None
+) -> tuple[Invitation, str]:
+    if token is not None:
+        field = "token"
+        token = token.strip()
+        query = Invitation.filter(token_hash=sha256_hex(token)) if token else None
+    elif invitation_id is not None and actor.company_id is not None:
+        # Without the link, only the users of an invited directory company may accept.
+        field = "invitationId"
+        query = Invitation.filter(id=invitation_id, company_id=actor.company_id)
+    else:
+        raise not_found("Invitation", field="invitationId" if invitation_id else "token")
+    invitation = await query.select_for_update().first() if query is not None else None
+    if invitation is None:
+        raise not_found("Invitation", field=field)
+    check_usable(invitation, field=field)
+    return invitation, field
+
+
+async def accept_invitation(
+    actor: Actor,
+    *,
+    token: str | None = None,
+    invitation_id: int | None = None,
+    company: CompanyData | None = None,
+) -> Membership:
+    """A provider user uses a pending invitation once: its company becomes INVITED here."""
+    user_id = actor.require_user()
+    cleaned = _clean_company(company) if company is not None else None
+    async with atomic() as tx:
+        invitation, field = await _lock_invitation(actor, token, invitation_id)
+        user = await User.filter(id=user_id).select_for_update().get()
+        company_id = user.provider_company_id  # type: ignore[attr-defined]
+        if invitation.company_id is not None and invitation.company_id != company_id:  # type: ignore[attr-defined]
+            raise UserError(
+                InvitationErrorCode.INVALID,
+                "This invitation is for another company: log in with one of its accounts.",
+                field=field,
+            )
+        if company_id is None:
+            if cleaned is None:
+                raise UserError(
+                    InvitationErrorCode.COMPANY_REQUIRED,
+                    "Describe your company to join.",
+                    field="company",
+                )
+            created = await ProviderCompany.create(
+                name=cleaned.name,
+                siret=cleaned.siret,
+                email=cleaned.email,
+                phone=cleaned.phone,
+                listed_in_directory=cleaned.listed_in_directory,
+            )
+            company_id = created.id
+            user.provider_company_id = company_id  # type: ignore[attr-defined]
+            await user.save(update_fields=["provider_company_id"])
+        marketplace_id: int = invitation.marketplace_id  # type: ignore[attr-defined]
+        membership = (
+            await Membership.filter(marketplace_id=marketplace_id, company_id=company_id)
+            .select_for_update()
+            .first()
+        )
+        before: MembershipStatus | None = None
+        if membership is None:
+            try:
+                membership = await Membership.create(
+                    marketplace_id=marketplace_id, company_id=company_id, status=S.INVITED
+                )
+            except IntegrityError:
+                # Another invitation of the same company was accepted at the same moment.
+                raise _already_member(field) from None
+        elif membership.status in ENDED:
+            before = membership.status
+            membership.status = S.INVITED
+            membership.applied_at = membership.decided_at = None
+            await membership.save(
+                update_fields=["status", "applied_at", "decided_at", "updated_at"]
+            )
+        else:
+            raise _already_member(field)
+        await MembershipAudit.create(
+            membership=membership,
+            actor_id=user_id,
+            from_status=before,
+            to_status=S.INVITED,
+            reason="Invitation accepted.",
+        )
+        invitation.status = InvitationStatus.ACCEPTED
+        invitation.accepted_at = clock.now()
+        invitation.accepted_by_id = user_id  # type: ignore[attr-defined]
+        invitation.membership = membership
+        await invitation.save(
+            update_fields=["status", "accepted_at", "accepted_by_id", "membership_id"]
+        )
+        await record_membership_event(tx, membership)
+    return await Membership.get(id=membership.id).select_related("company", "marketplace")
+
+
+async def submit_application(actor: Actor, *, membership_id: int) -> Membership:
+    """A provider applies once its terms are accepted and required documents are valid."""
+    actor.require_user()
+    marketplace_id = actor.require_marketplace()
+    async with atomic() as tx:
+        membership = await lock_membership(marketplace_id, membership_id)
+        if actor.company_id != membership.company_id:  # type: ignore[attr-defined]
+            raise not_found("Membership", field="membershipId")
+        if membership.status is S.INVITED:
+            missing: list[UserError] = []
+            if await must_accept_terms(membership):
+                missing.append(
+                    UserError(
+                        MembershipErrorCode.APPLICATION_INCOMPLETE,
+                        "Accept the current terms of use.",
+                        field="terms",
+                    )
+                )
+            for doc_type in await missing_required_documents(membership.id):
+                missing.append(
+                    UserError(
+                        MembershipErrorCode.APPLICATION_INCOMPLETE,
+                        f"Missing document: {doc_type.label} ({doc_type.code}).",
+                        field="documents",
+                    )
+                )
+            if missing:
+                raise UserErrors(missing)
+        return await transition(
+            actor,
+            tx,
+            membership,
+            allowed_from=(S.INVITED,),
+            to=S.APPLIED,
+            action="submit the application of",
+        )
+
+
+async def accept_application(actor: Actor, *, membership_id: int, reason: str = "") -> Membership:
+    """Staff accept an APPLIED provider: it can then receive requests."""
+    marketplace_id = actor.require_staff()
+    reason = clean_reason(reason)
+    async with atomic() as tx:
+        membership = await lock_membership(marketplace_id, membership_id)
+        return await transition(
+            actor,
+            tx,
+            membership,
+            allowed_from=(S.APPLIED,),
+            to=S.ACCEPTED,
+            action="accept the application of",
+            reason=reason,
+        )
+
+
+async def refuse_application(actor: Actor, *, membership_id: int, reason: str) -> Membership:
+    """Staff refuse an APPLIED provider with a reason, which is e-mailed to it."""
+    marketplace_id = actor.require_staff()
+    reason = clean_reason(reason, required=True)
+    async with atomic() as tx:
+        membership = await lock_membership(marketplace_id, membership_id)
+        return await transition(
+            actor,
+            tx,
+            membership,
+            allowed_from=(S.APPLIED,),
+            to=S.REFUSED,
+            action="refuse the application of",
+            reason=reason,
+        )
+
+
+_NEWS = {
+    (S.APPLIED, S.ACCEPTED): "Your application was accepted: welcome!",
+    (S.APPLIED, S.REFUSED): "Your application was refused.",
+    (S.ACCEPTED, S.SUSPENDED): "Your account was suspended: you receive no new requests.",
+    (S.SUSPENDED, S.ACCEPTED): "Your account was reinstated.",
+    (S.DEACTIVATED, S.ACCEPTED): "Your account was reactivated.",
+}
+
+
+async def notify_membership_change(audit_id: int) -> None:
+    """Job: tell the provider company's users about a decision of the marketplace's staff."""
+    audit = await MembershipAudit.get_or_none(id=audit_id).select_related(
+        "membership__marketplace", "membership__company"
+    )
+    if audit is None:
+        return
+    change = (audit.from_status, audit.to_status)
+    if audit.to_status in (S.DEACTIVATED, S.DELETED):
+        news = "Your relationship with this marketplace was ended."
+        if audit.to_status is S.DEACTIVATED:
+            news = "Your account was deactivated: you receive no new requests."
+    elif change in _NEWS:
+        news = _NEWS[change]  # type: ignore[index]
+    else:
+        return
+    membership = audit.membership
+    company = membership.company
+    recipients: set[str] = {
+        str(e)
+        for e in await User.filter(provider_company_id=company.id, is_active=True).values_list(
+            "email", flat=True
+        )
+    }
+    if company.email:
+        recipients.add(company.email)
+    marketplace = membership.marketplace
+    reason = f"\nReason given by {marketplace.name}:\n{audit.reason}\n" if audit.reason else ""
+    body = (
+        f"Hello,\n\n{marketplace.name} — {company.name}\n\n{news}\n{reason}\n"
+        f"Your provider file: {settings().public_url}/\n"
+    )
+    for email in sorted(recipients):
+        await send_mail(
+            to=email, subject=f"{marketplace.name}: {news.split(':')[0].rstrip('.')}", body=body
+        )

@@ -1,0 +1,253 @@
+"""The service catalogue of a marketplace and the services each provider applies for."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise.queryset import QuerySet
+
+from models.catalog import ProviderService, ProviderServiceStatus, Service
+from presta import clock
+from presta.tx import AfterCommit, atomic
+from resolvers.actor import Actor
+from resolvers.errors import UserError, UserErrors, not_found
+from resolvers.event import record_event, staff_audience
+from resolvers.zone import visible_membership
+
+SERVICE_UPDATED = "service.updated"
+PROVIDER_SERVICE_UPDATED = "provider_service.updated"
+
+S = ProviderServiceStatus
+# Who may move a provider's service from which status: the provider applies (again after a
+# rejection or a deactivation), staff decide.
+_APPLY_FROM = {None, S.REJECTED, S.DEACTIVATED}
+_STAFF_MOVES = {
+    S.ACCEPTED: {S.PENDING, S.DEACTIVATED},
+    S.REJECTED: {S.PENDING},
+    S.DEACTIVATED: {S.ACCEPTED},
+}
+
+
+class CatalogErrorCode(StrEnum):
+    NOT_FOUND = "NOT_FOUND"
+    INVALID = "INVALID"
+    SERVICE_ARCHIVED = "SERVICE_ARCHIVED"
+    ALREADY_APPLIED = "ALREADY_APPLIED"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+
+
+def _fields(name: str | None, category: str | None, description: str | None) -> dict[str, str]:
+    errors: list[UserError] = []
+    values: dict[str, str] = {}
+    for key, value, limit in (
+        ("name", name, 200),
+        ("category", category, 100),
+        ("description", description, 5000),
+    ):
+        if value is None:
+            continue
+        value = value.strip()
+        if len(value) > limit or (key == "name" and not value):
+            errors.append(
+                UserError(
+                    CatalogErrorCode.INVALID,
+                    f"{key.capitalize()} must be {'1' if key == 'name' else '0'} to "
+                    f"{limit} characters.",
+                    field=key,
+                )
+            )
+        values[key] = value
+    if errors:
+        raise UserErrors(errors)
+    return values
+
+
+async def create_service(
+    actor: Actor, *, name: str, category: str = "", description: str = ""
+) -> Service:
+    """Staff add a service to their marketplace's catalogue."""
+    marketplace_id = actor.require_staff()
+    values = _fields(name, category, description)
+    async with atomic() as tx:
+        service = Service(marketplace_id=marketplace_id, **values)
+        await service.save()
+        await _service_changed(tx, service)
+    return service
+
+
+async def update_service(
+    actor: Actor,
+    service_id: int,
+    *,
+    name: str | None = None,
+    category: str | None = None,
+    description: str | None = None,
+) -> Service:
+    """Staff rename or describe a service; omitted fields stay as they are."""
+    marketplace_id = actor.require_staff()
+    values = _fields(name, category, description)
+    async with atomic() as tx:
+        service = await _service_for_update(marketplace_id, service_id)
+        if values:
+            service.update_from_dict(values)
+            await service.save(update_fields=list(values))
+            await _service_changed(tx, service)
+    return service
+
+
+async def archive_service(actor: Actor, service_id: int) -> Service:
+    """Staff archive a service: it takes no new requests and no new applications."""
+    marketplace_id = actor.require_staff()
+    async with atomic() as tx:
+        service = await _service_for_update(marketplace_id, service_id)
+        if service.archived_at is None:
+            service.archived_at = clock.now()
+            await service.save(update_fields=["archived_at"])
+            await _service_changed(tx, service)
+    return service
+
+
+def services(actor: Actor, *, include_archived: bool = False) -> QuerySet[Service]:
+    """Anyone acting in the marketplace reads its catalogue."""
+    marketplace_id = actor.require_marketplace()
+    query = Service.filter(marketplace_id=marketplace_id)
+    return query if include_archived else query.filter(archived_at=None)
+
+
+async def visible_services(actor: Actor, ids: list[int]) -> dict[int, Service]:
+    if actor.marketplace_id is None or not actor.is_authenticated:
+        return {}
+    found = await Service.filter(id__in=ids, marketplace_id=actor.marketplace_id)
+    return {s.id: s for s in found}
+
+
+async def apply_for_service(actor: Actor, service_id: int) -> ProviderService:
+    """A provider applies for a live service; again only after a rejection or deactivation."""
+    actor.require_writer()
+    marketplace_id, membership_id = actor.marketplace_id, actor.membership_id
+    if marketplace_id is None or membership_id is None:
+        raise not_found("Service", field="serviceId")
+    async with atomic() as tx:
+        service = await Service.get_or_none(id=service_id, marketplace_id=marketplace_id)
+        if service is None:
+            raise not_found("Service", field="serviceId")
+        if service.archived_at is not None:
+            raise UserError(
+                CatalogErrorCode.SERVICE_ARCHIVED,
+                "This service is archived.",
+                field="serviceId",
+            )
+        row = (
+            await ProviderService.filter(membership_id=membership_id, service_id=service_id)
+            .select_for_update()
+            .first()
+        )
+        if row is not None and row.status not in _APPLY_FROM:
+            raise UserError(
+                CatalogErrorCode.ALREADY_APPLIED,
+                f"Already {row.status.value.lower()} for this service.",
+                field="serviceId",
+            )
+        if row is None:
+            row = await ProviderService.create(
+                membership_id=membership_id, service_id=service_id, status=S.PENDING
+            )
+        else:
+            row.status, row.reason = S.PENDING, ""
+            await row.save(update_fields=["status", "reason", "updated_at"])
+        await _provider_service_changed(tx, row, marketplace_id)
+    return row
+
+
+async def decide_provider_service(
+    actor: Actor, provider_service_id: int, *, to: ProviderServiceStatus, reason: str = ""
+) -> ProviderService:
+    """Staff accept, reject or deactivate a provider's service along the legal transitions."""
+    marketplace_id = actor.require_staff()
+    reason = reason.strip()
+    if to is S.REJECTED and not reason:
+        raise UserError(CatalogErrorCode.INVALID, "Give a reason.", field="reason")
+    if len(reason) > 2000:
+        raise UserError(CatalogErrorCode.INVALID, "Reason is too long.", field="reason")
+    async with atomic() as tx:
+        row = (
+            await ProviderService.filter(
+                id=provider_service_id, service__marketplace_id=marketplace_id
+            )
+            .select_for_update()
+            .first()
+        )
+        if row is None:
+            raise not_found("ProviderService", field="providerServiceId")
+        if row.status not in _STAFF_MOVES[to]:
+            raise UserError(
+                CatalogErrorCode.INVALID_TRANSITION,
+                f"A {row.status.value} service cannot become {to.value}.",
+                field="providerServiceId",
+            )
+        row.status, row.reason = to, reason
+        await row.save(update_fields=["status", "reason", "updated_at"])
+        await _provider_service_changed(tx, row, marketplace_id)
+    return row
+
+
+async def membership_services(
+    actor: Actor, membership_id: int
+) -> list[tuple[Service, ProviderService | None]]:
+    """The Services tab: every service of the marketplace with this provider's status."""
+    membership = await visible_membership(actor, membership_id)
+    catalogue = await Service.filter(
+        marketplace_id=membership.marketplace_id  # type: ignore[attr-defined]
+    ).order_by("name", "id")
+    rows = await ProviderService.filter(membership_id=membership.id)
+    by_service = {r.service_id: r for r in rows}  # type: ignore[attr-defined]
+    return [(s, by_service.get(s.id)) for s in catalogue]
+
+
+async def visible_provider_services(actor: Actor, ids: list[int]) -> dict[int, ProviderService]:
+    if actor.marketplace_id is None or not actor.is_authenticated:
+        return {}
+    query = ProviderService.filter(id__in=ids, service__marketplace_id=actor.marketplace_id)
+    if not actor.sees_whole_marketplace:
+        if actor.membership_id is None:
+            return {}
+        query = query.filter(membership_id=actor.membership_id)
+    return {r.id: r for r in await query}
+
+
+async def _service_for_update(marketplace_id: int, service_id: int) -> Service:
+    service = (
+        await Service.filter(id=service_id, marketplace_id=marketplace_id)
+        .select_for_update()
+        .first()
+    )
+    if service is None:
+        raise not_found("Service", field="serviceId")
+    return service
+
+
+async def _service_changed(tx: AfterCommit, service: Service) -> None:
+    marketplace_id: int = service.marketplace_id  # type: ignore[attr-defined]
+    await record_event(
+        tx,
+        topic=SERVICE_UPDATED,
+        marketplace_id=marketplace_id,
+        object_type="Service",
+        object_id=service.id,
+        audience=[staff_audience(marketplace_id)],
+    )
+
+
+async def _provider_service_changed(
+    tx: AfterCommit, row: ProviderService, marketplace_id: int
+) -> None:
+    membership_id: int = row.membership_id  # type: ignore[attr-defined]
+    await record_event(
+        tx,
+        topic=PROVIDER_SERVICE_UPDATED,
+        marketplace_id=marketplace_id,
+        object_type="ProviderService",
+        object_id=row.id,
+        audience=[staff_audience(marketplace_id), f"membership:{membership_id}"],
+        payload={"status": row.status.value},
+    )

@@ -1,0 +1,150 @@
+"""Marketing consent (GDPR): per membership and channel, granted or withdrawn, never erased."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise.queryset import QuerySet
+
+from models.consent import ConsentChannel, ConsentRecord, ConsentState
+from models.membership import Membership, MembershipStatus
+from presta import clock
+from presta.tx import atomic
+from resolvers.actor import Actor
+from resolvers.errors import UserError, UserErrors, not_found
+from resolvers.pagination import Page, keyset_page
+
+MAX_LABEL = 64
+
+
+class ConsentErrorCode(StrEnum):
+    NOT_FOUND = "NOT_FOUND"
+    INVALID = "INVALID"
+
+
+async def _membership_for(actor: Actor, membership_id: int, *, write: bool) -> Membership:
+    """Staff of its marketplace (any partner key to read) or the provider itself."""
+    marketplace_id = actor.require_marketplace()
+    if write:
+        actor.require_writer()
+    allowed = actor.membership_id == membership_id or (
+        actor.is_staff if write else actor.sees_whole_marketplace
+    )
+    membership = (
+        await Membership.filter(id=membership_id, marketplace_id=marketplace_id)
+        .exclude(status=MembershipStatus.DELETED)
+        .first()
+        if allowed
+        else None
+    )
+    if membership is None:
+        raise not_found("Membership", field="membershipId")
+    return membership
+
+
+def _label(value: str, field: str) -> str:
+    value = value.strip()
+    if not 1 <= len(value) <= MAX_LABEL:
+        raise UserError(ConsentErrorCode.INVALID, f"Give 1 to {MAX_LABEL} characters.", field=field)
+    return value
+
+
+async def set_marketing_consent(
+    actor: Actor,
+    *,
+    membership_id: int,
+    channel: ConsentChannel,
+    granted: bool,
+    wording_version: str,
+    source: str,
+) -> ConsentRecord:
+    """Append a grant or withdrawal and make it the consent in force, in one transaction."""
+    errors: list[UserError] = []
+    labels: dict[str, str] = {}
+    for field, value in (("wordingVersion", wording_version), ("source", source)):
+        try:
+            labels[field] = _label(value, field)
+        except UserError as exc:
+            errors.append(exc)
+    membership = await _membership_for(actor, membership_id, write=True)
+    if errors:
+        raise UserErrors(errors)
+    async with atomic():
+        # Changes of one membership's consent queue on its row: the state follows the last record.
+        await Membership.filter(id=membership.id).select_for_update().first()
+        record = await ConsentRecord.create(
+            membership=membership,
+            channel=channel,
+            granted=granted,
+            wording_version=labels["wordingVersion"],
+            source=labels["source"],
+            actor_id=actor.user_id,
+        )
+        await ConsentState.update_or_create(
+            membership_id=membership.id,
+            channel=channel,
+            defaults={
+                "marketplace_id": membership.marketplace_id,  # type: ignore[attr-defined]
+                "granted": granted,
+                "record_id": record.id,
+                "updated_at": clock.now(),
+            },
+        )
+    return record
+
+
+async def consent_history(
+    actor: Actor,
+    *,
+    membership_id: int,
+    channel: ConsentChannel | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Page[ConsentRecord]:
+    """Every grant and withdrawal of a membership, newest first: who, when, which wording."""
+    membership = await _membership_for(actor, membership_id, write=False)
+    query = ConsentRecord.filter(membership_id=membership.id).select_related("actor")
+    if channel is not None:
+        query = query.filter(channel=channel)
+    return await keyset_page(query, first=first, after=after, last=last, before=before)
+
+
+async def current_consent(actor: Actor, *, membership_id: int) -> list[ConsentState]:
+    """The consent in force on each channel that has a record."""
+    membership = await _membership_for(actor, membership_id, write=False)
+    return await ConsentState.filter(membership_id=membership.id).select_related("record")
+
+
+def consented_memberships_query(
+    marketplace_id: int, channel: ConsentChannel
+) -> QuerySet[Membership]:
+    """Who has consented now: ONE indexed query over the consent in force (marketing sends)."""
+    return Membership.filter(
+        marketplace_id=marketplace_id,
+        consent_states__channel=channel,
+        consent_states__granted=True,
+    ).exclude(status=MembershipStatus.DELETED)
+
+
+async def consented_memberships(
+    actor: Actor,
+    *,
+    channel: ConsentChannel,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Page[Membership]:
+    """Staff: the providers who accept marketing on a channel right now."""
+    marketplace_id = actor.require_reader()
+    return await keyset_page(
+        consented_memberships_query(marketplace_id, channel).select_related(
+            "company", "marketplace"
+        ),
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+    )

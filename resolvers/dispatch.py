@@ -1,0 +1,297 @@
+"""The dispatch core shared by requests, answers, proposals and reminders.
+
+Who may see a request, the live events every change records, and the sending of a round:
+one dispatch row per provider, one event whose audience is every provider asked, one e-mail
+job per round. Use cases live in ``request``, ``proposal`` and ``reminder``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from tortoise.expressions import Q, Subquery
+from tortoise.queryset import QuerySet
+
+from models.account import Client, StaffMember
+from models.dispatch import (
+    Dispatch,
+    DispatchJob,
+    DispatchStatus,
+    RequestRound,
+    RequestStatus,
+    ServiceRequest,
+)
+from models.marketplace import Marketplace
+from models.membership import Membership, MembershipStatus
+from presta import clock, jobs
+from presta.tx import AfterCommit
+from resolvers.actor import Actor
+from resolvers.event import record_event, staff_audience
+
+REQUEST_DISPATCHED = "service_request.dispatched"
+REQUEST_UPDATED = "service_request.updated"
+
+
+class DispatchErrorCode(StrEnum):
+    NOT_FOUND = "NOT_FOUND"
+    INVALID = "INVALID"
+    INVALID_POSTAL_CODE = "INVALID_POSTAL_CODE"
+    INVALID_COORDINATES = "INVALID_COORDINATES"
+    WISHED_START_IN_PAST = "WISHED_START_IN_PAST"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    REQUEST_CLOSED = "REQUEST_CLOSED"
+    ANSWER_LOCKED = "ANSWER_LOCKED"
+    PROVIDER_UNAVAILABLE = "PROVIDER_UNAVAILABLE"
+    NOT_IN_PROPOSAL = "NOT_IN_PROPOSAL"
+    NO_PROPOSAL = "NO_PROPOSAL"
+
+
+OPEN_STATUSES = ("OPEN", "PROPOSAL_SENT", "UNMATCHED")
+
+
+def requests_visible_to(actor: Actor) -> QuerySet[ServiceRequest]:
+    """Staff and partners: the whole marketplace. Providers: what was sent to them.
+    Clients: their own. Anyone else: nothing."""
+    query = ServiceRequest.filter(marketplace_id=actor.marketplace_id)
+    if actor.marketplace_id is None:
+        return query.filter(id=0)
+    if actor.sees_whole_marketplace:
+        return query
+    mine: list[Q] = []
+    if actor.membership_id is not None:
+        sent = Dispatch.filter(membership_id=actor.membership_id).values("request_id")
+        mine.append(Q(id__in=Subquery(sent)))
+    if actor.client_id is not None:
+        mine.append(Q(client_id=actor.client_id))
+    if not mine:
+        return query.filter(id=0)
+    return query.filter(Q(*mine, join_type=Q.OR))
+
+
+async def visible_requests(actor: Actor, ids: list[int]) -> list[ServiceRequest]:
+    return await requests_visible_to(actor).filter(id__in=ids)
+
+
+async def still_allowed(actor: Actor) -> bool:
+    """Roles change while a websocket stays open: check them again for each live event."""
+    if actor.membership_id is not None and actor.staff_role is None:
+        accepted = await Membership.filter(
+            id=actor.membership_id, status=MembershipStatus.ACCEPTED
+        ).exists()
+        if not accepted:
+            return actor.client_id is not None
+    if actor.staff_role is not None:
+        return await StaffMember.filter(
+            user_id=actor.user_id, marketplace_id=actor.marketplace_id
+        ).exists()
+    return True
+
+
+async def request_audience(request: ServiceRequest) -> list[str]:
+    members = await Dispatch.filter(request_id=request.id).values_list("membership_id", flat=True)
+    return [
+        staff_audience(request.marketplace_id),  # type: ignore[attr-defined]
+        f"client:{request.client_id}",  # type: ignore[attr-defined]
+        *(f"membership:{m}" for m in members),
+    ]
+
+
+async def record_request_updated(tx: AfterCommit, request: ServiceRequest, change: str) -> None:
+    await record_event(
+        tx,
+        topic=REQUEST_UPDATED,
+        marketplace_id=request.marketplace_id,  # type: ignore[attr-defined]
+        object_type="ServiceRequest",
+        object_id=request.id,
+        audience=await request_audience(request),
+        payload={"change": change, "status": str(request.status)},
+    )
+
+
+async def send_to_providers(
+    tx: AfterCommit,
+    request: ServiceRequest,
+    marketplace: Marketplace,
+    membership_ids: list[int],
+    *,
+    new_round: bool,
+    assigned_by: int | None = None,
+) -> list[int]:
+    """Ask these providers (a new round, or more providers in the current one).
+
+    Providers who declined are never asked again; pending ones are asked again in a new
+    round. Returns the memberships asked now.
+    """
+    now = clock.now()
+    existing = {
+        d.membership_id: d  # type: ignore[attr-defined]
+        for d in await Dispatch.filter(request_id=request.id)
+    }
+    number = request.round + 1 if new_round or request.round == 0 else request.round
+    wanted = list(dict.fromkeys(membership_ids))
+    fresh = [m for m in wanted if m not in existing]
+    again = [
+        m
+        for m in wanted
+        if new_round and m in existing and existing[m].status is DispatchStatus.PENDING
+    ]
+    if fresh:
+        await Dispatch.bulk_create(
+            [
+                Dispatch(
+                    request_id=request.id,
+                    membership_id=m,
+                    round=number,
+                    assigned_by_id=assigned_by,
+                )
+                for m in fresh
+            ]
+        )
+    if again:
+        await Dispatch.filter(request_id=request.id, membership_id__in=again).update(round=number)
+    asked = fresh + again
+    if number != request.round:
+        await RequestRound.create(
+            request_id=request.id, number=number, providers_asked=len(asked), started_at=now
+        )
+        request.round = number
+        request.round_started_at = now
+        request.remind_at = now + timedelta(days=marketplace.days_before_reminder)
+        if number == 1:
+            request.send_proposal_at = now + timedelta(days=marketplace.days_before_sending)
+    elif asked:
+        await RequestRound.filter(request_id=request.id, number=number).update(
+            providers_asked=await Dispatch.filter(request_id=request.id, round=number).count()
+        )
+    request.status = RequestStatus.OPEN
+    await request.save(
+        update_fields=["round", "round_started_at", "remind_at", "send_proposal_at", "status"]
+    )
+    if asked:
+        await record_event(
+            tx,
+            topic=REQUEST_DISPATCHED,
+            marketplace_id=marketplace.id,
+            object_type="ServiceRequest",
+            object_id=request.id,
+            audience=[f"membership:{m}" for m in asked],
+            payload={"round": number},
+        )
+        await enqueue_job(tx, "notify_dispatch_round", request_id=request.id, round=number)
+    return asked
+
+
+async def load_request(actor: Actor, request_id: int, *, lock: bool = False) -> ServiceRequest:
+    """The request if the actor may see it (locked for update when asked); else not found."""
+    from resolvers.errors import not_found
+
+    query = requests_visible_to(actor).filter(id=request_id)
+    if lock:
+        # Lock the row itself: visibility joins must not be part of the locking query.
+        if await query.exists():
+            found = await ServiceRequest.filter(id=request_id).select_for_update().first()
+            if found is not None:
+                return found
+        raise not_found("Service request", field="requestId")
+    request = await query.first()
+    if request is None:
+        raise not_found("Service request", field="requestId")
+    return request
+
+
+async def client_of(request: ServiceRequest) -> Client:
+    return await Client.get(id=request.client_id)  # type: ignore[attr-defined]
+
+
+async def dispatch_for_provider(
+    actor: Actor, request_id: int, *, event_id: int | None = None
+) -> Dispatch | None:
+    """The request as sent to the acting provider, with its request, while that provider is
+    accepted in the acting marketplace.
+
+    It runs for every subscriber of every dispatch event: the subscribers of one event share
+    one query (a snapshot taken when the first of them asks).
+    """
+    if actor.membership_id is None or actor.marketplace_id is None:
+        return None
+    if event_id is None:
+        found = await _accepted_dispatches(request_id, membership_id=actor.membership_id)
+    else:
+        found = await _shared_snapshot(event_id, request_id)
+    dispatch = found.get(actor.membership_id)
+    if dispatch is None or dispatch.request.marketplace_id != actor.marketplace_id:  # type: ignore[attr-defined]
+        return None
+    return dispatch
+
+
+async def _accepted_dispatches(
+    request_id: int, *, membership_id: int | None = None
+) -> dict[int, Dispatch]:
+    query = Dispatch.filter(request_id=request_id, membership__status=MembershipStatus.ACCEPTED)
+    if membership_id is not None:
+        query = query.filter(membership_id=membership_id)
+    return {d.membership_id: d for d in await query.select_related("request")}  # type: ignore[attr-defined]
+
+
+_SNAPSHOTS: OrderedDict[int, asyncio.Future[dict[int, Dispatch]]] = OrderedDict()
+_SNAPSHOTS_KEPT = 64
+
+
+async def _shared_snapshot(event_id: int, request_id: int) -> dict[int, Dispatch]:
+    future = _SNAPSHOTS.get(event_id)
+    if future is None or future.get_loop() is not asyncio.get_running_loop():
+        future = asyncio.get_running_loop().create_future()
+        _SNAPSHOTS[event_id] = future
+        while len(_SNAPSHOTS) > _SNAPSHOTS_KEPT:
+            _SNAPSHOTS.popitem(last=False)
+        try:
+            future.set_result(await _accepted_dispatches(request_id))
+        except Exception as exc:
+            future.set_exception(exc)
+            _SNAPSHOTS.pop(event_id, None)
+            raise
+    return await asyncio.shield(future)
+
+
+JOB_RETRY_AFTER = timedelta(minutes=10)
+MAX_JOB_ATTEMPTS = 20
+
+
+async def enqueue_job(tx: AfterCommit, actor_name: str, **kwargs: Any) -> None:
+    """Record the job in the transaction, enqueue it after commit (see ``DispatchJob``)."""
+    job = await DispatchJob.create(
+        actor_name=actor_name, kwargs=kwargs, retry_at=clock.now() + JOB_RETRY_AFTER
+    )
+    tx.enqueue(actor_name, **kwargs, job_id=job.id)
+
+
+async def run_job(job_id: int | None, work: Awaitable[object]) -> None:
+    """Run a job's work, then mark its outbox row done (a crash before leaves it to retry)."""
+    await work
+    if job_id is not None:
+        await DispatchJob.filter(id=job_id, done_at=None).update(done_at=clock.now())
+
+
+async def requeue_stale_jobs(limit: int = 200) -> int:
+    """Enqueue again the jobs not done in time; a concurrent sweep cannot take the same one."""
+    now = clock.now()
+    stale = (
+        await DispatchJob.filter(done_at=None, retry_at__lte=now, attempts__lt=MAX_JOB_ATTEMPTS)
+        .order_by("id")
+        .limit(limit)
+    )
+    requeued = 0
+    for job in stale:
+        claimed = await DispatchJob.filter(id=job.id, retry_at=job.retry_at).update(
+            retry_at=now + JOB_RETRY_AFTER, attempts=job.attempts + 1
+        )
+        if claimed:
+            await jobs.enqueue(job.actor_name, **job.kwargs, job_id=job.id)
+            requeued += 1
+    await DispatchJob.filter(done_at__lt=now - timedelta(days=7)).delete()
+    return requeued

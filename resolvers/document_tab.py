@@ -1,0 +1,112 @@
+"""The Documents tab of a provider's file: everything filed for one membership."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from models.document import Document, DocumentKind, DocumentType
+from models.membership import Membership
+from models.terms import TermsAcceptance, TermsVersion
+from presta import clock
+from resolvers.actor import Actor
+from resolvers.document import DocumentState, required_types_of, state_of
+from resolvers.errors import not_found
+from resolvers.terms import current_terms, internal_documents_of, terms_acceptances
+
+
+@dataclass(slots=True)
+class CompanyDocumentStatus:
+    """One document type: whether it is required, its current document and its state."""
+
+    document_type: DocumentType
+    required: bool
+    state: DocumentState
+    current: Document | None
+    documents: list[Document] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class MembershipDocuments:
+    membership: Membership
+    terms: TermsVersion | None
+    terms_acceptances: list[TermsAcceptance]
+    internal_documents: list[Document]
+    company_documents: list[CompanyDocumentStatus]
+    contracts: list[Document]
+    invoices: list[Document]
+
+
+async def membership_documents(actor: Actor, membership_id: int) -> MembershipDocuments:
+    """Staff of the membership's marketplace and the provider itself see its documents."""
+    marketplace_id = actor.require_marketplace()
+    membership = await Membership.get_or_none(id=membership_id, marketplace_id=marketplace_id)
+    allowed = membership is not None and (
+        actor.sees_whole_marketplace or actor.membership_id == membership_id
+    )
+    if membership is None or not allowed:
+        raise not_found("Membership", field="membershipId")
+    company_id: int = membership.company_id  # type: ignore[attr-defined]
+    own = await Document.filter(
+        deleted_at__isnull=True,
+        membership_id=membership_id,
+        kind__in=[DocumentKind.CONTRACT, DocumentKind.INVOICE],
+    ).order_by("-id")
+    return MembershipDocuments(
+        membership=membership,
+        terms=await current_terms(marketplace_id),
+        terms_acceptances=await terms_acceptances(membership_id),
+        internal_documents=await internal_documents_of(marketplace_id),
+        company_documents=await company_document_statuses(company_id, marketplace_id),
+        contracts=[d for d in own if d.kind is DocumentKind.CONTRACT],
+        invoices=[d for d in own if d.kind is DocumentKind.INVOICE],
+    )
+
+
+async def company_document_statuses(
+    company_id: int, marketplace_id: int
+) -> list[CompanyDocumentStatus]:
+    """Required types first (MISSING when absent), then other types the company filed."""
+    today = clock.now().date()
+    required = await required_types_of(marketplace_id)
+    documents = (
+        await Document.filter(
+            company_id=company_id, kind=DocumentKind.COMPANY, deleted_at__isnull=True
+        )
+        .order_by("-id")
+        .select_related("document_type")
+    )
+    by_type: dict[int, list[Document]] = {}
+    types: dict[int, DocumentType] = {t.id: t for t in required}
+    for doc in documents:
+        doc_type = doc.document_type
+        if doc_type is None:
+            continue
+        by_type.setdefault(doc_type.id, []).append(doc)
+        types.setdefault(doc_type.id, doc_type)
+    required_ids = {t.id for t in required}
+    order = [t.id for t in required] + sorted(set(types) - required_ids)
+    statuses = []
+    for type_id in order:
+        filed = by_type.get(type_id, [])
+        current = _best(filed, today)
+        statuses.append(
+            CompanyDocumentStatus(
+                document_type=types[type_id],
+                required=type_id in required_ids,
+                state=state_of(current, today),
+                current=current,
+                documents=filed,
+            )
+        )
+    return statuses
+
+
+def _best(documents: list[Document], today: date) -> Document | None:
+    """The document that keeps the type valid the longest (no end date beats any date)."""
+    if not documents:
+        return None
+    return max(
+        documents,
+        key=lambda d: (d.expires_on is None, d.expires_on or today, d.id),
+    )

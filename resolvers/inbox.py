@@ -1,0 +1,184 @@
+"""Reading conversations: lists, messages, unread counts and last messages in batches."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from tortoise import connections
+from tortoise.expressions import Subquery
+
+from models.account import ApiKey, Client, StaffMember
+from models.document import Document
+from models.membership import Membership, MembershipStatus
+from models.messaging import Conversation, ConversationKind, Message, MessageAttachment
+from resolvers import document as documents
+from resolvers.actor import Actor
+from resolvers.messaging import get_conversation, visible_conversations
+from resolvers.pagination import Page, keyset_page
+
+
+async def list_conversations(
+    actor: Actor,
+    *,
+    kind: ConversationKind | None = None,
+    membership_id: int | None = None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Page[Conversation]:
+    """The viewer's conversations, newest first (staff: the marketplace's, or one provider's)."""
+    query = visible_conversations(actor)
+    if kind is not None:
+        query = query.filter(kind=kind)
+    if membership_id is not None:
+        query = query.filter(membership_id=membership_id)
+    return await keyset_page(
+        query.select_related("membership__company", "membership__marketplace", "client"),
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+    )
+
+
+async def visible_conversations_by_id(actor: Actor, ids: list[int]) -> list[Conversation]:
+    if not ids or actor.marketplace_id is None:
+        return []
+    return (
+        await visible_conversations(actor)
+        .filter(id__in=ids)
+        .select_related("membership__company", "membership__marketplace", "client")
+    )
+
+
+async def visible_messages_by_id(actor: Actor, ids: list[int]) -> list[Message]:
+    if not ids or actor.marketplace_id is None:
+        return []
+    return await Message.filter(
+        id__in=ids, conversation_id__in=Subquery(visible_conversations(actor).values("id"))
+    )
+
+
+async def list_messages(
+    actor: Actor,
+    *,
+    conversation_id: int,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Page[Message]:
+    """Messages of a conversation the viewer may read, newest first, by keyset (no offset)."""
+    conversation = await get_conversation(actor, conversation_id, field="id")
+    return await keyset_page(
+        Message.filter(conversation_id=conversation.id),
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+    )
+
+
+async def unread_counts(actor: Actor, conversation_ids: list[int]) -> dict[int, int]:
+    """Messages from others after the viewer's read position, for many conversations at once.
+
+    The callers pass conversations already authorized for this actor.
+    """
+    ids = sorted({int(i) for i in conversation_ids})
+    if actor.user_id is None or not ids:
+        return {}
+    user_id = int(actor.user_id)
+    # Integers only are interpolated: the query is the same on PostgreSQL and SQLite.
+    sql = (
+        "SELECT m.conversation_id, COUNT(*) FROM message m "
+        "LEFT JOIN conversation_participant p "
+        f"ON p.conversation_id = m.conversation_id AND p.user_id = {user_id} "
+        f"WHERE m.conversation_id IN ({', '.join(map(str, ids))}) "
+        "AND m.id > COALESCE(p.last_read_message_id, 0) "
+        f"AND (m.sender_id IS NULL OR m.sender_id <> {user_id}) "
+        "GROUP BY m.conversation_id"
+    )
+    _, rows = await connections.get("default").execute_query(sql)
+    return {int(row[0]): int(row[1]) for row in rows}
+
+
+async def messages_by_id(message_ids: list[int]) -> dict[int, Message]:
+    """Messages by id, in one query (the last messages of a page of conversations)."""
+    if not message_ids:
+        return {}
+    return {m.id: m for m in await Message.filter(id__in=message_ids)}
+
+
+async def attachments_of(message_ids: list[int]) -> dict[int, list[Document]]:
+    """The documents attached to each message, in one query."""
+    found: dict[int, list[Document]] = defaultdict(list)
+    if message_ids:
+        rows = (
+            await MessageAttachment.filter(message_id__in=message_ids)
+            .select_related("document")
+            .order_by("id")
+        )
+        for row in rows:
+            found[row.message_id].append(row.document)  # type: ignore[attr-defined]
+    return found
+
+
+async def load_message_event(
+    actor: Actor, message_id: int, *, conversation_id: int | None = None
+) -> Message | None:
+    """A new message for a live subscriber, or None if they may no longer see it."""
+    message = await Message.get_or_none(id=message_id).select_related("conversation")
+    if message is None:
+        return None
+    conversation: Conversation = message.conversation
+    if conversation_id is not None and conversation.id != conversation_id:
+        return None
+    visible = await visible_conversations(actor).filter(id=conversation.id).exists()
+    if not visible or not await still_entitled(actor, conversation):
+        return None
+    return message
+
+
+async def still_entitled(actor: Actor, conversation: Conversation) -> bool:
+    """Re-read from the database whether the actor may still see the conversation.
+
+    A live subscription keeps the actor of its connection: a provider whose relationship was
+    deleted, a client unlinked or a staff member removed must stop receiving at once.
+    """
+    if conversation.marketplace_id != actor.marketplace_id:  # type: ignore[attr-defined]
+        return False
+    if actor.api_key_id is not None:
+        return await ApiKey.filter(id=actor.api_key_id, revoked_at=None).exists()
+    if (
+        actor.is_staff
+        and await StaffMember.filter(
+            user_id=actor.user_id, marketplace_id=actor.marketplace_id
+        ).exists()
+    ):
+        return True
+    conversation_membership: int = conversation.membership_id  # type: ignore[attr-defined]
+    if (
+        actor.membership_id is not None
+        and actor.membership_id == conversation_membership
+        and await Membership.filter(id=actor.membership_id, company__users__id=actor.user_id)
+        .exclude(status=MembershipStatus.DELETED)
+        .exists()
+    ):
+        return True
+    return (
+        actor.client_id is not None
+        and actor.client_id == conversation.client_id  # type: ignore[attr-defined]
+        and await Client.filter(id=actor.client_id, user_id=actor.user_id).exists()
+    )
+
+
+async def _attached_where_visible(actor: Actor, document: Document) -> bool:
+    """Whoever may read a conversation may open the files attached in it."""
+    return await MessageAttachment.filter(
+        document_id=document.id,
+        message__conversation_id__in=Subquery(visible_conversations(actor).values("id")),
+    ).exists()
+
+
+documents.register_visibility(_attached_where_visible)

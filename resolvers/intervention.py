@@ -1,0 +1,301 @@
+"""Interventions: the visits of the chosen provider, from scheduling to done or cancelled."""
+
+from __future__ import annotations
+
+import calendar
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+
+from models.dispatch import Frequency, RequestStatus, ServiceRequest
+from models.intervention import Intervention, InterventionStatus
+from presta import clock
+from presta.tx import AfterCommit, atomic
+from resolvers.actor import Actor
+from resolvers.commission import rate_in_force
+from resolvers.dispatch import load_request
+from resolvers.errors import UserError, not_found
+from resolvers.event import record_event, staff_audience
+from resolvers.pagination import Page, keyset_page
+
+INTERVENTION_UPDATED = "intervention.updated"
+MAX_OCCURRENCES = 52
+MAX_LENGTH = timedelta(hours=24)
+MAX_PRICE = Decimal("10000000")
+
+
+class InterventionErrorCode(StrEnum):
+    NOT_FOUND = "NOT_FOUND"
+    INVALID = "INVALID"
+    INVALID_PERIOD = "INVALID_PERIOD"
+    REQUEST_NOT_ACCEPTED = "REQUEST_NOT_ACCEPTED"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+
+
+S = InterventionStatus
+# Which statuses each action starts from.
+_FROM: dict[S, tuple[S, ...]] = {
+    S.IN_PROGRESS: (S.SCHEDULED,),
+    S.DONE: (S.IN_PROGRESS,),
+    S.CANCELLED: (S.SCHEDULED, S.IN_PROGRESS),
+}
+
+
+def interventions_visible_to(actor: Actor) -> QuerySet[Intervention]:
+    query = Intervention.filter(marketplace_id=actor.marketplace_id)
+    if actor.marketplace_id is None:
+        return query.filter(id=0)
+    if actor.sees_whole_marketplace:
+        return query
+    mine: list[Q] = []
+    if actor.membership_id is not None:
+        mine.append(Q(membership_id=actor.membership_id))
+    if actor.client_id is not None:
+        mine.append(Q(client_id=actor.client_id))
+    if not mine:
+        return query.filter(id=0)
+    return query.filter(Q(*mine, join_type=Q.OR))
+
+
+async def visible_interventions(actor: Actor, ids: list[int]) -> list[Intervention]:
+    return await interventions_visible_to(actor).filter(id__in=ids)
+
+
+def _check_period(starts_at: datetime, ends_at: datetime) -> None:
+    if starts_at.tzinfo is None or ends_at.tzinfo is None:
+        raise UserError(
+            InterventionErrorCode.INVALID_PERIOD, "Give times with a UTC offset.", field="startsAt"
+        )
+    if not starts_at < ends_at <= starts_at + MAX_LENGTH:
+        raise UserError(
+            InterventionErrorCode.INVALID_PERIOD,
+            "The end comes after the start, within 24 hours.",
+            field="endsAt",
+        )
+
+
+def _check_price(price: Decimal) -> Decimal:
+    try:
+        quantized = price.quantize(Decimal("0.01"))
+    except InvalidOperation:
+        quantized = Decimal(-1)
+    if not price.is_finite() or not Decimal(0) <= quantized <= MAX_PRICE:
+        raise UserError(InterventionErrorCode.INVALID, "Price out of range.", field="price")
+    return quantized
+
+
+def _shift(start: datetime, frequency: Frequency | None, n: int) -> datetime:
+    if frequency is Frequency.WEEKLY:
+        return start + timedelta(weeks=n)
+    if frequency is Frequency.EVERY_TWO_WEEKS:
+        return start + timedelta(weeks=2 * n)
+    if frequency is Frequency.MONTHLY:
+        months = start.month - 1 + n
+        year, month = start.year + months // 12, months % 12 + 1
+        return start.replace(
+            year=year, month=month, day=min(start.day, calendar.monthrange(year, month)[1])
+        )
+    return start
+
+
+async def _record(tx: AfterCommit, intervention: Intervention, change: str) -> None:
+    await record_event(
+        tx,
+        topic=INTERVENTION_UPDATED,
+        marketplace_id=intervention.marketplace_id,  # type: ignore[attr-defined]
+        object_type="Intervention",
+        object_id=intervention.id,
+        audience=[
+            staff_audience(intervention.marketplace_id),  # type: ignore[attr-defined]
+            f"membership:{intervention.membership_id}",  # type: ignore[attr-defined]
+            f"client:{intervention.client_id}",  # type: ignore[attr-defined]
+        ],
+        payload={"change": change, "status": str(intervention.status)},
+    )
+
+
+def _may_plan(actor: Actor, membership_id: int | None) -> bool:
+    return actor.sees_whole_marketplace or (
+        actor.membership_id is not None and actor.membership_id == membership_id
+    )
+
+
+async def schedule_intervention(
+    actor: Actor,
+    *,
+    request_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    price: Decimal,
+    occurrences: int = 1,
+) -> list[Intervention]:
+    """Staff or the chosen provider schedule an accepted request's visits (a recurring request:
+    a series); the commission rate in force on each visit's date is frozen on it."""
+    actor.require_writer()
+    _check_period(starts_at, ends_at)
+    amount = _check_price(price)
+    if not 1 <= occurrences <= MAX_OCCURRENCES:
+        raise UserError(
+            InterventionErrorCode.INVALID,
+            f"Occurrences are 1 to {MAX_OCCURRENCES}.",
+            field="occurrences",
+        )
+    async with atomic() as tx:
+        request: ServiceRequest = await load_request(actor, request_id, lock=True)
+        chosen = request.selected_membership_id  # type: ignore[attr-defined]
+        if not _may_plan(actor, chosen):
+            raise not_found("Service request", field="requestId")
+        if actor.sees_whole_marketplace:
+            actor.require_staff()
+        if request.status is not RequestStatus.ACCEPTED or chosen is None:
+            raise UserError(
+                InterventionErrorCode.REQUEST_NOT_ACCEPTED,
+                "Interventions are scheduled once the client accepted a provider.",
+                field="requestId",
+            )
+        if request.frequency is None and occurrences != 1:
+            raise UserError(
+                InterventionErrorCode.INVALID,
+                "A one-off request has one intervention at a time.",
+                field="occurrences",
+            )
+        series = uuid.uuid4().hex
+        created: list[Intervention] = []
+        for n in range(occurrences):
+            start = _shift(starts_at, request.frequency, n)
+            rate = await rate_in_force(
+                chosen,
+                request.service_id,  # type: ignore[attr-defined]
+                start.date(),
+            )
+            intervention = await Intervention.create(
+                marketplace_id=request.marketplace_id,  # type: ignore[attr-defined]
+                membership_id=chosen,
+                request_id=request.id,
+                client_id=request.client_id,  # type: ignore[attr-defined]
+                service_id=request.service_id,  # type: ignore[attr-defined]
+                status=InterventionStatus.SCHEDULED,
+                starts_at=start,
+                ends_at=start + (ends_at - starts_at),
+                price=amount,
+                commission_rate=rate,
+                series_key=series,
+                occurrence=n + 1,
+            )
+            await _record(tx, intervention, "scheduled")
+            created.append(intervention)
+    return created
+
+
+async def _load(actor: Actor, intervention_id: int) -> Intervention:
+    found = await interventions_visible_to(actor).filter(id=intervention_id).first()
+    if found is None:
+        raise not_found("Intervention", field="interventionId")
+    return found
+
+
+async def reschedule_intervention(
+    actor: Actor, *, intervention_id: int, starts_at: datetime, ends_at: datetime
+) -> Intervention:
+    """Staff or the provider move a scheduled visit; its frozen rate does not change."""
+    actor.require_writer()
+    _check_period(starts_at, ends_at)
+    async with atomic() as tx:
+        intervention = await _load(actor, intervention_id)
+        if not _may_plan(actor, intervention.membership_id):  # type: ignore[attr-defined]
+            raise not_found("Intervention", field="interventionId")
+        changed = await Intervention.filter(
+            id=intervention.id, status=InterventionStatus.SCHEDULED
+        ).update(starts_at=starts_at, ends_at=ends_at)
+        await intervention.refresh_from_db()
+        if not changed:
+            raise _bad_transition(intervention, "rescheduled")
+        await _record(tx, intervention, "rescheduled")
+    return intervention
+
+
+async def change_intervention_status(
+    actor: Actor, *, intervention_id: int, to: InterventionStatus, reason: str = ""
+) -> Intervention:
+    """Start (SCHEDULED), complete (IN_PROGRESS) or cancel (either, with a reason): staff and
+    the provider; the client may only cancel a visit not yet started."""
+    actor.require_writer()
+    if to is InterventionStatus.CANCELLED and not 1 <= len(reason.strip()) <= 2000:
+        raise UserError(
+            InterventionErrorCode.INVALID,
+            "Give a reason (at most 2000 characters).",
+            field="reason",
+        )
+    async with atomic() as tx:
+        intervention = await _load(actor, intervention_id)
+        allowed = _FROM[to]
+        if not _may_plan(actor, intervention.membership_id):  # type: ignore[attr-defined]
+            if to is not InterventionStatus.CANCELLED:
+                raise not_found("Intervention", field="interventionId")
+            allowed = (InterventionStatus.SCHEDULED,)
+        now = clock.now()
+        stamps: dict[InterventionStatus, dict[str, object]] = {
+            InterventionStatus.IN_PROGRESS: {"started_at": now},
+            InterventionStatus.DONE: {"completed_at": now},
+            InterventionStatus.CANCELLED: {"cancelled_at": now, "cancel_reason": reason.strip()},
+        }
+        stamp = stamps[to]
+        # A conditional update: two concurrent transitions cannot both succeed.
+        changed = await Intervention.filter(id=intervention.id, status__in=allowed).update(
+            status=to, **stamp
+        )
+        await intervention.refresh_from_db()
+        if not changed:
+            raise _bad_transition(intervention, to.value)
+        await _record(tx, intervention, to.value.lower())
+    return intervention
+
+
+def _bad_transition(intervention: Intervention, wanted: str) -> UserError:
+    return UserError(
+        InterventionErrorCode.INVALID_TRANSITION,
+        f"The intervention is {intervention.status.value}: it cannot be {wanted}.",
+        field="interventionId",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class InterventionFilter:
+    status: InterventionStatus | None = None
+    membership_id: int | None = None
+    client_id: int | None = None
+    request_id: int | None = None
+    starts_from: date | None = None
+    starts_before: date | None = None
+
+
+async def list_interventions(
+    actor: Actor,
+    f: InterventionFilter,
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Page[Intervention]:
+    """The Interventions tab: staff see the marketplace's, providers theirs, clients theirs."""
+    actor.require_marketplace()
+    query = interventions_visible_to(actor)
+    if f.status is not None:
+        query = query.filter(status=f.status)
+    if f.membership_id is not None:
+        query = query.filter(membership_id=f.membership_id)
+    if f.client_id is not None:
+        query = query.filter(client_id=f.client_id)
+    if f.request_id is not None:
+        query = query.filter(request_id=f.request_id)
+    if f.starts_from is not None:
+        query = query.filter(starts_at__gte=datetime.combine(f.starts_from, time(), UTC))
+    if f.starts_before is not None:
+        query = query.filter(starts_at__lt=datetime.combine(f.starts_before, time(), UTC))
+    return await keyset_page(query, first=first, after=after, last=last, before=before)

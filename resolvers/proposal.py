@@ -1,0 +1,236 @@
+"""Providers' answers, the proposal sent to the client exactly once, and the client's choice.
+
+Every use case here locks the request row (``SELECT ... FOR UPDATE``) before reading the
+answers, so simultaneous answers are serialised by PostgreSQL and the threshold is crossed in
+exactly one transaction; the conditional update on ``status = 'OPEN'`` and the unique
+proposal per request are a second guard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+
+from models.dispatch import (
+    Dispatch,
+    DispatchAnswerAudit,
+    DispatchStatus,
+    Proposal,
+    ProposalTrigger,
+    RequestStatus,
+    ServiceRequest,
+)
+from models.marketplace import Marketplace
+from models.membership import Membership, MembershipStatus
+from presta import clock
+from presta.tx import AfterCommit, atomic
+from resolvers.actor import Actor
+from resolvers.dispatch import (
+    DispatchErrorCode,
+    enqueue_job,
+    load_request,
+    record_request_updated,
+)
+from resolvers.errors import UserError, not_found
+
+MAX_MESSAGE = 2000
+MAX_PRICE = Decimal("10000000")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: DispatchStatus
+    message: str = ""
+    price: Decimal | None = None
+
+
+def _check_answer(answer: Answer) -> Decimal | None:
+    if answer.status not in (DispatchStatus.INTERESTED, DispatchStatus.DECLINED):
+        raise UserError(DispatchErrorCode.INVALID, "Answer INTERESTED or DECLINED.", field="answer")
+    if len(answer.message) > MAX_MESSAGE:
+        raise UserError(
+            DispatchErrorCode.INVALID,
+            f"Message is at most {MAX_MESSAGE} characters.",
+            field="message",
+        )
+    if answer.price is None:
+        return None
+    try:
+        price = answer.price.quantize(Decimal("0.01"))
+    except InvalidOperation:
+        price = Decimal(-1)
+    if not answer.price.is_finite() or not Decimal(0) <= price <= MAX_PRICE:
+        raise UserError(DispatchErrorCode.INVALID, "Price out of range.", field="price")
+    return price
+
+
+async def respond_to_service_request(
+    actor: Actor, *, request_id: int, answer: Answer
+) -> tuple[ServiceRequest, Dispatch]:
+    """A provider answers a request sent to it; it may change its mind until the proposal is
+    sent; an interested answer after that is added to the proposal."""
+    actor.require_writer()
+    price = _check_answer(answer)
+    if actor.membership_id is None:
+        raise not_found("Service request", field="requestId")
+    async with atomic() as tx:
+        request = await load_request(actor, request_id, lock=True)
+        dispatch = await Dispatch.get_or_none(
+            request_id=request.id, membership_id=actor.membership_id
+        )
+        if dispatch is None:
+            raise not_found("Service request", field="requestId")
+        accepted = await Membership.filter(
+            id=actor.membership_id, status=MembershipStatus.ACCEPTED
+        ).exists()
+        if not accepted:
+            raise UserError(
+                DispatchErrorCode.PROVIDER_UNAVAILABLE,
+                "Only an accepted provider may answer requests.",
+                field="requestId",
+            )
+        if request.status not in (RequestStatus.OPEN, RequestStatus.PROPOSAL_SENT):
+            raise UserError(
+                DispatchErrorCode.REQUEST_CLOSED,
+                f"The request is {request.status.value}: it takes no more answers.",
+                field="requestId",
+            )
+        late = request.status is RequestStatus.PROPOSAL_SENT
+        if late and dispatch.status is not DispatchStatus.PENDING:
+            raise UserError(
+                DispatchErrorCode.ANSWER_LOCKED,
+                "The proposal was sent: answers given before it can no longer change.",
+                field="answer",
+            )
+        now = clock.now()
+        await DispatchAnswerAudit.create(
+            dispatch_id=dispatch.id,
+            user_id=actor.user_id,
+            round=request.round,
+            from_status=dispatch.status,
+            to_status=answer.status,
+            message=answer.message.strip(),
+            price=price,
+        )
+        dispatch.status = answer.status
+        dispatch.message = answer.message.strip()
+        dispatch.price = price
+        dispatch.answered_at = now
+        if late and answer.status is DispatchStatus.INTERESTED:
+            dispatch.proposed_at = now
+            await enqueue_job(tx, "notify_proposal_extended", dispatch_id=dispatch.id)
+        await dispatch.save(
+            update_fields=["status", "message", "price", "answered_at", "proposed_at"]
+        )
+        if not late:
+            await _after_answer(tx, request)
+        await record_request_updated(tx, request, "answered")
+    return request, dispatch
+
+
+async def _after_answer(tx: AfterCommit, request: ServiceRequest) -> None:
+    marketplace = await Marketplace.get(id=request.marketplace_id)  # type: ignore[attr-defined]
+    interested = await Dispatch.filter(
+        request_id=request.id, status=DispatchStatus.INTERESTED
+    ).count()
+    now = clock.now()
+    if interested >= marketplace.proposals_required:
+        await send_proposal(tx, request, ProposalTrigger.THRESHOLD)
+    elif interested and request.send_proposal_at is not None and request.send_proposal_at <= now:
+        await send_proposal(tx, request, ProposalTrigger.DEADLINE)
+    elif not interested and request.remind_at is None:
+        # Everyone interested changed their mind: silence counts again from now.
+        request.remind_at = now + timedelta(days=marketplace.days_before_reminder)
+        await request.save(update_fields=["remind_at"])
+
+
+async def send_proposal(
+    tx: AfterCommit, request: ServiceRequest, trigger: ProposalTrigger
+) -> Proposal | None:
+    """Send the proposal naming every interested provider; a no-op if it was already sent.
+
+    The caller holds the request's row lock; the conditional update is what makes a second
+    attempt (another process, a redelivered job) change nothing.
+    """
+    now = clock.now()
+    changed = await ServiceRequest.filter(id=request.id, status=RequestStatus.OPEN).update(
+        status=RequestStatus.PROPOSAL_SENT, send_proposal_at=None, remind_at=None
+    )
+    if changed != 1:
+        return None
+    request.status = RequestStatus.PROPOSAL_SENT
+    request.send_proposal_at = request.remind_at = None
+    proposal = await Proposal.create(request_id=request.id, trigger=trigger, sent_at=now)
+    await Dispatch.filter(request_id=request.id, status=DispatchStatus.INTERESTED).update(
+        proposed_at=now
+    )
+    await enqueue_job(tx, "send_proposal", proposal_id=proposal.id)
+    return proposal
+
+
+async def accept_proposal(
+    actor: Actor, *, request_id: int, membership_id: int
+) -> tuple[ServiceRequest, Dispatch]:
+    """The client picks one provider of the proposal; the others are told they were not."""
+    actor.require_writer()
+    async with atomic() as tx:
+        request = await load_request(actor, request_id, lock=True)
+        own = actor.client_id is not None and actor.client_id == request.client_id  # type: ignore[attr-defined]
+        if not (own or actor.sees_whole_marketplace):
+            raise not_found("Service request", field="requestId")
+        if not own:
+            actor.require_staff()
+        if request.status is RequestStatus.OPEN:
+            raise UserError(
+                DispatchErrorCode.NO_PROPOSAL, "No proposal was sent yet.", field="requestId"
+            )
+        if request.status is not RequestStatus.PROPOSAL_SENT:
+            raise UserError(
+                DispatchErrorCode.REQUEST_CLOSED,
+                f"The request is {request.status.value}.",
+                field="requestId",
+            )
+        chosen = await Dispatch.get_or_none(
+            request_id=request.id,
+            membership_id=membership_id,
+            status=DispatchStatus.INTERESTED,
+            proposed_at__not_isnull=True,
+        )
+        if chosen is None:
+            raise UserError(
+                DispatchErrorCode.NOT_IN_PROPOSAL,
+                "This provider is not in the proposal.",
+                field="providerId",
+            )
+        now = clock.now()
+        chosen.status = DispatchStatus.SELECTED
+        await chosen.save(update_fields=["status"])
+        await (
+            Dispatch.filter(request_id=request.id)
+            .exclude(id=chosen.id)
+            .exclude(status=DispatchStatus.DECLINED)
+            .update(status=DispatchStatus.NOT_SELECTED)
+        )
+        await Proposal.filter(request_id=request.id).update(accepted_at=now)
+        request.status = RequestStatus.ACCEPTED
+        request.selected_membership_id = membership_id  # type: ignore[attr-defined]
+        request.closed_at = now
+        await request.save(update_fields=["status", "selected_membership_id", "closed_at"])
+        await record_request_updated(tx, request, "accepted")
+        await enqueue_job(tx, "notify_selection", request_id=request.id)
+    return request, chosen
+
+
+async def proposal_of(request_id: int) -> tuple[Proposal | None, list[Dispatch]]:
+    """The proposal and its providers in the order they joined it (callers checked access)."""
+    proposal = await Proposal.get_or_none(request_id=request_id)
+    if proposal is None:
+        return None, []
+    entries = (
+        await Dispatch.filter(request_id=request_id, proposed_at__not_isnull=True)
+        .exclude(status=DispatchStatus.DECLINED)
+        .order_by("proposed_at", "id")
+        .select_related("membership__company")
+    )
+    return proposal, list(entries)

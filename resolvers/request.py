@@ -1,0 +1,315 @@
+"""Service requests: creation (with automatic dispatch), cancellation, manual assignment, lists."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from tortoise.queryset import QuerySet
+
+from models.account import Client
+from models.catalog import Service
+from models.dispatch import Frequency, RequestStatus, ServiceRequest
+from models.marketplace import Marketplace
+from models.membership import Membership, MembershipStatus
+from presta import clock
+from presta.tx import atomic
+from resolvers.actor import Actor
+from resolvers.dispatch import (
+    DispatchErrorCode,
+    load_request,
+    record_request_updated,
+    requests_visible_to,
+    send_to_providers,
+)
+from resolvers.errors import UserError, UserErrors, forbidden, not_found
+from resolvers.matching import matching_membership_ids
+from resolvers.pagination import Page, keyset_page
+
+_POSTAL_CODE = re.compile(r"^\d{5}$")
+MAX_DESCRIPTION = 5000
+MIN_DURATION, MAX_DURATION = 15, 24 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class NewRequest:
+    service_id: int
+    postal_code: str
+    city: str
+    address_line: str = ""
+    latitude: float | None = None
+    longitude: float | None = None
+    description: str = ""
+    wished_start: datetime | None = None
+    frequency: Frequency | None = None
+    duration_minutes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AssignWarning:
+    membership_id: int
+    message: str
+
+
+def _validate(data: NewRequest) -> list[UserError]:
+    errors: list[UserError] = []
+    code = DispatchErrorCode
+    if not _POSTAL_CODE.match(data.postal_code.strip()):
+        errors.append(
+            UserError(code.INVALID_POSTAL_CODE, "Postal code is 5 digits.", field="postalCode")
+        )
+    if not 1 <= len(data.city.strip()) <= 100:
+        errors.append(UserError(code.INVALID, "City is 1 to 100 characters.", field="city"))
+    if len(data.address_line) > 255:
+        errors.append(UserError(code.INVALID, "Address is too long.", field="addressLine"))
+    if (data.latitude is None) != (data.longitude is None):
+        errors.append(
+            UserError(
+                code.INVALID_COORDINATES, "Give both latitude and longitude.", field="latitude"
+            )
+        )
+    elif data.latitude is not None and data.longitude is not None:
+        if not (math.isfinite(data.latitude) and -90 <= data.latitude <= 90):
+            errors.append(
+                UserError(code.INVALID_COORDINATES, "Latitude out of range.", field="latitude")
+            )
+        if not (math.isfinite(data.longitude) and -180 <= data.longitude <= 180):
+            errors.append(
+                UserError(code.INVALID_COORDINATES, "Longitude out of range.", field="longitude")
+            )
+    if len(data.description) > MAX_DESCRIPTION:
+        errors.append(
+            UserError(
+                code.INVALID,
+                f"Description is at most {MAX_DESCRIPTION} characters.",
+                field="description",
+            )
+        )
+    if data.wished_start is not None and data.wished_start < clock.now() - timedelta(minutes=5):
+        errors.append(
+            UserError(
+                code.WISHED_START_IN_PAST, "The wished start is in the past.", field="wishedStart"
+            )
+        )
+    if data.duration_minutes is not None and not (
+        MIN_DURATION <= data.duration_minutes <= MAX_DURATION
+    ):
+        errors.append(
+            UserError(
+                code.INVALID,
+                f"Duration is {MIN_DURATION} to {MAX_DURATION} minutes.",
+                field="durationMinutes",
+            )
+        )
+    return errors
+
+
+async def create_service_request(
+    actor: Actor, data: NewRequest, *, client_id: int | None = None
+) -> ServiceRequest:
+    """A client asks for itself, staff for one of the marketplace's clients; with dispatch on,
+    every matching provider is asked in the same transaction (none: UNMATCHED)."""
+    actor.require_writer()
+    marketplace_id = actor.require_marketplace()
+    if actor.sees_whole_marketplace:
+        actor.require_staff()
+        if client_id is None:
+            raise UserError(DispatchErrorCode.INVALID, "Name the client.", field="clientId")
+    elif actor.client_id is not None:
+        if client_id not in (None, actor.client_id):
+            raise not_found("Client", field="clientId")
+        client_id = actor.client_id
+    else:
+        raise forbidden("Only clients and staff create requests.")
+    errors = _validate(data)
+    if errors:
+        raise UserErrors(errors)
+    async with atomic() as tx:
+        if not await Client.filter(id=client_id, marketplace_id=marketplace_id).exists():
+            raise not_found("Client", field="clientId")
+        service = await Service.get_or_none(id=data.service_id, marketplace_id=marketplace_id)
+        if service is None:
+            raise not_found("Service", field="serviceId")
+        if service.archived_at is not None:
+            raise UserError(
+                DispatchErrorCode.SERVICE_UNAVAILABLE,
+                "This service takes no new requests.",
+                field="serviceId",
+            )
+        marketplace = await Marketplace.get(id=marketplace_id)
+        request = await ServiceRequest.create(
+            marketplace_id=marketplace_id,
+            client_id=client_id,
+            service_id=service.id,
+            status=RequestStatus.OPEN,
+            postal_code=data.postal_code.strip(),
+            city=data.city.strip(),
+            address_line=data.address_line.strip(),
+            latitude=data.latitude,
+            longitude=data.longitude,
+            description=data.description.strip(),
+            wished_start=data.wished_start,
+            frequency=data.frequency,
+            duration_minutes=data.duration_minutes,
+            created_by_id=actor.user_id,
+        )
+        if marketplace.dispatch_enabled:
+            matched = await matching_membership_ids(
+                marketplace_id=marketplace_id,
+                service_id=service.id,
+                postal_code=request.postal_code,
+                latitude=request.latitude,
+                longitude=request.longitude,
+                on=clock.now().date(),
+            )
+            if matched:
+                await send_to_providers(tx, request, marketplace, matched, new_round=True)
+            else:
+                request.status = RequestStatus.UNMATCHED
+                await request.save(update_fields=["status"])
+        await record_request_updated(tx, request, "created")
+    return request
+
+
+async def cancel_service_request(actor: Actor, *, request_id: int, reason: str) -> ServiceRequest:
+    """The client or staff cancel a request that no provider was chosen for yet."""
+    actor.require_writer()
+    if len(reason) > 2000:
+        raise UserError(DispatchErrorCode.INVALID, "Reason is too long.", field="reason")
+    async with atomic() as tx:
+        request = await load_request(actor, request_id, lock=True)
+        own = actor.client_id is not None and actor.client_id == request.client_id  # type: ignore[attr-defined]
+        if not (own or actor.sees_whole_marketplace):
+            raise not_found("Service request", field="requestId")
+        if actor.sees_whole_marketplace and not own:
+            actor.require_staff()
+        if request.status not in (
+            RequestStatus.OPEN,
+            RequestStatus.PROPOSAL_SENT,
+            RequestStatus.UNMATCHED,
+        ):
+            raise UserError(
+                DispatchErrorCode.REQUEST_CLOSED,
+                f"The request is {request.status.value} and cannot be cancelled.",
+                field="requestId",
+            )
+        request.status = RequestStatus.CANCELLED
+        request.cancel_reason = reason.strip()
+        request.closed_at = clock.now()
+        request.send_proposal_at = request.remind_at = None
+        await request.save(
+            update_fields=["status", "cancel_reason", "closed_at", "send_proposal_at", "remind_at"]
+        )
+        await record_request_updated(tx, request, "cancelled")
+    return request
+
+
+async def assign_service_request(
+    actor: Actor, *, request_id: int, membership_ids: list[int]
+) -> tuple[ServiceRequest, list[AssignWarning]]:
+    """Staff send a request to chosen providers; those the matching rules would not pick are
+    still asked, with a warning each."""
+    marketplace_id = actor.require_staff()
+    if not 1 <= len(membership_ids) <= 100:
+        raise UserError(DispatchErrorCode.INVALID, "Name 1 to 100 providers.", field="providerIds")
+    async with atomic() as tx:
+        request = await load_request(actor, request_id, lock=True)
+        if request.status not in (RequestStatus.OPEN, RequestStatus.UNMATCHED):
+            raise UserError(
+                DispatchErrorCode.REQUEST_CLOSED,
+                f"The request is {request.status.value}: it can no longer be assigned.",
+                field="requestId",
+            )
+        members = {
+            m.id: m
+            for m in await Membership.filter(id__in=membership_ids, marketplace_id=marketplace_id)
+        }
+        if len(members) != len(set(membership_ids)):
+            raise not_found("Provider", field="providerIds")
+        unavailable = [m for m in members.values() if m.status is not MembershipStatus.ACCEPTED]
+        if unavailable:
+            raise UserError(
+                DispatchErrorCode.PROVIDER_UNAVAILABLE,
+                "Only accepted providers receive requests; not: "
+                + ", ".join(f"{m.id} ({m.status.value})" for m in unavailable),
+                field="providerIds",
+            )
+        matched = set(
+            await matching_membership_ids(
+                marketplace_id=marketplace_id,
+                service_id=request.service_id,  # type: ignore[attr-defined]
+                postal_code=request.postal_code,
+                latitude=request.latitude,
+                longitude=request.longitude,
+                on=clock.now().date(),
+            )
+        )
+        warnings = [
+            AssignWarning(
+                m,
+                "This provider does not match the request (service not accepted, address "
+                "outside its zone, or a required document missing or expired).",
+            )
+            for m in dict.fromkeys(membership_ids)
+            if m not in matched
+        ]
+        marketplace = await Marketplace.get(id=marketplace_id)
+        asked = await send_to_providers(
+            tx,
+            request,
+            marketplace,
+            membership_ids,
+            new_round=request.round == 0,
+            assigned_by=actor.user_id,
+        )
+        warnings += [
+            AssignWarning(m, "This provider was already asked.")
+            for m in dict.fromkeys(membership_ids)
+            if m not in asked
+        ]
+        await record_request_updated(tx, request, "assigned")
+    return request, warnings
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFilter:
+    status: RequestStatus | None = None
+    service_id: int | None = None
+    postal_code: str | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+    membership_id: int | None = None
+
+
+def _filtered(query: QuerySet[ServiceRequest], f: RequestFilter) -> QuerySet[ServiceRequest]:
+    if f.status is not None:
+        query = query.filter(status=f.status)
+    if f.service_id is not None:
+        query = query.filter(service_id=f.service_id)
+    if f.postal_code:
+        query = query.filter(postal_code__startswith=f.postal_code.strip())
+    if f.created_from is not None:
+        query = query.filter(created_at__gte=datetime.combine(f.created_from, time(), UTC))
+    if f.created_to is not None:
+        end = datetime.combine(f.created_to + timedelta(days=1), time(), UTC)
+        query = query.filter(created_at__lt=end)
+    if f.membership_id is not None:
+        query = query.filter(dispatches__membership_id=f.membership_id)
+    return query
+
+
+async def list_service_requests(
+    actor: Actor,
+    f: RequestFilter,
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Page[ServiceRequest]:
+    """Staff: the marketplace's requests; providers: those sent to them; clients: their own."""
+    actor.require_marketplace()
+    query = _filtered(requests_visible_to(actor), f)
+    return await keyset_page(query, first=first, after=after, last=last, before=before)

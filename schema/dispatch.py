@@ -1,0 +1,481 @@
+"""Service requests, their dispatch to providers, answers and proposals (types and queries).
+
+Mutations are in ``schema.dispatch_mutation``; subscriptions at the end of this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+import strawberry
+from strawberry import relay
+
+from models.account import Client as ClientModel
+from models.dispatch import Dispatch as DispatchModel
+from models.dispatch import (
+    DispatchAnswerAudit,
+    DispatchStatus,
+    Frequency,
+    ProposalTrigger,
+    RequestStatus,
+)
+from models.dispatch import RequestRound as RequestRoundModel
+from models.dispatch import ServiceRequest as ServiceRequestModel
+from resolvers import dispatch as core
+from resolvers import request as use_cases
+from resolvers.actor import Actor
+from resolvers.proposal import proposal_of
+from schema.base import Connection, UserErrorBase, connection, decode_id, encode_id
+from schema.catalog import Service
+from schema.context import Info
+from schema.live import decode_event_cursor, encode_event_cursor, follow
+from schema.node import AuthorizedNode
+
+strawberry.enum(core.DispatchErrorCode, description="Why a request or dispatch operation failed.")
+strawberry.enum(
+    RequestStatus,
+    description="Where a request stands: OPEN (waiting for answers), PROPOSAL_SENT, ACCEPTED "
+    "(the client chose a provider), CANCELLED, UNMATCHED (no provider matched), EXPIRED "
+    "(no answer after every reminder round).",
+)
+strawberry.enum(
+    Frequency, name="RequestFrequency", description="How often a recurring request's visits happen."
+)
+strawberry.enum(
+    DispatchStatus,
+    description="A provider's answer: PENDING (none yet), INTERESTED, DECLINED, then SELECTED "
+    "or NOT_SELECTED once the client chose.",
+)
+strawberry.enum(
+    ProposalTrigger,
+    description="Why the proposal was sent: THRESHOLD (enough interested providers) or "
+    "DEADLINE (the waiting time ran out with at least one).",
+)
+
+
+@strawberry.type(description="A failure of a request, answer or proposal operation.")
+class DispatchError(UserErrorBase):
+    code: core.DispatchErrorCode = strawberry.field(description="Machine-readable reason.")
+
+
+@strawberry.type(description="The client a request is for.")
+class RequestClient:
+    id: relay.GlobalID = strawberry.field(description="The client (pass as `clientId`).")
+    full_name: str = strawberry.field(description="The client's name.")
+    email: str = strawberry.field(description="The client's e-mail.")
+    phone: str = strawberry.field(description="The client's phone, or empty.")
+
+
+@strawberry.type(description="One sending of a request: round 1 is the dispatch, then reminders.")
+class RequestRound:
+    number: int = strawberry.field(description="1 for the first sending, then 2, 3...")
+    providers_asked: int = strawberry.field(description="Providers asked in this round.")
+    started_at: datetime = strawberry.field(description="When the round was sent.")
+
+    @classmethod
+    def from_model(cls, r: RequestRoundModel) -> RequestRound:
+        return cls(number=r.number, providers_asked=r.providers_asked, started_at=r.started_at)
+
+
+@strawberry.type(description="A change of a provider's answer, kept for audit.")
+class DispatchAnswer:
+    from_status: DispatchStatus = strawberry.field(description="The answer before.")
+    to_status: DispatchStatus = strawberry.field(description="The answer given.")
+    message: str = strawberry.field(description="The message given with it.")
+    price: Decimal | None = strawberry.field(description="The price given with it, if any.")
+    round: int = strawberry.field(description="The round it was given in.")
+    created_at: datetime = strawberry.field(description="When.")
+
+
+@strawberry.type(description="A request sent to one provider, and that provider's answer.")
+class Dispatch(AuthorizedNode):
+    id: relay.NodeID[int]
+    provider_id: relay.GlobalID = strawberry.field(description="The provider's Membership.")
+    round: int = strawberry.field(description="The last round this provider was asked in.")
+    status: DispatchStatus = strawberry.field(description="The provider's answer.")
+    message: str = strawberry.field(description="The provider's message to the client.")
+    price: Decimal | None = strawberry.field(description="The price the provider offers.")
+    answered_at: datetime | None = strawberry.field(description="When it last answered.")
+    proposed_at: datetime | None = strawberry.field(
+        description="When it joined the proposal sent to the client, if it did."
+    )
+    created_at: datetime = strawberry.field(description="When it was first asked.")
+    model: strawberry.Private[DispatchModel]
+
+    @classmethod
+    def from_model(cls, d: DispatchModel) -> Dispatch:
+        return cls(
+            id=d.id,
+            provider_id=encode_id("Membership", d.membership_id),  # type: ignore[attr-defined]
+            round=d.round,
+            status=d.status,
+            message=d.message,
+            price=d.price,
+            answered_at=d.answered_at,
+            proposed_at=d.proposed_at,
+            created_at=d.created_at,
+            model=d,
+        )
+
+    @strawberry.field(description="Every answer it gave, changes of mind included, oldest first.")
+    async def answer_history(self) -> list[DispatchAnswer]:
+        rows = await DispatchAnswerAudit.filter(dispatch_id=self.model.id).order_by("id")
+        return [
+            DispatchAnswer(
+                from_status=a.from_status,
+                to_status=a.to_status,
+                message=a.message,
+                price=a.price,
+                round=a.round,
+                created_at=a.created_at,
+            )
+            for a in rows
+        ]
+
+    @strawberry.field(description="The request.")
+    async def request(self, info: Info) -> ServiceRequest | None:
+        found = await core.visible_requests(info.context.actor, [self.model.request_id])  # type: ignore[attr-defined]
+        return ServiceRequest.from_model(found[0]) if found else None
+
+    @classmethod
+    async def load_visible(cls, actor: Actor, ids: list[int]) -> dict[int, Any]:
+        query = DispatchModel.filter(id__in=ids, request__marketplace_id=actor.marketplace_id)
+        if not actor.sees_whole_marketplace:
+            if actor.membership_id is None:
+                return {}
+            query = query.filter(membership_id=actor.membership_id)
+        return {d.id: cls.from_model(d) for d in await query}
+
+
+@strawberry.type(description="A provider named in a proposal.")
+class ProposedProvider:
+    provider_id: relay.GlobalID = strawberry.field(description="The provider's Membership.")
+    company_name: str = strawberry.field(description="The provider company's name.")
+    services: list[str] = strawberry.field(description="Services it is accepted for.")
+    message: str = strawberry.field(description="Its message to the client.")
+    price: Decimal | None = strawberry.field(description="The price it offers, if any.")
+    joined_at: datetime = strawberry.field(description="When it joined the proposal.")
+    late: bool = strawberry.field(description="It answered after the proposal was sent.")
+    status: DispatchStatus = strawberry.field(description="INTERESTED, SELECTED or NOT_SELECTED.")
+
+
+@strawberry.type(description="The providers proposed to the client; sent once per request.")
+class Proposal:
+    sent_at: datetime = strawberry.field(description="When it was sent.")
+    trigger: ProposalTrigger = strawberry.field(description="Why it was sent.")
+    accepted_at: datetime | None = strawberry.field(description="When the client chose.")
+    providers: list[ProposedProvider] = strawberry.field(
+        description="The interested providers, in the order they joined."
+    )
+
+
+@strawberry.type(description="A client's request for a service at an address.")
+class ServiceRequest(AuthorizedNode):
+    id: relay.NodeID[int]
+    status: RequestStatus = strawberry.field(description="Where the request stands.")
+    postal_code: str = strawberry.field(description="Postal code of the address (5 digits).")
+    city: str = strawberry.field(description="City of the address.")
+    address_line: str = strawberry.field(description="Street address, or empty.")
+    latitude: float | None = strawberry.field(description="Latitude of the address, if known.")
+    longitude: float | None = strawberry.field(description="Longitude of the address, if known.")
+    description: str = strawberry.field(description="What the client needs.")
+    wished_start: datetime | None = strawberry.field(description="When the client wishes to start.")
+    frequency: Frequency | None = strawberry.field(description="Null for a one-off request.")
+    duration_minutes: int | None = strawberry.field(description="Expected length of each visit.")
+    round: int = strawberry.field(description="Current round: 0 before any sending, 1, 2...")
+    send_proposal_at: datetime | None = strawberry.field(
+        description="When the proposal goes out with whoever answered, if still open."
+    )
+    remind_at: datetime | None = strawberry.field(
+        description="When a reminder round (or expiry) happens if nobody is interested."
+    )
+    cancel_reason: str = strawberry.field(description="Why it was cancelled, or empty.")
+    closed_at: datetime | None = strawberry.field(description="When it was accepted or closed.")
+    created_at: datetime = strawberry.field(description="When it was created.")
+    model: strawberry.Private[ServiceRequestModel]
+
+    @classmethod
+    def from_model(cls, r: ServiceRequestModel) -> ServiceRequest:
+        return cls(
+            id=r.id,
+            status=r.status,
+            postal_code=r.postal_code,
+            city=r.city,
+            address_line=r.address_line,
+            latitude=r.latitude,
+            longitude=r.longitude,
+            description=r.description,
+            wished_start=r.wished_start,
+            frequency=r.frequency,
+            duration_minutes=r.duration_minutes,
+            round=r.round,
+            send_proposal_at=r.send_proposal_at,
+            remind_at=r.remind_at,
+            cancel_reason=r.cancel_reason,
+            closed_at=r.closed_at,
+            created_at=r.created_at,
+            model=r,
+        )
+
+    @classmethod
+    async def load_visible(cls, actor: Actor, ids: list[int]) -> dict[int, Any]:
+        return {r.id: cls.from_model(r) for r in await core.visible_requests(actor, ids)}
+
+    @strawberry.field(description="The requested service.")
+    async def service(self) -> Service:
+        return Service.from_model(await self.model.service)
+
+    @strawberry.field(description="Whether the visits repeat (a frequency is set).")
+    def recurring(self) -> bool:
+        return self.model.frequency is not None
+
+    def _sees_all(self, actor: Actor) -> bool:
+        own = actor.client_id is not None and actor.client_id == self.model.client_id  # type: ignore[attr-defined]
+        return own or actor.sees_whole_marketplace
+
+    @strawberry.field(
+        description="The client: for staff, the client itself and the chosen provider."
+    )
+    async def client(self, info: Info) -> RequestClient | None:
+        actor = info.context.actor
+        chosen = self.model.selected_membership_id  # type: ignore[attr-defined]
+        if not self._sees_all(actor) and (chosen is None or chosen != actor.membership_id):
+            return None
+        c = await ClientModel.get(id=self.model.client_id)  # type: ignore[attr-defined]
+        return RequestClient(
+            id=encode_id("Client", c.id), full_name=c.full_name, email=c.email, phone=c.phone
+        )
+
+    @strawberry.field(description="Every round the request was sent in, first first.")
+    async def rounds(self) -> list[RequestRound]:
+        rows = await RequestRoundModel.filter(request_id=self.model.id).order_by("number")
+        return [RequestRound.from_model(r) for r in rows]
+
+    @strawberry.field(
+        description="Staff: every provider asked and its answer. A provider: its own only. "
+        "Clients see the proposal instead."
+    )
+    async def dispatches(self, info: Info) -> list[Dispatch]:
+        actor = info.context.actor
+        query = DispatchModel.filter(request_id=self.model.id)
+        if not actor.sees_whole_marketplace:
+            if actor.membership_id is None:
+                return []
+            query = query.filter(membership_id=actor.membership_id)
+        return [Dispatch.from_model(d) for d in await query.order_by("id")]
+
+    @strawberry.field(description="A provider: the request as sent to it, with its answer.")
+    async def my_dispatch(self, info: Info) -> Dispatch | None:
+        membership_id = info.context.actor.membership_id
+        if membership_id is None:
+            return None
+        found = await DispatchModel.get_or_none(
+            request_id=self.model.id, membership_id=membership_id
+        )
+        return Dispatch.from_model(found) if found is not None else None
+
+    @strawberry.field(description="The proposal sent to the client (client and staff only).")
+    async def proposal(self, info: Info) -> Proposal | None:
+        if not self._sees_all(info.context.actor):
+            return None
+        proposal, entries = await proposal_of(self.model.id)
+        if proposal is None:
+            return None
+        return Proposal(
+            sent_at=proposal.sent_at,
+            trigger=proposal.trigger,
+            accepted_at=proposal.accepted_at,
+            providers=[await _proposed(d, proposal.sent_at) for d in entries],
+        )
+
+
+async def _proposed(d: DispatchModel, sent_at: datetime) -> ProposedProvider:
+    from models.catalog import ProviderServiceStatus
+    from models.catalog import Service as ServiceModel
+
+    services = await ServiceModel.filter(
+        providers__membership_id=d.membership.id,
+        providers__status=ProviderServiceStatus.ACCEPTED,
+    ).order_by("name")
+    assert d.proposed_at is not None
+    return ProposedProvider(
+        provider_id=encode_id("Membership", d.membership.id),
+        company_name=d.membership.company.name,
+        services=[s.name for s in services],
+        message=d.message,
+        price=d.price,
+        joined_at=d.proposed_at,
+        late=d.proposed_at > sent_at,
+        status=d.status,
+    )
+
+
+def _filter(
+    status: RequestStatus | None,
+    service_id: relay.GlobalID | None,
+    postal_code: str | None,
+    created_from: date | None,
+    created_to: date | None,
+    membership_id: int | None = None,
+) -> use_cases.RequestFilter:
+    return use_cases.RequestFilter(
+        status=status,
+        service_id=decode_id(service_id, "Service", field="serviceId") if service_id else None,
+        postal_code=postal_code,
+        created_from=created_from,
+        created_to=created_to,
+        membership_id=membership_id,
+    )
+
+
+async def requests_connection(
+    actor: Actor, f: use_cases.RequestFilter, **page: Any
+) -> Connection[ServiceRequest]:
+    found = await use_cases.list_service_requests(actor, f, **page)
+    return connection(found, ServiceRequest.from_model)
+
+
+async def requests_tab(actor: Actor, membership_id: int, **page: Any) -> Connection[ServiceRequest]:
+    """A membership's Requests tab: staff of its marketplace, or the provider itself."""
+    if not actor.sees_whole_marketplace and actor.membership_id != membership_id:
+        membership_id = 0
+    f = use_cases.RequestFilter(membership_id=membership_id)
+    return await requests_connection(actor, f, **page)
+
+
+@strawberry.type
+class DispatchQuery:
+    @strawberry.field(
+        description="Requests: staff see every request of the marketplace; a provider, every "
+        "request sent to it whatever its status (its Requests tab); a client, its own. "
+        "Newest first."
+    )
+    async def service_requests(
+        self,
+        info: Info,
+        status: Annotated[
+            RequestStatus | None, strawberry.argument(description="Only this status.")
+        ] = None,
+        service_id: Annotated[
+            relay.GlobalID | None,
+            strawberry.argument(description="Only requests for this service."),
+        ] = None,
+        postal_code: Annotated[
+            str | None,
+            strawberry.argument(description="Postal code, or its beginning (a département: `75`)."),
+        ] = None,
+        created_from: Annotated[
+            date | None, strawberry.argument(description="Created on or after this day (UTC).")
+        ] = None,
+        created_to: Annotated[
+            date | None, strawberry.argument(description="Created on or before this day (UTC).")
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description="Page size, forward.")] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="Cursor to start after.")
+        ] = None,
+        last: Annotated[int | None, strawberry.argument(description="Page size, backward.")] = None,
+        before: Annotated[
+            str | None, strawberry.argument(description="Cursor to end before.")
+        ] = None,
+    ) -> Connection[ServiceRequest]:
+        f = _filter(status, service_id, postal_code, created_from, created_to)
+        return await requests_connection(
+            info.context.actor, f, first=first, after=after, last=last, before=before
+        )
+
+
+@strawberry.type(description="A request was sent to the viewer's company.")
+class ServiceRequestDispatchedEvent:
+    cursor: str = strawberry.field(description="Pass as `after` to resume after this event.")
+    service_request: ServiceRequest = strawberry.field(description="The request.")
+    dispatch: Dispatch = strawberry.field(description="The request as sent to the viewer.")
+
+
+@strawberry.type(description="A request the viewer can see changed (status, answers, proposal).")
+class ServiceRequestUpdatedEvent:
+    cursor: str = strawberry.field(description="Pass as `after` to resume after this event.")
+    service_request: ServiceRequest = strawberry.field(description="The request as it now is.")
+
+
+async def _load_dispatched(
+    actor: Actor, envelope: dict[str, Any]
+) -> ServiceRequestDispatchedEvent | None:
+    dispatch = await core.dispatch_for_provider(
+        actor, envelope["object_id"], event_id=envelope["id"]
+    )
+    if dispatch is None:
+        return None
+    return ServiceRequestDispatchedEvent(
+        cursor="",
+        service_request=ServiceRequest.from_model(dispatch.request),
+        dispatch=Dispatch.from_model(dispatch),
+    )
+
+
+def _load_updated(request_id: int | None) -> Any:
+    async def load(actor: Actor, envelope: dict[str, Any]) -> ServiceRequest | None:
+        if request_id is not None and envelope["object_id"] != request_id:
+            return None
+        if not await core.still_allowed(actor):
+            return None
+        found = await core.visible_requests(actor, [envelope["object_id"]])
+        return ServiceRequest.from_model(found[0]) if found else None
+
+    return load
+
+
+@strawberry.type
+class DispatchSubscription:
+    @strawberry.subscription(
+        description="Provider users: every request sent to their company in the acting "
+        "marketplace, live (first sending and reminder rounds). Stops delivering when the "
+        "provider is no longer accepted. `after` replays what was missed."
+    )
+    async def service_request_dispatched(
+        self,
+        info: Info,
+        after: Annotated[
+            str | None, strawberry.argument(description="Resume after this cursor.")
+        ] = None,
+    ) -> AsyncGenerator[ServiceRequestDispatchedEvent, None]:
+        actor = info.context.actor
+        actor.require_marketplace()
+        async for event_id, item in follow(
+            actor,
+            topics=[core.REQUEST_DISPATCHED],
+            after=decode_event_cursor(after),
+            load=_load_dispatched,
+        ):
+            item.cursor = encode_event_cursor(event_id)
+            yield item
+
+    @strawberry.subscription(
+        description="Changes of the requests the viewer can see (or of one): status, answers, "
+        "proposal. Access is checked again for every event."
+    )
+    async def service_request_updated(
+        self,
+        info: Info,
+        request_id: Annotated[
+            relay.GlobalID | None, strawberry.argument(description="Only this request.")
+        ] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="Resume after this cursor.")
+        ] = None,
+    ) -> AsyncGenerator[ServiceRequestUpdatedEvent, None]:
+        actor = info.context.actor
+        actor.require_marketplace()
+        wanted = decode_id(request_id, "ServiceRequest", field="requestId") if request_id else None
+        async for event_id, item in follow(
+            actor,
+            topics=[core.REQUEST_UPDATED],
+            after=decode_event_cursor(after),
+            load=_load_updated(wanted),
+        ):
+            yield ServiceRequestUpdatedEvent(
+                cursor=encode_event_cursor(event_id), service_request=item
+            )

@@ -1,0 +1,309 @@
+"""Interventions: the chosen provider's visits, and the Interventions tab."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry import relay
+
+from models.intervention import Intervention as InterventionModel
+from models.intervention import InterventionStatus
+from models.membership import Membership as MembershipModel
+from resolvers import intervention as use_cases
+from resolvers.actor import Actor
+from schema.base import Connection, UserErrorBase, connection, decode_id, encode_id, run_mutation
+from schema.catalog import Service
+from schema.context import Info
+from schema.node import AuthorizedNode
+
+strawberry.enum(
+    use_cases.InterventionErrorCode, description="Why an intervention operation failed."
+)
+strawberry.enum(
+    InterventionStatus,
+    description="SCHEDULED, IN_PROGRESS, DONE or CANCELLED.",
+)
+
+if TYPE_CHECKING:
+    from schema.dispatch import ServiceRequest
+
+ServiceRequestRef = Annotated["ServiceRequest", strawberry.lazy("schema.dispatch")]
+
+
+@strawberry.type(description="A failure of an intervention operation.")
+class InterventionError(UserErrorBase):
+    code: use_cases.InterventionErrorCode = strawberry.field(description="Machine-readable reason.")
+
+
+@strawberry.type(description="A visit of a provider for a client.")
+class Intervention(AuthorizedNode):
+    id: relay.NodeID[int]
+    status: InterventionStatus = strawberry.field(description="Where the visit stands.")
+    starts_at: datetime = strawberry.field(description="Planned start.")
+    ends_at: datetime = strawberry.field(description="Planned end.")
+    price: Decimal = strawberry.field(description="Price of the visit, EUR.")
+    commission_rate: Decimal = strawberry.field(
+        description="Commission rate (percent) in force when it was scheduled, frozen."
+    )
+    occurrence: int = strawberry.field(description="Its rank in a recurring series (1 first).")
+    series_key: str = strawberry.field(description="Shared by the visits of one series.")
+    cancel_reason: str = strawberry.field(description="Why it was cancelled, or empty.")
+    started_at: datetime | None = strawberry.field(description="When it actually started.")
+    completed_at: datetime | None = strawberry.field(description="When it was completed.")
+    cancelled_at: datetime | None = strawberry.field(description="When it was cancelled.")
+    provider_id: relay.GlobalID = strawberry.field(description="The provider's Membership.")
+    client_id: relay.GlobalID = strawberry.field(description="The client.")
+    created_at: datetime = strawberry.field(description="When it was scheduled.")
+    model: strawberry.Private[InterventionModel]
+
+    @classmethod
+    def from_model(cls, i: InterventionModel) -> Intervention:
+        return cls(
+            id=i.id,
+            status=i.status,
+            starts_at=i.starts_at,
+            ends_at=i.ends_at,
+            price=i.price,
+            commission_rate=i.commission_rate,
+            occurrence=i.occurrence,
+            series_key=i.series_key,
+            cancel_reason=i.cancel_reason,
+            started_at=i.started_at,
+            completed_at=i.completed_at,
+            cancelled_at=i.cancelled_at,
+            provider_id=encode_id("Membership", i.membership_id),  # type: ignore[attr-defined]
+            client_id=encode_id("Client", i.client_id),  # type: ignore[attr-defined]
+            created_at=i.created_at,
+            model=i,
+        )
+
+    @classmethod
+    async def load_visible(cls, actor: Actor, ids: list[int]) -> dict[int, Any]:
+        return {i.id: cls.from_model(i) for i in await use_cases.visible_interventions(actor, ids)}
+
+    @strawberry.field(description="The service.")
+    async def service(self) -> Service:
+        return Service.from_model(await self.model.service)
+
+    @strawberry.field(description="The provider company's name.")
+    async def company_name(self) -> str:
+        membership = await MembershipModel.get(id=self.model.membership_id).select_related(  # type: ignore[attr-defined]
+            "company"
+        )
+        return membership.company.name
+
+    @strawberry.field(description="The request it comes from, if visible.")
+    async def service_request(self, info: Info) -> ServiceRequestRef | None:
+        from resolvers.dispatch import visible_requests
+        from schema.dispatch import ServiceRequest
+
+        request_id = self.model.request_id  # type: ignore[attr-defined]
+        if request_id is None:
+            return None
+        found = await visible_requests(info.context.actor, [request_id])
+        return ServiceRequest.from_model(found[0]) if found else None
+
+
+@strawberry.input(description="Schedule the visits of an accepted request.")
+class ScheduleInterventionInput:
+    request_id: relay.GlobalID = strawberry.field(description="The ACCEPTED request.")
+    starts_at: datetime = strawberry.field(description="Start of the (first) visit.")
+    ends_at: datetime = strawberry.field(description="End of the (first) visit, within 24 h.")
+    price: Decimal = strawberry.field(description="Price of each visit, EUR.")
+    occurrences: int = strawberry.field(
+        default=1, description="Recurring requests: visits in the series (1 to 52)."
+    )
+
+
+@strawberry.type(description="Result of scheduleIntervention.")
+class ScheduleInterventionPayload:
+    user_errors: list[InterventionError] = strawberry.field(description="Expected failures.")
+    interventions: list[Intervention] = strawberry.field(
+        default_factory=list, description="The scheduled visits, in date order."
+    )
+
+
+@strawberry.input(description="Move a scheduled visit.")
+class RescheduleInterventionInput:
+    intervention_id: relay.GlobalID = strawberry.field(description="The SCHEDULED visit.")
+    starts_at: datetime = strawberry.field(description="New start.")
+    ends_at: datetime = strawberry.field(description="New end, within 24 h of the start.")
+
+
+@strawberry.input(description="Start, or complete, a visit.")
+class InterventionActionInput:
+    intervention_id: relay.GlobalID = strawberry.field(description="The visit.")
+
+
+@strawberry.input(description="Cancel a visit.")
+class CancelInterventionInput:
+    intervention_id: relay.GlobalID = strawberry.field(description="The visit.")
+    reason: str = strawberry.field(description="Why (1 to 2000 characters).")
+
+
+@strawberry.type(description="Result of an operation on one intervention.")
+class InterventionPayload:
+    user_errors: list[InterventionError] = strawberry.field(description="Expected failures.")
+    intervention: Intervention | None = strawberry.field(
+        default=None, description="The visit as it now is."
+    )
+
+
+RescheduleInterventionPayload = InterventionPayload
+StartInterventionInput = InterventionActionInput
+CompleteInterventionInput = InterventionActionInput
+
+
+def _id(gid: relay.GlobalID) -> int:
+    return decode_id(gid, "Intervention", field="interventionId")
+
+
+async def _schedule(actor: Actor, data: ScheduleInterventionInput) -> dict[str, Any]:
+    created = await use_cases.schedule_intervention(
+        actor,
+        request_id=decode_id(data.request_id, "ServiceRequest", field="requestId"),
+        starts_at=data.starts_at,
+        ends_at=data.ends_at,
+        price=data.price,
+        occurrences=data.occurrences,
+    )
+    return {"interventions": [Intervention.from_model(i) for i in created]}
+
+
+async def _reschedule(actor: Actor, data: RescheduleInterventionInput) -> dict[str, Any]:
+    done = await use_cases.reschedule_intervention(
+        actor,
+        intervention_id=_id(data.intervention_id),
+        starts_at=data.starts_at,
+        ends_at=data.ends_at,
+    )
+    return {"intervention": Intervention.from_model(done)}
+
+
+async def _transition(
+    actor: Actor, gid: relay.GlobalID, to: InterventionStatus, reason: str = ""
+) -> dict[str, Any]:
+    done = await use_cases.change_intervention_status(
+        actor, intervention_id=_id(gid), to=to, reason=reason
+    )
+    return {"intervention": Intervention.from_model(done)}
+
+
+def _run(payload: Any, action: Any) -> Any:
+    return run_mutation(payload, InterventionError, use_cases.InterventionErrorCode, action)
+
+
+@strawberry.type
+class InterventionMutation:
+    @strawberry.mutation(
+        description="Staff or the chosen provider schedule an ACCEPTED request's visit (a "
+        "recurring request: a series); the commission rate in force is frozen on each."
+    )
+    async def schedule_intervention(
+        self, info: Info, input: ScheduleInterventionInput
+    ) -> ScheduleInterventionPayload:
+        return await _run(ScheduleInterventionPayload, _schedule(info.context.actor, input))  # type: ignore[no-any-return]
+
+    @strawberry.mutation(description="Staff or the provider move a SCHEDULED visit.")
+    async def reschedule_intervention(
+        self, info: Info, input: RescheduleInterventionInput
+    ) -> InterventionPayload:
+        return await _run(InterventionPayload, _reschedule(info.context.actor, input))  # type: ignore[no-any-return]
+
+    @strawberry.mutation(description="The provider or staff start a SCHEDULED visit.")
+    async def start_intervention(
+        self, info: Info, input: InterventionActionInput
+    ) -> InterventionPayload:
+        action = _transition(
+            info.context.actor, input.intervention_id, InterventionStatus.IN_PROGRESS
+        )
+        return await _run(InterventionPayload, action)  # type: ignore[no-any-return]
+
+    @strawberry.mutation(description="The provider or staff complete a visit IN_PROGRESS.")
+    async def complete_intervention(
+        self, info: Info, input: InterventionActionInput
+    ) -> InterventionPayload:
+        action = _transition(info.context.actor, input.intervention_id, InterventionStatus.DONE)
+        return await _run(InterventionPayload, action)  # type: ignore[no-any-return]
+
+    @strawberry.mutation(
+        description="Cancel a visit with a reason: staff or the provider (SCHEDULED or "
+        "IN_PROGRESS), the client (SCHEDULED only)."
+    )
+    async def cancel_intervention(
+        self, info: Info, input: CancelInterventionInput
+    ) -> InterventionPayload:
+        action = _transition(
+            info.context.actor, input.intervention_id, InterventionStatus.CANCELLED, input.reason
+        )
+        return await _run(InterventionPayload, action)  # type: ignore[no-any-return]
+
+
+async def interventions_connection(
+    actor: Actor, f: use_cases.InterventionFilter, **page: Any
+) -> Connection[Intervention]:
+    found = await use_cases.list_interventions(actor, f, **page)
+    return connection(found, Intervention.from_model)
+
+
+async def interventions_tab(
+    actor: Actor, membership_id: int, **page: Any
+) -> Connection[Intervention]:
+    """A membership's Interventions tab: staff of its marketplace, or the provider itself."""
+    if not actor.sees_whole_marketplace and actor.membership_id != membership_id:
+        membership_id = 0
+    f = use_cases.InterventionFilter(membership_id=membership_id)
+    return await interventions_connection(actor, f, **page)
+
+
+@strawberry.type
+class InterventionQuery:
+    @strawberry.field(
+        description="The Interventions tab: staff see the marketplace's visits, a provider "
+        "its own, a client its own. Newest first."
+    )
+    async def interventions(
+        self,
+        info: Info,
+        status: Annotated[
+            InterventionStatus | None, strawberry.argument(description="Only this.")
+        ] = None,
+        provider_id: Annotated[
+            relay.GlobalID | None,
+            strawberry.argument(description="Only this provider's (Membership)."),
+        ] = None,
+        request_id: Annotated[
+            relay.GlobalID | None, strawberry.argument(description="Only this request's.")
+        ] = None,
+        starts_from: Annotated[
+            date | None, strawberry.argument(description="Starting on or after this day (UTC).")
+        ] = None,
+        starts_before: Annotated[
+            date | None, strawberry.argument(description="Starting before this day (UTC).")
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description="Page size, forward.")] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="Cursor to start after.")
+        ] = None,
+        last: Annotated[int | None, strawberry.argument(description="Page size, backward.")] = None,
+        before: Annotated[
+            str | None, strawberry.argument(description="Cursor to end before.")
+        ] = None,
+    ) -> Connection[Intervention]:
+        f = use_cases.InterventionFilter(
+            status=status,
+            membership_id=decode_id(provider_id, "Membership", field="providerId")
+            if provider_id
+            else None,
+            request_id=decode_id(request_id, "ServiceRequest", field="requestId")
+            if request_id
+            else None,
+            starts_from=starts_from,
+            starts_before=starts_before,
+        )
+        return await interventions_connection(
+            info.context.actor, f, first=first, after=after, last=last, before=before
+        )

@@ -1,0 +1,378 @@
+"""The provider relationship: a provider company's file in one marketplace (membership)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry import relay
+
+from models.membership import Membership as MembershipModel
+from models.membership import MembershipAudit as MembershipAuditModel
+from models.membership import MembershipStatus
+from models.membership import ProviderCompany as ProviderCompanyModel
+from presta import clock
+from resolvers import commission
+from resolvers import membership as use_cases
+from resolvers.actor import Actor
+from schema.base import Connection, UserErrorBase, connection, decode_id, encode_id, run_mutation
+from schema.commission import CommissionRate
+from schema.context import Info
+from schema.live import decode_event_cursor, encode_event_cursor, follow
+from schema.node import AuthorizedNode
+
+if TYPE_CHECKING:
+    from schema.catalog import MembershipService
+    from schema.consent import ConsentStatus
+    from schema.dispatch import ServiceRequest
+    from schema.intervention import Intervention
+    from schema.messaging import Conversation
+    from schema.zone import ActionZone
+
+strawberry.enum(
+    MembershipStatus,
+    description="Where the relationship stands: INVITED, APPLIED, ACCEPTED, REFUSED, "
+    "SUSPENDED, DEACTIVATED or DELETED.",
+)
+strawberry.enum(use_cases.MembershipErrorCode, description="Why a membership operation failed.")
+strawberry.enum(
+    use_cases.DocumentExpiry,
+    description="Providers with a company document that EXPIRED (its latest one of a type ended) "
+    "or is EXPIRING_SOON (ends within 30 days).",
+)
+
+
+@strawberry.type(description="A failure of an operation on a provider's membership.")
+class MembershipError(UserErrorBase):
+    code: use_cases.MembershipErrorCode = strawberry.field(description="Machine-readable reason.")
+
+
+@strawberry.type(description="A provider company: the business behind a provider's accounts.")
+class ProviderCompany:
+    id: relay.GlobalID = strawberry.field(description="Global ID of the company.")
+    name: str = strawberry.field(description="Trade name.")
+    siret: str = strawberry.field(description="French SIRET number (14 digits), or empty.")
+    email: str = strawberry.field(description="Contact e-mail of the company, or empty.")
+    phone: str = strawberry.field(description="Contact phone of the company, or empty.")
+
+    @classmethod
+    def from_model(cls, c: ProviderCompanyModel) -> ProviderCompany:
+        return cls(
+            id=encode_id("ProviderCompany", c.id),
+            name=c.name,
+            siret=c.siret,
+            email=c.email,
+            phone=c.phone,
+        )
+
+
+@strawberry.type(description="One status change of a provider's membership.")
+class MembershipAuditEntry:
+    from_status: MembershipStatus | None = strawberry.field(
+        description="Status before the change; null when the relationship began."
+    )
+    to_status: MembershipStatus = strawberry.field(description="Status after the change.")
+    reason: str = strawberry.field(description="Reason given, or empty.")
+    actor_name: str | None = strawberry.field(
+        description="Name (or e-mail) of who made the change; null for the system."
+    )
+    at: datetime = strawberry.field(description="When it happened.")
+
+    @classmethod
+    def from_model(cls, a: MembershipAuditModel) -> MembershipAuditEntry:
+        return cls(
+            from_status=a.from_status,
+            to_status=a.to_status,
+            reason=a.reason,
+            actor_name=(a.actor.full_name or a.actor.email) if a.actor else None,
+            at=a.created_at,
+        )
+
+
+@strawberry.type(
+    description="A provider's file in one marketplace: the relationship between the "
+    "marketplace and one provider company, with its status and tabs."
+)
+class Membership(AuthorizedNode):
+    id: relay.NodeID[int]
+    status: MembershipStatus = strawberry.field(description="Where the relationship stands.")
+    company: ProviderCompany = strawberry.field(description="The provider company.")
+    marketplace_id: relay.GlobalID = strawberry.field(description="The marketplace.")
+    marketplace_name: str = strawberry.field(description="Name of the marketplace.")
+    terms_version_accepted: int | None = strawberry.field(
+        description="Version of the marketplace's terms of use last accepted, if any."
+    )
+    applied_at: datetime | None = strawberry.field(
+        description="When the application was submitted."
+    )
+    decided_at: datetime | None = strawberry.field(
+        description="When staff accepted or refused the application."
+    )
+    created_at: datetime = strawberry.field(description="When the relationship began.")
+    # The row behind this object, for the fields other domains add to the provider's file.
+    model: strawberry.Private[MembershipModel]
+
+    @strawberry.field(
+        description="The marketplace published terms of use newer than those last accepted: "
+        "the provider must accept the current version."
+    )
+    async def must_accept_terms(self) -> bool:
+        return await use_cases.must_accept_terms(self.model)
+
+    @strawberry.field(
+        description="Staff: every status change (who, when, from, to, reason), oldest first. "
+        "Null for providers."
+    )
+    async def audit_entries(self, info: Info) -> list[MembershipAuditEntry] | None:
+        entries = await use_cases.audit_entries(info.context.actor, self.model)
+        return None if entries is None else [MembershipAuditEntry.from_model(a) for a in entries]
+
+    @strawberry.field(
+        description="The commission rate (percent) in force for a service on a day: the "
+        "provider's rate for that service, else its general rate, else the marketplace default."
+    )
+    async def commission_rate(
+        self,
+        service_id: Annotated[
+            relay.GlobalID | None,
+            strawberry.argument(description="The service (Service); omit for the general rate."),
+        ] = None,
+        on: Annotated[
+            date | None, strawberry.argument(description="The day; today when omitted.")
+        ] = None,
+    ) -> Decimal:
+        service = decode_id(service_id, "Service", field="serviceId") if service_id else None
+        return await commission.rate_in_force(self.model.id, service, on or _today())
+
+    @strawberry.field(description="Every rate set for this provider, the latest first.")
+    async def commission_history(self) -> list[CommissionRate]:
+        return [
+            CommissionRate.from_model(r) for r in await commission.commission_history(self.model)
+        ]
+
+    @strawberry.field(
+        description="The Services tab: every service of the catalogue with this provider's "
+        "status (null when it never applied)."
+    )
+    async def services(
+        self, info: Info
+    ) -> list[Annotated[MembershipService, strawberry.lazy("schema.catalog")]]:
+        from schema.catalog import services_tab
+
+        return await services_tab(info.context.actor, self.model.id)  # type: ignore[return-value]
+
+    @strawberry.field(
+        description="The Action zone tab: the provider's zone, this marketplace's restriction "
+        "and the effective zone."
+    )
+    async def action_zone(
+        self, info: Info
+    ) -> Annotated[ActionZone, strawberry.lazy("schema.zone")]:
+        from schema.zone import zone_tab
+
+        return await zone_tab(info.context.actor, self.model.id)  # type: ignore[return-value]
+
+    @strawberry.field(
+        description="The Requests tab: every request sent to this provider, whatever its "
+        "status, newest first."
+    )
+    async def requests(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
+    ) -> Connection[Annotated[ServiceRequest, strawberry.lazy("schema.dispatch")]]:
+        from schema.dispatch import requests_tab
+
+        return await requests_tab(info.context.actor, self.model.id, first=first, after=after)
+
+    @strawberry.field(
+        description="The Interventions tab: this provider's visits for the marketplace's "
+        "clients, newest first."
+    )
+    async def interventions(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
+    ) -> Connection[Annotated[Intervention, strawberry.lazy("schema.intervention")]]:
+        from schema.intervention import interventions_tab
+
+        return await interventions_tab(info.context.actor, self.model.id, first=first, after=after)
+
+    @strawberry.field(
+        description="The Messaging tab: this provider's conversations (with staff and with "
+        "clients), newest first."
+    )
+    async def conversations(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
+    ) -> Connection[Annotated[Conversation, strawberry.lazy("schema.messaging")]]:
+        from schema.messaging import conversations_of
+
+        return await conversations_of(info, membership_id=self.model.id, first=first, after=after)  # type: ignore[return-value]
+
+    @strawberry.field(description="The GDPR tab: marketing consent in force on each channel.")
+    async def consent(
+        self, info: Info
+    ) -> list[Annotated[ConsentStatus, strawberry.lazy("schema.consent")]]:
+        from schema.consent import consent_tab
+
+        return await consent_tab(info.context.actor, self.model.id)  # type: ignore[return-value]
+
+    @classmethod
+    def from_model(cls, m: MembershipModel) -> Membership:
+        return cls(
+            id=m.id,
+            status=m.status,
+            company=ProviderCompany.from_model(m.company),
+            marketplace_id=encode_id("Marketplace", m.marketplace_id),  # type: ignore[attr-defined]
+            marketplace_name=m.marketplace.name,
+            terms_version_accepted=m.terms_version_accepted,
+            applied_at=m.applied_at,
+            decided_at=m.decided_at,
+            created_at=m.created_at,
+            model=m,
+        )
+
+    @classmethod
+    async def load_visible(cls, actor: Actor, ids: list[int]) -> dict[int, Any]:
+        return {m.id: cls.from_model(m) for m in await use_cases.visible_memberships(actor, ids)}
+
+
+def _today() -> date:
+    return clock.now().date()
+
+
+@strawberry.type(description="How many providers the marketplace has in each status.")
+class ProviderCounts:
+    invited: int = strawberry.field(description="INVITED: joined through an invitation.")
+    applied: int = strawberry.field(description="APPLIED: waiting for a decision.")
+    accepted: int = strawberry.field(description="ACCEPTED: active providers.")
+    refused: int = strawberry.field(description="REFUSED applications.")
+    suspended: int = strawberry.field(description="SUSPENDED providers.")
+    deactivated: int = strawberry.field(description="DEACTIVATED providers.")
+    deleted: int = strawberry.field(description="DELETED relationships (kept for audit).")
+    total: int = strawberry.field(description="Every status except DELETED.")
+
+
+def run(payload: Any, action: Any) -> Any:
+    return run_mutation(payload, MembershipError, use_cases.MembershipErrorCode, action)
+
+
+# --- queries and subscription --------------------------------------------------------------
+
+
+@strawberry.type
+class MembershipQuery:
+    @strawberry.field(
+        description="Staff: the providers of the acting marketplace, newest first. DELETED "
+        "relationships appear only when `status: DELETED` is asked for."
+    )
+    async def providers(
+        self,
+        info: Info,
+        status: Annotated[
+            MembershipStatus | None, strawberry.argument(description="Only this status.")
+        ] = None,
+        service_id: Annotated[
+            relay.GlobalID | None,
+            strawberry.argument(description="Only providers that applied for this Service."),
+        ] = None,
+        text: Annotated[
+            str | None,
+            strawberry.argument(description="Search in company name, e-mail and SIRET."),
+        ] = None,
+        document_expiry: Annotated[
+            use_cases.DocumentExpiry | None,
+            strawberry.argument(description="Only providers with documents in this state."),
+        ] = None,
+        first: Annotated[
+            int | None, strawberry.argument(description="Page size from the start (max 100).")
+        ] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="Cursor to continue after.")
+        ] = None,
+        last: Annotated[
+            int | None, strawberry.argument(description="Page size from the end (max 100).")
+        ] = None,
+        before: Annotated[
+            str | None, strawberry.argument(description="Cursor to continue before.")
+        ] = None,
+    ) -> Connection[Membership]:
+        page = await use_cases.list_providers(
+            info.context.actor,
+            status=status,
+            service_id=decode_id(service_id, "Service", field="serviceId") if service_id else None,
+            text=text,
+            document_expiry=document_expiry,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+        )
+        return connection(page, Membership.from_model)
+
+    @strawberry.field(description="Staff: how many providers are in each status.")
+    async def provider_counts(self, info: Info) -> ProviderCounts:
+        counts = await use_cases.provider_counts(info.context.actor)
+        S = MembershipStatus
+        return ProviderCounts(
+            invited=counts[S.INVITED],
+            applied=counts[S.APPLIED],
+            accepted=counts[S.ACCEPTED],
+            refused=counts[S.REFUSED],
+            suspended=counts[S.SUSPENDED],
+            deactivated=counts[S.DEACTIVATED],
+            deleted=counts[S.DELETED],
+            total=sum(n for s, n in counts.items() if s is not S.DELETED),
+        )
+
+    @strawberry.field(
+        description="Provider user: its company's files, in the acting marketplace (or in "
+        "every marketplace it belongs to when none is named)."
+    )
+    async def my_memberships(self, info: Info) -> list[Membership]:
+        return [
+            Membership.from_model(m) for m in await use_cases.my_memberships(info.context.actor)
+        ]
+
+
+@strawberry.type(description="A provider's membership changed.")
+class MembershipEvent:
+    cursor: str = strawberry.field(description="Pass as `after` to resume after this event.")
+    membership: Membership = strawberry.field(description="The membership as it now is.")
+
+
+async def _load_membership(actor: Actor, envelope: dict[str, Any]) -> Membership | None:
+    found = await use_cases.visible_memberships(actor, [envelope["object_id"]])
+    return Membership.from_model(found[0]) if found else None
+
+
+@strawberry.type
+class MembershipSubscription:
+    @strawberry.subscription(
+        description="Status changes of memberships, live: staff see every provider of the "
+        "marketplace, a provider its own file. `after` replays what was missed."
+    )
+    async def membership_updated(
+        self,
+        info: Info,
+        after: Annotated[
+            str | None, strawberry.argument(description="Resume after this event cursor.")
+        ] = None,
+    ) -> AsyncGenerator[MembershipEvent, None]:
+        actor = info.context.actor
+        actor.require_marketplace()
+        async for event_id, membership in follow(
+            actor,
+            topics=[use_cases.MEMBERSHIP_UPDATED],
+            after=decode_event_cursor(after),
+            load=_load_membership,
+        ):
+            yield MembershipEvent(cursor=encode_event_cursor(event_id), membership=membership)

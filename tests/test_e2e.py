@@ -1,0 +1,232 @@
+"""End to end: real `presta serve` processes driven by a third-party client (gql).
+
+On the production stack, two server processes share one PostgreSQL database and Redis; an
+event caused by a mutation on server B reaches a subscription held on server A. The same
+flow then runs on the embedded default (SQLite file, in-memory broadcast, one process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from gql import Client, GraphQLRequest
+from gql.transport.exceptions import TransportQueryError
+from gql.transport.httpx import HTTPXAsyncTransport
+from gql.transport.websockets import WebsocketsTransport
+
+from tests.conftest import SERVERS
+
+ROOT = Path(__file__).resolve().parents[1]
+PASSWORD = "correct horse battery"
+
+SIGN_UP = """mutation($input: SignUpInput!) {
+  signUp(input: $input) { userErrors { code } user { id email } accessToken refreshToken }
+}"""
+LOG_IN = """mutation($input: LogInInput!) {
+  logIn(input: $input) { userErrors { code } accessToken refreshToken }
+}"""
+REFRESH = """mutation($token: String!) {
+  refreshToken(input: {refreshToken: $token}) { userErrors { code } accessToken refreshToken }
+}"""
+LOG_OUT = """mutation($token: String!) {
+  logOut(input: {refreshToken: $token}) { userErrors { code } ok }
+}"""
+VIEWER = "{ viewer { user { email fullName } } }"
+UPDATE = """mutation($name: String!) {
+  updateProfile(input: {fullName: $name}) { userErrors { code } user { fullName } }
+}"""
+WATCH = "subscription { viewerUpdated { cursor user { fullName } } }"
+
+
+@dataclass
+class Server:
+    base: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def ws(self) -> str:
+        return self.base.replace("http://", "ws://") + "/graphql"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _env(**presta: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PRESTA_")}
+    defaults = {
+        "PRESTA_ENVIRONMENT": "test",
+        "PRESTA_LOG_JSON": "false",
+        "PRESTA_LOG_LEVEL": "WARNING",
+        "PRESTA_MAIL_ENABLED": "false",
+    }
+    return {**base, **defaults, **presta}
+
+
+def _run_cli(env: dict[str, str], *args: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "presta.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@contextlib.contextmanager
+def _serving(env: dict[str, str], log_dir: Path, name: str) -> Iterator[Server]:
+    port = _free_port()
+    log = log_dir / f"{name}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "presta.cli", "serve", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, f"{name} exited:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"{name} did not answer in 30 s"
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{server.base}/readyz", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.05)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+async def _call(
+    server: Server, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    transport = HTTPXAsyncTransport(url=f"{server.base}/graphql", headers=headers, timeout=10)
+    async with Client(transport=transport) as session:
+        result: dict[str, Any] = await session.execute(
+            GraphQLRequest(query, variable_values=variables)
+        )
+        return result
+
+
+async def _flow(a: Server, b: Server) -> None:
+    """Sign up, log in, viewer, a live event from B seen on A, refresh, log out."""
+    email = f"e2e-{uuid.uuid4().hex[:8]}@example.com"
+    signed = (await _call(a, SIGN_UP, {"input": {"email": email, "password": PASSWORD}}))["signUp"]
+    assert signed["userErrors"] == []
+    assert signed["user"]["email"] == email
+
+    session = (await _call(b, LOG_IN, {"input": {"email": email, "password": PASSWORD}}))["logIn"]
+    assert session["userErrors"] == []
+    viewer = (await _call(a, VIEWER, token=session["accessToken"]))["viewer"]
+    assert viewer["user"]["email"] == email
+
+    transport = WebsocketsTransport(
+        url=a.ws,
+        init_payload={"authorization": f"Bearer {session['accessToken']}"},
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+    )
+    async with Client(transport=transport) as live:
+        events = live.subscribe(GraphQLRequest(WATCH))
+        first = asyncio.ensure_future(events.__anext__())
+        try:
+            # No replay cursor: A can only learn of B's change live. The subscription starts
+            # listening a moment after `subscribe`, so change the name until one arrives.
+            for attempt in range(50):
+                name = f"Seen {attempt}"
+                await _call(b, UPDATE, {"name": name}, token=session["accessToken"])
+                done, _ = await asyncio.wait({first}, timeout=0.2)
+                if done:
+                    break
+            received = await asyncio.wait_for(first, timeout=5)
+            assert received["viewerUpdated"]["user"]["fullName"].startswith("Seen ")
+            assert received["viewerUpdated"]["cursor"]
+        finally:
+            first.cancel()
+            with contextlib.suppress(BaseException):
+                await events.aclose()
+
+    rotated = (await _call(b, REFRESH, {"token": session["refreshToken"]}))["refreshToken"]
+    assert rotated["userErrors"] == []
+    assert (await _call(a, VIEWER, token=rotated["accessToken"]))["viewer"]["user"]["email"] == (
+        email
+    )
+
+    assert (await _call(a, LOG_OUT, {"token": rotated["refreshToken"]}))["logOut"]["ok"] is True
+    after = (await _call(b, REFRESH, {"token": rotated["refreshToken"]}))["refreshToken"]
+    assert after["userErrors"] == [{"code": "INVALID_REFRESH_TOKEN"}]
+
+    with pytest.raises(TransportQueryError) as refused:
+        await _call(a, VIEWER, token="forged.token.value")
+    assert refused.value.errors is not None
+    assert refused.value.errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+@contextlib.asynccontextmanager
+async def _fresh_postgres() -> AsyncIterator[str]:
+    import asyncpg
+
+    assert SERVERS.postgres_admin_url is not None
+    name = f"presta_e2e_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(SERVERS.postgres_admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield urlsplit(SERVERS.postgres_admin_url)._replace(path=f"/{name}").geturl()
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_two_server_processes_share_events_through_redis(tmp_path):
+    assert SERVERS.redis_url is not None
+    async with _fresh_postgres() as database_url:
+        env = _env(
+            PRESTA_DATABASE_URL=database_url,
+            PRESTA_REDIS_URL=SERVERS.redis_url,
+            PRESTA_BROADCAST_URL=SERVERS.redis_url,
+            PRESTA_REDIS_NAMESPACE=f"presta-e2e-{uuid.uuid4().hex[:8]}",
+            PRESTA_DB_POOL_MIN="1",
+            PRESTA_DB_POOL_MAX="5",
+        )
+        _run_cli(env, "migrate")
+        with _serving(env, tmp_path, "a") as a, _serving(env, tmp_path, "b") as b:
+            await _flow(a, b)
+
+
+async def test_the_embedded_default_serves_the_same_flow_in_one_process(tmp_path):
+    env = _env(PRESTA_DATABASE_URL=f"sqlite://{tmp_path}/embedded.sqlite3")
+    _run_cli(env, "migrate")
+    with _serving(env, tmp_path, "embedded") as server:
+        await _flow(server, server)

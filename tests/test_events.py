@@ -1,0 +1,177 @@
+"""The live bus of one process: envelopes reach only their audience, queues stay bounded, and
+our Redis client survives outages (publish debts paid with a resync order, dead links pinged)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from presta import events
+from presta.redis_broadcast import RedisBroadcast
+from presta.settings import settings
+from tests.conftest import wait_for
+from tests.test_live_redis import RedisServer
+
+
+def _envelope(event_id: int, topic: str = "user.updated", *audience: str) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "topic": topic,
+        "marketplace_id": None,
+        "object_type": "User",
+        "object_id": 1,
+        "audience": list(audience),
+    }
+
+
+async def _drain(sub: events.Subscription, count: int) -> list[Any]:
+    return [await asyncio.wait_for(sub.__anext__(), 2) for _ in range(count)]
+
+
+async def test_an_envelope_reaches_only_subscribers_of_its_audience_and_topic():
+    async with (
+        events.listen(topics=["user.updated"], audience=["user:1"]) as mine,
+        events.listen(topics=["user.updated"], audience=["user:2"]) as someone_else,
+        events.listen(topics=["message.created"], audience=["user:1"]) as other_topic,
+    ):
+        await events.publish(_envelope(1, "user.updated", "user:1", "staff:9"))
+        await events.publish(_envelope(2, "user.updated", "user:2"))
+
+        assert [e["id"] for e in await _drain(mine, 1)] == [1]
+        assert [e["id"] for e in await _drain(someone_else, 1)] == [2]
+        assert other_topic.queued == 0
+        assert mine.queued == 0  # delivered once even though two of its keys could match
+
+
+async def test_a_queue_overflowing_while_the_server_lags_orders_a_resync(monkeypatch):
+    monkeypatch.setattr(settings(), "live_queue_size", 4)
+    async with events.listen(audience=["user:1"]) as sub:
+        for n in range(10):
+            await events.publish(_envelope(n + 1, "user.updated", "user:1"))
+        await wait_for(lambda: sub._overflowed)
+        assert events.stats()["queued"] == 0  # the overflowing queue is dropped, not kept
+        assert await _drain(sub, 1) == [events.RESYNC]
+
+
+async def test_a_queue_overflowing_while_the_consumer_stalls_makes_it_too_slow(monkeypatch):
+    monkeypatch.setattr(settings(), "live_queue_size", 4)
+    monkeypatch.setattr(settings(), "live_stall_seconds", 0.1)
+    async with events.listen(audience=["user:1"]) as sub:
+        sub.turn_begins()  # an event is being sent; the client does not read
+        await asyncio.sleep(0.15)
+        for n in range(10):
+            await events.publish(_envelope(n + 1, "user.updated", "user:1"))
+        await wait_for(lambda: sub._overflowed)
+        assert events.stats()["queued"] == 0
+        with pytest.raises(events.SubscriberTooSlow):
+            sub.turn_ends()
+
+
+async def test_a_resync_order_replaces_whatever_was_queued():
+    async with events.listen(audience=["user:1"]) as sub:
+        await events.publish(_envelope(1, "user.updated", "user:1"))
+        await wait_for(lambda: sub.queued == 1)
+        events.resync_everyone()
+        assert await _drain(sub, 1) == [events.RESYNC]
+        assert sub.queued == 0
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path):
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+class Listener:
+    def __init__(self, url: str, channel: str) -> None:
+        self.messages: list[str | bytes] = []
+        self.resyncs = 0
+        self.bus = RedisBroadcast(url, channel, deliver=self.messages.append, resync=self._resync)
+
+    def _resync(self) -> None:
+        self.resyncs += 1
+
+
+@pytest.mark.redis
+async def test_a_failed_publish_sends_a_resync_order_to_listeners_whose_link_held(
+    redis_server, monkeypatch
+):
+    from redis.asyncio import Redis
+
+    monkeypatch.setattr(settings(), "live_reconnect_max_seconds", 0.2)
+    listener = Listener(redis_server.url, "t.events")
+    publisher = Listener(redis_server.url, "t.events")
+    await listener.bus.start()
+    await publisher.bus.start()
+    try:
+        assert await publisher.bus.publish('{"id": 1}')
+        await wait_for(lambda: listener.messages == [b'{"id": 1}'])
+
+        # Redis stops taking writes for a while (the publish times out); subscriptions hold.
+        admin = Redis.from_url(redis_server.url)
+        await admin.execute_command("CLIENT", "PAUSE", "1500", "WRITE")  # type: ignore[no-untyped-call]
+        await admin.aclose()
+        assert not await publisher.bus.publish('{"id": 2}')
+
+        await wait_for(lambda: events.RESYNC_MESSAGE.encode() in listener.messages)
+        assert listener.resyncs == 1  # its own link held: only the order tells it to re-read
+        assert await publisher.bus.publish('{"id": 3}')
+        await wait_for(lambda: listener.messages[-1] == b'{"id": 3}')
+    finally:
+        await listener.bus.stop()
+        await publisher.bus.stop()
+
+
+@pytest.mark.redis
+async def test_a_restarted_redis_is_resubscribed_and_the_listener_told_to_resync(
+    redis_server, monkeypatch
+):
+    monkeypatch.setattr(settings(), "live_reconnect_max_seconds", 0.2)
+    listener = Listener(redis_server.url, "t.events")
+    await listener.bus.start()
+    try:
+        assert listener.resyncs == 1
+        redis_server.stop()
+        await wait_for(lambda: not listener.bus.connected)
+        redis_server.start()
+        await wait_for(lambda: listener.bus.connected and listener.resyncs == 2, within=10)
+    finally:
+        await listener.bus.stop()
+
+
+@pytest.mark.redis
+async def test_a_frozen_redis_is_detected_by_ping_and_the_subscription_restored(
+    redis_server, monkeypatch
+):
+    monkeypatch.setattr(settings(), "live_ping_seconds", 0.3)
+    monkeypatch.setattr(settings(), "live_reconnect_max_seconds", 0.2)
+    listener = Listener(redis_server.url, "t.events")
+    await listener.bus.start()
+    try:
+        assert listener.bus.connected
+        os.kill(redis_server.proc.pid, signal.SIGSTOP)  # the link stays open but says nothing
+        try:
+            await wait_for(lambda: not listener.bus.connected, within=5)
+        finally:
+            os.kill(redis_server.proc.pid, signal.SIGCONT)
+        resyncs = listener.resyncs
+        await wait_for(lambda: listener.bus.connected and listener.resyncs > resyncs, within=10)
+        publisher = Listener(redis_server.url, "t.events")
+        await publisher.bus.start()
+        assert await publisher.bus.publish("{}")
+        await wait_for(lambda: listener.messages[-1:] == [b"{}"])
+        await publisher.bus.stop()
+    finally:
+        await listener.bus.stop()
+
+
+def test_envelopes_are_small_json():
+    assert len(orjson.dumps(_envelope(123456789, "message.created", "user:1", "staff:2"))) < 200
