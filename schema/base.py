@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from enum import Enum, StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 from strawberry import relay
@@ -115,3 +115,12 @@ __all__: Sequence[str] = [
     "encode_id",
     "run_mutation",
 ]
+
+
+# Arguments of every connection field.
+First = Annotated[
+    int | None, strawberry.argument(description="Page size from the start (max 100).")
+]
+After = Annotated[str | None, strawberry.argument(description="Cursor to continue after.")]
+Last = Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")]
+Before = Annotated[str | None, strawberry.argument(description="Cursor to continue before.")]

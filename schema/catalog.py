@@ -16,7 +16,18 @@ from resolvers import catalog as use_cases
 from resolvers.actor import Actor
 from resolvers.errors import UserError
 from resolvers.pagination import keyset_page
-from schema.base import Connection, UserErrorBase, connection, decode_id, encode_id, run_mutation
+from schema.base import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    UserErrorBase,
+    connection,
+    decode_id,
+    encode_id,
+    run_mutation,
+)
 from schema.context import Info
 from schema.node import AuthorizedNode
 
@@ -323,18 +334,10 @@ class CatalogQuery:
         include_archived: Annotated[
             bool, strawberry.argument(description="Also list archived services.")
         ] = False,
-        first: Annotated[
-            int | None, strawberry.argument(description="Page size from the start (max 100).")
-        ] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
-        last: Annotated[
-            int | None, strawberry.argument(description="Page size from the end (max 100).")
-        ] = None,
-        before: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue before.")
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Service]:
         query = use_cases.services(info.context.actor, include_archived=include_archived)
         page = await keyset_page(

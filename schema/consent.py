@@ -15,10 +15,20 @@ from models.consent import ConsentState as ConsentStateModel
 from resolvers import consent as use_cases
 from resolvers.actor import Actor
 from resolvers.export import export_my_data
-from schema.base import Connection, UserErrorBase, connection, decode_id, encode_id, run_mutation
+from schema.base import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    UserErrorBase,
+    connection,
+    decode_id,
+    encode_id,
+    run_mutation,
+)
 from schema.context import Info
 from schema.membership import Membership
-from schema.messaging import After, Before, First, Last
 from schema.node import AuthorizedNode
 
 strawberry.enum(use_cases.ConsentErrorCode, description="Why a consent operation failed.")

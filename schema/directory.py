@@ -9,7 +9,7 @@ from strawberry import relay
 
 from resolvers import directory
 from resolvers.actor import Actor
-from schema.base import Connection, connection, decode_id
+from schema.base import After, Before, Connection, First, Last, connection, decode_id
 from schema.context import Info
 from schema.invitation import Invitation, InvitationError, partial
 from schema.membership import ProviderCompany
@@ -67,18 +67,10 @@ class DirectoryQuery:
         postal_code: Annotated[
             str | None, strawberry.argument(description="A French postal code (5 digits).")
         ] = None,
-        first: Annotated[
-            int | None, strawberry.argument(description="Page size from the start (max 100).")
-        ] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
-        last: Annotated[
-            int | None, strawberry.argument(description="Page size from the end (max 100).")
-        ] = None,
-        before: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue before.")
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[ProviderCompany]:
         page = await directory.provider_directory(
             info.context.actor,

@@ -28,7 +28,17 @@ from resolvers import dispatch as core
 from resolvers import request as use_cases
 from resolvers.actor import Actor
 from resolvers.proposal import proposal_of
-from schema.base import Connection, UserErrorBase, connection, decode_id, encode_id
+from schema.base import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    UserErrorBase,
+    connection,
+    decode_id,
+    encode_id,
+)
 from schema.catalog import Service
 from schema.context import Info
 from schema.live import decode_event_cursor, encode_event_cursor, follow
@@ -373,14 +383,10 @@ class DispatchQuery:
         created_to: Annotated[
             date | None, strawberry.argument(description="Created on or before this day (UTC).")
         ] = None,
-        first: Annotated[int | None, strawberry.argument(description="Page size, forward.")] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to start after.")
-        ] = None,
-        last: Annotated[int | None, strawberry.argument(description="Page size, backward.")] = None,
-        before: Annotated[
-            str | None, strawberry.argument(description="Cursor to end before.")
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[ServiceRequest]:
         f = _filter(status, service_id, postal_code, created_from, created_to)
         return await requests_connection(
@@ -438,9 +444,7 @@ class DispatchSubscription:
     async def service_request_dispatched(
         self,
         info: Info,
-        after: Annotated[
-            str | None, strawberry.argument(description="Resume after this cursor.")
-        ] = None,
+        after: After = None,
     ) -> AsyncGenerator[ServiceRequestDispatchedEvent, None]:
         actor = info.context.actor
         actor.require_marketplace()
@@ -463,9 +467,7 @@ class DispatchSubscription:
         request_id: Annotated[
             relay.GlobalID | None, strawberry.argument(description="Only this request.")
         ] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Resume after this cursor.")
-        ] = None,
+        after: After = None,
     ) -> AsyncGenerator[ServiceRequestUpdatedEvent, None]:
         actor = info.context.actor
         actor.require_marketplace()

@@ -14,7 +14,18 @@ from models.intervention import InterventionStatus
 from models.membership import Membership as MembershipModel
 from resolvers import intervention as use_cases
 from resolvers.actor import Actor
-from schema.base import Connection, UserErrorBase, connection, decode_id, encode_id, run_mutation
+from schema.base import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    UserErrorBase,
+    connection,
+    decode_id,
+    encode_id,
+    run_mutation,
+)
 from schema.catalog import Service
 from schema.context import Info
 from schema.node import AuthorizedNode
@@ -284,14 +295,10 @@ class InterventionQuery:
         starts_before: Annotated[
             date | None, strawberry.argument(description="Starting before this day (UTC).")
         ] = None,
-        first: Annotated[int | None, strawberry.argument(description="Page size, forward.")] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to start after.")
-        ] = None,
-        last: Annotated[int | None, strawberry.argument(description="Page size, backward.")] = None,
-        before: Annotated[
-            str | None, strawberry.argument(description="Cursor to end before.")
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Intervention]:
         f = use_cases.InterventionFilter(
             status=status,

@@ -13,7 +13,18 @@ from models.invitation import InvitationStatus
 from resolvers import application
 from resolvers import invitation as use_cases
 from resolvers.actor import Actor
-from schema.base import Connection, UserErrorBase, connection, decode_id, encode_id, run_mutation
+from schema.base import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    UserErrorBase,
+    connection,
+    decode_id,
+    encode_id,
+    run_mutation,
+)
 from schema.context import Info
 from schema.document import Document, DocumentType
 from schema.membership import Membership
@@ -337,18 +348,10 @@ class InvitationQuery:
         status: Annotated[
             InvitationStatus | None, strawberry.argument(description="Only this status.")
         ] = None,
-        first: Annotated[
-            int | None, strawberry.argument(description="Page size from the start (max 100).")
-        ] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
-        last: Annotated[
-            int | None, strawberry.argument(description="Page size from the end (max 100).")
-        ] = None,
-        before: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue before.")
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Invitation]:
         page = await use_cases.list_invitations(
             info.context.actor, status=status, first=first, after=after, last=last, before=before

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
 import strawberry
 from strawberry import relay
@@ -13,7 +13,16 @@ from models.account import StaffRole as StaffRoleModel
 from models.marketplace import Marketplace as MarketplaceModel
 from resolvers import marketplace as use_cases
 from resolvers.actor import Actor
-from schema.base import Connection, UserErrorBase, connection, run_mutation
+from schema.base import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    UserErrorBase,
+    connection,
+    run_mutation,
+)
 from schema.context import Info
 from schema.node import AuthorizedNode
 
@@ -160,18 +169,10 @@ class MarketplaceQuery:
     async def marketplaces(
         self,
         info: Info,
-        first: Annotated[
-            int | None, strawberry.argument(description="Page size from the start (max 100).")
-        ] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
-        last: Annotated[
-            int | None, strawberry.argument(description="Page size from the end (max 100).")
-        ] = None,
-        before: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue before.")
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Marketplace]:
         page = await use_cases.list_marketplaces(
             info.context.actor, first=first, after=after, last=last, before=before

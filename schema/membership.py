@@ -18,7 +18,18 @@ from presta import clock
 from resolvers import commission
 from resolvers import membership as use_cases
 from resolvers.actor import Actor
-from schema.base import Connection, UserErrorBase, connection, decode_id, encode_id, run_mutation
+from schema.base import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    UserErrorBase,
+    connection,
+    decode_id,
+    encode_id,
+    run_mutation,
+)
 from schema.commission import CommissionRate
 from schema.context import Info
 from schema.live import decode_event_cursor, encode_event_cursor, follow
@@ -182,8 +193,8 @@ class Membership(AuthorizedNode):
     async def requests(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[Annotated[ServiceRequest, strawberry.lazy("schema.dispatch")]]:
         from schema.dispatch import requests_tab
 
@@ -196,8 +207,8 @@ class Membership(AuthorizedNode):
     async def interventions(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[Annotated[Intervention, strawberry.lazy("schema.intervention")]]:
         from schema.intervention import interventions_tab
 
@@ -210,8 +221,8 @@ class Membership(AuthorizedNode):
     async def conversations(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description="Page size.")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Cursor.")] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[Annotated[Conversation, strawberry.lazy("schema.messaging")]]:
         from schema.messaging import conversations_of
 
@@ -292,18 +303,10 @@ class MembershipQuery:
             use_cases.DocumentExpiry | None,
             strawberry.argument(description="Only providers with documents in this state."),
         ] = None,
-        first: Annotated[
-            int | None, strawberry.argument(description="Page size from the start (max 100).")
-        ] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue after.")
-        ] = None,
-        last: Annotated[
-            int | None, strawberry.argument(description="Page size from the end (max 100).")
-        ] = None,
-        before: Annotated[
-            str | None, strawberry.argument(description="Cursor to continue before.")
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Membership]:
         page = await use_cases.list_providers(
             info.context.actor,
@@ -363,9 +366,7 @@ class MembershipSubscription:
     async def membership_updated(
         self,
         info: Info,
-        after: Annotated[
-            str | None, strawberry.argument(description="Resume after this event cursor.")
-        ] = None,
+        after: After = None,
     ) -> AsyncGenerator[MembershipEvent, None]:
         actor = info.context.actor
         actor.require_marketplace()

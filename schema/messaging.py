@@ -20,7 +20,17 @@ from resolvers import inbox
 from resolvers import messaging as use_cases
 from resolvers.actor import Actor
 from resolvers.errors import UserError
-from schema.base import Connection, UserErrorBase, connection, decode_id, encode_id
+from schema.base import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    UserErrorBase,
+    connection,
+    decode_id,
+    encode_id,
+)
 from schema.context import Info
 from schema.live import decode_event_cursor, encode_event_cursor, follow
 from schema.membership import Membership
@@ -36,13 +46,6 @@ strawberry.enum(
     "membership). PROVIDER_CLIENT: a provider and a client about a request or intervention.",
 )
 strawberry.enum(ParticipantRole, description="On whose side a message's sender writes.")
-
-First = Annotated[
-    int | None, strawberry.argument(description="Page size from the start (max 100).")
-]
-After = Annotated[str | None, strawberry.argument(description="Cursor to continue after.")]
-Last = Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")]
-Before = Annotated[str | None, strawberry.argument(description="Cursor to continue before.")]
 
 
 @strawberry.type(description="A failure of a messaging operation.")
@@ -290,9 +293,7 @@ class MessagingSubscription:
         conversation_id: Annotated[
             relay.GlobalID | None, strawberry.argument(description="Only this conversation.")
         ] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="Event cursor to resume after.")
-        ] = None,
+        after: After = None,
     ) -> AsyncGenerator[MessageReceivedEvent, None]:
         actor = info.context.actor
         actor.require_marketplace()
