@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from models.account import Client, StaffMember, StaffRole, User
 from models.marketplace import Marketplace
+from presta import demo_catalog, demo_dispatch, demo_document, demo_membership, demo_messaging
 from presta.security import hash_password
+from presta.settings import settings
 from presta.tx import atomic
 
 DEMO_PASSWORD = "demo-password"
 # Each domain adds its demo data in this order; later ones use what earlier ones put in ctx.
-DOMAIN_MODULES = [
-    "presta.demo_document",
-    "presta.demo_membership",
-    "presta.demo_catalog",
-    "presta.demo_dispatch",
-    "presta.demo_messaging",
-]
+DOMAINS = [demo_document, demo_membership, demo_catalog, demo_dispatch, demo_messaging]
 
 
 @dataclass(frozen=True)
@@ -39,7 +35,8 @@ async def load_demo_data() -> list[Login]:
         Login("ADMIN of another marketplace", "boss@jardins.demo", "jardins"),
     ]
     if await Marketplace.filter(slug="menage-plus").exists():
-        return logins
+        notes = _notes_file()
+        return logins + [Login(n, "", None) for n in _read_notes(notes)]
     async with atomic():
         password = hash_password(DEMO_PASSWORD)
 
@@ -76,13 +73,21 @@ async def load_demo_data() -> list[Login]:
             "password_hash": password,
         }
         extra: list[str] = []
-        for name in DOMAIN_MODULES:
-            try:
-                module = importlib.import_module(name)
-            except ModuleNotFoundError:
-                continue
-            extra += await module.load(ctx)
+        for domain in DOMAINS:
+            extra += await domain.load(ctx)
+    _notes_file().write_text("\n".join(extra) + "\n")
     return logins + [Login(line, "", None) for line in extra]
+
+
+def _notes_file() -> Path:
+    """What each domain loaded, kept so a restart prints the same guide."""
+    path = Path(settings().storage_dir).parent / "demo-notes.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _read_notes(path: Path) -> list[str]:
+    return [line for line in path.read_text().splitlines() if line] if path.exists() else []
 
 
 def banner(logins: list[Login]) -> str:
