@@ -4,11 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check bench schema migrations install clean
+.PHONY: run test check audit bench schema migrations install clean
 
+# A new venv's own setuptools is years old (known advisories): upgraded with pip.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --upgrade pip setuptools
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
@@ -27,6 +28,11 @@ check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(MAKE) audit
+
+## Known vulnerabilities in the installed dependencies (pip-audit; see tests/audit.py).
+audit: $(STAMP)
+	$(BIN)/python -m tests.audit
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

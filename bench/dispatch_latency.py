@@ -33,7 +33,8 @@ import httpx
 import orjson
 import websockets
 
-from bench import Row
+from bench import UNLIMITED, Row
+from bench._profile import profiled
 
 ROOT = Path(__file__).resolve().parents[1]
 PROVIDERS = int(os.environ.get("BENCH_PROVIDERS", "1000"))
@@ -81,7 +82,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _process(args: list[str], env: dict[str, str], ready: str | None = None) -> Iterator[None]:
+def _process(
+    args: list[str], env: dict[str, str], ready: str | None = None, times: int = 1
+) -> Iterator[subprocess.Popen[bytes]]:
     log = Path(f"/tmp/presta-bench-{uuid.uuid4().hex[:6]}.log")
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -89,11 +92,11 @@ def _process(args: list[str], env: dict[str, str], ready: str | None = None) -> 
         )
     try:
         deadline = time.monotonic() + 60
-        while ready is not None and ready not in log.read_text(errors="replace"):
+        while ready is not None and log.read_text(errors="replace").count(ready) < times:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"presta {args[0]} failed: {log.read_text()[-2000:]}")
             time.sleep(0.05)
-        yield
+        yield process
     finally:
         process.terminate()
         try:
@@ -250,16 +253,18 @@ async def run() -> list[Row]:
             "PRESTA_REDIS_NAMESPACE": namespace,
             "PRESTA_MAIL_ENABLED": "false",
             "PRESTA_LOG_LEVEL": "WARNING",
+            **UNLIMITED,
             "PRESTA_DB_POOL_MAX": "10",
             "PRESTA_ENVIRONMENT": "development",
         }
         with (
             _process(["worker", "--threads", "2"], {**env, "PRESTA_LOG_LEVEL": "INFO"}, "worker"),
             _process(
-                ["serve", "--port", str(port)],
+                ["serve", "--port", str(port), "--workers", str(SERVERS)],
                 {**env, "PRESTA_LOG_LEVEL": "INFO"},
-                "Uvicorn running",
-            ),
+                "Application startup complete",
+                SERVERS,
+            ) as server,
         ):
             received: dict[str, list[float]] = defaultdict(list)
             listeners = [Listener(port, t, received) for t in seeded["provider_tokens"]]
@@ -280,7 +285,8 @@ async def run() -> list[Row]:
                     timeout=30,
                 ) as http:
                     for matched, service in zip(MATCHED, seeded["services"], strict=False):
-                        rows += await _scenario(http, url, received, matched, service)
+                        with profiled(server.pid, f"dispatch-{matched}"):
+                            rows += await _scenario(http, url, received, matched, service)
             finally:
                 for listener in listeners:
                     if listener.task is not None:

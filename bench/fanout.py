@@ -32,10 +32,10 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from bench import Row
+from bench import UNLIMITED, Row
 from bench.small_query import ROOT, _database, _free_port, _process, _sign_up
 
-KS = (1, 10, 100)
+KS = tuple(int(k) for k in os.environ.get("BENCH_FANOUT_KS", "1,10,100").split(","))
 EVENTS = int(os.environ.get("BENCH_FANOUT_EVENTS", "100"))
 BURST = int(os.environ.get("BENCH_FANOUT_BURST", "200"))
 SUBSCRIPTION = "subscription { viewerUpdated { cursor } }"
@@ -166,6 +166,7 @@ async def run() -> list[Row]:
                 "PRESTA_BROADCAST_URL": redis_url,
                 "PRESTA_REDIS_NAMESPACE": namespace,
                 "PRESTA_LOG_LEVEL": "WARNING",
+                **UNLIMITED,
                 "PRESTA_MAIL_ENABLED": "false",
                 "PRESTA_STORAGE_DIR": str(ROOT / "var" / "bench-storage"),
             }

@@ -7,6 +7,7 @@ after 50 warm-up connections. The baseline is the same figure for the plain rela
 (``bench/_relay.py``: a bare websocket waiting on a bounded queue, no GraphQL).
 
     python -m bench idle_websockets     BENCH_IDLE_COUNTS=1000,5000 by default
+                                        BENCH_IDLE_COMPRESSION=deflate (as browsers do; none)
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from typing import Any
 
 import orjson
 
-from bench import Row
+from bench import UNLIMITED, Row
 from bench.fanout import private_redis
 from bench.small_query import ROOT, _database, _free_port, _process, _sign_up
 
 COUNTS = [int(n) for n in os.environ.get("BENCH_IDLE_COUNTS", "1000,5000").split(",")]
 WARM_UP = 50
+# Browsers offer permessage-deflate; "deflate" measures what the server then keeps per socket.
+COMPRESSION = os.environ.get("BENCH_IDLE_COMPRESSION") or None
 TARGET_KIB = 64
 
 
@@ -65,7 +68,7 @@ async def _open(
     from websockets.asyncio.client import connect
 
     async def one() -> Any:
-        ws = await connect(url, subprotocols=protocols, compression=None, ping_interval=None)
+        ws = await connect(url, subprotocols=protocols, compression=COMPRESSION, ping_interval=None)
         await greet(ws)
         return ws
 
@@ -106,6 +109,7 @@ async def run() -> list[Row]:
                 "PRESTA_BROADCAST_URL": redis_url,
                 "PRESTA_REDIS_NAMESPACE": namespace,
                 "PRESTA_LOG_LEVEL": "WARNING",
+                **UNLIMITED,
                 "PRESTA_MAIL_ENABLED": "false",
                 "PRESTA_STORAGE_DIR": str(ROOT / "var" / "bench-storage"),
             }

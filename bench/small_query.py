@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from bench import Row
+from bench import UNLIMITED, Row
 
 ROOT = Path(__file__).resolve().parents[1]
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
@@ -67,7 +67,7 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _process(args: list[str], env: dict[str, str], port: int) -> Iterator[None]:
+def _process(args: list[str], env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
     """A server subprocess, up within 30 s, always terminated."""
     process = subprocess.Popen(
         args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -83,7 +83,7 @@ def _process(args: list[str], env: dict[str, str], port: int) -> Iterator[None]:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
                 break
             time.sleep(0.05)
-        yield
+        yield process
     finally:
         process.terminate()
         try:
@@ -174,6 +174,7 @@ async def run() -> list[Row]:
             "PRESTA_DATABASE_URL": database_url,
             "PRESTA_SECRET_KEY": secret,
             "PRESTA_LOG_LEVEL": "WARNING",
+            **UNLIMITED,
             "PRESTA_MAIL_ENABLED": "false",
             "PRESTA_STORAGE_DIR": str(ROOT / "var" / "bench-storage"),
         }

@@ -21,8 +21,10 @@ from models.document import (
     RequiredDocumentType,
 )
 from models.event import Event
+from models.idempotency import IdempotencyKey
 from models.intervention import Intervention
 from models.invitation import Invitation
+from models.job import JobOutbox
 from models.marketplace import Marketplace
 from models.membership import Membership, MembershipAudit, ProviderCompany
 from models.messaging import Conversation, Message, MessageAttachment, Participant
@@ -42,6 +44,7 @@ __models__ = [
     Invitation,
     CommissionRate,
     Event,
+    IdempotencyKey,
     DocumentType,
     RequiredDocumentType,
     Document,
@@ -58,6 +61,7 @@ __models__ = [
     Proposal,
     Notice,
     DispatchJob,
+    JobOutbox,
     Intervention,
     ConsentRecord,
     ConsentState,

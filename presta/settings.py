@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite://var/presta.sqlite3"
     db_pool_min: int = 2
     db_pool_max: int = 20
+    db_connect_timeout_seconds: int = 5
     redis_url: str = ""
     broadcast_url: str = "memory://"
     # Prefix of every Redis key and channel, so several deployments (or test runs) share a Redis.
@@ -61,6 +62,8 @@ class Settings(BaseSettings):
     max_page_size: int = 100
     max_body_bytes: int = 1024 * 1024
     max_subscriptions_per_connection: int = 50
+    # A websocket must send connection_init within this time, or it is closed with 4408.
+    ws_init_timeout_seconds: float = 10.0
     event_retention_days: int = 30
     # Envelopes a live subscription may hold; when it overflows while its client has not taken
     # an event for live_stall_seconds, the subscriber is too slow (else it re-reads the log).
@@ -72,6 +75,21 @@ class Settings(BaseSettings):
     live_ping_seconds: float = 5.0
     message_max_chars: int = 5000
     message_max_attachments: int = 10
+
+    # Rate limits: units per window per principal (user, API key, or IP when anonymous) and per
+    # marketplace. A query costs 1, a mutation field or a subscription start more, credential
+    # operations (logIn, signUp, refreshToken) the most. Unset, it is on except in the test
+    # environment (the suite runs thousands of operations as the same few principals).
+    rate_limit_enabled: bool | None = None
+    rate_limit_window_seconds: float = 60.0
+    rate_limit_per_principal: int = 600
+    rate_limit_per_marketplace: int = 30000
+    rate_limit_mutation_cost: int = 5
+    rate_limit_subscription_cost: int = 5
+    rate_limit_auth_cost: int = 30
+    # Idempotency keys: kept this long; a duplicate waits this long for the first to finish.
+    idempotency_ttl_hours: int = 24
+    idempotency_wait_seconds: float = 5.0
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -101,6 +119,12 @@ class Settings(BaseSettings):
         elif not self.secret_key:
             self.secret_key = _DEV_SECRET
         return self
+
+    @property
+    def rate_limiting(self) -> bool:
+        if self.rate_limit_enabled is not None:
+            return self.rate_limit_enabled
+        return self.environment != "test"
 
     @property
     def is_postgres(self) -> bool:

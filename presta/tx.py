@@ -22,6 +22,7 @@ class AfterCommit:
     def __init__(self) -> None:
         self.envelopes: list[dict[str, Any]] = []
         self.jobs: list[tuple[str, dict[str, Any]]] = []
+        self._outbox_ids: list[int] = []
 
     def publish(self, envelope: dict[str, Any]) -> None:
         self.envelopes.append(envelope)
@@ -29,11 +30,16 @@ class AfterCommit:
     def enqueue(self, actor_name: str, **kwargs: Any) -> None:
         self.jobs.append((actor_name, kwargs))
 
+    async def record_jobs(self) -> None:
+        """Inside the transaction: the jobs commit with the change, or not at all."""
+        if self.jobs:
+            self._outbox_ids = await jobs.record(self.jobs)
+
     async def flush(self) -> None:
         for envelope in self.envelopes:
             await events.publish(envelope)
-        for actor_name, kwargs in self.jobs:
-            await jobs.enqueue(actor_name, **kwargs)
+        if self.jobs:
+            await jobs.hand_over(self._outbox_ids, self.jobs)
 
 
 @asynccontextmanager
@@ -48,6 +54,7 @@ async def atomic() -> AsyncIterator[AfterCommit]:
     try:
         async with in_transaction():
             yield hooks
+            await hooks.record_jobs()
     finally:
         _current.reset(token)
     await hooks.flush()

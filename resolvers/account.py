@@ -8,8 +8,9 @@ from datetime import timedelta
 from enum import StrEnum
 
 from email_validator import EmailNotValidError, validate_email
+from tortoise import connections
 
-from models.account import ApiKey, ApiScope, Client, RefreshToken, StaffMember, User
+from models.account import ApiKey, ApiScope, Client, RefreshToken, StaffMember, StaffRole, User
 from models.membership import Membership, MembershipStatus
 from presta import clock
 from presta.security import (
@@ -179,10 +180,66 @@ async def authenticate(
         raise unauthenticated(
             "Access token expired." if exc.reason == "expired" else "Invalid access token."
         ) from None
-    user = await User.get_or_none(id=user_id, is_active=True)
-    if user is None:
+    found = await _user_with_roles(user_id)
+    if found is None:
         raise unauthenticated("Invalid access token.")
-    return await actor_for_user(user, marketplace_id)
+    return _actor(found, marketplace_id)
+
+
+# Every request of a logged-in user runs this: the user and all its roles in one statement.
+_USER_WITH_ROLES = """
+SELECT u.id, u.is_platform_admin, u.provider_company_id, r.kind, r.marketplace_id, r.ref, r.role
+FROM account_user u
+LEFT JOIN (
+    SELECT 'S' AS kind, s.user_id AS user_id, s.marketplace_id AS marketplace_id,
+           s.id AS ref, s.role AS role
+    FROM account_staff_member s WHERE s.user_id = {0}
+    UNION ALL
+    SELECT 'P', pu.id, m.marketplace_id, m.id, ''
+    FROM membership m JOIN account_user pu ON pu.provider_company_id = m.company_id
+    WHERE pu.id = {1} AND m.status <> 'DELETED'
+    UNION ALL
+    SELECT 'C', c.user_id, c.marketplace_id, c.id, ''
+    FROM account_client c WHERE c.user_id = {2}
+) r ON r.user_id = u.id
+WHERE u.id = {3} AND u.is_active
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _UserRoles:
+    user_id: int
+    is_platform_admin: bool
+    company_id: int | None
+    staff: list[tuple[int, str]]
+    memberships: list[tuple[int, int]]
+    clients: list[tuple[int, int]]
+
+
+async def _user_with_roles(user_id: int) -> _UserRoles | None:
+    conn = connections.get("default")
+    marks = ["$1", "$2", "$3", "$4"] if conn.capabilities.dialect == "postgres" else ["?"] * 4
+    _, rows = await conn.execute_query(_USER_WITH_ROLES.format(*marks), [user_id] * 4)
+    if not rows:
+        return None
+    first = rows[0]
+    found = _UserRoles(
+        user_id=int(first["id"]),
+        is_platform_admin=bool(first["is_platform_admin"]),
+        company_id=first["provider_company_id"],
+        staff=[],
+        memberships=[],
+        clients=[],
+    )
+    for row in sorted((r for r in rows if r["kind"]), key=lambda r: (r["kind"], r["ref"])):
+        marketplace_id, ref = int(row["marketplace_id"]), int(row["ref"])
+        if row["kind"] == "S":
+            found.staff.append((marketplace_id, StaffRole(row["role"])))
+        elif row["kind"] == "P":
+            found.memberships.append((marketplace_id, ref))
+        else:
+            found.clients.append((marketplace_id, ref))
+    return found
 
 
 async def actor_for_user(user: User, marketplace_id: int | None) -> Actor:
@@ -197,6 +254,19 @@ async def actor_for_user(user: User, marketplace_id: int | None) -> Actor:
             .exclude(status=MembershipStatus.DELETED)
             .values_list("marketplace_id", "id")
         )
+    found = _UserRoles(
+        user_id=user.id,
+        is_platform_admin=user.is_platform_admin,
+        company_id=user.provider_company_id,  # type: ignore[attr-defined]
+        staff=list(staff),
+        memberships=list(memberships),
+        clients=list(clients),
+    )
+    return _actor(found, marketplace_id)
+
+
+def _actor(found: _UserRoles, marketplace_id: int | None) -> Actor:
+    staff, memberships, clients = found.staff, found.memberships, found.clients
     grants = (
         [RoleGrant(m, str(role)) for m, role in staff]
         + [RoleGrant(m, "PROVIDER") for m, _ in memberships]
@@ -210,15 +280,15 @@ async def actor_for_user(user: User, marketplace_id: int | None) -> Actor:
     in_marketplace = marketplace_id is not None and any(
         g.marketplace_id == marketplace_id for g in grants
     )
-    if marketplace_id is not None and not in_marketplace and not user.is_platform_admin:
+    if marketplace_id is not None and not in_marketplace and not found.is_platform_admin:
         # Naming a marketplace one has no role in grants nothing there.
         marketplace_id = None
     return Actor(
-        user_id=user.id,
-        is_platform_admin=user.is_platform_admin,
+        user_id=found.user_id,
+        is_platform_admin=found.is_platform_admin,
         marketplace_id=marketplace_id,
-        staff_role=next((role for m, role in staff if m == marketplace_id), None),
-        company_id=user.provider_company_id,  # type: ignore[attr-defined]
+        staff_role=next((StaffRole(role) for m, role in staff if m == marketplace_id), None),
+        company_id=found.company_id,
         membership_id=next((mid for m, mid in memberships if m == marketplace_id), None),
         client_id=next((cid for m, cid in clients if m == marketplace_id), None),
         roles=tuple(grants),

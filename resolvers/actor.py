@@ -56,6 +56,9 @@ class Actor:
 
     def require_user(self) -> int:
         if self.user_id is None:
+            # An API key is authenticated: it is refused, not asked to sign in.
+            if self.api_key_id is not None:
+                raise forbidden("Only a signed-in person may do this.")
             raise unauthenticated()
         return self.user_id
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import orjson
 from cross_web import HTTPException
+from graphql import GraphQLError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
@@ -40,6 +43,7 @@ from resolvers.errors import AuthError
 from resolvers.marketplace import marketplace_id_from_header
 from schema import files
 from schema.context import Context
+from schema.limits import UNAVAILABLE_MESSAGE
 from schema.root import schema
 
 log = logging.getLogger("presta.app")
@@ -82,12 +86,49 @@ def _http_error_response(error: HTTPException) -> Response:
     if isinstance(error.__cause__, InvalidOperationTypeError):
         # Only queries may travel over GET: a mutation there could be triggered by a link.
         return _error_response(error.reason, "METHOD_NOT_ALLOWED", 405, Allow="POST")
+    if error.reason == "Batching is not enabled":
+        return _error_response(
+            "Batched requests (a JSON array) are not supported: send one operation per request.",
+            "BATCHING_NOT_SUPPORTED",
+            400,
+        )
+    if error.reason == "Unsupported content type":
+        return _error_response(_MEDIA_TYPES_MESSAGE, "UNSUPPORTED_MEDIA_TYPE", 415)
     code = {405: "METHOD_NOT_ALLOWED", 404: "NOT_FOUND"}.get(error.status_code, "BAD_REQUEST")
     return _error_response(error.reason, code, error.status_code)
 
 
+_MEDIA_TYPES_MESSAGE = (
+    "POST application/json (or multipart/form-data for uploads, with a preflight header)."
+)
+# A browser sends a cross-site form (urlencoded, multipart, text/plain) without asking first;
+# it must ask (CORS preflight) before adding a custom header. Uploads must carry one of these.
+_PREFLIGHT_HEADERS = (b"apollo-require-preflight", b"x-requested-with")
+
+
+def _csrf_refusal(scope: Scope) -> Response | None:
+    """Refuse what a cross-site form could send: only JSON, or multipart with a custom header."""
+    if scope["method"] != "POST":
+        return None
+    headers = dict(scope.get("headers") or [])
+    content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+    if content_type == b"application/json":
+        return None
+    if content_type == b"multipart/form-data":
+        if any(headers.get(name) for name in _PREFLIGHT_HEADERS):
+            return None
+        return _error_response(
+            "Uploads (multipart/form-data) need an `Apollo-Require-Preflight: true` or "
+            "`X-Requested-With` header, so that a cross-site form cannot send them.",
+            "PREFLIGHT_REQUIRED",
+            400,
+        )
+    return _error_response(_MEDIA_TYPES_MESSAGE, "UNSUPPORTED_MEDIA_TYPE", 415)
+
+
 class _CountingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """Counts the operations (subscriptions) running on websockets, for /metrics."""
+    """Counts the operations (subscriptions) running on websockets, for /metrics; closes the
+    connection with 4400 on a message that does not follow graphql-transport-ws."""
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         ACTIVE_SUBSCRIPTIONS.inc()
@@ -95,6 +136,44 @@ class _CountingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await super().run_operation(operation)
         finally:
             ACTIVE_SUBSCRIPTIONS.dec()
+
+    async def handle_message(self, message: Any) -> None:
+        # strawberry indexes messages as it finds them: a list, a payload that is a string or
+        # an id that is not a string would raise outside its KeyError handling (close 1011).
+        problem = _ws_message_problem(message)
+        if problem is not None:
+            await self.handle_invalid_message(problem)
+            return
+        if message["type"] == "subscribe" and message["id"] not in self.operations:
+            limit = self.max_subscriptions_per_connection
+            if limit is not None and len(self.operations) >= limit:
+                error = GraphQLError(
+                    f"At most {limit} operations may run at once on one connection.",
+                    extensions={"code": "TOO_MANY_SUBSCRIPTIONS"},
+                )
+                await self.send_message(
+                    {"id": message["id"], "type": "error", "payload": [error.formatted]}
+                )
+                return
+        await super().handle_message(message)
+
+
+def _ws_message_problem(message: Any) -> str | None:
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return "A message must be a JSON object with a string `type`."
+    kind = message["type"]
+    if kind in ("subscribe", "complete") and not isinstance(message.get("id"), str):
+        return f"A `{kind}` message needs a string `id`."
+    if kind == "subscribe":
+        payload = message.get("payload")
+        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+            return "A `subscribe` payload must be an object with a string `query`."
+        for key in ("variables", "extensions"):
+            if not isinstance(payload.get(key) or {}, dict):
+                return f"`{key}` must be an object."
+        if not isinstance(payload.get("operationName") or "", str):
+            return "`operationName` must be a string."
+    return None
 
 
 class PrestaGraphQL(GraphQL[Context, None]):
@@ -104,11 +183,24 @@ class PrestaGraphQL(GraphQL[Context, None]):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            refusal = _csrf_refusal(scope)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
             conn = HTTPConnection(scope)
             try:
                 scope.setdefault("state", {})["actor"] = await _authenticate(conn.headers)
             except AuthError as error:
                 await _auth_error_response(error)(scope, receive, send)
+                return
+            except Exception as error:
+                if not db.is_unavailable(error):
+                    raise
+                log.warning("database unavailable while authenticating: %s", error)
+                unavailable = _error_response(
+                    UNAVAILABLE_MESSAGE, "SERVICE_UNAVAILABLE", 503, **{"Retry-After": "1"}
+                )
+                await unavailable(scope, receive, send)
                 return
             try:
                 response = await self.run(Request(scope, receive))
@@ -117,6 +209,24 @@ class PrestaGraphQL(GraphQL[Context, None]):
             await response(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+    async def parse_http_body(self, request: Any) -> Any:
+        try:
+            return await super().parse_http_body(request)
+        except HTTPException:
+            raise
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError, RecursionError) as exc:
+            # A body that is JSON but not an object (`"x"`, `null`, `5`), nested past the
+            # parser's recursion limit, or a multipart map that does not point at variables:
+            # the client's mistake, not ours.
+            raise HTTPException(400, "The request must be a JSON object with a query.") from exc
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            return super().decode_json(data)
+        except RecursionError:
+            # Nested past the parser's limit: a malformed message like any other.
+            raise json.JSONDecodeError("JSON nested too deeply", "", 0) from None
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         actor = request.scope.get("state", {}).get("actor", ANONYMOUS)
@@ -300,6 +410,7 @@ def create_app() -> Starlette:
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         multipart_uploads_enabled=True,
         max_subscriptions_per_connection=cfg.max_subscriptions_per_connection,
+        connection_init_wait_timeout=timedelta(seconds=cfg.ws_init_timeout_seconds),
         allowed_origins=cfg.allowed_origins,
     )
     routes: list[BaseRoute] = [

@@ -23,7 +23,7 @@ def decode_id(value: relay.GlobalID | str, expected: str, *, field: str = "id") 
         if gid.type_name != expected:
             raise ValueError(gid.type_name)
         number = int(gid.node_id)
-        if number <= 0:
+        if not 0 < number < 2**63:  # a tampered id past BIGINT would fail in the database
             raise ValueError(number)
         return number
     except Exception:

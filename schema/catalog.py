@@ -314,7 +314,12 @@ class CatalogMutation:
 
 
 async def services_tab(actor: Actor, membership_id: int) -> list[MembershipService]:
-    rows = await use_cases.membership_services(actor, membership_id)
+    return service_lines(await use_cases.membership_services(actor, membership_id))
+
+
+def service_lines(
+    rows: list[tuple[ServiceModel, ProviderServiceModel | None]],
+) -> list[MembershipService]:
     return [
         MembershipService(
             service=Service.from_model(s),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +12,11 @@ from strawberry.types import Info as _Info
 
 from resolvers.actor import Actor
 
+# Set by ``schema.loaders.FreshLoaders`` for each operation. A websocket keeps one Context for
+# all its operations, but each operation runs in its own task, so a context variable is per
+# operation where ``Context.loaders`` would be shared.
+operation_loaders: ContextVar[dict[Any, Any] | None] = ContextVar("operation_loaders", default=None)
+
 
 @dataclass
 class Context:
@@ -18,14 +24,17 @@ class Context:
     response: Any
     actor: Actor
     request_id: str
-    loaders: dict[str, Any] = field(default_factory=dict)
+    loaders: dict[Any, Any] = field(default_factory=dict)
     connection_params: dict[str, Any] | None = None
 
-    def loader(self, key: str, factory: Any) -> Any:
+    def loader(self, key: Any, factory: Any) -> Any:
         """A DataLoader cached for this operation only."""
-        if key not in self.loaders:
-            self.loaders[key] = factory()
-        return self.loaders[key]
+        loaders = operation_loaders.get()
+        if loaders is None:
+            loaders = self.loaders
+        if key not in loaders:
+            loaders[key] = factory()
+        return loaders[key]
 
 
 Info = _Info[Context, None]

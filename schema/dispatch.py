@@ -13,10 +13,8 @@ from typing import Annotated, Any
 import strawberry
 from strawberry import relay
 
-from models.account import Client as ClientModel
 from models.dispatch import Dispatch as DispatchModel
 from models.dispatch import (
-    DispatchAnswerAudit,
     DispatchStatus,
     Frequency,
     ProposalTrigger,
@@ -27,7 +25,6 @@ from models.dispatch import ServiceRequest as ServiceRequestModel
 from resolvers import dispatch as core
 from resolvers import request as use_cases
 from resolvers.actor import Actor
-from resolvers.proposal import proposal_of
 from schema.base import (
     After,
     Before,
@@ -42,6 +39,17 @@ from schema.base import (
 from schema.catalog import Service
 from schema.context import Info
 from schema.live import decode_event_cursor, encode_event_cursor, follow
+from schema.loaders import (
+    AnswersByDispatchLoader,
+    ClientByIdLoader,
+    DispatchesByRequestLoader,
+    MyDispatchByRequestLoader,
+    ProposalByRequestLoader,
+    RoundsByRequestLoader,
+    ServiceByIdLoader,
+    VisibleRequestLoader,
+    loader,
+)
 from schema.node import AuthorizedNode
 
 strawberry.enum(core.DispatchErrorCode, description="Why a request or dispatch operation failed.")
@@ -131,8 +139,8 @@ class Dispatch(AuthorizedNode):
         )
 
     @strawberry.field(description="Every answer it gave, changes of mind included, oldest first.")
-    async def answer_history(self) -> list[DispatchAnswer]:
-        rows = await DispatchAnswerAudit.filter(dispatch_id=self.model.id).order_by("id")
+    async def answer_history(self, info: Info) -> list[DispatchAnswer]:
+        rows = await loader(info, AnswersByDispatchLoader).load(self.model.id)
         return [
             DispatchAnswer(
                 from_status=a.from_status,
@@ -147,8 +155,9 @@ class Dispatch(AuthorizedNode):
 
     @strawberry.field(description="The request.")
     async def request(self, info: Info) -> ServiceRequest | None:
-        found = await core.visible_requests(info.context.actor, [self.model.request_id])  # type: ignore[attr-defined]
-        return ServiceRequest.from_model(found[0]) if found else None
+        request_id = self.model.request_id  # type: ignore[attr-defined]
+        found = await loader(info, VisibleRequestLoader).load(request_id)
+        return ServiceRequest.from_model(found) if found is not None else None
 
     @classmethod
     async def load_visible(cls, actor: Actor, ids: list[int]) -> dict[int, Any]:
@@ -235,8 +244,9 @@ class ServiceRequest(AuthorizedNode):
         return {r.id: cls.from_model(r) for r in await core.visible_requests(actor, ids)}
 
     @strawberry.field(description="The requested service.")
-    async def service(self) -> Service:
-        return Service.from_model(await self.model.service)
+    async def service(self, info: Info) -> Service:
+        service_id = self.model.service_id  # type: ignore[attr-defined]
+        return Service.from_model(await loader(info, ServiceByIdLoader).load(service_id))
 
     @strawberry.field(description="Whether the visits repeat (a frequency is set).")
     def recurring(self) -> bool:
@@ -254,14 +264,14 @@ class ServiceRequest(AuthorizedNode):
         chosen = self.model.selected_membership_id  # type: ignore[attr-defined]
         if not self._sees_all(actor) and (chosen is None or chosen != actor.membership_id):
             return None
-        c = await ClientModel.get(id=self.model.client_id)  # type: ignore[attr-defined]
+        c = await loader(info, ClientByIdLoader).load(self.model.client_id)  # type: ignore[attr-defined]
         return RequestClient(
             id=encode_id("Client", c.id), full_name=c.full_name, email=c.email, phone=c.phone
         )
 
     @strawberry.field(description="Every round the request was sent in, first first.")
-    async def rounds(self) -> list[RequestRound]:
-        rows = await RequestRoundModel.filter(request_id=self.model.id).order_by("number")
+    async def rounds(self, info: Info) -> list[RequestRound]:
+        rows = await loader(info, RoundsByRequestLoader).load(self.model.id)
         return [RequestRound.from_model(r) for r in rows]
 
     @strawberry.field(
@@ -269,52 +279,38 @@ class ServiceRequest(AuthorizedNode):
         "Clients see the proposal instead."
     )
     async def dispatches(self, info: Info) -> list[Dispatch]:
-        actor = info.context.actor
-        query = DispatchModel.filter(request_id=self.model.id)
-        if not actor.sees_whole_marketplace:
-            if actor.membership_id is None:
-                return []
-            query = query.filter(membership_id=actor.membership_id)
-        return [Dispatch.from_model(d) for d in await query.order_by("id")]
+        rows = await loader(info, DispatchesByRequestLoader).load(self.model.id)
+        return [Dispatch.from_model(d) for d in rows]
 
     @strawberry.field(description="A provider: the request as sent to it, with its answer.")
     async def my_dispatch(self, info: Info) -> Dispatch | None:
-        membership_id = info.context.actor.membership_id
-        if membership_id is None:
-            return None
-        found = await DispatchModel.get_or_none(
-            request_id=self.model.id, membership_id=membership_id
-        )
+        found = await loader(info, MyDispatchByRequestLoader).load(self.model.id)
         return Dispatch.from_model(found) if found is not None else None
 
     @strawberry.field(description="The proposal sent to the client (client and staff only).")
     async def proposal(self, info: Info) -> Proposal | None:
         if not self._sees_all(info.context.actor):
             return None
-        proposal, entries = await proposal_of(self.model.id)
-        if proposal is None:
+        found = await loader(info, ProposalByRequestLoader).load(self.model.id)
+        if found is None:
             return None
+        proposal, entries, services = found
         return Proposal(
             sent_at=proposal.sent_at,
             trigger=proposal.trigger,
             accepted_at=proposal.accepted_at,
-            providers=[await _proposed(d, proposal.sent_at) for d in entries],
+            providers=[_proposed(d, proposal.sent_at, services) for d in entries],
         )
 
 
-async def _proposed(d: DispatchModel, sent_at: datetime) -> ProposedProvider:
-    from models.catalog import ProviderServiceStatus
-    from models.catalog import Service as ServiceModel
-
-    services = await ServiceModel.filter(
-        providers__membership_id=d.membership.id,
-        providers__status=ProviderServiceStatus.ACCEPTED,
-    ).order_by("name")
+def _proposed(
+    d: DispatchModel, sent_at: datetime, services: dict[int, list[str]]
+) -> ProposedProvider:
     assert d.proposed_at is not None
     return ProposedProvider(
         provider_id=encode_id("Membership", d.membership.id),
         company_name=d.membership.company.name,
-        services=[s.name for s in services],
+        services=services.get(d.membership.id, []),
         message=d.message,
         price=d.price,
         joined_at=d.proposed_at,
@@ -477,6 +473,7 @@ class DispatchSubscription:
             topics=[core.REQUEST_UPDATED],
             after=decode_event_cursor(after),
             load=_load_updated(wanted),
+            share=("serviceRequestUpdated", wanted),
         ):
             yield ServiceRequestUpdatedEvent(
                 cursor=encode_event_cursor(event_id), service_request=item

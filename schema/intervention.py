@@ -11,7 +11,6 @@ from strawberry import relay
 
 from models.intervention import Intervention as InterventionModel
 from models.intervention import InterventionStatus
-from models.membership import Membership as MembershipModel
 from resolvers import intervention as use_cases
 from resolvers.actor import Actor
 from schema.base import (
@@ -28,6 +27,7 @@ from schema.base import (
 )
 from schema.catalog import Service
 from schema.context import Info
+from schema.loaders import MembershipByIdLoader, ServiceByIdLoader, VisibleRequestLoader, loader
 from schema.node import AuthorizedNode
 
 strawberry.enum(
@@ -96,26 +96,25 @@ class Intervention(AuthorizedNode):
         return {i.id: cls.from_model(i) for i in await use_cases.visible_interventions(actor, ids)}
 
     @strawberry.field(description="The service.")
-    async def service(self) -> Service:
-        return Service.from_model(await self.model.service)
+    async def service(self, info: Info) -> Service:
+        service_id = self.model.service_id  # type: ignore[attr-defined]
+        return Service.from_model(await loader(info, ServiceByIdLoader).load(service_id))
 
     @strawberry.field(description="The provider company's name.")
-    async def company_name(self) -> str:
-        membership = await MembershipModel.get(id=self.model.membership_id).select_related(  # type: ignore[attr-defined]
-            "company"
-        )
+    async def company_name(self, info: Info) -> str:
+        membership_id = self.model.membership_id  # type: ignore[attr-defined]
+        membership = await loader(info, MembershipByIdLoader).load(membership_id)
         return membership.company.name
 
     @strawberry.field(description="The request it comes from, if visible.")
     async def service_request(self, info: Info) -> ServiceRequestRef | None:
-        from resolvers.dispatch import visible_requests
         from schema.dispatch import ServiceRequest
 
         request_id = self.model.request_id  # type: ignore[attr-defined]
         if request_id is None:
             return None
-        found = await visible_requests(info.context.actor, [request_id])
-        return ServiceRequest.from_model(found[0]) if found else None
+        found = await loader(info, VisibleRequestLoader).load(request_id)
+        return ServiceRequest.from_model(found) if found is not None else None
 
 
 @strawberry.input(description="Schedule the visits of an accepted request.")
@@ -261,12 +260,12 @@ async def interventions_connection(
 
 
 async def interventions_tab(
-    actor: Actor, membership_id: int, **page: Any
+    actor: Actor, membership_id: int, *, starts_from: date | None = None, **page: Any
 ) -> Connection[Intervention]:
     """A membership's Interventions tab: staff of its marketplace, or the provider itself."""
     if not actor.sees_whole_marketplace and actor.membership_id != membership_id:
         membership_id = 0
-    f = use_cases.InterventionFilter(membership_id=membership_id)
+    f = use_cases.InterventionFilter(membership_id=membership_id, starts_from=starts_from)
     return await interventions_connection(actor, f, **page)
 
 

@@ -18,10 +18,12 @@ from graphql import (
     SelectionSetNode,
     VariableNode,
 )
+from strawberry import scalar
 from strawberry.extensions import MaskErrors, ParserCache, SchemaExtension
 from strawberry.relay.types import GlobalIDValueError
-from strawberry.schema.schema import validate_document
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
 
+from presta import db
 from presta.logs import request_id
 from presta.metrics import GRAPHQL_ERRORS
 from presta.settings import settings
@@ -29,17 +31,75 @@ from resolvers.errors import AuthError, UserError
 
 log = logging.getLogger("presta.graphql")
 
+# Every `extensions.code` a top-level error (HTTP or websocket) may carry; README lists them.
+# Expected failures of mutations are not here: they travel in `userErrors` with domain codes.
+ERROR_CODES = frozenset(
+    {
+        # authentication and authorization
+        "UNAUTHENTICATED",
+        "FORBIDDEN",
+        # the request itself (transport, JSON, GraphQL document, arguments)
+        "BAD_REQUEST",
+        "BATCHING_NOT_SUPPORTED",
+        "UNSUPPORTED_MEDIA_TYPE",
+        "PREFLIGHT_REQUIRED",
+        "METHOD_NOT_ALLOWED",
+        "NOT_FOUND",
+        "PAYLOAD_TOO_LARGE",
+        "GRAPHQL_PARSE_FAILED",
+        "GRAPHQL_VALIDATION_FAILED",
+        "BAD_USER_INPUT",
+        # limits
+        "QUERY_TOO_DEEP",
+        "TOO_MANY_ALIASES",
+        "TOO_MANY_TOKENS",
+        "QUERY_TOO_COSTLY",
+        "PAGE_SIZE_EXCEEDED",
+        "RATE_LIMITED",
+        # idempotency keys on creating mutations
+        "IDEMPOTENCY_KEY_REUSED",
+        "IDEMPOTENCY_IN_PROGRESS",
+        # live subscriptions
+        "CURSOR_EXPIRED",
+        "SUBSCRIBER_TOO_SLOW",
+        "TOO_MANY_SUBSCRIPTIONS",
+        # the server
+        "SERVICE_UNAVAILABLE",
+        "INTERNAL_SERVER_ERROR",
+    }
+)
+
+UNAVAILABLE_MESSAGE = "The service is unavailable for a moment: retry shortly."
+
 # A UserError raised by a query (bad cursor, page size, unknown id) is the client's mistake.
 _EXPECTED = (AuthError, GlobalIDValueError, UserError)
 
 
 def _is_expected(error: GraphQLError) -> bool:
     original = error.original_error
-    if original is None:
-        return True  # parse and validation errors describe the request, not our code
+    if original is None or not error.path:
+        # Parse, validation and variable errors (a scalar refusing a value among them) describe
+        # the request, not our code: only resolvers, which always have a path, fail unexpectedly.
+        return True
     if isinstance(original, GraphQLError):
         return _is_expected(original) if original.original_error else True
-    return isinstance(original, _EXPECTED)
+    return isinstance(original, _EXPECTED) or db.is_unavailable(original)
+
+
+def _parse_upload(value: Any) -> Any:
+    # strawberry's own Upload takes any value: a string would reach the resolver as a "file".
+    if not callable(getattr(value, "read", None)):
+        raise ValueError("An Upload is a file part of a multipart request, never a literal.")
+    return value
+
+
+# Replaces strawberry's Upload (see `schema.root`): the same name and description.
+UPLOAD_SCALAR = scalar(
+    name="Upload",
+    description="Represents a file upload.",
+    serialize=lambda value: value,
+    parse_value=_parse_upload,
+)
 
 
 class ErrorMasking(MaskErrors):
@@ -68,11 +128,18 @@ class ErrorMasking(MaskErrors):
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         processed = super()._process_errors(errors)
+        if not _may_see_suggestions(self.execution_context.context):
+            # Variable values are checked at execution, past OperationGuard's own stripping.
+            processed = [_without_suggestion(error) for error in processed]
         for error in processed:
             if error.extensions is None or "code" not in error.extensions:
                 error.extensions = {**(error.extensions or {}), "code": _code_of(error)}
                 if isinstance(error.original_error, UserError):
                     error.extensions["field"] = error.original_error.field
+                if error.extensions["code"] == "SERVICE_UNAVAILABLE":
+                    # The driver's text names hosts and ports: keep it in the log only.
+                    log.warning("database unavailable: %s", error.original_error)
+                    error.message = UNAVAILABLE_MESSAGE
                 GRAPHQL_ERRORS.labels(error.extensions["code"]).inc()
         return processed
 
@@ -85,6 +152,8 @@ def _code_of(error: GraphQLError) -> str:
         return "BAD_USER_INPUT"
     if isinstance(original, UserError):
         return "NOT_FOUND" if original.code.value == "NOT_FOUND" else "BAD_USER_INPUT"
+    if original is not None and db.is_unavailable(original):
+        return "SERVICE_UNAVAILABLE"
     message = error.message
     if "exceeds maximum operation depth" in message:
         return "QUERY_TOO_DEEP"
@@ -94,7 +163,26 @@ def _code_of(error: GraphQLError) -> str:
         return "TOO_MANY_TOKENS"
     if message.startswith("Syntax Error"):
         return "GRAPHQL_PARSE_FAILED"
+    if message.startswith("Variable '$") and any(
+        part in message for part in ("invalid value", "was not provided", "must not be null")
+    ):
+        return "BAD_USER_INPUT"  # the variables do not fit the operation
     return "GRAPHQL_VALIDATION_FAILED"
+
+
+class PerEventExecution(StrawberryGraphQLCoreExecutionContext):
+    """A fresh sub-field memo for each event of a subscription.
+
+    graphql-core 3.3 copies a subscription's executor for every event but shares its memo of
+    collected sub-fields, keyed by the identity of lists built anew for each event: a
+    long-lived subscription would grow by a few entries per event, for ever (seen in
+    ``bench/load.py``: +3 MiB per 2,000 deliveries, never released).
+    """
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        executor = super().build_per_event_executor(payload)
+        executor._relevant_sub_fields = {}
+        return executor
 
 
 class CheckedParserCache(ParserCache):
@@ -128,9 +216,19 @@ class CachedValidation(SchemaExtension):
         if ctx.graphql_document is not None and ctx.pre_execution_errors is None and ctx.query:
             cfg = settings()
             key = (ctx.query, cfg.max_query_depth, cfg.max_aliases)
+            size = _expanded_size(ctx.graphql_document)
             if key in _VALID_DOCUMENTS:
                 _VALID_DOCUMENTS.move_to_end(key)
                 ctx.pre_execution_errors = []
+            elif size > cfg.max_query_cost:
+                # strawberry's depth and alias limiters walk every fragment spread again:
+                # fragments that spread each other twice over would take them minutes.
+                ctx.pre_execution_errors = [
+                    GraphQLError(
+                        f"Query expands to {size} fields, over the limit of {cfg.max_query_cost}.",
+                        extensions={"code": "QUERY_TOO_COSTLY"},
+                    )
+                ]
             else:
                 errors = validate_document(
                     ctx.schema._schema, ctx.graphql_document, ctx.validation_rules
@@ -141,6 +239,33 @@ class CachedValidation(SchemaExtension):
                     if len(_VALID_DOCUMENTS) > _VALID_DOCUMENTS_MAX:
                         _VALID_DOCUMENTS.popitem(last=False)
         yield
+
+
+def _expanded_size(document: Any) -> int:
+    """Fields of the largest operation once its fragments are expanded, in linear time."""
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    sizes: dict[str, int | None] = {}
+
+    def size(selection_set: SelectionSetNode | None) -> int:
+        total = 0
+        for selection in selection_set.selections if selection_set else ():
+            if isinstance(selection, FieldNode):
+                total += 1 + size(selection.selection_set)
+            elif isinstance(selection, InlineFragmentNode):
+                total += size(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = fragments.get(name)
+                if fragment is not None and name not in sizes:
+                    sizes[name] = None  # a cycle counts nothing; validation refuses it
+                    sizes[name] = size(fragment.selection_set)
+                total += sizes.get(name) or 0
+        return total
+
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    return max((size(o.selection_set) for o in operations), default=0)
 
 
 class OperationGuard(SchemaExtension):
@@ -195,7 +320,7 @@ def _static_limits(
         if operation_name and operation.name and operation.name.value != operation_name:
             continue
         try:
-            cost = _cost(operation.selection_set, fragments, variables, set(), cfg.max_page_size)
+            cost = _cost(operation.selection_set, fragments, variables, {}, cfg.max_page_size)
         except _PageTooLarge as exc:
             return GraphQLError(
                 f"Page size {exc.size} is over the maximum of {cfg.max_page_size}.",
@@ -218,10 +343,14 @@ def _cost(
     selection_set: SelectionSetNode | None,
     fragments: dict[str, FragmentDefinitionNode],
     variables: dict[str, Any],
-    visiting: set[str],
+    costs: dict[str, int | None],
     max_page: int,
 ) -> int:
-    """Each field costs 1 plus its children times the page size it asks for."""
+    """Each field costs 1 plus its children times the page size it asks for.
+
+    A fragment's cost is computed once (``costs``; None while in progress, which cuts
+    cycles): fragments spreading each other twice over would else take exponential time.
+    """
     if selection_set is None:
         return 0
     total = 0
@@ -235,17 +364,19 @@ def _cost(
                         if size > max_page:
                             raise _PageTooLarge(size)
                         multiplier = max(size, 1)
-            children = _cost(selection.selection_set, fragments, variables, visiting, max_page)
+            children = _cost(selection.selection_set, fragments, variables, costs, max_page)
             total += 1 + multiplier * children
         elif isinstance(selection, InlineFragmentNode):
-            total += _cost(selection.selection_set, fragments, variables, visiting, max_page)
+            total += _cost(selection.selection_set, fragments, variables, costs, max_page)
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
             fragment = fragments.get(name)
-            if fragment is not None and name not in visiting:
-                total += _cost(
-                    fragment.selection_set, fragments, variables, visiting | {name}, max_page
-                )
+            if fragment is None:
+                continue
+            if name not in costs:
+                costs[name] = None
+                costs[name] = _cost(fragment.selection_set, fragments, variables, costs, max_page)
+            total += costs[name] or 0
     return total
 
 

@@ -15,9 +15,11 @@ Both arrive as a ``next`` message with ``errors``, followed by ``complete``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
 from contextlib import aclosing
 from typing import Any, TypeVar
 
@@ -42,6 +44,12 @@ Load = Callable[[Actor, dict[str, Any]], Awaitable[T | None]]
 CURSOR_EXPIRED = "CURSOR_EXPIRED"
 SUBSCRIBER_TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
 _REPLAY_BATCH = 500
+# Subscriptions of the same actor that receive the same event share one access check and load
+# (one query per event, not one per connection). A result is reused only this long, so a
+# later replay of the same event re-checks access against the database.
+_SHARE_SECONDS = 0.5
+_SHARED_KEPT = 4096
+_shared: OrderedDict[tuple[Hashable, ...], tuple[float, asyncio.Future[Any]]] = OrderedDict()
 
 
 async def follow(
@@ -50,12 +58,17 @@ async def follow(
     topics: list[str],
     after: int | None,
     load: Load[T],
+    share: Hashable | None = None,
 ) -> AsyncGenerator[tuple[int, T], None]:
     """Yield ``(event_id, object)`` for every event of ``topics`` the actor may see.
 
     ``load`` re-checks access on every event (a suspended provider stops receiving at once)
-    and returns None to skip it.
+    and returns None to skip it. Its result for one event is shared by the subscriptions of
+    an equal actor with the same ``share`` key (default: the ``load`` function itself, so a
+    closure shares nothing unless it names what it depends on): ``load`` must depend only on
+    the actor, the envelope and that key, and its result must not be mutated per subscriber.
     """
+    key = share if share is not None else load
     mine = audience_keys(actor)
     if after is not None and await cursor_expired(after):
         raise GraphQLError(
@@ -71,7 +84,7 @@ async def follow(
                 if must_replay:
                     # Live envelopes wait meanwhile; if they overflow, the next one is RESYNC.
                     must_replay = False
-                    replay = _replay(actor, mine, topics, last_seen, load)
+                    replay = _replay(actor, mine, topics, last_seen, load, key)
                     async with aclosing(replay):
                         async for event_id, item in replay:
                             last_seen = event_id
@@ -88,7 +101,7 @@ async def follow(
                 if message["id"] <= last_seen:
                     continue
                 last_seen = message["id"]
-                item = await _visible(actor, mine, message, load)
+                item = await _visible(actor, mine, message, load, key)
                 if item is not None:
                     live.turn_begins()
                     yield last_seen, item
@@ -102,7 +115,7 @@ async def follow(
 
 
 async def _replay(
-    actor: Actor, mine: set[str], topics: list[str], after: int, load: Load[T]
+    actor: Actor, mine: set[str], topics: list[str], after: int, load: Load[T], key: Hashable
 ) -> AsyncGenerator[tuple[int, T | None], None]:
     """Every logged event after ``after``, in batches, with the visible object or None."""
     while True:
@@ -111,7 +124,7 @@ async def _replay(
         )
         for event in batch:
             after = event.id
-            yield event.id, await _visible(actor, mine, envelope(event), load)
+            yield event.id, await _visible(actor, mine, envelope(event), load, key)
         if len(batch) < _REPLAY_BATCH:
             return
 
@@ -121,12 +134,48 @@ async def _visible(
     mine: set[str],
     envelope: dict[str, Any],
     load: Load[T],
+    key: Hashable,
 ) -> T | None:
     if mine.isdisjoint(envelope.get("audience", ())):
         return None
     if envelope.get("marketplace_id") not in (None, actor.marketplace_id):
         return None
-    return await load(actor, envelope)
+    return await _shared_load(actor, envelope, load, key)
+
+
+async def _shared_load(
+    actor: Actor, envelope: dict[str, Any], load: Load[T], key: Hashable
+) -> T | None:
+    """``load(actor, envelope)``, computed once for every subscription asking within
+    ``_SHARE_SECONDS`` with an equal actor and the same key."""
+    loop = asyncio.get_running_loop()
+    now = loop.time()
+    cache_key = (envelope["id"], key, actor)
+    entry = _shared.get(cache_key)
+    if entry is not None and now - entry[0] <= _SHARE_SECONDS and entry[1].get_loop() is loop:
+        try:
+            return await asyncio.shield(entry[1])  # type: ignore[no-any-return]
+        except asyncio.CancelledError:
+            if not entry[1].cancelled():
+                raise
+            # The subscription computing it went away meanwhile: compute it here.
+    future: asyncio.Future[T | None] = loop.create_future()
+    _shared[cache_key] = (now, future)
+    while len(_shared) > _SHARED_KEPT:
+        _shared.popitem(last=False)
+    try:
+        result = await load(actor, envelope)
+    except asyncio.CancelledError:
+        _shared.pop(cache_key, None)
+        future.cancel()
+        raise
+    except Exception as exc:
+        _shared.pop(cache_key, None)
+        future.set_exception(exc)
+        future.exception()  # marked retrieved: only the waiters, if any, re-raise it
+        raise
+    future.set_result(result)
+    return result
 
 
 def encode_event_cursor(event_id: int) -> str:

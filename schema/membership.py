@@ -18,6 +18,8 @@ from presta import clock
 from resolvers import commission
 from resolvers import membership as use_cases
 from resolvers.actor import Actor
+from resolvers.document import DocumentState
+from schema import document as _documents  # noqa: F401  (registers DocumentState first)
 from schema.base import (
     After,
     Before,
@@ -33,6 +35,15 @@ from schema.base import (
 from schema.commission import CommissionRate
 from schema.context import Info
 from schema.live import decode_event_cursor, encode_event_cursor, follow
+from schema.loaders import (
+    AuditByMembershipLoader,
+    CommissionHistoryByMembershipLoader,
+    ConsentByMembershipLoader,
+    CurrentTermsByMarketplaceLoader,
+    DocumentStateByMembershipLoader,
+    MembershipServicesLoader,
+    loader,
+)
 from schema.node import AuthorizedNode
 
 if TYPE_CHECKING:
@@ -130,15 +141,17 @@ class Membership(AuthorizedNode):
         description="The marketplace published terms of use newer than those last accepted: "
         "the provider must accept the current version."
     )
-    async def must_accept_terms(self) -> bool:
-        return await use_cases.must_accept_terms(self.model)
+    async def must_accept_terms(self, info: Info) -> bool:
+        marketplace_id = self.model.marketplace_id  # type: ignore[attr-defined]
+        current = await loader(info, CurrentTermsByMarketplaceLoader).load(marketplace_id)
+        return current is not None and (self.model.terms_version_accepted or 0) < current
 
     @strawberry.field(
         description="Staff: every status change (who, when, from, to, reason), oldest first. "
         "Null for providers."
     )
     async def audit_entries(self, info: Info) -> list[MembershipAuditEntry] | None:
-        entries = await use_cases.audit_entries(info.context.actor, self.model)
+        entries = await loader(info, AuditByMembershipLoader).load(self.model)
         return None if entries is None else [MembershipAuditEntry.from_model(a) for a in entries]
 
     @strawberry.field(
@@ -159,10 +172,9 @@ class Membership(AuthorizedNode):
         return await commission.rate_in_force(self.model.id, service, on or _today())
 
     @strawberry.field(description="Every rate set for this provider, the latest first.")
-    async def commission_history(self) -> list[CommissionRate]:
-        return [
-            CommissionRate.from_model(r) for r in await commission.commission_history(self.model)
-        ]
+    async def commission_history(self, info: Info) -> list[CommissionRate]:
+        rates = await loader(info, CommissionHistoryByMembershipLoader).load(self.model.id)
+        return [CommissionRate.from_model(r) for r in rates]
 
     @strawberry.field(
         description="The Services tab: every service of the catalogue with this provider's "
@@ -171,9 +183,21 @@ class Membership(AuthorizedNode):
     async def services(
         self, info: Info
     ) -> list[Annotated[MembershipService, strawberry.lazy("schema.catalog")]]:
-        from schema.catalog import services_tab
+        from schema.catalog import service_lines
 
-        return await services_tab(info.context.actor, self.model.id)  # type: ignore[return-value]
+        rows = await loader(info, MembershipServicesLoader).load(self.model)
+        return service_lines(rows)  # type: ignore[return-value]
+
+    @strawberry.field(
+        description="The worst state of the company documents the marketplace requires: "
+        "MISSING, EXPIRED, EXPIRING_SOON, else VALID. For staff and the provider; null for "
+        "others."
+    )
+    async def document_state(self, info: Info) -> DocumentState | None:
+        state: DocumentState | None = await loader(info, DocumentStateByMembershipLoader).load(
+            self.model
+        )
+        return state
 
     @strawberry.field(
         description="The Action zone tab: the provider's zone, this marketplace's restriction "
@@ -209,10 +233,16 @@ class Membership(AuthorizedNode):
         info: Info,
         first: First = None,
         after: After = None,
+        starts_from: Annotated[
+            date | None,
+            strawberry.argument(description="Only visits starting on or after this day (UTC)."),
+        ] = None,
     ) -> Connection[Annotated[Intervention, strawberry.lazy("schema.intervention")]]:
         from schema.intervention import interventions_tab
 
-        return await interventions_tab(info.context.actor, self.model.id, first=first, after=after)
+        return await interventions_tab(
+            info.context.actor, self.model.id, first=first, after=after, starts_from=starts_from
+        )
 
     @strawberry.field(
         description="The Messaging tab: this provider's conversations (with staff and with "
@@ -232,9 +262,10 @@ class Membership(AuthorizedNode):
     async def consent(
         self, info: Info
     ) -> list[Annotated[ConsentStatus, strawberry.lazy("schema.consent")]]:
-        from schema.consent import consent_tab
+        from schema.consent import ConsentStatus
 
-        return await consent_tab(info.context.actor, self.model.id)  # type: ignore[return-value]
+        states = await loader(info, ConsentByMembershipLoader).load(self.model)
+        return [ConsentStatus.from_model(s) for s in states]  # type: ignore[misc]
 
     @classmethod
     def from_model(cls, m: MembershipModel) -> Membership:

@@ -314,6 +314,10 @@ class MessagingSubscription:
             return Message.from_model(message, viewer) if message is not None else None
 
         async for event_id, message in follow(
-            actor, topics=[use_cases.MESSAGE_CREATED], after=decode_event_cursor(after), load=load
+            actor,
+            topics=[use_cases.MESSAGE_CREATED],
+            after=decode_event_cursor(after),
+            load=load,
+            share=("messageReceived", only),
         ):
             yield MessageReceivedEvent(cursor=encode_event_cursor(event_id), message=message)

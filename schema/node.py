@@ -6,8 +6,10 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from strawberry import relay
+from strawberry.types.base import get_object_definition
 
 from resolvers.actor import Actor
+from resolvers.policy import node_scopes
 from schema.context import Info
 
 
@@ -25,6 +27,9 @@ class AuthorizedNode(relay.Node):
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Any]:
         wanted = list(node_ids)
-        numeric = [int(i) for i in wanted if i.isdigit()]
-        found = await cls.load_visible(info.context.actor, numeric) if numeric else {}
+        actor = info.context.actor
+        # The policy table first (who may see this type at all), then the type's own rules.
+        allowed = bool(node_scopes(actor, get_object_definition(cls, strict=True).name))
+        numeric = [int(i) for i in wanted if i.isdigit()] if allowed else []
+        found = await cls.load_visible(actor, numeric) if numeric else {}
         return [found.get(int(i)) if i.isdigit() else None for i in wanted]

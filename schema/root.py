@@ -10,6 +10,7 @@ from strawberry.extensions import (
     QueryDepthLimiter,
 )
 from strawberry.extensions.query_depth_limiter import IgnoreContext
+from strawberry.file_uploads import Upload
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -34,7 +35,18 @@ from schema import (
     terms,
     zone,
 )
-from schema.limits import CachedValidation, CheckedParserCache, ErrorMasking, OperationGuard
+from schema.idempotency import Idempotency
+from schema.limits import (
+    UPLOAD_SCALAR,
+    CachedValidation,
+    CheckedParserCache,
+    ErrorMasking,
+    OperationGuard,
+    PerEventExecution,
+)
+from schema.loaders import FreshLoaders
+from schema.policy import install as install_policy
+from schema.ratelimit import RateLimit
 
 
 @strawberry.type
@@ -105,12 +117,17 @@ def _ignore_introspection(context: IgnoreContext) -> bool:
 
 def build_schema() -> strawberry.Schema:
     # Limits are read per operation, so the settings in force apply (and tests can change them).
-    return strawberry.Schema(
+    built = strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True),
+        scalar_overrides={Upload: UPLOAD_SCALAR},
+        execution_context_class=PerEventExecution,
         extensions=[
+            # Listed first so that they leave last: they see the masked result.
+            Idempotency,
+            RateLimit,
             ErrorMasking,
             lambda: MaxTokensLimiter(max_token_count=settings().max_tokens),
             lambda: QueryDepthLimiter(
@@ -120,8 +137,11 @@ def build_schema() -> strawberry.Schema:
             CachedValidation,
             OperationGuard,
             lambda: CheckedParserCache(maxsize=256),
+            FreshLoaders,
         ],
     )
+    # Every root field checks the policy table before its resolver runs.
+    return install_policy(built)
 
 
 schema = build_schema()

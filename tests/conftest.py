@@ -93,8 +93,12 @@ async def _truncate_all() -> None:
             "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
         )
     else:
-        for table in tables:
-            await conn.execute_script(f'DELETE FROM "{table}"')
+        # Tables are emptied in any order: foreign keys are off for the sweep.
+        await conn.execute_script(
+            "PRAGMA foreign_keys = OFF; "
+            + " ".join(f'DELETE FROM "{t}";' for t in tables)
+            + " PRAGMA foreign_keys = ON;"
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -121,3 +121,18 @@ async def test_an_expired_access_token_says_so():
 
 async def test_viewer_is_null_when_anonymous():
     assert (await execute("{ viewer { isPlatformAdmin } }")).data == {"viewer": None}
+
+
+async def test_a_token_issued_on_a_moved_clock_is_accepted_until_it_expires_on_that_clock():
+    from tests.graphql import http_client
+
+    await make_user(email="gus@example.com")
+    clock.advance(timedelta(hours=5))
+    session = (await ok(LOG_IN, {"email": "gus@example.com", "password": PASSWORD}))["logIn"]
+    async with http_client() as client:
+        response = await client.post(
+            "/graphql",
+            json={"query": "{ viewer { user { email } } }"},
+            headers={"Authorization": f"Bearer {session['accessToken']}"},
+        )
+    assert response.json()["data"]["viewer"]["user"]["email"] == "gus@example.com"

@@ -214,11 +214,15 @@ async def test_consent_of_a_membership_is_invisible_and_untouchable_to_others():
     other_cast = await make_cast()
     outsiders = [
         await actor_of(other_user, cast.marketplace),
-        await actor_of(client.user, cast.marketplace),
         await other_cast.staff_actor(),
         await other_cast.provider_actor(),
     ]
     mid = gid("Membership", cast.membership.id)
+    # A client never has a consent tab: the policy refuses the role before any lookup.
+    a_client = await actor_of(client.user, cast.marketplace)
+    assert (await execute(HISTORY, {"id": mid}, actor=a_client)).codes == ["FORBIDDEN"]
+    refused = await execute(SET, consent_input(cast.membership.id, "EMAIL", False), actor=a_client)
+    assert refused.codes == ["FORBIDDEN"]
     for outsider in outsiders:
         history = await execute(HISTORY, {"id": mid}, actor=outsider)
         assert history.data is None

@@ -273,8 +273,7 @@ async def test_a_job_lost_between_commit_and_enqueue_is_sent_by_a_later_sweep(ma
         raise ConnectionError("the process died before enqueueing")
 
     monkeypatch.setattr(jobs, "enqueue", crash)
-    with pytest.raises(ConnectionError):
-        await world.request()
+    await world.request()  # the queue's failure after the commit is not the client's
     monkeypatch.setattr(jobs, "enqueue", real)
     assert await ServiceRequest.all().count() == 1  # committed
     await jobs.drain()

@@ -43,7 +43,11 @@ mutation Upload($input: UploadDocumentInput!) {
 
 def _headers(user, marketplace) -> dict[str, str]:
     token, _ = make_access_token(user.id)
-    return {"Authorization": f"Bearer {token}", "X-Marketplace": marketplace.slug}
+    return {
+        "Authorization": f"Bearer {token}",
+        "X-Marketplace": marketplace.slug,
+        "Apollo-Require-Preflight": "true",
+    }
 
 
 async def _upload(

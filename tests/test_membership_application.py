@@ -158,7 +158,11 @@ async def test_an_invited_provider_signs_up_from_the_e_mail_applies_and_is_accep
             )
             response = await client.post(
                 "/graphql",
-                headers={"Authorization": f"Bearer {access}", "X-Marketplace": "menage-plus"},
+                headers={
+                    "Authorization": f"Bearer {access}",
+                    "X-Marketplace": "menage-plus",
+                    "Apollo-Require-Preflight": "true",
+                },
                 **body,
             )
             assert response.json()["data"]["uploadDocument"]["userErrors"] == []

@@ -6,7 +6,10 @@ import dramatiq
 
 from workers.broker import broker  # noqa: F401  (the broker must exist before actors)
 
+from presta import jobs  # isort: skip
+
 from resolvers import housekeeping  # isort: skip
+from resolvers import idempotency  # isort: skip
 from resolvers import dispatch_notice, reminder  # isort: skip
 from resolvers.dispatch import run_job  # isort: skip
 from resolvers import application, invitation  # isort: skip
@@ -16,6 +19,16 @@ from resolvers import invoice  # isort: skip
 @dramatiq.actor(max_retries=5)
 async def purge_expired_events() -> None:
     await housekeeping.purge_expired_events()
+
+
+@dramatiq.actor(max_retries=0)
+async def relay_job_outbox() -> None:
+    await jobs.relay_pending()
+
+
+@dramatiq.actor(max_retries=5)
+async def purge_expired_idempotency_keys() -> None:
+    await idempotency.purge_expired_idempotency_keys()
 
 
 @dramatiq.actor(max_retries=5)

@@ -15,7 +15,9 @@ log = logging.getLogger(__name__)
 INTERVAL_SECONDS = 60
 # Actor names enqueued on every tick; each acts only on what is due.
 PERIODIC_JOBS = [
+    "relay_job_outbox",
     "purge_expired_events",
+    "purge_expired_idempotency_keys",
     "sweep_dispatch_deadlines",
     "build_commission_invoices",
 ]

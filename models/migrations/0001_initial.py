@@ -6,6 +6,7 @@ from models.catalog import ProviderServiceStatus
 from models.consent import ConsentChannel
 from models.dispatch import DispatchStatus, Frequency, ProposalTrigger, RequestStatus
 from models.document import DocumentKind
+from models.idempotency import IdempotencyState
 from models.intervention import InterventionStatus
 from models.invitation import InvitationStatus
 from models.membership import MembershipStatus
@@ -60,6 +61,35 @@ class Migration(migrations.Migration):
                 ('created_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=True)),
             ],
             options={'table': 'event', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A change that viewers may see. Its id is monotonic: it is the subscription cursor.'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='IdempotencyKey',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('principal', fields.CharField(max_length=128)),
+                ('key', fields.CharField(max_length=255)),
+                ('request_hash', fields.CharField(max_length=64)),
+                ('state', fields.CharEnumField(description='RUNNING: RUNNING\nDONE: DONE', enum_type=IdempotencyState, max_length=16)),
+                ('response', fields.TextField(null=True, unique=False)),
+                ('locked_until', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('expires_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'idempotency_key', 'app': 'models', 'unique_together': (('principal', 'key'),), 'pk_attr': 'id', 'table_description': 'A mutation run under a key chosen by its caller, with the hash of its input and the'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='JobOutbox',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('actor_name', fields.CharField(max_length=64)),
+                ('kwargs', fields.JSONField(default=dict, encoder=JSON_DUMPS, decoder=loads)),
+                ('attempts', fields.IntField(default=0)),
+                ('retry_at', fields.DatetimeField(db_index=True, auto_now=False, auto_now_add=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={'table': 'job_outbox', 'app': 'models', 'pk_attr': 'id', 'table_description': 'A job asked for by a committed change and not yet handed to the queue.'},
             bases=['Model'],
         ),
         ops.CreateModel(

@@ -95,7 +95,12 @@ def auth_headers(user, marketplace) -> dict[str, str]:
     from presta.security import make_access_token
 
     token, _ = make_access_token(user.id)
-    return {"Authorization": f"Bearer {token}", "X-Marketplace": marketplace.slug}
+    # Uploads are multipart: the API refuses them without a preflight-forcing header (CSRF).
+    return {
+        "Authorization": f"Bearer {token}",
+        "X-Marketplace": marketplace.slug,
+        "Apollo-Require-Preflight": "true",
+    }
 
 
 async def post_multipart(

@@ -1,0 +1,481 @@
+"""Mixed load with 500 websocket subscribers: latency per operation, errors, deliveries, memory.
+
+A fresh PostgreSQL database holds one marketplace with ``BENCH_LOAD_PROVIDERS`` (500) accepted
+providers, each offering one of 25 services in the same postal code (so a request matches 20 of
+them), and 10 clients. A real ``presta serve`` process (events through Redis, jobs through a
+``presta worker``) faces, on loopback:
+
+- 500 provider apps, one graphql-transport-ws connection each, subscribed to
+  ``serviceRequestDispatched``;
+- virtual users in closed loops (each sends, waits for the answer, sends again):
+  provider dashboards (``bench/queries.PROVIDER_DASHBOARD``), clients creating requests (each
+  dispatched at once to its 20 matching providers), providers answering the requests they
+  received, and providers writing to the marketplace's staff.
+
+Reported: p50/p95/p99 per operation, error rate, delivery latency (from the client sending
+``createServiceRequest`` to a provider's websocket receiving it), lost deliveries (dispatch rows
+in the database with no matching websocket message: must be 0) and duplicates, and the API
+process's RSS after a warm-up phase and after each measured phase (the same 500 sockets open
+throughout, so growth between phases would be a leak).
+
+    python -m bench load     BENCH_LOAD_PROVIDERS=500 BENCH_LOAD_SECONDS=30 BENCH_LOAD_PHASES=2
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import websockets
+
+from bench import Row
+from bench.dispatch_latency import _database, _free_port, _gid, _redis_url
+from bench.queries import PROVIDER_DASHBOARD
+
+ROOT = Path(__file__).resolve().parents[1]
+PROVIDERS = int(os.environ.get("BENCH_LOAD_PROVIDERS", "500"))
+SECONDS = float(os.environ.get("BENCH_LOAD_SECONDS", "30"))
+PHASES = int(os.environ.get("BENCH_LOAD_PHASES", "2"))
+SERVICES = 25
+CLIENTS = 10
+SLUG = "bench-load"
+# Virtual users per operation (closed loops, no think time but for the clients).
+USERS = {"dashboard": 8, "create request": 2, "answer": 3, "message": 3}
+CLIENT_PAUSE = 0.25  # seconds between two requests of one client: ~8 requests/s overall
+
+SUBSCRIBE = "subscription { serviceRequestDispatched { serviceRequest { id } } }"
+CREATE = """mutation($input: CreateServiceRequestInput!) { createServiceRequest(input: $input) {
+  userErrors { code message } serviceRequest { id } } }"""
+ANSWER = """mutation($input: RespondToServiceRequestInput!) { respondToServiceRequest(
+  input: $input) { userErrors { code message } dispatch { status } } }"""
+START = """mutation($input: StartConversationInput!) { startConversation(input: $input) {
+  userErrors { code message } conversation { id } } }"""
+SEND = """mutation($input: SendMessageInput!) { sendMessage(input: $input) {
+  userErrors { code message } message { id } } }"""
+
+
+@dataclass
+class Provider:
+    user_id: int
+    membership_gid: str
+    token: str
+    conversation: str | None = None
+
+
+@dataclass
+class Stats:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: Counter[tuple[str, str]] = field(default_factory=Counter)
+    sent_at: dict[str, float] = field(default_factory=dict)  # request gid -> client send time
+    # request gid -> provider index -> receipt times (more than one is a duplicate)
+    received: dict[str, dict[int, list[float]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(list))
+    )
+    to_answer: asyncio.Queue[tuple[str, int]] = field(default_factory=asyncio.Queue)
+
+
+async def _seed(url: str, secret: str) -> dict[str, Any]:
+    from tortoise.transactions import in_transaction
+
+    from models.account import Client, StaffMember, StaffRole, User
+    from models.catalog import ProviderService, ProviderServiceStatus, Service
+    from models.marketplace import Marketplace
+    from models.membership import Membership, MembershipStatus, ProviderCompany
+    from presta import db
+    from presta.security import hash_password, make_access_token
+    from presta.settings import override_settings
+    from resolvers.zone import Area, replace_zone
+
+    override_settings(database_url=url, secret_key=secret, environment="test")
+    await db.migrate_db()
+    await db.init_db()
+    try:
+        password = hash_password(secrets.token_urlsafe(12))
+        # Never enough interest for a proposal: every answer stays a plain answer.
+        market = await Marketplace.create(name="Load", slug=SLUG, proposals_required=1000)
+        services = [
+            await Service.create(marketplace=market, name=f"Service {n}") for n in range(SERVICES)
+        ]
+        await ProviderCompany.bulk_create(
+            [ProviderCompany(name=f"Load provider {n}") for n in range(PROVIDERS)]
+        )
+        companies = await ProviderCompany.all().order_by("id")
+        await Membership.bulk_create(
+            [
+                Membership(marketplace=market, company=c, status=MembershipStatus.ACCEPTED)
+                for c in companies
+            ]
+        )
+        memberships = await Membership.filter(marketplace=market).order_by("id")
+        await User.bulk_create(
+            [
+                User(email=f"p{n}@load.test", password_hash=password, provider_company=c)
+                for n, c in enumerate(companies)
+            ]
+        )
+        users = await User.filter(email__startswith="p").order_by("id")
+        await ProviderService.bulk_create(
+            [
+                ProviderService(
+                    membership=m,
+                    service=services[n % SERVICES],
+                    status=ProviderServiceStatus.ACCEPTED,
+                )
+                for n, m in enumerate(memberships)
+            ]
+        )
+        async with in_transaction():
+            for company in companies:
+                await replace_zone(
+                    company_id=company.id,
+                    membership_id=None,
+                    area=Area(postal_codes=("75011",), prefixes=(), circles=()),
+                )
+        staff = await User.create(email="staff@load.test", password_hash=password)
+        await StaffMember.create(marketplace=market, user=staff, role=StaffRole.ADMIN)
+        clients = []
+        for n in range(CLIENTS):
+            user = await User.create(email=f"client{n}@load.test", password_hash=password)
+            await Client.create(
+                marketplace=market, user=user, full_name=f"Client {n}", email=f"c{n}@load.test"
+            )
+            clients.append(make_access_token(user.id)[0])
+        return {
+            "services": [_gid("Service", s.id) for s in services],
+            "providers": [
+                Provider(u.id, _gid("Membership", m.id), make_access_token(u.id)[0])
+                for u, m in zip(users, memberships, strict=True)
+            ],
+            "clients": clients,
+        }
+    finally:
+        await db.close_db()
+
+
+@contextlib.contextmanager
+def _process(args: list[str], env: dict[str, str], ready: str) -> Iterator[subprocess.Popen[bytes]]:
+    log = Path(f"/tmp/presta-bench-load-{uuid.uuid4().hex[:6]}.log")
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "presta.cli", *args], env=env, cwd=ROOT, stdout=out, stderr=out
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while ready not in log.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"presta {args[0]} failed: {log.read_text()[-2000:]}")
+            time.sleep(0.05)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        log.unlink(missing_ok=True)
+
+
+def _rss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    line = next(x for x in status.splitlines() if x.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+async def _listen(
+    port: int, index: int, provider: Provider, stats: Stats, ready: asyncio.Event
+) -> None:
+    async with websockets.connect(
+        f"ws://127.0.0.1:{port}/graphql",
+        subprotocols=[websockets.Subprotocol("graphql-transport-ws")],
+        open_timeout=60,
+        ping_interval=None,
+        max_queue=None,
+    ) as ws:
+        init = {"authorization": f"Bearer {provider.token}", "marketplace": SLUG}
+        await ws.send(orjson.dumps({"type": "connection_init", "payload": init}).decode())
+        ack = orjson.loads(await ws.recv())
+        assert ack["type"] == "connection_ack", ack
+        message = {"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIBE}}
+        await ws.send(orjson.dumps(message).decode())
+        ready.set()
+        async for raw in ws:
+            at = time.perf_counter()
+            data = orjson.loads(raw)
+            if data.get("type") == "next":
+                gid = data["payload"]["data"]["serviceRequestDispatched"]["serviceRequest"]["id"]
+                stats.received[gid][index].append(at)
+                if len(stats.received[gid][index]) == 1:
+                    stats.to_answer.put_nowait((gid, index))
+
+
+async def _call(
+    http: httpx.AsyncClient, stats: Stats, op: str, token: str, query: str, variables: Any
+) -> dict[str, Any] | None:
+    """One operation; None and an error counted when it failed in any way."""
+    started = time.perf_counter()
+    try:
+        response = await http.post(
+            "/graphql",
+            json={"query": query, "variables": variables},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        body = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        stats.errors[(op, type(exc).__name__)] += 1
+        return None
+    stats.latencies[op].append((time.perf_counter() - started) * 1000)
+    if response.status_code != 200 or body.get("errors"):
+        code = (body.get("errors") or [{}])[0].get("extensions", {}).get("code", "HTTP")
+        stats.errors[(op, f"{response.status_code} {code}")] += 1
+        return None
+    data: dict[str, Any] = next(iter(body["data"].values()))
+    if isinstance(data, dict) and data.get("userErrors"):
+        stats.errors[(op, data["userErrors"][0]["code"])] += 1
+        return None
+    return data
+
+
+async def _dashboards(
+    http: httpx.AsyncClient, stats: Stats, seeded: dict[str, Any], until: float
+) -> None:
+    while time.perf_counter() < until:
+        provider = random.choice(seeded["providers"])
+        await _call(http, stats, "dashboard", provider.token, PROVIDER_DASHBOARD, {})
+
+
+async def _requests(
+    http: httpx.AsyncClient, stats: Stats, seeded: dict[str, Any], until: float
+) -> None:
+    n = 0
+    while time.perf_counter() < until:
+        n += 1
+        variables = {
+            "input": {
+                "serviceId": random.choice(seeded["services"]),
+                "postalCode": "75011",
+                "city": "Paris",
+                "description": f"load #{n}",
+            }
+        }
+        sent = time.perf_counter()
+        data = await _call(
+            http, stats, "create request", random.choice(seeded["clients"]), CREATE, variables
+        )
+        if data is not None:
+            stats.sent_at[data["serviceRequest"]["id"]] = sent
+        await asyncio.sleep(CLIENT_PAUSE)
+
+
+async def _answers(
+    http: httpx.AsyncClient, stats: Stats, seeded: dict[str, Any], until: float
+) -> None:
+    while time.perf_counter() < until:
+        try:
+            gid, index = await asyncio.wait_for(stats.to_answer.get(), timeout=0.5)
+        except TimeoutError:
+            continue
+        answer = random.choice(["INTERESTED", "DECLINED"])
+        variables = {"input": {"requestId": gid, "answer": answer, "message": "load"}}
+        await _call(http, stats, "answer", seeded["providers"][index].token, ANSWER, variables)
+
+
+async def _messages(
+    http: httpx.AsyncClient, stats: Stats, seeded: dict[str, Any], until: float
+) -> None:
+    n = 0
+    while time.perf_counter() < until:
+        n += 1
+        provider = random.choice(seeded["providers"][:50])
+        if provider.conversation is None:
+            variables = {
+                "input": {"kind": "STAFF_PROVIDER", "membershipId": provider.membership_gid}
+            }
+            data = await _call(http, stats, "start conversation", provider.token, START, variables)
+            if data is None:
+                continue
+            provider.conversation = data["conversation"]["id"]
+        variables = {"input": {"conversationId": provider.conversation, "text": f"load {n}"}}
+        await _call(http, stats, "message", provider.token, SEND, variables)
+
+
+async def _phase(port: int, stats: Stats, seeded: dict[str, Any], seconds: float) -> None:
+    until = time.perf_counter() + seconds
+    loops = {
+        "dashboard": _dashboards,
+        "create request": _requests,
+        "answer": _answers,
+        "message": _messages,
+    }
+    limits = httpx.Limits(max_connections=sum(USERS.values()) + 4)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}",
+        headers={"X-Marketplace": SLUG},
+        timeout=30,
+        limits=limits,
+    ) as http:
+        await asyncio.gather(
+            *(
+                loops[op](http, stats, seeded, until)
+                for op, users in USERS.items()
+                for _ in range(users)
+            )
+        )
+
+
+async def _expected(url: str) -> dict[tuple[int, int], int]:
+    """(request id, provider user id) of every dispatch row: each must reach a websocket."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT d.request_id, u.id AS user_id FROM dispatch d "
+            "JOIN membership m ON m.id = d.membership_id "
+            "JOIN account_user u ON u.provider_company_id = m.company_id"
+        )
+    finally:
+        await conn.close()
+    return Counter((r["request_id"], r["user_id"]) for r in rows)
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def run() -> list[Row]:
+    from strawberry import relay
+
+    secret = secrets.token_urlsafe(32)
+    namespace = f"presta-bench-load-{uuid.uuid4().hex[:6]}"
+    async with _database() as url:
+        seeded = await _seed(url, secret)
+        providers: list[Provider] = seeded["providers"]
+        port = _free_port()
+        env = {
+            **os.environ,
+            "PRESTA_DATABASE_URL": url,
+            "PRESTA_SECRET_KEY": secret,
+            "PRESTA_REDIS_URL": _redis_url(),
+            "PRESTA_BROADCAST_URL": _redis_url(),
+            "PRESTA_JOBS_BACKEND": "dramatiq",
+            "PRESTA_REDIS_NAMESPACE": namespace,
+            "PRESTA_MAIL_ENABLED": "false",
+            "PRESTA_LOG_LEVEL": "INFO",
+            "PRESTA_DB_POOL_MAX": "20",
+            "PRESTA_ENVIRONMENT": "development",
+        }
+        with (
+            _process(["worker", "--threads", "4"], env, "worker started"),
+            _process(["serve", "--port", str(port)], env, "Uvicorn running") as api,
+        ):
+            stats = Stats()
+            readies = [asyncio.Event() for _ in providers]
+            listeners = [
+                asyncio.create_task(_listen(port, i, p, stats, readies[i]))
+                for i, p in enumerate(providers)
+            ]
+            try:
+                for start in range(0, len(providers), 50):
+                    await asyncio.wait_for(
+                        asyncio.gather(*(r.wait() for r in readies[start : start + 50])), 60
+                    )
+                await asyncio.sleep(1.0)
+                print(f"load: {len(providers)} subscribers connected; warm-up", file=sys.stderr)
+                await _phase(port, Stats(to_answer=stats.to_answer), seeded, 5.0)
+                rss = [_rss_mib(api.pid)]
+                stats.received.clear()
+                started = time.perf_counter()
+                for n in range(PHASES):
+                    print(f"load: phase {n + 1}/{PHASES}, {SECONDS:.0f} s", file=sys.stderr)
+                    await _phase(port, stats, seeded, SECONDS)
+                    rss.append(_rss_mib(api.pid))
+                elapsed = time.perf_counter() - started
+                # Stragglers: at most 10 s for the last deliveries.
+                expected_total = 0
+                for _ in range(100):
+                    expected = await _expected(url)
+                    ids = {int(relay.GlobalID.from_id(g).node_id): g for g in stats.sent_at}
+                    expected = Counter({k: v for k, v in expected.items() if k[0] in ids})
+                    expected_total = sum(expected.values())
+                    got = sum(len(stats.received.get(ids[r], {})) for r in ids)
+                    if got >= expected_total:
+                        break
+                    await asyncio.sleep(0.1)
+            finally:
+                for task in listeners:
+                    task.cancel()
+                await asyncio.gather(*listeners, return_exceptions=True)
+
+        index_of = {p.user_id: i for i, p in enumerate(providers)}
+        lost = 0
+        for request_id, user_id in expected:
+            times = stats.received.get(ids[request_id], {}).get(index_of[user_id], [])
+            lost += not times
+        duplicates = sum(
+            len(times) - 1 for per in stats.received.values() for times in per.values() if times
+        )
+        delivery = [
+            (at[0] - stats.sent_at[gid]) * 1000
+            for gid, per in stats.received.items()
+            if gid in stats.sent_at
+            for at in per.values()
+        ]
+        return _rows(stats, elapsed, rss, expected_total, lost, duplicates, delivery)
+
+
+def _rows(
+    stats: Stats,
+    elapsed: float,
+    rss: list[float],
+    expected: int,
+    lost: int,
+    duplicates: int,
+    delivery: list[float],
+) -> list[Row]:
+    rows: list[Row] = []
+    total = sum(len(v) for v in stats.latencies.values()) + sum(stats.errors.values())
+    for op, values in stats.latencies.items():
+        rows += [
+            Row(f"{op}: ops/s", len(values) / elapsed, "ops/s"),
+            Row(f"{op}: p50", statistics.median(values), "ms"),
+            Row(f"{op}: p95", _pct(values, 0.95), "ms"),
+            Row(f"{op}: p99", _pct(values, 0.99), "ms"),
+        ]
+    rows.append(Row("error rate", 100.0 * sum(stats.errors.values()) / max(total, 1), "%"))
+    for (op, code), count in sorted(stats.errors.items()):
+        rows.append(Row(f"errors {op} {code}", float(count), "count"))
+    rows += [
+        Row(f"deliveries expected ({len(stats.sent_at)} requests)", float(expected), "count"),
+        Row("deliveries lost", float(lost), "count"),
+        Row("deliveries duplicated", float(duplicates), "count"),
+        Row("delivery latency p50", statistics.median(delivery) if delivery else 0.0, "ms"),
+        Row("delivery latency p95", _pct(delivery, 0.95), "ms"),
+        Row("delivery latency p99", _pct(delivery, 0.99), "ms"),
+        Row("API RSS after warm-up", rss[0], "MiB"),
+    ]
+    for n, value in enumerate(rss[1:], 1):
+        rows.append(Row(f"API RSS after phase {n}", value, "MiB", baseline=rss[0]))
+    return rows
+
+
+if __name__ == "__main__":
+    from bench import table
+
+    print(table([("load", asyncio.run(run()))]))

@@ -1,0 +1,267 @@
+"""The everyday reads on the realistic data set: Presta against a plain handler.
+
+Data: ``bench/_dataset.py`` (10k providers, 50k memberships, 200k requests, 500k
+interventions, 1M messages; built once with COPY, reused while the schema is unchanged).
+Queries: ``bench/queries.py`` - the provider dashboard (as 200 different provider users of
+one marketplace, in turn) and the staff providers screen (50 per page). The baseline is
+``bench/_plain_reads.py`` (Starlette + asyncpg + orjson, SQL by hand, the same JSON); the
+first answer of each is compared with Presta's and a difference is shown in the row name.
+
+Rows: throughput of each screen against the plain handler, one uvicorn process each (the
+machine has 2 cores: the load generator takes part of one); two API processes against one on
+the dashboard (target >= 1.7x); the dashboard's p99 latency at half of the one-process peak,
+sent at a fixed rate (open loop, target < 50 ms).
+
+    python -m bench reads      BENCH_SECONDS=5 BENCH_CONCURRENCY=16 by default
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from bench import UNLIMITED, Row, _dataset
+from bench._profile import profiled
+from bench.queries import PROVIDER_DASHBOARD, PROVIDERS_SCREEN
+from bench.small_query import ROOT, _free_port, _process
+
+SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
+USERS = 200
+WARM_UP_SECONDS = 1.0
+
+
+def _http(port: int, path: str, token: str, slug: str, body: bytes) -> bytes:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: application/json\r\nAuthorization: Bearer {token}\r\n"
+        f"X-Marketplace: {slug}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> bytes:
+    writer.write(request)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=30)
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"unexpected response: {head[:200]!r}")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    return await asyncio.wait_for(reader.readexactly(length), timeout=30)
+
+
+async def closed_loop(port: int, requests: list[bytes], seconds: float) -> tuple[float, float]:
+    """Requests per second and median latency (ms), CONCURRENCY keep-alive connections."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    latencies: list[float] = []
+
+    async def client(n: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            i = n
+            while loop.time() < deadline:
+                started = time.perf_counter()
+                await _exchange(reader, writer, requests[i % len(requests)])
+                latencies.append(time.perf_counter() - started)
+                i += CONCURRENCY
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(n) for n in range(CONCURRENCY)))
+    elapsed = time.perf_counter() - started
+    return len(latencies) / elapsed, statistics.median(latencies) * 1000
+
+
+async def open_loop(port: int, requests: list[bytes], rate: float, seconds: float) -> float:
+    """p99 latency (ms) of requests sent at ``rate`` per second whatever the answers take."""
+    connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(64)]
+    idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    for pair in connections:
+        idle.put_nowait(pair)
+    latencies: list[float] = []
+
+    async def one(request: bytes, due: float) -> None:
+        pair = await idle.get()
+        try:
+            await _exchange(*pair, request)
+            # From when it was due: waiting for a free connection counts as latency.
+            latencies.append(time.perf_counter() - due)
+        finally:
+            idle.put_nowait(pair)
+
+    tasks = []
+    started = time.perf_counter()
+    for n in range(int(rate * seconds)):
+        due = started + n / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        tasks.append(asyncio.create_task(one(requests[n % len(requests)], due)))
+    await asyncio.gather(*tasks)
+    for _, writer in connections:
+        writer.close()
+    ordered = sorted(latencies)
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000
+
+
+async def _first_body(port: int, request: bytes) -> Any:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        return orjson.loads(await _exchange(reader, writer, request))
+    finally:
+        writer.close()
+
+
+def _differences(a: Any, b: Any, path: str = "") -> Iterator[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            yield from _differences(a.get(key, "<absent>"), b.get(key, "<absent>"), f"{path}.{key}")
+    elif isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            yield f"{path}: {len(a)} vs {len(b)} items"
+        for n, (x, y) in enumerate(zip(a, b, strict=False)):
+            yield from _differences(x, y, f"{path}[{n}]")
+    elif a != b:
+        yield f"{path}: {a!r} vs {b!r}"
+
+
+def _same(label: str, presta: Any, plain: Any) -> str:
+    if "errors" in presta:
+        raise RuntimeError(f"{label}: presta answered errors: {presta['errors'][:2]}")
+    diff = list(_differences(presta, plain))
+    if not diff:
+        return ""
+    print(f"[bench] {label}: JSON differs from the plain handler:", file=sys.stderr)
+    for line in diff[:10]:
+        print(f"    {line}", file=sys.stderr)
+    return f" (JSON differs at {len(diff)} places)"
+
+
+def _tokens(secret: str, user_ids: list[int]) -> list[str]:
+    from presta.security import make_access_token
+    from presta.settings import override_settings, settings
+
+    previous = settings().secret_key
+    override_settings(secret_key=secret)
+    try:
+        return [make_access_token(u)[0] for u in user_ids]
+    finally:
+        override_settings(secret_key=previous)
+
+
+@contextlib.contextmanager
+def _servers(
+    url: str, secret: str, presta_workers: int
+) -> Iterator[tuple[int, int, subprocess.Popen[bytes]]]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PRESTA_", "BENCH_"))}
+    presta_env = {
+        **base,
+        "PRESTA_DATABASE_URL": url,
+        "PRESTA_SECRET_KEY": secret,
+        "PRESTA_LOG_LEVEL": "WARNING",
+        **UNLIMITED,
+        "PRESTA_MAIL_ENABLED": "false",
+        "PRESTA_STORAGE_DIR": str(ROOT / "var" / "bench-storage"),
+    }
+    plain_env = {**base, "BENCH_DATABASE_URL": url, "BENCH_SECRET": secret}
+    presta_port, plain_port = _free_port(), _free_port()
+    presta_cmd = [
+        *(sys.executable, "-m", "presta.cli", "serve", "--port", str(presta_port)),
+        *("--workers", str(presta_workers)),
+    ]
+    plain_cmd = [
+        *(sys.executable, "-m", "uvicorn", "bench._plain_reads:app"),
+        *("--host", "127.0.0.1", "--port", str(plain_port)),
+        *("--log-level", "warning", "--no-access-log"),
+    ]
+    with (
+        _process(presta_cmd, presta_env, presta_port) as server,
+        _process(plain_cmd, plain_env, plain_port),
+    ):
+        yield presta_port, plain_port, server
+
+
+async def run() -> list[Row]:
+    data = await _dataset.ensure()
+    secret = secrets.token_urlsafe(48)
+    providers = data.provider_user_ids[:: max(1, len(data.provider_user_ids) // USERS)][:USERS]
+    provider_tokens = _tokens(secret, providers)
+    (staff_token,) = _tokens(secret, [data.staff_user_id])
+    dashboard_body = orjson.dumps({"query": PROVIDER_DASHBOARD})
+    screen_body = orjson.dumps({"query": PROVIDERS_SCREEN})
+
+    def dashboard(port: int, path: str) -> list[bytes]:
+        return [_http(port, path, t, data.slug, dashboard_body) for t in provider_tokens]
+
+    def screen(port: int, path: str) -> list[bytes]:
+        return [_http(port, path, staff_token, data.slug, screen_body)]
+
+    rows: list[Row] = []
+    with _servers(data.url, secret, 1) as (presta, plain, server):
+        one_process = 0.0
+        for label, build, path in (
+            ("provider dashboard", dashboard, "/dashboard"),
+            ("providers screen (50 per page)", screen, "/providers"),
+        ):
+            presta_requests, plain_requests = build(presta, "/graphql"), build(plain, path)
+            note = _same(
+                label,
+                await _first_body(presta, presta_requests[0]),
+                await _first_body(plain, plain_requests[0]),
+            )
+            figures = {}
+            for name, port, requests in (
+                ("plain", plain, plain_requests),
+                ("presta", presta, presta_requests),
+            ):
+                await closed_loop(port, requests, WARM_UP_SECONDS)
+                with profiled(server.pid if name == "presta" else 0, f"reads-{label[:18]}"):
+                    figures[name] = await closed_loop(port, requests, SECONDS)
+            (plain_rps, plain_ms), (presta_rps, presta_ms) = figures["plain"], figures["presta"]
+            rows += [
+                Row(f"{label}: plain Starlette + asyncpg", plain_rps, "req/s"),
+                Row(f"{label}: presta{note}", presta_rps, "req/s", plain_rps),
+                Row(f"{label}: median latency, presta vs plain", presta_ms, "ms", plain_ms),
+            ]
+            if label == "provider dashboard":
+                one_process = presta_rps
+                requests_one = presta_requests
+        half = one_process / 2
+        p99 = await open_loop(presta, requests_one, half, SECONDS)
+        rows.append(
+            Row(
+                f"provider dashboard: p99 at half the peak ({half:.0f} req/s; target < 50)",
+                p99,
+                "ms",
+            )
+        )
+    with _servers(data.url, secret, 2) as (presta, _plain, _server):
+        requests_two = dashboard(presta, "/graphql")
+        await closed_loop(presta, requests_two, WARM_UP_SECONDS + 1)
+        two_processes, _ = await closed_loop(presta, requests_two, SECONDS)
+    rows.append(
+        Row("provider dashboard: 2 API processes vs 1 (target >= 1.7x)", two_processes, "req/s",
+            one_process)
+    )  # fmt: skip
+    return rows
+
+
+if __name__ == "__main__":
+    from bench import main
+
+    sys.exit(main(["reads"]))

@@ -1,0 +1,178 @@
+"""The ``Idempotency-Key`` header of mutations that create things.
+
+The first request under a key runs and its response is kept 24 hours; the same request
+replayed by the same caller (in the same acting marketplace) gets that response again, with
+``Idempotent-Replayed: true``, and no second effect. The same key with another document or
+other variables is the top-level error ``IDEMPOTENCY_KEY_REUSED`` (HTTP 422); a duplicate that
+arrives while the first still runs waits for it, then gets ``IDEMPOTENCY_IN_PROGRESS`` (HTTP
+409). A run that ends without effect (a top-level error, no data) is forgotten, so the key may
+be retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from graphql import GraphQLError, OperationType
+from starlette.requests import Request
+from starlette.responses import Response
+from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionResult
+
+from resolvers import idempotency
+from resolvers.idempotency import Verdict
+from schema.ratelimit import operation_of, principal_of, root_fields
+
+HEADER = "idempotency-key"
+
+# Mutations that create something: a retried request must not create it twice. Other
+# mutations are state transitions whose repetition is refused by their own rules.
+IDEMPOTENT_MUTATIONS = frozenset(
+    {
+        "signUp",
+        "createApiKey",
+        "createMarketplace",
+        "addStaffMember",
+        "inviteProviders",
+        "inviteReferencedProviders",
+        "resendInvitation",
+        "setProviderCommission",
+        "uploadDocument",
+        "publishTermsOfUse",
+        "addInternalDocument",
+        "startConversation",
+        "sendMessage",
+        "setMarketingConsent",
+        "createService",
+        "applyForService",
+        "createServiceRequest",
+        "respondToServiceRequest",
+        "scheduleIntervention",
+    }
+)
+
+
+def _digest(query: str | None, variables: dict[str, Any] | None, name: str | None) -> str:
+    body = orjson.dumps(
+        {"query": query, "variables": variables, "operationName": name},
+        default=_uploaded,
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return hashlib.sha256(body).hexdigest()
+
+
+def _uploaded(value: Any) -> Any:
+    """An uploaded file counts by its name and content."""
+    file = getattr(value, "file", None)
+    if file is not None and hasattr(file, "read"):
+        position = file.tell()
+        content = file.read()
+        file.seek(position)
+        return {"filename": getattr(value, "filename", None), "sha256": _sha(content)}
+    return repr(value)
+
+
+def _sha(content: Any) -> str:
+    return hashlib.sha256(
+        content if isinstance(content, bytes) else str(content).encode()
+    ).hexdigest()
+
+
+def _error(message: str, code: str) -> ExecutionResult:
+    return ExecutionResult(data=None, errors=[GraphQLError(message, extensions={"code": code})])
+
+
+def _replayed(text: str) -> ExecutionResult:
+    response = orjson.loads(text)
+    errors = [
+        GraphQLError(e.get("message", ""), path=e.get("path"), extensions=e.get("extensions"))
+        for e in response.get("errors") or ()
+    ]
+    return ExecutionResult(data=response.get("data"), errors=errors or None)
+
+
+def _produced(data: Any) -> bool:
+    return isinstance(data, dict) and any(value is not None for value in data.values())
+
+
+class Idempotency(SchemaExtension):
+    """Claims the key before a creating mutation runs; keeps its response once masked."""
+
+    def __init__(self) -> None:
+        self._record: int | None = None
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if self._record is not None:
+                await self._settle(self._record)
+
+    async def _settle(self, record_id: int) -> None:
+        result = self.execution_context.result
+        if result is None or not _produced(result.data):
+            await idempotency.release(record_id)
+            return
+        response: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            response["errors"] = [error.formatted for error in result.errors]
+        await idempotency.finish(record_id, orjson.dumps(response).decode())
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        ctx = self.execution_context
+        context = ctx.context
+        request = getattr(context, "request", None)
+        key = request.headers.get(HEADER) if isinstance(request, Request) else None
+        document = ctx.graphql_document
+        operation = operation_of(document, ctx.operation_name) if document else None
+        if (
+            key is None
+            or operation is None
+            or operation.operation is not OperationType.MUTATION
+            or not IDEMPOTENT_MUTATIONS.intersection(root_fields(document, operation))
+        ):
+            yield
+            return
+        if not 1 <= len(key) <= 255 or not key.isascii() or not key.isprintable():
+            ctx.result = _error(
+                "Idempotency-Key must be 1 to 255 printable ASCII characters.",
+                "IDEMPOTENCY_KEY_INVALID",
+            )
+            self._status(400)
+            yield
+            return
+        principal = f"{principal_of(context.actor, request)}@{context.actor.marketplace_id or 0}"
+        digest = _digest(ctx.query, ctx.variables, ctx.operation_name)
+        claim = await idempotency.claim(principal, key, digest)
+        if claim.verdict is Verdict.RUN:
+            self._record = claim.record_id
+        elif claim.verdict is Verdict.REPLAY:
+            ctx.result = _replayed(claim.response or "{}")
+            self._header("Idempotent-Replayed", "true")
+        elif claim.verdict is Verdict.REUSED:
+            ctx.result = _error(
+                "This Idempotency-Key was used for a different request.",
+                "IDEMPOTENCY_KEY_REUSED",
+            )
+            self._status(422)
+        else:
+            ctx.result = _error(
+                "A request with this Idempotency-Key is still in progress: retry later.",
+                "IDEMPOTENCY_IN_PROGRESS",
+            )
+            self._status(409)
+            self._header("Retry-After", "1")
+        yield
+
+    def _status(self, status: int) -> None:
+        response = getattr(self.execution_context.context, "response", None)
+        if isinstance(response, Response):
+            response.status_code = status
+
+    def _header(self, name: str, value: str) -> None:
+        response = getattr(self.execution_context.context, "response", None)
+        if isinstance(response, Response):
+            response.headers[name] = value

@@ -1,0 +1,356 @@
+"""SQL statements per screen stay flat as the lists grow (no N+1), and authentication is one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from bench.queries import PROVIDER_DASHBOARD, PROVIDERS_SCREEN
+from models.catalog import ProviderServiceStatus
+from models.dispatch import Dispatch, DispatchAnswerAudit, DispatchStatus, RequestStatus
+from models.dispatch import ServiceRequest as RequestModel
+from models.intervention import Intervention, InterventionStatus
+from models.membership import MembershipStatus
+from models.messaging import Message, ParticipantRole
+from presta import clock, jobs
+from presta.security import make_access_token
+from resolvers import account
+from resolvers.actor import Actor
+from resolvers.proposal import Answer, respond_to_service_request
+from schema.base import encode_id
+from schema.context import Context
+from schema.root import schema
+from tests.conftest import wait_for
+from tests.factories.account import actor_of, make_client, make_marketplace, make_staff
+from tests.factories.catalog import make_service, offer
+from tests.factories.dispatch import make_world
+from tests.factories.document import make_company_document, publish_terms, require_types
+from tests.factories.membership import make_company, make_membership
+from tests.factories.messaging import make_cast, make_conversation
+from tests.graphql import ok
+
+
+class _Counter(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.statements: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if _inside.get() and not message.startswith(("Created connection", "Closed connection")):
+            self.statements.append(message)
+
+
+# Set in the counting task and inherited by the tasks it starts (loader batches), not by jobs
+# and sweeps that run meanwhile.
+_inside: ContextVar[bool] = ContextVar("inside", default=False)
+
+
+@contextmanager
+def counting() -> Iterator[list[str]]:
+    """Every SQL statement tortoise sends for the code the block runs."""
+    logger = logging.getLogger("tortoise.db_client")
+    handler, level = _Counter(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    token = _inside.set(True)
+    try:
+        yield handler.statements
+    finally:
+        _inside.reset(token)
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+async def _provider_with(rows: int) -> Actor:
+    """A provider with ``rows`` services, requests, upcoming visits and conversations."""
+    cast = await make_cast()
+    marketplace, membership = cast.marketplace, cast.membership
+    await publish_terms(marketplace)
+    start = clock.now() + timedelta(days=1)
+    for n in range(rows):
+        service = await make_service(marketplace)
+        await offer(membership, service, ProviderServiceStatus.ACCEPTED)
+        client = await make_client(marketplace, with_login=False)
+        request = await RequestModel.create(
+            marketplace=marketplace,
+            client=client,
+            service=service,
+            status=RequestStatus.ACCEPTED,
+            postal_code="75011",
+            city="Paris",
+            selected_membership=membership,
+        )
+        dispatch = await Dispatch.create(
+            request=request, membership=membership, status=DispatchStatus.SELECTED
+        )
+        await DispatchAnswerAudit.create(
+            dispatch=dispatch,
+            round=1,
+            from_status=DispatchStatus.PENDING,
+            to_status=DispatchStatus.INTERESTED,
+        )
+        await Intervention.create(
+            marketplace=marketplace,
+            membership=membership,
+            request=request,
+            client=client,
+            service=service,
+            status=InterventionStatus.SCHEDULED,
+            starts_at=start + timedelta(hours=n),
+            ends_at=start + timedelta(hours=n, minutes=90),
+            price=Decimal("80.00"),
+            commission_rate=Decimal("15.00"),
+        )
+        conversation = await make_conversation(membership, client=client)
+        message = await Message.create(
+            conversation=conversation,
+            sender=cast.staff,
+            sender_role=ParticipantRole.CLIENT,
+            sender_name=client.full_name,
+            text=f"Hello {n}",
+        )
+        conversation.last_message_id = message.id
+        conversation.last_message_at = message.created_at
+        await conversation.save(update_fields=["last_message_id", "last_message_at"])
+    return await cast.provider_actor()
+
+
+async def _staff_with(rows: int) -> Actor:
+    """A marketplace with ``rows`` providers, each with services and company documents."""
+    marketplace = await make_marketplace()
+    staff = await make_staff(marketplace)
+    await require_types(marketplace, "KBIS", "RC_PRO")
+    services = [await make_service(marketplace) for _ in range(3)]
+    statuses = [MembershipStatus.ACCEPTED, MembershipStatus.APPLIED, MembershipStatus.SUSPENDED]
+    for n in range(rows):
+        membership = await make_membership(marketplace, statuses[n % 3], await make_company())
+        for service in services[: 1 + n % 3]:
+            await offer(membership, service)
+        await make_company_document(
+            membership.company, "KBIS", expires_on=clock.now().date() + timedelta(days=n)
+        )
+    return await actor_of(staff, marketplace)
+
+
+async def _count(query: str, actor: Actor, variables: dict[str, Any]) -> tuple[int, Any]:
+    # The fewest of three runs: a DataLoader batch that the event loop happens to split in two
+    # is scheduling noise, not a statement per row (that would show at every run).
+    best: list[str] | None = None
+    for _ in range(3):
+        with counting() as statements:
+            data = await ok(query, variables, actor=actor)
+        if best is None or len(statements) < len(best):
+            best = list(statements)
+    assert best is not None
+    _LAST[:] = [s[:160] for s in best]
+    return len(best), data
+
+
+_LAST: list[str] = []
+
+
+async def test_the_provider_dashboard_costs_the_same_statements_at_10_and_100_rows():
+    small = await _provider_with(10)
+    small_count, small_data = await _count(PROVIDER_DASHBOARD, small, {"rows": 100})
+    large = await _provider_with(100)
+    large_count, large_data = await _count(PROVIDER_DASHBOARD, large, {"rows": 100})
+
+    file = large_data["myMemberships"][0]
+    assert len(file["services"]) == 100
+    assert len(file["requests"]["nodes"]) == 20
+    assert file["requests"]["nodes"][0]["client"]["fullName"]
+    assert file["requests"]["nodes"][0]["myDispatch"]["answerHistory"][0]["toStatus"] == (
+        "INTERESTED"
+    )
+    assert len(file["interventions"]["nodes"]) == 100
+    assert file["interventions"]["nodes"][0]["companyName"]
+    conversations = file["conversations"]["nodes"]
+    assert len(conversations) == 100
+    assert conversations[0]["unreadCount"] == 1
+    assert conversations[0]["lastMessage"]["text"]
+    assert len(small_data["myMemberships"][0]["services"]) == 10
+    assert large_count == small_count
+    # memberships, terms in force, catalogue, applications, requests, services (of requests
+    # and visits together), clients, dispatches, answers, visits, companies, conversations,
+    # unread counts, last messages: one statement each.
+    assert large_count <= 14, "\n".join(_LAST)
+
+
+async def test_the_staff_providers_screen_costs_the_same_statements_at_10_and_100_rows():
+    small = await _staff_with(10)
+    small_count, small_data = await _count(PROVIDERS_SCREEN, small, {"first": 100})
+    large = await _staff_with(100)
+    large_count, large_data = await _count(PROVIDERS_SCREEN, large, {"first": 100})
+
+    edges = large_data["providers"]["edges"]
+    assert len(edges) == 100
+    assert large_data["providerCounts"]["total"] == 100
+    assert {e["node"]["documentState"] for e in edges} == {"MISSING"}
+    assert {len(e["node"]["services"]) for e in edges} == {3}
+    assert {len([s for s in e["node"]["services"] if s["status"]]) for e in edges} == {1, 2, 3}
+    assert len(small_data["providers"]["edges"]) == 10
+    assert large_count == small_count
+    # counts, providers with companies, catalogue, applications, required types, documents:
+    # one statement each.
+    assert large_count <= 6
+
+
+async def test_document_state_shows_the_worst_required_document_of_each_provider():
+    marketplace = await make_marketplace()
+    staff = await make_staff(marketplace)
+    await require_types(marketplace, "KBIS")
+    today = clock.now().date()
+    states = {}
+    for expires_in in (None, 100, 10, -1):
+        membership = await make_membership(marketplace)
+        if expires_in is not None:
+            await make_company_document(
+                membership.company, "KBIS", expires_on=today + timedelta(days=expires_in)
+            )
+        states[membership.id] = expires_in
+    data = await ok(PROVIDERS_SCREEN, actor=await actor_of(staff, marketplace))
+    shown = {_pk(e["node"]["id"]): e["node"]["documentState"] for e in data["providers"]["edges"]}
+    expected = {None: "MISSING", 100: "VALID", 10: "EXPIRING_SOON", -1: "EXPIRED"}
+    assert shown == {pk: expected[days] for pk, days in states.items()}
+
+
+async def test_a_provider_sees_the_state_of_its_own_documents():
+    cast = await make_cast()
+    await require_types(cast.marketplace, "RC_PRO")
+    query = "{ myMemberships { documentState } }"
+    data = await ok(query, actor=await cast.provider_actor())
+    assert data["myMemberships"] == [{"documentState": "MISSING"}]
+
+
+async def test_a_bearer_request_is_authenticated_in_one_statement():
+    cast = await make_cast()
+    await make_membership(await make_marketplace(), company=cast.membership.company)
+    token, _ = make_access_token(cast.provider.id)
+    with counting() as statements:
+        actor = await account.authenticate(
+            bearer=token, api_key=None, marketplace_id=cast.marketplace.id
+        )
+    assert len(statements) == 1
+    assert actor.membership_id == cast.membership.id
+    assert actor.marketplace_id == cast.marketplace.id
+    assert {g.role for g in actor.roles} == {"PROVIDER"}
+    assert len(actor.roles) == 2
+
+
+async def test_one_statement_authentication_finds_every_role_of_the_user():
+    marketplace, other = await make_marketplace(), await make_marketplace()
+    staff = await make_staff(marketplace)
+    client = await make_client(other)
+    await client.fetch_related("user")
+    assert client.user is not None
+    token, _ = make_access_token(staff.id)
+    actor = await account.authenticate(bearer=token, api_key=None, marketplace_id=None)
+    assert actor.marketplace_id == marketplace.id
+    assert actor.is_admin
+    token, _ = make_access_token(client.user.id)
+    actor = await account.authenticate(bearer=token, api_key=None, marketplace_id=None)
+    assert actor.client_id == client.id
+    assert actor.marketplace_id == other.id
+    assert [g.role for g in actor.roles] == ["CLIENT"]
+
+
+def _pk(gid: str) -> int:
+    from strawberry import relay
+
+    return int(relay.GlobalID.from_id(gid).node_id)
+
+
+async def test_operations_sharing_a_websocket_context_never_see_each_others_cached_rows():
+    cast = await make_cast()
+    service = await make_service(cast.marketplace, name="Ironing")
+    application = await offer(cast.membership, service, ProviderServiceStatus.PENDING)
+    # A websocket keeps one Context for every operation it carries.
+    context = Context(
+        request=None,  # type: ignore[arg-type]
+        response=None,
+        actor=await cast.provider_actor(),
+        request_id="ws",
+    )
+    query = "{ myMemberships { services { status service { name } } } }"
+
+    async def run() -> Any:
+        result = await schema.execute(query, context_value=context)
+        assert result.data is not None, result.errors
+        return result.data["myMemberships"][0]["services"]
+
+    assert await run() == [{"status": "PENDING", "service": {"name": "Ironing"}}]
+    application.status = ProviderServiceStatus.ACCEPTED
+    await application.save()
+    assert await run() == [{"status": "ACCEPTED", "service": {"name": "Ironing"}}]
+
+
+async def test_a_subscription_reads_the_answers_as_they_are_at_each_event():
+    world = await make_world(providers=2, proposals_required=3)
+    request_id = await world.request()
+    talker = world.providers[0]
+    subscription = """subscription { serviceRequestUpdated {
+      serviceRequest { dispatches { providerId status } } } }"""
+    context = Context(request=None, response=None, actor=world.staff, request_id="ws")  # type: ignore[arg-type]
+    events = await schema.subscribe(subscription, context_value=context)
+    seen: list[str] = []
+
+    async def follow() -> None:
+        async for result in events:  # type: ignore[union-attr]
+            assert result.data is not None, result.errors
+            dispatches = result.data["serviceRequestUpdated"]["serviceRequest"]["dispatches"]
+            mine = encode_id("Membership", talker.membership.id)
+            seen.extend(d["status"] for d in dispatches if d["providerId"] == str(mine))
+
+    task = asyncio.create_task(follow())
+    try:
+        await asyncio.sleep(0.2)
+        for answer in (DispatchStatus.INTERESTED, DispatchStatus.DECLINED):
+            await respond_to_service_request(
+                talker.actor, request_id=request_id, answer=Answer(answer)
+            )
+            await wait_for(lambda n=len(seen): len(seen) > n)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert seen == ["INTERESTED", "DECLINED"]
+
+
+PROPOSALS = """{ serviceRequests(first: 50) { nodes {
+  proposal { providers { companyName services price } } } } }"""
+
+
+async def _proposals(requests: int) -> tuple[int, Any]:
+    world = await make_world(providers=2, proposals_required=1)
+    extra = await make_service(world.marketplace, name="Windows")
+    await offer(world.providers[0].membership, extra)
+    for _ in range(requests):
+        request_id = await world.request()
+        await respond_to_service_request(
+            world.providers[0].actor,
+            request_id=request_id,
+            answer=Answer(DispatchStatus.INTERESTED, price=Decimal("90.00")),
+        )
+    await jobs.drain()  # the notifications sent after each answer read the database too
+    return await _count(PROPOSALS, world.client, {})
+
+
+async def test_a_client_reads_many_proposals_with_each_providers_services_at_one_cost():
+    few_count, few = await _proposals(2)
+    many_count, many = await _proposals(8)
+    nodes = many["serviceRequests"]["nodes"]
+    assert len(nodes) == 8
+    for node in nodes:
+        [provider] = node["proposal"]["providers"]
+        assert provider["services"] == ["Cleaning", "Windows"]
+        assert provider["price"] == "90.00"
+    assert len(few["serviceRequests"]["nodes"]) == 2
+    assert many_count == few_count
