@@ -37,12 +37,14 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 async def _prepare_demo() -> None:
-    from presta import db, demo
+    from presta import db, demo, jobs
 
     await db.migrate_db()
     await db.init_db()
     try:
         logins = await demo.load_demo_data()
+        # The demo's notifications run as in-process jobs: let them finish on this database.
+        await jobs.drain()
     finally:
         await db.close_db()
     print(demo.banner(logins), flush=True)
