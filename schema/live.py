@@ -160,8 +160,13 @@ async def _shared_load(
                 raise
             # The subscription computing it went away meanwhile: compute it here.
     future: asyncio.Future[T | None] = loop.create_future()
+    # Kept in time order, so stale results are dropped from the front: memory follows the
+    # events of the last half second, not the last _SHARED_KEPT ones.
+    _shared.pop(cache_key, None)
     _shared[cache_key] = (now, future)
-    while len(_shared) > _SHARED_KEPT:
+    while _shared and (
+        len(_shared) > _SHARED_KEPT or now - next(iter(_shared.values()))[0] > _SHARE_SECONDS
+    ):
         _shared.popitem(last=False)
     try:
         result = await load(actor, envelope)
