@@ -396,3 +396,10 @@ async def load_self(actor: Actor, user_id: int) -> User | None:
 
 
 USER_UPDATED = "user.updated"
+
+
+async def visible_api_keys(actor: Actor, ids: list[int]) -> list[ApiKey]:
+    """Only ADMIN staff see their marketplace's keys."""
+    if not actor.is_admin:
+        return []
+    return await ApiKey.filter(id__in=ids, marketplace_id=actor.marketplace_id)

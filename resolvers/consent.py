@@ -148,3 +148,13 @@ async def consented_memberships(
         last=last,
         before=before,
     )
+
+
+async def visible_consent_records(actor: Actor, ids: list[int]) -> list[ConsentRecord]:
+    """Staff and partners see their marketplace's records, a provider its membership's."""
+    if actor.marketplace_id is None:
+        return []
+    query = ConsentRecord.filter(id__in=ids, membership__marketplace_id=actor.marketplace_id)
+    if not actor.sees_whole_marketplace:
+        query = query.filter(membership_id=actor.membership_id or 0)
+    return await query.select_related("actor")

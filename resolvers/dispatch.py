@@ -295,3 +295,13 @@ async def requeue_stale_jobs(limit: int = 200) -> int:
             requeued += 1
     await DispatchJob.filter(done_at__lt=now - timedelta(days=7)).delete()
     return requeued
+
+
+async def visible_dispatches(actor: Actor, ids: list[int]) -> list[Dispatch]:
+    """Staff and partners see their marketplace's dispatches, a provider only its own."""
+    query = Dispatch.filter(id__in=ids, request__marketplace_id=actor.marketplace_id)
+    if not actor.sees_whole_marketplace:
+        if actor.membership_id is None:
+            return []
+        query = query.filter(membership_id=actor.membership_id)
+    return await query

@@ -95,10 +95,7 @@ class ApiKey(AuthorizedNode):
 
     @classmethod
     async def load_visible(cls, actor: Actor, ids: list[int]) -> dict[int, Any]:
-        if not actor.is_admin:
-            return {}
-        keys = await ApiKeyModel.filter(id__in=ids, marketplace_id=actor.marketplace_id)
-        return {k.id: cls.from_model(k) for k in keys}
+        return {k.id: cls.from_model(k) for k in await account.visible_api_keys(actor, ids)}
 
 
 # --- inputs and payloads -------------------------------------------------------------------

@@ -68,14 +68,8 @@ class ConsentRecord(AuthorizedNode):
 
     @classmethod
     async def load_visible(cls, actor: Actor, ids: list[int]) -> dict[int, Any]:
-        if actor.marketplace_id is None:
-            return {}
-        query = ConsentRecordModel.filter(
-            id__in=ids, membership__marketplace_id=actor.marketplace_id
-        )
-        if not actor.sees_whole_marketplace:
-            query = query.filter(membership_id=actor.membership_id or 0)
-        return {r.id: cls.from_model(r) for r in await query.select_related("actor")}
+        records = await use_cases.visible_consent_records(actor, ids)
+        return {r.id: cls.from_model(r) for r in records}
 
 
 @strawberry.type(description="The marketing consent in force on one channel.")

@@ -161,12 +161,7 @@ class Dispatch(AuthorizedNode):
 
     @classmethod
     async def load_visible(cls, actor: Actor, ids: list[int]) -> dict[int, Any]:
-        query = DispatchModel.filter(id__in=ids, request__marketplace_id=actor.marketplace_id)
-        if not actor.sees_whole_marketplace:
-            if actor.membership_id is None:
-                return {}
-            query = query.filter(membership_id=actor.membership_id)
-        return {d.id: cls.from_model(d) for d in await query}
+        return {d.id: cls.from_model(d) for d in await core.visible_dispatches(actor, ids)}
 
 
 @strawberry.type(description="A provider named in a proposal.")
