@@ -7,26 +7,47 @@ other variables is the top-level error ``IDEMPOTENCY_KEY_REUSED`` (HTTP 422); a 
 arrives while the first still runs waits for it, then gets ``IDEMPOTENCY_IN_PROGRESS`` (HTTP
 409). A run that ends without effect (a top-level error, no data) is forgotten, so the key may
 be retried.
+
+A database dump must not yield the secrets these responses hold (sign-up tokens, API keys)
+nor the keys themselves: a row is named by a keyed hash of (caller, key), its input by an HMAC,
+and its response is sealed with AES-GCM, all under keys derived from the server secret and the
+caller's raw key. Only a request presenting that key can find and open its row.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
+import logging
+import os
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from graphql import GraphQLError, OperationType
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
+from presta.logs import request_id
+from presta.settings import settings
 from resolvers import idempotency
 from resolvers.idempotency import Verdict
 from schema.ratelimit import operation_of, principal_of, root_fields
 
+log = logging.getLogger(__name__)
+
 HEADER = "idempotency-key"
+# Changing it (or the secret) orphans the rows in flight: their keys run again as new.
+_SALT = b"presta/idempotency/v1"
+_SEALED = "v1:"
 
 # Mutations that create something: a retried request must not create it twice. Other
 # mutations are state transitions whose repetition is refused by their own rules.
@@ -55,13 +76,46 @@ IDEMPOTENT_MUTATIONS = frozenset(
 )
 
 
-def _digest(query: str | None, variables: dict[str, Any] | None, name: str | None) -> str:
-    body = orjson.dumps(
-        {"query": query, "variables": variables, "operationName": name},
-        default=_uploaded,
-        option=orjson.OPT_SORT_KEYS,
+@dataclass(frozen=True, slots=True)
+class _Vault:
+    """What one caller's raw key opens: the name of its row, its fingerprints, its response."""
+
+    lookup: str
+    mac_key: bytes
+    aead: AESGCM
+
+    def digest(self, query: str | None, variables: dict[str, Any] | None, name: str | None) -> str:
+        # Keyed: a plain hash of sign-up variables would let a dump test password guesses.
+        body = orjson.dumps(
+            {"query": query, "variables": variables, "operationName": name},
+            default=_uploaded,
+            option=orjson.OPT_SORT_KEYS,
+        )
+        return hmac.new(self.mac_key, body, hashlib.sha256).hexdigest()
+
+    def seal(self, response: bytes) -> str:
+        nonce = os.urandom(12)
+        sealed = self.aead.encrypt(nonce, response, self.lookup.encode())
+        return _SEALED + base64.b64encode(nonce + sealed).decode()
+
+    def open(self, stored: str) -> bytes | None:
+        """The response, or None when the row was not sealed under this key."""
+        if not stored.startswith(_SEALED):
+            return None
+        try:
+            blob = base64.b64decode(stored.removeprefix(_SEALED), validate=True)
+            return self.aead.decrypt(blob[:12], blob[12:], self.lookup.encode())
+        except (InvalidTag, ValueError):
+            return None
+
+
+def _vault(principal: str, key: str) -> _Vault:
+    secret = settings().secret_key.encode()
+    material = len(secret).to_bytes(4, "big") + secret + key.encode()
+    okm = HKDF(algorithm=hashes.SHA256(), length=96, salt=_SALT, info=principal.encode()).derive(
+        material
     )
-    return hashlib.sha256(body).hexdigest()
+    return _Vault(lookup=okm[:32].hex(), mac_key=okm[32:64], aead=AESGCM(okm[64:]))
 
 
 def _uploaded(value: Any) -> Any:
@@ -85,7 +139,7 @@ def _error(message: str, code: str) -> ExecutionResult:
     return ExecutionResult(data=None, errors=[GraphQLError(message, extensions={"code": code})])
 
 
-def _replayed(text: str) -> ExecutionResult:
+def _replayed(text: bytes) -> ExecutionResult:
     response = orjson.loads(text)
     errors = [
         GraphQLError(e.get("message", ""), path=e.get("path"), extensions=e.get("extensions"))
@@ -103,6 +157,7 @@ class Idempotency(SchemaExtension):
 
     def __init__(self) -> None:
         self._record: int | None = None
+        self._vault: _Vault | None = None
 
     async def on_operation(self) -> AsyncIterator[None]:
         try:
@@ -113,13 +168,13 @@ class Idempotency(SchemaExtension):
 
     async def _settle(self, record_id: int) -> None:
         result = self.execution_context.result
-        if result is None or not _produced(result.data):
+        if result is None or not _produced(result.data) or self._vault is None:
             await idempotency.release(record_id)
             return
         response: dict[str, Any] = {"data": result.data}
         if result.errors:
             response["errors"] = [error.formatted for error in result.errors]
-        await idempotency.finish(record_id, orjson.dumps(response).decode())
+        await idempotency.finish(record_id, self._vault.seal(orjson.dumps(response)))
 
     async def on_execute(self) -> AsyncIterator[None]:
         ctx = self.execution_context
@@ -145,13 +200,18 @@ class Idempotency(SchemaExtension):
             yield
             return
         principal = f"{principal_of(context.actor, request)}@{context.actor.marketplace_id or 0}"
-        digest = _digest(ctx.query, ctx.variables, ctx.operation_name)
-        claim = await idempotency.claim(principal, key, digest)
+        vault = _vault(principal, key)
+        digest = vault.digest(ctx.query, ctx.variables, ctx.operation_name)
+        claim = await idempotency.claim(principal, vault.lookup, digest)
         if claim.verdict is Verdict.RUN:
-            self._record = claim.record_id
+            self._record, self._vault = claim.record_id, vault
         elif claim.verdict is Verdict.REPLAY:
-            ctx.result = _replayed(claim.response or "{}")
-            self._header("Idempotent-Replayed", "true")
+            response = vault.open(claim.response or "")
+            if response is None:
+                ctx.result = self._unreadable(claim.record_id)
+            else:
+                ctx.result = _replayed(response)
+                self._header("Idempotent-Replayed", "true")
         elif claim.verdict is Verdict.REUSED:
             ctx.result = _error(
                 "This Idempotency-Key was used for a different request.",
@@ -166,6 +226,17 @@ class Idempotency(SchemaExtension):
             self._status(409)
             self._header("Retry-After", "1")
         yield
+
+    def _unreadable(self, record_id: int | None) -> ExecutionResult:
+        # Found by its key's hash yet not sealed under it: the row was altered in the database.
+        rid = request_id.get()
+        log.error("idempotency record %s does not open under its key", record_id)
+        self._status(500)
+        error = GraphQLError(
+            f"Unexpected error (request id {rid}).",
+            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": rid},
+        )
+        return ExecutionResult(data=None, errors=[error])
 
     def _status(self, status: int) -> None:
         response = getattr(self.execution_context.context, "response", None)

@@ -6,7 +6,9 @@ every package and still say "No known vulnerabilities found". So this asks first
 answers, and falls back to what does: each project's JSON (`/pypi/<name>/json`) lists the
 vulnerabilities of its latest release. A distribution at its latest release is then fully
 audited; one behind it is reported as such (advisories fixed before the latest release are
-not visible there): raise its floor or audit where OSV answers.
+not visible there): raise its floor or audit where OSV answers. For each such distribution the
+report names what holds it back (an installed dependent, or our own pyproject, whose requirement
+excludes the latest release) and whether only the ``dev`` extra (tests, tools) needs it.
 
 Exit status: 0 when no known vulnerability was found, 1 otherwise (or when nothing answers).
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -45,13 +48,83 @@ def _answers(method: str, url: str, **kw: Any) -> bool:
         return False
 
 
+def _project() -> dict[str, Any]:
+    project: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return project
+
+
 def _installed() -> dict[str, str]:
-    ours = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
+    ours = _project()["name"]
     found: dict[str, str] = {}
     for dist in importlib.metadata.distributions():
         name = dist.metadata["Name"]
         if name and canonicalize_name(name) != canonicalize_name(ours):
             found[canonicalize_name(name)] = dist.version
+    return found
+
+
+class _Graph:
+    """Who requires what among the installed distributions, from our pyproject down."""
+
+    def __init__(self) -> None:
+        self.edges: dict[str, list[tuple[str, Requirement]]] = {}
+        project = _project()
+        self.ours = str(project["name"])
+        runtime = _requirements(project.get("dependencies", []))
+        dev = _requirements(project.get("optional-dependencies", {}).get("dev", []))
+        for req in [*runtime, *dev]:
+            self.edges.setdefault(canonicalize_name(req.name), []).append((self.ours, req))
+        self.runtime = self._walk(runtime)
+        self.everything = self._walk([*runtime, *dev])
+
+    def _walk(self, roots: list[Requirement]) -> set[str]:
+        seen: set[str] = set()
+        todo = [(canonicalize_name(r.name), frozenset(r.extras)) for r in roots]
+        done: set[tuple[str, frozenset[str]]] = set()
+        while todo:
+            name, extras = todo.pop()
+            if (name, extras) in done:
+                continue
+            done.add((name, extras))
+            try:
+                dist = importlib.metadata.distribution(name)
+            except importlib.metadata.PackageNotFoundError:
+                continue
+            seen.add(name)
+            parent = f"{dist.metadata['Name']} {dist.version}"
+            for req in _requirements(dist.requires or []):
+                if req.marker is None or any(
+                    req.marker.evaluate({"extra": extra}) for extra in ("", *extras)
+                ):
+                    child = canonicalize_name(req.name)
+                    if (parent, req) not in self.edges.get(child, []):
+                        self.edges.setdefault(child, []).append((parent, req))
+                    todo.append((child, frozenset(req.extras)))
+        return seen
+
+    def why_behind(self, name: str, latest: str) -> str:
+        """What keeps ``name`` from its latest release, and who needs it."""
+        holders = [
+            f"held back by {parent} (requires {req})"
+            for parent, req in self.edges.get(name, [])
+            if not req.specifier.contains(latest, prereleases=True)
+        ]
+        if name not in self.everything:
+            needed = f"not required by {self.ours}"
+        elif name not in self.runtime:
+            needed = f"test-only: needed by {self.ours}[dev] alone"
+        else:
+            needed = f"runtime dependency of {self.ours}"
+        return "; ".join([*(holders or ["no installed requirement holds it back"]), needed])
+
+
+def _requirements(lines: list[str]) -> list[Requirement]:
+    found = []
+    for line in lines:
+        try:
+            found.append(Requirement(line))
+        except InvalidRequirement:
+            continue
     return found
 
 
@@ -68,6 +141,7 @@ def _fallback() -> int:
     installed = _installed()
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = dict(zip(installed, pool.map(_latest_advisories, installed), strict=True))
+    graph = _Graph()
     vulnerable, behind, unknown = [], [], []
     for name, version in sorted(installed.items()):
         answer = answers[name]
@@ -80,10 +154,11 @@ def _fallback() -> int:
             fixed = ", ".join(vuln.get("fixed_in") or []) or "no fix yet"
             vulnerable.append(f"{name} {version}: {vuln['id']} (fixed in: {fixed})")
         try:
-            if Version(version) < Version(latest):
-                behind.append(f"{name} {version} (latest {latest})")
+            is_behind = Version(version) < Version(latest)
         except InvalidVersion:
-            behind.append(f"{name} {version} (latest {latest})")
+            is_behind = True
+        if is_behind:
+            behind.append(f"{name} {version} (latest {latest}): {graph.why_behind(name, latest)}")
     print(f"audited {len(installed)} distributions against PyPI's project JSON")
     if behind:
         print(f"{len(behind)} behind their latest release (older advisories not visible here):")

@@ -10,8 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
+from tortoise import connections
 
-from models.account import ApiScope, User
+from models.account import ApiKey, ApiScope, User
 from models.catalog import Service
 from models.idempotency import IdempotencyKey
 from presta import clock
@@ -26,6 +27,9 @@ from tests.graphql import http_client
 SIGN_UP = """mutation($input: SignUpInput!) {
   signUp(input: $input) { userErrors { code } user { id email } accessToken refreshToken }
 }"""
+CREATE_API_KEY = """mutation {
+  createApiKey(input: {name: "sync", scope: READ}) { userErrors { code } apiKey { id } secret }
+}"""
 CREATE_SERVICE = """mutation($name: String!) {
   createService(input: {name: $name}) { userErrors { field code } service { id name } }
 }"""
@@ -37,6 +41,12 @@ async def _post(
     return await client.post(
         "/graphql", json={"query": query, "variables": variables}, headers=headers
     )
+
+
+async def _stored_rows() -> str:
+    """The idempotency table as a database dump would show it."""
+    rows = await connections.get("default").execute_query_dict("SELECT * FROM idempotency_key")
+    return "\n".join(str(value) for row in rows for value in row.values())
 
 
 def _sign_up(email: str) -> dict[str, Any]:
@@ -228,3 +238,63 @@ async def test_a_replayed_upload_stores_one_document_and_another_file_under_its_
     assert other.status_code == 422
     assert other.json()["errors"][0]["extensions"]["code"] == "IDEMPOTENCY_KEY_REUSED"
     assert await Document.all().count() == 1
+
+
+async def test_a_replayed_sign_up_returns_its_tokens_which_the_stored_row_does_not_hold():
+    key = "sign-up-7f3c9a21-0d4e"
+    async with http_client() as client:
+        first = await _post(
+            client, SIGN_UP, _sign_up("dump@example.com"), **{"Idempotency-Key": key}
+        )
+        replay = await _post(
+            client, SIGN_UP, _sign_up("dump@example.com"), **{"Idempotency-Key": key}
+        )
+    tokens = first.json()["data"]["signUp"]
+    assert replay.json()["data"]["signUp"]["accessToken"] == tokens["accessToken"]
+    assert replay.json()["data"]["signUp"]["refreshToken"] == tokens["refreshToken"]
+    dump = await _stored_rows()
+    assert dump
+    for plain in (tokens["accessToken"], tokens["refreshToken"], key, "dump@example.com"):
+        assert plain not in dump
+    assert "correct horse battery" not in dump
+
+
+async def test_a_replayed_api_key_creation_returns_its_secret_which_the_stored_row_does_not_hold():
+    headers = {**await _staff_headers(), "Idempotency-Key": "api-key-once"}
+    async with http_client() as client:
+        first = await _post(client, CREATE_API_KEY, {}, **headers)
+        replay = await _post(client, CREATE_API_KEY, {}, **headers)
+    secret = first.json()["data"]["createApiKey"]["secret"]
+    assert secret
+    assert replay.content == first.content
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert await ApiKey.all().count() == 1
+    dump = await _stored_rows()
+    assert secret not in dump
+    assert "api-key-once" not in dump
+
+
+async def test_another_key_cannot_open_a_stored_response_even_moved_under_its_own_row():
+    async with http_client() as client:
+        mine = await _post(
+            client, SIGN_UP, _sign_up("mine@example.com"), **{"Idempotency-Key": "a"}
+        )
+        await _post(client, SIGN_UP, _sign_up("theirs@example.com"), **{"Idempotency-Key": "b"})
+        guessed = await _post(
+            client, SIGN_UP, _sign_up("mine@example.com"), **{"Idempotency-Key": "a2"}
+        )
+        # Someone with write access to the database copies my sealed response into their row.
+        rows = await IdempotencyKey.all().order_by("id")
+        assert len(rows) == 3
+        await IdempotencyKey.filter(id=rows[1].id).update(response=rows[0].response)
+        stolen = await _post(
+            client, SIGN_UP, _sign_up("theirs@example.com"), **{"Idempotency-Key": "b"}
+        )
+    assert stolen.status_code == 500
+    assert stolen.json()["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
+    token = mine.json()["data"]["signUp"]["accessToken"]
+    assert "Idempotent-Replayed" not in guessed.headers
+    assert guessed.json()["data"]["signUp"]["userErrors"]  # a new run: the e-mail is taken
+    assert token not in guessed.text
+    assert token not in stolen.text
+    assert "mine@example.com" not in stolen.text
