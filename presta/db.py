@@ -27,6 +27,9 @@ def database_url(cfg: Settings | None = None) -> str:
     query.setdefault("maxsize", str(cfg.db_pool_max))
     # asyncpg waits 60 s for a connection by default: a vanished host would hold requests.
     query.setdefault("timeout", str(cfg.db_connect_timeout_seconds))
+    # Closing idle connections costs a timer armed on every release and cancelled on every
+    # acquire (several per request); the pool is bounded by maxsize anyway.
+    query.setdefault("max_inactive_connection_lifetime", "0")
     scheme = "asyncpg" if parts.scheme in ("postgres", "postgresql") else parts.scheme
     return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
 

@@ -164,10 +164,10 @@ class CurrentTermsByMarketplaceLoader(_Loader[int, int]):
 
 
 class MembershipByIdLoader(_Loader[int, Membership]):
-    """Files (with their company) named by rows the actor was already allowed to read."""
+    """Files (with company and marketplace) named by rows the actor was already allowed to read."""
 
     async def fetch(self, keys: list[int]) -> dict[Hashable, Membership]:
-        rows = await Membership.filter(id__in=keys).select_related("company")
+        rows = await Membership.filter(id__in=keys).select_related("company", "marketplace")
         return {m.id: m for m in rows}
 
 

@@ -33,6 +33,7 @@ from schema.base import (
 )
 from schema.context import Info
 from schema.live import decode_event_cursor, encode_event_cursor, follow
+from schema.loaders import MembershipByIdLoader, loader
 from schema.membership import Membership
 from schema.node import AuthorizedNode
 
@@ -126,7 +127,6 @@ class Message(AuthorizedNode):
 class Conversation(AuthorizedNode):
     id: relay.NodeID[int]
     kind: ConversationKind = strawberry.field(description="Who talks, and about what.")
-    membership: Membership = strawberry.field(description="The provider's file it belongs to.")
     client_name: str | None = strawberry.field(description="The client, for PROVIDER_CLIENT.")
     request_id: relay.GlobalID | None = strawberry.field(description="The request it is about.")
     intervention_id: relay.GlobalID | None = strawberry.field(
@@ -135,6 +135,13 @@ class Conversation(AuthorizedNode):
     created_at: datetime = strawberry.field(description="When it was started.")
     last_message_at: datetime | None = strawberry.field(description="When it was last written.")
     last_message_id: strawberry.Private[int | None]
+    membership_id: strawberry.Private[int]
+
+    @strawberry.field(description="The provider's file it belongs to.")
+    async def membership(self, info: Info) -> Membership:
+        # Loaded with the others of the page, only when asked for.
+        found = await loader(info, MembershipByIdLoader).load(self.membership_id)
+        return Membership.from_model(found)
 
     @strawberry.field(description="Messages from others the viewer has not read (0 for API keys).")
     async def unread_count(self, info: Info) -> int:
@@ -178,7 +185,7 @@ class Conversation(AuthorizedNode):
         return cls(
             id=c.id,
             kind=c.kind,
-            membership=Membership.from_model(c.membership),
+            membership_id=c.membership_id,  # type: ignore[attr-defined]
             client_name=c.client.full_name if c.client is not None else None,
             request_id=_gid("ServiceRequest", c.request_id),  # type: ignore[attr-defined]
             intervention_id=_gid("Intervention", c.intervention_id),  # type: ignore[attr-defined]

@@ -35,6 +35,7 @@ from schema import (
     terms,
     zone,
 )
+from schema.fast import install as install_direct_resolvers
 from schema.idempotency import Idempotency
 from schema.limits import (
     UPLOAD_SCALAR,
@@ -140,7 +141,9 @@ def build_schema() -> strawberry.Schema:
             FreshLoaders,
         ],
     )
-    # Every root field checks the policy table before its resolver runs.
+    # Nested fields without arguments skip strawberry's per-call wrapper; every root field
+    # checks the policy table before its resolver runs.
+    install_direct_resolvers(built)
     return install_policy(built)
 
 
