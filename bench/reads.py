@@ -10,7 +10,9 @@ first answer of each is compared with Presta's and a difference is shown in the 
 Rows: throughput of each screen against the plain handler, one uvicorn process each (the
 machine has 2 cores: the load generator takes part of one); two API processes against one on
 the dashboard (target >= 1.7x); the dashboard's p99 latency at half of the one-process peak,
-sent at a fixed rate (open loop, target < 50 ms).
+sent at a fixed rate (open loop, target < 50 ms). For each screen, the CPU time each server
+process spends per request (from ``/proc``), and for the dashboard the floor: graphql-core
+alone executing the same document over the answer's data in memory (no I/O, no strawberry).
 
     python -m bench reads      BENCH_SECONDS=5 BENCH_CONCURRENCY=16 by default
 """
@@ -152,6 +154,37 @@ def _same(label: str, presta: Any, plain: Any) -> str:
     return f" (JSON differs at {len(diff)} places)"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def graphql_floor(document: str, answer: Any, rounds: int = 200) -> float:
+    """CPU ms to execute ``document`` with graphql-core alone over the answer's own data.
+
+    No database, no HTTP, no authentication, no strawberry: the schema is built from
+    ``schema.graphql`` and every field is read from the in-memory answer by graphql-core's
+    default resolver. What any server executing this document with graphql-core pays at
+    least, to set against the plain handler's whole CPU per request.
+    """
+    from graphql import build_schema, execute_sync, parse, validate
+
+    schema = build_schema((ROOT / "schema.graphql").read_text())
+    parsed = parse(document)
+    if validate(schema, parsed):
+        raise RuntimeError("the document does not validate against schema.graphql")
+    data = answer["data"]
+    result = execute_sync(schema, parsed, root_value=data)
+    if result.errors or result.data != data:
+        raise RuntimeError(f"the floor does not reproduce the answer: {result.errors}")
+    started = time.process_time()
+    for _ in range(rounds):
+        orjson.dumps(execute_sync(schema, parsed, root_value=data).data)
+    return (time.process_time() - started) / rounds * 1000
+
+
 def _tokens(secret: str, user_ids: list[int]) -> list[str]:
     from presta.security import make_access_token
     from presta.settings import override_settings, settings
@@ -167,7 +200,7 @@ def _tokens(secret: str, user_ids: list[int]) -> list[str]:
 @contextlib.contextmanager
 def _servers(
     url: str, secret: str, presta_workers: int
-) -> Iterator[tuple[int, int, subprocess.Popen[bytes]]]:
+) -> Iterator[tuple[int, int, subprocess.Popen[bytes], subprocess.Popen[bytes]]]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PRESTA_", "BENCH_"))}
     presta_env = {
         **base,
@@ -191,9 +224,9 @@ def _servers(
     ]
     with (
         _process(presta_cmd, presta_env, presta_port) as server,
-        _process(plain_cmd, plain_env, plain_port),
+        _process(plain_cmd, plain_env, plain_port) as plain,
     ):
-        yield presta_port, plain_port, server
+        yield presta_port, plain_port, server, plain
 
 
 async def run() -> list[Row]:
@@ -212,7 +245,7 @@ async def run() -> list[Row]:
         return [_http(port, path, staff_token, data.slug, screen_body)]
 
     rows: list[Row] = []
-    with _servers(data.url, secret, 1) as (presta, plain, server):
+    with _servers(data.url, secret, 1) as (presta, plain, server, plain_server):
         one_process = 0.0
         for label, build, path in (
             ("provider dashboard", dashboard, "/dashboard"),
@@ -224,22 +257,35 @@ async def run() -> list[Row]:
                 await _first_body(presta, presta_requests[0]),
                 await _first_body(plain, plain_requests[0]),
             )
-            figures = {}
-            for name, port, requests in (
-                ("plain", plain, plain_requests),
-                ("presta", presta, presta_requests),
+            figures, cpu = {}, {}
+            for name, port, requests, pid in (
+                ("plain", plain, plain_requests, plain_server.pid),
+                ("presta", presta, presta_requests, server.pid),
             ):
                 await closed_loop(port, requests, WARM_UP_SECONDS)
                 with profiled(server.pid if name == "presta" else 0, f"reads-{label[:18]}"):
+                    before = cpu_seconds(pid)
                     figures[name] = await closed_loop(port, requests, SECONDS)
+                    served = figures[name][0] * SECONDS
+                    cpu[name] = (cpu_seconds(pid) - before) / served * 1000
             (plain_rps, plain_ms), (presta_rps, presta_ms) = figures["plain"], figures["presta"]
             rows += [
                 Row(f"{label}: plain Starlette + asyncpg", plain_rps, "req/s"),
                 Row(f"{label}: presta{note}", presta_rps, "req/s", plain_rps),
                 Row(f"{label}: median latency, presta vs plain", presta_ms, "ms", plain_ms),
             ]
+            rows.append(
+                Row(f"{label}: server CPU per request, presta vs plain", cpu["presta"], "ms",
+                    cpu["plain"])
+            )  # fmt: skip
             if label == "provider dashboard":
                 one_process = presta_rps
+                answer = await _first_body(presta, presta_requests[0])
+                floor = graphql_floor(PROVIDER_DASHBOARD, answer)
+                rows.append(
+                    Row("provider dashboard: graphql-core alone, no I/O (floor), CPU per request",
+                        floor, "ms", cpu["plain"])
+                )  # fmt: skip
                 requests_one = presta_requests
         half = one_process / 2
         p99 = await open_loop(presta, requests_one, half, SECONDS)
@@ -250,7 +296,7 @@ async def run() -> list[Row]:
                 "ms",
             )
         )
-    with _servers(data.url, secret, 2) as (presta, _plain, _server):
+    with _servers(data.url, secret, 2) as (presta, _plain, _server, _plain_server):
         requests_two = dashboard(presta, "/graphql")
         await closed_loop(presta, requests_two, WARM_UP_SECONDS + 1)
         two_processes, _ = await closed_loop(presta, requests_two, SECONDS)
