@@ -10,6 +10,7 @@ sample; p50 and p99 are over the deliveries of ``BENCH_REQUESTS`` requests per s
 
     python -m bench dispatch_latency   BENCH_PROVIDERS=1000 BENCH_REQUESTS=20
                                        BENCH_SERVER_WORKERS=1 (uvicorn processes) by default
+                                       BENCH_SERVE_ARGS="--no-ws-per-message-deflate" ...
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PROVIDERS = int(os.environ.get("BENCH_PROVIDERS", "1000"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "20"))
 SERVERS = int(os.environ.get("BENCH_SERVER_WORKERS", "1"))
+# Extra ``presta serve`` options to compare, e.g. "--no-ws-per-message-deflate".
+SERVE_ARGS = os.environ.get("BENCH_SERVE_ARGS", "").split()
 MATCHED = (10, 100)
 SLUG = "bench-dispatch"
 SUBSCRIBE = "subscription { serviceRequestDispatched { serviceRequest { id } } }"
@@ -232,6 +235,31 @@ async def _committed_at(url: str, request_gids: list[str]) -> dict[str, float]:
     return {ids[r["object_id"]]: r["at"].timestamp() for r in rows}
 
 
+def _server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of the server process and its children (uvicorn workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents = {pid}
+    total = 0.0
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                text = (entry / "stat").read_text()
+                stats[int(entry.name)] = text[text.rindex(")") + 2 :].split()
+    changed = True
+    while changed:
+        changed = False
+        for child, fields in stats.items():
+            if child not in parents and int(fields[1]) in parents:
+                parents.add(child)
+                changed = True
+    for member in parents:
+        times = stats.get(member)
+        if times is not None:
+            total += (int(times[11]) + int(times[12])) / tick
+    return total
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -260,7 +288,7 @@ async def run() -> list[Row]:
         with (
             _process(["worker", "--threads", "2"], {**env, "PRESTA_LOG_LEVEL": "INFO"}, "worker"),
             _process(
-                ["serve", "--port", str(port), "--workers", str(SERVERS)],
+                ["serve", "--port", str(port), "--workers", str(SERVERS), *SERVE_ARGS],
                 {**env, "PRESTA_LOG_LEVEL": "INFO"},
                 "Application startup complete",
                 SERVERS,
@@ -286,7 +314,12 @@ async def run() -> list[Row]:
                 ) as http:
                     for matched, service in zip(MATCHED, seeded["services"], strict=False):
                         with profiled(server.pid, f"dispatch-{matched}"):
+                            cpu = _server_cpu(server.pid)
                             rows += await _scenario(http, url, received, matched, service)
+                            cpu = _server_cpu(server.pid) - cpu
+                        # Includes the mutations and idle keep-alives of the phase.
+                        per = 1000 * cpu / (matched * REQUESTS)
+                        rows.append(Row(f"{matched} matched: server CPU per delivery", per, "ms"))
             finally:
                 for listener in listeners:
                     if listener.task is not None:
@@ -325,10 +358,13 @@ async def _scenario(
         await asyncio.sleep(0.05)
     committed = await _committed_at(url, gids)
     latencies = [(at - committed[g]) * 1000 for g in gids for at in received[g]]
+    firsts = [(min(received[g]) - committed[g]) * 1000 for g in gids if received[g]]
     delivered = sum(min(len(received[g]), matched) for g in gids)
     label = f"{matched} matched of {PROVIDERS} connected"
     return [
         Row(f"{label}: p50", statistics.median(latencies), "ms"),
         Row(f"{label}: p99", _percentile(latencies, 0.99), "ms"),
+        # The fixed part (commit, publish, the shared snapshot), before the fan-out.
+        Row(f"{label}: first delivery, p50", statistics.median(firsts), "ms"),
         Row(f"{label}: delivered", 100.0 * delivered / (matched * REQUESTS), "%"),
     ]

@@ -10,6 +10,8 @@ the API does after commit; Presta then authorizes, loads and renders it for each
 - p99 latency: events one at a time, from publish to receipt, over every subscriber.
 - deliveries/s: a burst of events (below the per-subscriber queue bound), K x burst
   deliveries over the time from the first publish to the last receipt.
+- server CPU per delivery: user + system CPU of the server process over both phases, per
+  delivery (robust to a busy machine, unlike the two figures above).
 
     python -m bench fanout     BENCH_FANOUT_EVENTS=100 BENCH_FANOUT_BURST=200 by default
 """
@@ -33,6 +35,7 @@ import orjson
 from redis.asyncio import Redis
 
 from bench import UNLIMITED, Row
+from bench.dispatch_latency import _server_cpu
 from bench.small_query import ROOT, _database, _free_port, _process, _sign_up
 
 KS = tuple(int(k) for k in os.environ.get("BENCH_FANOUT_KS", "1,10,100").split(","))
@@ -186,13 +189,14 @@ async def run() -> list[Row]:
             redis = Redis.from_url(redis_url)
             try:
                 with (
-                    _process(presta_cmd, presta_env, presta_port),
-                    _process(relay_cmd, relay_env, relay_port),
+                    _process(presta_cmd, presta_env, presta_port) as presta_server,
+                    _process(relay_cmd, relay_env, relay_port) as relay_server,
                 ):
                     token = await _sign_up(presta_port)
                     user_id = await db.fetchval("SELECT id FROM account_user LIMIT 1")
+                    pids = (presta_server.pid, relay_server.pid)
                     return await _compare(
-                        db, redis, namespace, token, user_id, presta_port, relay_port
+                        db, redis, namespace, token, user_id, presta_port, relay_port, pids
                     )
             finally:
                 await redis.aclose()
@@ -200,7 +204,14 @@ async def run() -> list[Row]:
 
 
 async def _compare(
-    db: Any, redis: Redis, namespace: str, token: str, user_id: int, presta: int, relay: int
+    db: Any,
+    redis: Redis,
+    namespace: str,
+    token: str,
+    user_id: int,
+    presta: int,
+    relay: int,
+    pids: tuple[int, int],
 ) -> list[Row]:
     envelopes: dict[int, bytes] = {}
     audience = [f"user:{user_id}"]
@@ -259,18 +270,28 @@ async def _compare(
     for k in KS:
         relay_subs = Subscribers(k, _relay_event_id)
         await relay_subs.open(f"ws://127.0.0.1:{relay}/ws", relay_greet, [])
+        relay_cpu = _server_cpu(pids[1])
         relay_rate, relay_p99 = await _measure(relay_subs, relay_publish, relay_ids)
+        relay_cpu = (_server_cpu(pids[1]) - relay_cpu) / relay_subs.deliveries
         await relay_subs.close()
 
         presta_subs = Subscribers(k, _presta_event_id)
         await presta_subs.open(
             f"ws://127.0.0.1:{presta}/graphql", presta_greet, ["graphql-transport-ws"]
         )
+        presta_cpu = _server_cpu(pids[0])
         presta_rate, presta_p99 = await _measure(presta_subs, presta_publish, presta_ids)
+        presta_cpu = (_server_cpu(pids[0]) - presta_cpu) / presta_subs.deliveries
         await presta_subs.close()
         rows += [
             Row(f"K={k}: deliveries/s, presta vs plain relay", presta_rate, "msg/s", relay_rate),
             Row(f"K={k}: p99 latency, presta vs plain relay", presta_p99, "ms", relay_p99),
+            Row(
+                f"K={k}: server CPU per delivery, presta vs relay",
+                presta_cpu * 1e6,
+                "us",
+                relay_cpu * 1e6,
+            ),
         ]
     return rows
 

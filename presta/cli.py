@@ -31,7 +31,13 @@ def _serve(args: argparse.Namespace) -> None:
         port=args.port or cfg.port,
         workers=args.workers,
         log_level=cfg.log_level.lower(),
+        # uvicorn's line per request costs ~23 us of CPU and is not JSON: in production
+        # /metrics counts requests and the proxy in front logs them.
+        access_log=cfg.environment != "production",
+        ws=args.ws,
         ws_max_size=256 * 1024,
+        ws_per_message_deflate=args.ws_per_message_deflate,
+        ws_ping_interval=args.ws_ping_interval or None,
         proxy_headers=True,
     )
 
@@ -133,6 +139,26 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--demo", action="store_true", help="migrate and load demo data first")
+    serve.add_argument(
+        "--ws",
+        default="auto",
+        choices=["auto", "websockets", "websockets-sansio"],
+        help="websocket implementation (auto: websockets-sansio, the cheapest per message)",
+    )
+    serve.add_argument(
+        "--ws-per-message-deflate",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        # Live messages are small JSON: compressing costs CPU per message and zlib state per
+        # connection for little saving (measured in bench/dispatch_latency.py).
+        help="compress websocket messages when the client offers it (default: no)",
+    )
+    serve.add_argument(
+        "--ws-ping-interval",
+        type=float,
+        default=20.0,
+        help="seconds between keep-alive pings of each websocket (0: none)",
+    )
     serve.set_defaults(func=_serve)
 
     worker = sub.add_parser("worker", help="run dramatiq workers")

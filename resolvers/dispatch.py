@@ -28,7 +28,7 @@ from models.dispatch import (
 )
 from models.marketplace import Marketplace
 from models.membership import Membership, MembershipStatus
-from presta import clock, jobs
+from presta import clock, events, jobs
 from presta.tx import AfterCommit
 from resolvers.actor import Actor
 from resolvers.event import record_event, staff_audience
@@ -232,30 +232,64 @@ async def dispatch_for_provider(
 async def _accepted_dispatches(
     request_id: int, *, membership_id: int | None = None
 ) -> dict[int, Dispatch]:
+    request = await ServiceRequest.get_or_none(id=request_id)
+    if request is None:
+        return {}
     query = Dispatch.filter(request_id=request_id, membership__status=MembershipStatus.ACCEPTED)
     if membership_id is not None:
         query = query.filter(membership_id=membership_id)
-    return {d.membership_id: d for d in await query.select_related("request")}  # type: ignore[attr-defined]
+    found: dict[int, Dispatch] = {}
+    for d in await query:
+        # One request instance for every provider's dispatch (select_related builds one each).
+        d.request = request
+        found[d.membership_id] = d  # type: ignore[attr-defined]
+    return found
 
 
-_SNAPSHOTS: OrderedDict[int, asyncio.Future[dict[int, Dispatch]]] = OrderedDict()
+# A snapshot serves the subscribers woken by one live event, not a replay of it much later:
+# it is reused only this long, so access is checked again against the database.
+_SNAPSHOT_SECONDS = 0.5
+_Snapshot = asyncio.Future[dict[int, Dispatch]]
+_SNAPSHOTS: OrderedDict[tuple[int, int], tuple[float, _Snapshot]] = OrderedDict()
 _SNAPSHOTS_KEPT = 64
 
 
 async def _shared_snapshot(event_id: int, request_id: int) -> dict[int, Dispatch]:
-    future = _SNAPSHOTS.get(event_id)
-    if future is None or future.get_loop() is not asyncio.get_running_loop():
-        future = asyncio.get_running_loop().create_future()
-        _SNAPSHOTS[event_id] = future
-        while len(_SNAPSHOTS) > _SNAPSHOTS_KEPT:
-            _SNAPSHOTS.popitem(last=False)
+    loop = asyncio.get_running_loop()
+    key = (event_id, request_id)
+    entry = _SNAPSHOTS.get(key)
+    fresh = entry is not None and loop.time() - entry[0] <= _SNAPSHOT_SECONDS
+    if entry is not None and fresh and entry[1].get_loop() is loop:
         try:
-            future.set_result(await _accepted_dispatches(request_id))
-        except Exception as exc:
-            future.set_exception(exc)
-            _SNAPSHOTS.pop(event_id, None)
-            raise
-    return await asyncio.shield(future)
+            return await events.shared_result(entry[1])
+        except asyncio.CancelledError:
+            if not entry[1].cancelled():
+                raise
+            # The subscription taking it went away meanwhile: take it here.
+    future: _Snapshot = loop.create_future()
+    _SNAPSHOTS.pop(key, None)
+    _SNAPSHOTS[key] = (loop.time(), future)
+    while len(_SNAPSHOTS) > _SNAPSHOTS_KEPT:
+        _SNAPSHOTS.popitem(last=False)
+    try:
+        found = await _accepted_dispatches(request_id)
+    except asyncio.CancelledError:
+        _forget(key, future)
+        future.cancel()
+        raise
+    except Exception as exc:
+        _forget(key, future)
+        future.set_exception(exc)
+        future.exception()  # marked retrieved: only the waiters, if any, re-raise it
+        raise
+    future.set_result(found)
+    return found
+
+
+def _forget(key: tuple[int, int], future: _Snapshot) -> None:
+    entry = _SNAPSHOTS.get(key)
+    if entry is not None and entry[1] is future:
+        del _SNAPSHOTS[key]
 
 
 JOB_RETRY_AFTER = timedelta(minutes=10)

@@ -37,7 +37,7 @@ class Verdict(StrEnum):
 class Claim:
     verdict: Verdict
     record_id: int | None = None
-    response: str | None = None  # JSON text
+    response: str | None = None  # sealed: v1:<base64 nonce + AES-GCM ciphertext>
 
 
 async def claim(principal: str, key: str, request_hash: str) -> Claim:

@@ -70,6 +70,7 @@ async def follow(
     """
     key = share if share is not None else load
     mine = audience_keys(actor)
+    sharer = _Sharer(actor)
     if after is not None and await cursor_expired(after):
         raise GraphQLError(
             f"This cursor is older than the {settings().event_retention_days}-day retention "
@@ -84,7 +85,7 @@ async def follow(
                 if must_replay:
                     # Live envelopes wait meanwhile; if they overflow, the next one is RESYNC.
                     must_replay = False
-                    replay = _replay(actor, mine, topics, last_seen, load, key)
+                    replay = _replay(sharer, mine, topics, last_seen, load, key)
                     async with aclosing(replay):
                         async for event_id, item in replay:
                             last_seen = event_id
@@ -101,7 +102,8 @@ async def follow(
                 if message["id"] <= last_seen:
                     continue
                 last_seen = message["id"]
-                item = await _visible(actor, mine, message, load, key)
+                # The hub only hands over envelopes naming one of ``mine``.
+                item = await _visible(sharer, None, message, load, key)
                 if item is not None:
                     live.turn_begins()
                     yield last_seen, item
@@ -114,47 +116,73 @@ async def follow(
             ) from None
 
 
+class _Sharer:
+    """An actor as part of a share key: equal when the actors are equal, hashed once (an
+    actor's hash walks all its fields and roles, and the key is looked up for every event)."""
+
+    __slots__ = ("_hash", "actor")
+
+    def __init__(self, actor: Actor) -> None:
+        self.actor = actor
+        self._hash = hash(actor)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Sharer) and (other is self or other.actor == self.actor)
+
+
 async def _replay(
-    actor: Actor, mine: set[str], topics: list[str], after: int, load: Load[T], key: Hashable
+    sharer: _Sharer,
+    mine: set[str],
+    topics: list[str],
+    after: int,
+    load: Load[T],
+    key: Hashable,
 ) -> AsyncGenerator[tuple[int, T | None], None]:
     """Every logged event after ``after``, in batches, with the visible object or None."""
     while True:
         batch = await events_after(
-            after=after, topics=topics, marketplace_id=actor.marketplace_id, limit=_REPLAY_BATCH
+            after=after,
+            topics=topics,
+            marketplace_id=sharer.actor.marketplace_id,
+            limit=_REPLAY_BATCH,
         )
         for event in batch:
             after = event.id
-            yield event.id, await _visible(actor, mine, envelope(event), load, key)
+            yield event.id, await _visible(sharer, mine, envelope(event), load, key)
         if len(batch) < _REPLAY_BATCH:
             return
 
 
 async def _visible(
-    actor: Actor,
-    mine: set[str],
+    sharer: _Sharer,
+    mine: set[str] | None,
     envelope: dict[str, Any],
     load: Load[T],
     key: Hashable,
 ) -> T | None:
-    if mine.isdisjoint(envelope.get("audience", ())):
+    """``mine`` is None when the audience was already matched (live envelopes)."""
+    if mine is not None and mine.isdisjoint(envelope.get("audience", ())):
         return None
-    if envelope.get("marketplace_id") not in (None, actor.marketplace_id):
+    if envelope.get("marketplace_id") not in (None, sharer.actor.marketplace_id):
         return None
-    return await _shared_load(actor, envelope, load, key)
+    return await _shared_load(sharer, envelope, load, key)
 
 
 async def _shared_load(
-    actor: Actor, envelope: dict[str, Any], load: Load[T], key: Hashable
+    sharer: _Sharer, envelope: dict[str, Any], load: Load[T], key: Hashable
 ) -> T | None:
     """``load(actor, envelope)``, computed once for every subscription asking within
     ``_SHARE_SECONDS`` with an equal actor and the same key."""
     loop = asyncio.get_running_loop()
     now = loop.time()
-    cache_key = (envelope["id"], key, actor)
+    cache_key = (envelope["id"], key, sharer)
     entry = _shared.get(cache_key)
     if entry is not None and now - entry[0] <= _SHARE_SECONDS and entry[1].get_loop() is loop:
         try:
-            return await asyncio.shield(entry[1])  # type: ignore[no-any-return]
+            return await events.shared_result(entry[1])  # type: ignore[no-any-return]
         except asyncio.CancelledError:
             if not entry[1].cancelled():
                 raise
@@ -169,7 +197,7 @@ async def _shared_load(
     ):
         _shared.popitem(last=False)
     try:
-        result = await load(actor, envelope)
+        result = await load(sharer.actor, envelope)
     except asyncio.CancelledError:
         _shared.pop(cache_key, None)
         future.cancel()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 
 from presta import events
 from presta.redis_broadcast import RedisBroadcast
-from presta.settings import settings
+from presta.settings import get_settings, settings
 from tests.conftest import wait_for
 from tests.test_live_redis import RedisServer
 
@@ -80,6 +81,25 @@ async def test_a_resync_order_replaces_whatever_was_queued():
         events.resync_everyone()
         assert await _drain(sub, 1) == [events.RESYNC]
         assert sub.queued == 0
+
+
+async def test_a_namespace_change_while_connected_still_delivers_this_process_events(
+    monkeypatch,
+):
+    # The connection keeps the channel it subscribed to: publishing on the new namespace's
+    # channel would reach nobody in this process.
+    await events.disconnect()
+    await events.connect()
+    monkeypatch.setenv("PRESTA_REDIS_NAMESPACE", f"presta-moved-{uuid.uuid4().hex[:8]}")
+    get_settings.cache_clear()
+    try:
+        async with events.listen(audience=["user:1"]) as sub:
+            await events.publish(_envelope(1, "user.updated", "user:1"))
+            assert [e["id"] for e in await _drain(sub, 1)] == [1]
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+        await events.disconnect()  # the next listener connects under the restored settings
 
 
 @pytest.fixture
