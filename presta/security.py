@@ -73,22 +73,33 @@ class TokenError(Exception):
 
 
 def decode_access_token(token: str) -> int:
+    user_id, expires = _verified_access_token(token, settings().secret_key)
+    # Expiry is checked against our clock, which tests can move, on every request.
+    if expires <= int(clock.now().timestamp()):
+        raise TokenError("expired")
+    return user_id
+
+
+# A client sends the same token with every request until it expires, and checking its
+# signature cost more than the rest of authentication. The outcome depends on the token and
+# the key only; the key is part of the cache key, so a new key takes effect at once. Only
+# tokens we signed are kept (a refusal raises), so strangers cannot fill the cache.
+@functools.lru_cache(maxsize=4096)
+def _verified_access_token(token: str, secret_key: str) -> tuple[int, int]:
+    """(user id, expiry) of a well-signed access token."""
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
-            settings().secret_key,
+            secret_key,
             algorithms=[_ALGORITHM],
-            # Times are checked against our clock below (tests move it), not the wall clock.
+            # Times are checked against our clock (tests move it), not the wall clock.
             options={"verify_exp": False, "verify_iat": False, "require": ["sub", "exp", "typ"]},
         )
     except jwt.PyJWTError as exc:
         raise TokenError("invalid") from exc
     if claims.get("typ") != "access":
         raise TokenError("invalid")
-    # Expiry is checked against our clock, which tests can move.
-    if int(claims["exp"]) <= int(clock.now().timestamp()):
-        raise TokenError("expired")
-    return int(claims["sub"])
+    return int(claims["sub"]), int(claims["exp"])
 
 
 def random_token(nbytes: int = 32) -> str:

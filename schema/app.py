@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
-import json
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -223,11 +223,16 @@ class PrestaGraphQL(GraphQL[Context, None]):
             raise HTTPException(400, "The request must be a JSON object with a query.") from exc
 
     def decode_json(self, data: str | bytes) -> object:
-        try:
-            return super().decode_json(data)
-        except RecursionError:
-            # Nested past the parser's limit: a malformed message like any other.
-            raise json.JSONDecodeError("JSON nested too deeply", "", 0) from None
+        # orjson refuses nesting past its limit, NaN, and text that is not UTF-8 with a
+        # JSONDecodeError (a subclass of json's): a malformed message like any other. A UTF-8
+        # byte order mark is tolerated, as json.loads did.
+        if isinstance(data, bytes) and data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]
+        return orjson.loads(data)
+
+    def encode_json(self, data: object) -> str:
+        # Websocket messages; a str, since graphql-transport-ws speaks in text frames.
+        return orjson.dumps(data).decode()
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         actor = request.scope.get("state", {}).get("actor", ANONYMOUS)
@@ -271,7 +276,7 @@ class _ServiceMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
-            request_id.set(uuid.uuid4().hex[:16])
+            request_id.set(_new_request_id())
             OPEN_WEBSOCKETS.inc()
             try:
                 await self.app(scope, receive, send)
@@ -283,7 +288,7 @@ class _ServiceMiddleware:
             return
         headers = dict(scope.get("headers") or [])
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
-        rid = incoming if incoming.isalnum() and len(incoming) <= 64 else uuid.uuid4().hex[:16]
+        rid = incoming if incoming.isalnum() and len(incoming) <= 64 else _new_request_id()
         request_id.set(rid)
         path = scope["path"] if scope["path"] in _KNOWN_PATHS else "other"
         limit = settings().max_body_bytes
@@ -320,8 +325,20 @@ class _ServiceMiddleware:
             except _BodyTooLarge:
                 await _too_large(limit)(scope, receive, send_wrapper)
         finally:
-            HTTP_REQUESTS.labels(path, scope["method"], str(status["code"])).inc()
-            HTTP_LATENCY.labels(path).observe(time.perf_counter() - started)
+            requests, latency = _metrics(path, scope["method"], status["code"])
+            requests.inc()
+            latency.observe(time.perf_counter() - started)
+
+
+def _new_request_id() -> str:
+    return os.urandom(8).hex()
+
+
+@functools.lru_cache(maxsize=256)
+def _metrics(path: str, method: str, status: int) -> tuple[Any, Any]:
+    # Looking up a labelled child takes a lock and costs more than counting: keep them. The
+    # paths are the known ones or "other"; a strange method only evicts the oldest entry.
+    return HTTP_REQUESTS.labels(path, method, str(status)), HTTP_LATENCY.labels(path)
 
 
 class _BodyTooLarge(Exception):

@@ -126,7 +126,10 @@ class RateLimit(SchemaExtension):
         ):
             operation = operation_of(document, ctx.operation_name)
             if operation is not None:
-                cost = cost_of(operation.operation, root_fields(document, operation))
+                kind = operation.operation
+                # Only a mutation's cost depends on its fields.
+                fields = root_fields(document, operation) if kind is OperationType.MUTATION else []
+                cost = cost_of(kind, fields)
                 request = getattr(context, "request", None)
                 decision = await ratelimit.check(buckets_for(context.actor, request, cost))
                 if not decision.allowed:

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import strawberry
 from strawberry import relay
-from strawberry.extensions import (
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-)
-from strawberry.extensions.query_depth_limiter import IgnoreContext
 from strawberry.file_uploads import Upload
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from presta.settings import settings
 from schema import (
     account,
     application,
@@ -36,13 +29,12 @@ from schema import (
     zone,
 )
 from schema.fast import install as install_direct_resolvers
+from schema.hooks import Schema
 from schema.idempotency import Idempotency
 from schema.limits import (
     UPLOAD_SCALAR,
-    CachedValidation,
-    CheckedParserCache,
+    DocumentLimits,
     ErrorMasking,
-    OperationGuard,
     PerEventExecution,
 )
 from schema.loaders import FreshLoaders
@@ -112,13 +104,10 @@ Subscription = merge_types(
 )
 
 
-def _ignore_introspection(context: IgnoreContext) -> bool:
-    return context.field_name.startswith("__")
-
-
 def build_schema() -> strawberry.Schema:
     # Limits are read per operation, so the settings in force apply (and tests can change them).
-    built = strawberry.Schema(
+    # Extension hooks wrapped once per class rather than on every request (schema.hooks).
+    built = Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -130,14 +119,8 @@ def build_schema() -> strawberry.Schema:
             Idempotency,
             RateLimit,
             ErrorMasking,
-            lambda: MaxTokensLimiter(max_token_count=settings().max_tokens),
-            lambda: QueryDepthLimiter(
-                max_depth=settings().max_query_depth, should_ignore=_ignore_introspection
-            ),
-            lambda: MaxAliasesLimiter(max_alias_count=settings().max_aliases),
-            CachedValidation,
-            OperationGuard,
-            lambda: CheckedParserCache(maxsize=256),
+            # Token, depth and alias limits, parser and validation caches, cost and page sizes.
+            DocumentLimits,
             FreshLoaders,
         ],
     )

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from models.account import RefreshToken
 from presta import clock
+from presta.settings import get_settings
 from tests.factories.account import PASSWORD, make_user
 from tests.graphql import execute, ok
 
@@ -117,6 +119,43 @@ async def test_an_expired_access_token_says_so():
     error = response.json()["errors"][0]
     assert error["extensions"]["code"] == "UNAUTHENTICATED"
     assert "expired" in error["message"]
+
+
+async def _viewer_over_http(token: str) -> dict[str, Any]:
+    from tests.graphql import http_client
+
+    async with http_client() as client:
+        response = await client.post(
+            "/graphql",
+            json={"query": "{ viewer { user { email } } }"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    return dict(response.json())
+
+
+async def test_an_access_token_in_use_still_expires_on_time():
+    await make_user(email="gus@example.com")
+    session = (await ok(LOG_IN, {"email": "gus@example.com", "password": PASSWORD}))["logIn"]
+    token = session["accessToken"]
+    assert (await _viewer_over_http(token))["data"]["viewer"]["user"]["email"] == "gus@example.com"
+    clock.advance(timedelta(minutes=16))
+    error = (await _viewer_over_http(token))["errors"][0]
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
+    assert "expired" in error["message"]
+
+
+async def test_access_tokens_signed_under_a_former_secret_key_are_refused(monkeypatch):
+    await make_user(email="hal@example.com")
+    session = (await ok(LOG_IN, {"email": "hal@example.com", "password": PASSWORD}))["logIn"]
+    assert (await _viewer_over_http(session["accessToken"]))["data"]["viewer"]["user"]
+    monkeypatch.setenv("PRESTA_SECRET_KEY", "another-secret-" + "k" * 40)
+    get_settings.cache_clear()
+    try:
+        error = (await _viewer_over_http(session["accessToken"]))["errors"][0]
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
 
 
 async def test_viewer_is_null_when_anonymous():

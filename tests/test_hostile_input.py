@@ -87,6 +87,12 @@ async def test_malformed_json_is_a_bad_request(body):
     assert _codes(response) == ["BAD_REQUEST"]
 
 
+async def test_a_json_body_led_by_a_utf8_byte_order_mark_is_read_like_any_other():
+    body = b'\xef\xbb\xbf{"query": "{ __typename }"}'
+    response = await _post(content=body, headers={"Content-Type": "application/json"})
+    assert response.json() == {"data": {"__typename": "Query"}}
+
+
 async def test_json_nested_past_the_parser_limit_is_a_bad_request_and_the_server_goes_on():
     depth = 50_000  # 100 kB: well under the body limit
     body = b'{"query": "{ __typename }", "variables": {"a": ' + b"[" * depth + b"]" * depth + b"}}"

@@ -1,0 +1,105 @@
+"""strawberry's Schema with extension hooks wrapped once per extension class.
+
+strawberry inspects every hook of every extension and wraps it in a new context-manager
+function (``functools.wraps`` included) on every request, for the same result each time:
+about 4% of a small query's CPU (callgrind, five extensions). Here the wrapping is done once
+per class; the hooks then run exactly as strawberry runs them (same context managers, same
+exit stack, same order).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import strawberry
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.context import (
+    ExecutingContextManager,
+    ExtensionContextManagerBase,
+    OperationContextManager,
+    ParsingContextManager,
+    ValidationContextManager,
+    WrappedHook,
+)
+from strawberry.extensions.runner import SchemaExtensionsRunner
+from strawberry.types import ExecutionContext
+
+
+class Schema(strawberry.Schema):
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        return _Runner(execution_context, extensions)
+
+
+class _Runner(SchemaExtensionsRunner):
+    def operation(self) -> OperationContextManager:
+        return _Operation(self.extensions)
+
+    def validation(self) -> ValidationContextManager:
+        return _Validation(self.extensions)
+
+    def parsing(self) -> ParsingContextManager:
+        return _Parsing(self.extensions)
+
+    def executing(self) -> ExecutingContextManager:
+        return _Executing(self.extensions)
+
+
+# A hook that is a plain function, not a generator: strawberry's get_hook wraps it itself.
+_PLAIN = "plain"
+_Wrapped = tuple[Callable[..., Any], bool] | str | None
+_wrapped_hooks: dict[tuple[type, str], _Wrapped] = {}
+
+
+def _wrapped(cls: type, name: str) -> _Wrapped:
+    """The context-manager factory of a class's hook and whether it is async; None when the
+    class does not define that hook."""
+    found = _wrapped_hooks.get((cls, name), ...)
+    if found is ...:
+        hook = getattr(cls, name)
+        if hook is getattr(SchemaExtension, name):
+            found = None
+        elif inspect.isgeneratorfunction(hook):
+            found = contextlib.contextmanager(hook), False
+        elif inspect.isasyncgenfunction(hook):
+            found = contextlib.asynccontextmanager(hook), True
+        else:
+            found = _PLAIN
+        _wrapped_hooks[cls, name] = found
+    return found
+
+
+class _CachedHooks(ExtensionContextManagerBase):
+    __slots__ = ()
+
+    def get_hook(self, extension: SchemaExtension) -> WrappedHook | None:
+        found = _wrapped(type(extension), self.HOOK_NAME)
+        if found is None:
+            return None
+        if isinstance(found, str):
+            return super().get_hook(extension)
+        factory, is_async = found
+        return WrappedHook(
+            extension=extension, hook=functools.partial(factory, extension), is_async=is_async
+        )
+
+
+class _Operation(_CachedHooks, OperationContextManager):
+    __slots__ = ()
+
+
+class _Validation(_CachedHooks, ValidationContextManager):
+    __slots__ = ()
+
+
+class _Parsing(_CachedHooks, ParsingContextManager):
+    __slots__ = ()
+
+
+class _Executing(_CachedHooks, ExecutingContextManager):
+    __slots__ = ()
