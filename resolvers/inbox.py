@@ -45,11 +45,7 @@ async def list_conversations(
 async def visible_conversations_by_id(actor: Actor, ids: list[int]) -> list[Conversation]:
     if not ids or actor.marketplace_id is None:
         return []
-    return (
-        await visible_conversations(actor)
-        .filter(id__in=ids)
-        .select_related("client")
-    )
+    return await visible_conversations(actor).filter(id__in=ids).select_related("client")
 
 
 async def visible_messages_by_id(actor: Actor, ids: list[int]) -> list[Message]:
