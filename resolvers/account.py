@@ -166,14 +166,33 @@ async def _open_session(user: User, *, family: uuid.UUID | None = None) -> Sessi
     return Session(user=user, access_token=access, expires_in=ttl, refresh_token=refresh)
 
 
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """The signed-in user's own row, read with its roles while authenticating one request."""
+
+    user_id: int
+    email: str
+    full_name: str
+
+
 async def authenticate(
     *, bearer: str | None, api_key: str | None, marketplace_id: int | None
 ) -> Actor:
     """Build the actor of a request from its credentials and the acting marketplace it names."""
+    actor, _ = await authenticate_with_profile(
+        bearer=bearer, api_key=api_key, marketplace_id=marketplace_id
+    )
+    return actor
+
+
+async def authenticate_with_profile(
+    *, bearer: str | None, api_key: str | None, marketplace_id: int | None
+) -> tuple[Actor, Profile | None]:
+    """The actor, and for a bearer token the user's profile as read in the same statement."""
     if api_key:
-        return await _authenticate_api_key(api_key, marketplace_id)
+        return await _authenticate_api_key(api_key, marketplace_id), None
     if not bearer:
-        return ANONYMOUS
+        return ANONYMOUS, None
     try:
         user_id = decode_access_token(bearer)
     except TokenError as exc:
@@ -183,12 +202,13 @@ async def authenticate(
     found = await _user_with_roles(user_id)
     if found is None:
         raise unauthenticated("Invalid access token.")
-    return _actor(found, marketplace_id)
+    return _actor(found, marketplace_id), Profile(found.user_id, found.email, found.full_name)
 
 
 # Every request of a logged-in user runs this: the user and all its roles in one statement.
 _USER_WITH_ROLES = """
-SELECT u.id, u.is_platform_admin, u.provider_company_id, r.kind, r.marketplace_id, r.ref, r.role
+SELECT u.id, u.email, u.full_name, u.is_platform_admin, u.provider_company_id,
+       r.kind, r.marketplace_id, r.ref, r.role
 FROM account_user u
 LEFT JOIN (
     SELECT 'S' AS kind, s.user_id AS user_id, s.marketplace_id AS marketplace_id,
@@ -209,6 +229,8 @@ WHERE u.id = {3} AND u.is_active
 @dataclass(frozen=True, slots=True)
 class _UserRoles:
     user_id: int
+    email: str
+    full_name: str
     is_platform_admin: bool
     company_id: int | None
     staff: list[tuple[int, str]]
@@ -225,6 +247,8 @@ async def _user_with_roles(user_id: int) -> _UserRoles | None:
     first = rows[0]
     found = _UserRoles(
         user_id=int(first["id"]),
+        email=first["email"],
+        full_name=first["full_name"],
         is_platform_admin=bool(first["is_platform_admin"]),
         company_id=first["provider_company_id"],
         staff=[],
@@ -256,6 +280,8 @@ async def actor_for_user(user: User, marketplace_id: int | None) -> Actor:
         )
     found = _UserRoles(
         user_id=user.id,
+        email=user.email,
+        full_name=user.full_name,
         is_platform_admin=user.is_platform_admin,
         company_id=user.provider_company_id,  # type: ignore[attr-defined]
         staff=list(staff),

@@ -251,6 +251,17 @@ class AccountMutation:
         )
 
 
+async def _viewer_user(info: Info) -> User | None:
+    actor, profile = info.context.actor, info.context.profile
+    if actor.user_id is None:
+        return None
+    if profile is not None and profile.user_id == actor.user_id:
+        # Read with the roles while authenticating this very request: no second statement.
+        return User(id=profile.user_id, email=profile.email, full_name=profile.full_name)
+    user = await UserModel.get_or_none(id=actor.user_id)
+    return User.from_model(user) if user is not None else None
+
+
 @strawberry.type
 class AccountQuery:
     @strawberry.field(description="Who is calling. Null when anonymous.")
@@ -258,9 +269,8 @@ class AccountQuery:
         actor = info.context.actor
         if not actor.is_authenticated:
             return None
-        user = await UserModel.get_or_none(id=actor.user_id) if actor.user_id else None
         return Viewer(
-            user=User.from_model(user) if user is not None else None,
+            user=await _viewer_user(info),
             is_platform_admin=actor.is_platform_admin,
             acting_marketplace_id=relay.GlobalID("Marketplace", str(actor.marketplace_id))
             if actor.marketplace_id is not None

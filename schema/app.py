@@ -55,7 +55,9 @@ class _JSONResponse(JSONResponse):
         return orjson.dumps(content)
 
 
-async def _authenticate(headers: Any, params: dict[str, Any] | None = None) -> Actor:
+async def _authenticate(
+    headers: Any, params: dict[str, Any] | None = None
+) -> tuple[Actor, account.Profile | None]:
     params = params or {}
     bearer = (
         params.get("authorization") or params.get("Authorization") or headers.get("authorization")
@@ -66,7 +68,7 @@ async def _authenticate(headers: Any, params: dict[str, Any] | None = None) -> A
     api_key = params.get("apiKey") or headers.get("x-api-key")
     marketplace = params.get("marketplace") or headers.get("x-marketplace")
     marketplace_id = await marketplace_id_from_header(marketplace) if marketplace else None
-    return await account.authenticate(
+    return await account.authenticate_with_profile(
         bearer=token,
         api_key=api_key if isinstance(api_key, str) else None,
         marketplace_id=marketplace_id,
@@ -190,7 +192,8 @@ class PrestaGraphQL(GraphQL[Context, None]):
                 return
             conn = HTTPConnection(scope)
             try:
-                scope.setdefault("state", {})["actor"] = await _authenticate(conn.headers)
+                state = scope.setdefault("state", {})
+                state["actor"], state["profile"] = await _authenticate(conn.headers)
             except AuthError as error:
                 await _auth_error_response(error)(scope, receive, send)
                 return
@@ -235,12 +238,18 @@ class PrestaGraphQL(GraphQL[Context, None]):
         return orjson.dumps(data).decode()
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        actor = request.scope.get("state", {}).get("actor", ANONYMOUS)
-        return Context(request=request, response=response, actor=actor, request_id=request_id.get())
+        state = request.scope.get("state", {})
+        return Context(
+            request=request,
+            response=response,
+            actor=state.get("actor", ANONYMOUS),
+            request_id=request_id.get(),
+            profile=state.get("profile"),
+        )
 
     async def on_ws_connect(self, context: Context) -> Any:
         try:
-            context.actor = await _authenticate(
+            context.actor, _ = await _authenticate(
                 context.request.headers, context.connection_params or {}
             )
         except AuthError as error:

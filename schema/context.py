@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.websockets import WebSocket
 from strawberry.types import Info as _Info
 
+from resolvers.account import Profile
 from resolvers.actor import Actor
 
 # Set by ``schema.loaders.FreshLoaders`` for each operation. A websocket keeps one Context for
@@ -26,6 +27,9 @@ class Context:
     request_id: str
     loaders: dict[Any, Any] = field(default_factory=dict)
     connection_params: dict[str, Any] | None = None
+    # The user's row as read while authenticating this HTTP request (None on websockets,
+    # whose operations outlive the connection's authentication).
+    profile: Profile | None = None
 
     def loader(self, key: Any, factory: Any) -> Any:
         """A DataLoader cached for this operation only."""

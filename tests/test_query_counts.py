@@ -28,13 +28,19 @@ from schema.base import encode_id
 from schema.context import Context
 from schema.root import schema
 from tests.conftest import wait_for
-from tests.factories.account import actor_of, make_client, make_marketplace, make_staff
+from tests.factories.account import (
+    actor_of,
+    make_client,
+    make_marketplace,
+    make_staff,
+    make_user,
+)
 from tests.factories.catalog import make_service, offer
 from tests.factories.dispatch import make_world
 from tests.factories.document import make_company_document, publish_terms, require_types
 from tests.factories.membership import make_company, make_membership
 from tests.factories.messaging import make_cast, make_conversation
-from tests.graphql import ok
+from tests.graphql import http_client, ok
 
 
 class _Counter(logging.Handler):
@@ -243,6 +249,27 @@ async def test_a_bearer_request_is_authenticated_in_one_statement():
     assert actor.marketplace_id == cast.marketplace.id
     assert {g.role for g in actor.roles} == {"PROVIDER"}
     assert len(actor.roles) == 2
+
+
+async def test_the_viewer_over_http_costs_the_authentication_statement_only():
+    user = await make_user()
+    token, _ = make_access_token(user.id)
+    headers = {"Authorization": f"Bearer {token}"}
+    query = {"query": "{ viewer { user { email fullName } } }"}
+    async with http_client() as http:
+        with counting() as statements:
+            body = (await http.post("/graphql", json=query, headers=headers)).json()
+        assert len(statements) == 1, statements
+        assert body["data"]["viewer"]["user"] == {"email": user.email, "fullName": user.full_name}
+        # Read again on every request: a change shows on the next one.
+        renamed = {
+            "query": "mutation($input: UpdateProfileInput!) { updateProfile(input: $input) "
+            "{ userErrors { message } } }",
+            "variables": {"input": {"fullName": "Renamed Person"}},
+        }
+        assert (await http.post("/graphql", json=renamed, headers=headers)).status_code == 200
+        body = (await http.post("/graphql", json=query, headers=headers)).json()
+    assert body["data"]["viewer"]["user"]["fullName"] == "Renamed Person"
 
 
 async def test_one_statement_authentication_finds_every_role_of_the_user():
