@@ -69,11 +69,26 @@ class _Loader(DataLoader[K, V], Generic[K, V]):
 
     async def _load(self, keys: list[K]) -> list[V]:
         unique = list({self.key_of(k): k for k in keys}.values())
-        found = await self.fetch(unique)
+        found = await self.fetch(padded(unique))
         return [found.get(self.key_of(k), self.missing) for k in keys]
 
     async def fetch(self, keys: list[K]) -> dict[Hashable, V]:
         raise NotImplementedError
+
+
+def padded(keys: list[K]) -> list[K]:
+    """The keys, the last repeated up to the next power of two (Hibernate's "in-clause
+    parameter padding").
+
+    Each length of an ``IN (...)`` list is a statement of its own, which every pooled
+    connection prepares and keeps (asyncpg caches 100 per connection): batches of 1 to 100
+    keys would fill 20 connections with up to 2,000 statements, tens of MiB of the API's
+    memory, where powers of two make 8 lengths. A repeated key changes no result.
+    """
+    size = len(keys)
+    if size < 3:
+        return keys
+    return keys + [keys[-1]] * ((1 << (size - 1).bit_length()) - size)
 
 
 def loader(info: Info, cls: type[L]) -> L:

@@ -26,6 +26,7 @@ from resolvers.actor import Actor
 from resolvers.proposal import Answer, respond_to_service_request
 from schema.base import encode_id
 from schema.context import Context
+from schema.loaders import ServiceByIdLoader
 from schema.root import schema
 from tests.conftest import wait_for
 from tests.factories.account import (
@@ -381,3 +382,20 @@ async def test_a_client_reads_many_proposals_with_each_providers_services_at_one
         assert provider["price"] == "90.00"
     assert len(few["serviceRequests"]["nodes"]) == 2
     assert many_count == few_count
+
+
+async def test_batches_of_5_to_8_keys_send_one_statement_text_and_the_right_rows():
+    marketplace = await make_marketplace()
+    services = [await make_service(marketplace, name=f"Service {n}") for n in range(8)]
+    texts = set()
+    for size in (5, 6, 7, 8):
+        wanted = services[:size]
+        loader = ServiceByIdLoader(
+            await actor_of(await make_staff(marketplace), marketplace), cache=False
+        )
+        with counting() as statements:
+            found = await loader.load_many([s.id for s in wanted])
+        assert [s.name for s in found] == [s.name for s in wanted]
+        texts |= {statement.split(":")[0] for statement in statements}
+    # One prepared statement per connection for the four batch sizes, not four.
+    assert len(texts) == 1, texts
