@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
@@ -13,6 +13,7 @@ from tortoise.exceptions import DBConnectionError
 from presta.settings import Settings, settings
 
 MODELS_MODULES = ["models"]
+T = TypeVar("T")
 
 
 def database_url(cfg: Settings | None = None) -> str:
@@ -144,3 +145,18 @@ def _ensure_sqlite_dir(url: str) -> None:
     path = url.split("://", 1)[1].split("?", 1)[0]
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def padded(keys: list[T]) -> list[T]:
+    """The keys, the last repeated up to the next power of two (Hibernate's "in-clause
+    parameter padding").
+
+    Each length of an ``IN (...)`` list is a statement of its own, which every pooled
+    connection prepares and keeps (asyncpg caches 100 per connection): batches of 1 to 100
+    keys would fill 20 connections with up to 2,000 statements, tens of MiB of the API's
+    memory, where powers of two make 8 lengths. A repeated key changes no result.
+    """
+    size = len(keys)
+    if size < 3:
+        return keys
+    return keys + [keys[-1]] * ((1 << (size - 1).bit_length()) - size)

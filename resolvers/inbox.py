@@ -11,6 +11,7 @@ from models.account import ApiKey, Client, StaffMember
 from models.document import Document
 from models.membership import Membership, MembershipStatus
 from models.messaging import Conversation, ConversationKind, Message, MessageAttachment
+from presta.db import padded
 from resolvers import document as documents
 from resolvers.actor import Actor
 from resolvers.messaging import get_conversation, visible_conversations
@@ -108,7 +109,7 @@ async def messages_by_id(message_ids: list[int]) -> dict[int, Message]:
     """Messages by id, in one query (the last messages of a page of conversations)."""
     if not message_ids:
         return {}
-    return {m.id: m for m in await Message.filter(id__in=message_ids)}
+    return {m.id: m for m in await Message.filter(id__in=padded(message_ids))}
 
 
 async def attachments_of(message_ids: list[int]) -> dict[int, list[Document]]:
@@ -116,7 +117,7 @@ async def attachments_of(message_ids: list[int]) -> dict[int, list[Document]]:
     found: dict[int, list[Document]] = defaultdict(list)
     if message_ids:
         rows = (
-            await MessageAttachment.filter(message_id__in=message_ids)
+            await MessageAttachment.filter(message_id__in=padded(message_ids))
             .select_related("document")
             .order_by("id")
         )

@@ -33,6 +33,7 @@ from models.document import Document, DocumentKind, RequiredDocumentType
 from models.membership import Membership, MembershipAudit, MembershipStatus
 from models.terms import TermsVersion
 from presta import clock
+from presta.db import padded
 from resolvers.actor import Actor
 from resolvers.dispatch import visible_requests
 from resolvers.document import DocumentState, state_of
@@ -74,21 +75,6 @@ class _Loader(DataLoader[K, V], Generic[K, V]):
 
     async def fetch(self, keys: list[K]) -> dict[Hashable, V]:
         raise NotImplementedError
-
-
-def padded(keys: list[K]) -> list[K]:
-    """The keys, the last repeated up to the next power of two (Hibernate's "in-clause
-    parameter padding").
-
-    Each length of an ``IN (...)`` list is a statement of its own, which every pooled
-    connection prepares and keeps (asyncpg caches 100 per connection): batches of 1 to 100
-    keys would fill 20 connections with up to 2,000 statements, tens of MiB of the API's
-    memory, where powers of two make 8 lengths. A repeated key changes no result.
-    """
-    size = len(keys)
-    if size < 3:
-        return keys
-    return keys + [keys[-1]] * ((1 << (size - 1).bit_length()) - size)
 
 
 def loader(info: Info, cls: type[L]) -> L:
