@@ -21,8 +21,13 @@ from presta.settings import settings
 from resolvers.proposal import proposal_of
 
 
-async def _once(key: str, *, to: list[str], subject: str, body: str) -> bool:
-    if not to or await Notice.filter(key=key).exists():
+async def _once(
+    key: str, *, to: list[str], subject: str, body: str, sent: set[str] | None = None
+) -> bool:
+    """Send unless the key was already sent (``sent``: the keys known sent, read in one go)."""
+    if not to or key in (sent or ()):
+        return False
+    if sent is None and await Notice.filter(key=key).exists():
         return False
     for address in to:
         await send_mail(to=address, subject=subject, body=body)
@@ -31,16 +36,36 @@ async def _once(key: str, *, to: list[str], subject: str, body: str) -> bool:
     return True
 
 
+async def _sent_keys(keys: list[str]) -> set[str]:
+    return set(cast(list[str], await Notice.filter(key__in=keys).values_list("key", flat=True)))
+
+
 async def provider_addresses(membership: Membership) -> list[str]:
-    company_id = membership.company_id  # type: ignore[attr-defined]
-    users = cast(
-        list[str],
-        await User.filter(provider_company_id=company_id, is_active=True).values_list(
-            "email", flat=True
-        ),
+    return (await addresses_of([membership]))[membership.id]
+
+
+async def addresses_of(memberships: list[Membership]) -> dict[int, list[str]]:
+    """Each provider's addresses (its company's, then its active users'), in one query.
+
+    The memberships come with their company (``select_related``).
+    """
+    companies = {m.company_id for m in memberships}  # type: ignore[attr-defined]
+    users: dict[int, list[str]] = {c: [] for c in companies}
+    rows = (
+        await User.filter(provider_company_id__in=companies, is_active=True)
+        .order_by("id")
+        .values_list("provider_company_id", "email")
     )
-    company = await membership.company
-    return list(dict.fromkeys([*([company.email] if company.email else []), *users]))
+    for company_id, email in rows:
+        users[company_id].append(email)
+    return {
+        m.id: list(
+            dict.fromkeys(
+                [*([m.company.email] if m.company.email else []), *users[m.company_id]]  # type: ignore[attr-defined]
+            )
+        )
+        for m in memberships
+    }
 
 
 async def _describe(request: ServiceRequest) -> str:
@@ -58,14 +83,20 @@ async def notify_dispatch_round(request_id: int, round: int) -> int:
     dispatches = await Dispatch.filter(
         request_id=request_id, round=round, status=DispatchStatus.PENDING
     ).select_related("membership__company")
+    # One query for the addresses and one for what a redelivery already sent, not two per
+    # provider: a round of 100 providers otherwise hammers the database during the fan-out.
+    keys = {d.id: f"dispatch:{d.id}:round:{round}" for d in dispatches}
+    done = await _sent_keys(list(keys.values()))
+    addresses = await addresses_of([d.membership for d in dispatches])
+    reminder = " (reminder)" if round > 1 else ""
     for dispatch in dispatches:
-        reminder = " (reminder)" if round > 1 else ""
         sent += await _once(
-            f"dispatch:{dispatch.id}:round:{round}",
-            to=await provider_addresses(dispatch.membership),
+            keys[dispatch.id],
+            to=addresses[dispatch.membership.id],
             subject=f"New request{reminder}: {what}",
             body=f"A client asks for {what}.\n\n{request.description}\n\n"
             f"Answer from your Requests tab: {settings().public_url}\n",
+            sent=done,
         )
     return sent
 
@@ -113,12 +144,16 @@ async def notify_selection(request_id: int) -> int:
     dispatches = await Dispatch.filter(
         request_id=request_id, status__in=[DispatchStatus.SELECTED, DispatchStatus.NOT_SELECTED]
     ).select_related("membership__company", "request")
+    keys = {d.id: f"selection:{d.id}" for d in dispatches}
+    done = await _sent_keys(list(keys.values()))
+    addresses = await addresses_of([d.membership for d in dispatches])
     for dispatch in dispatches:
         what = await _describe(dispatch.request)
         chosen = dispatch.status is DispatchStatus.SELECTED
         sent += await _once(
-            f"selection:{dispatch.id}",
-            to=await provider_addresses(dispatch.membership),
+            keys[dispatch.id],
+            sent=done,
+            to=addresses[dispatch.membership.id],
             subject=("You were chosen: " if chosen else "Another provider was chosen: ") + what,
             body=(
                 "The client chose you. Schedule the intervention from the app.\n"
