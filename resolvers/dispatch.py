@@ -232,14 +232,16 @@ async def dispatch_for_provider(
 async def _accepted_dispatches(
     request_id: int, *, membership_id: int | None = None
 ) -> dict[int, Dispatch]:
-    request = await ServiceRequest.get_or_none(id=request_id)
-    if request is None:
-        return {}
     query = Dispatch.filter(request_id=request_id, membership__status=MembershipStatus.ACCEPTED)
     if membership_id is not None:
         query = query.filter(membership_id=membership_id)
+    # Both at once: the subscribers woken by the event wait for this, and each round trip
+    # also waits behind their turns on the event loop.
+    request, dispatches = await asyncio.gather(ServiceRequest.get_or_none(id=request_id), query)
+    if request is None:
+        return {}
     found: dict[int, Dispatch] = {}
-    for d in await query:
+    for d in dispatches:
         # One request instance for every provider's dispatch (select_related builds one each).
         d.request = request
         found[d.membership_id] = d  # type: ignore[attr-defined]
