@@ -23,6 +23,10 @@ def _serve(args: argparse.Namespace) -> None:
 
     cfg = settings()
     if args.demo:
+        if cfg.mail_enabled and cfg.environment != "production":
+            from presta.mailcatcher import start_if_free
+
+            start_if_free(cfg.smtp_host, cfg.smtp_port, Path("var") / "mail")
         asyncio.run(_prepare_demo())
     uvicorn.run(
         "schema.app:create_app",
