@@ -22,11 +22,13 @@ from strawberry.extensions.context import (
     ExtensionContextManagerBase,
     OperationContextManager,
     ParsingContextManager,
+    StreamResultContextManager,
     ValidationContextManager,
     WrappedHook,
 )
 from strawberry.extensions.runner import SchemaExtensionsRunner
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, StreamExecutionResult
+from strawberry.utils.await_maybe import await_maybe
 
 
 class Schema(strawberry.Schema):
@@ -48,6 +50,32 @@ class _Runner(SchemaExtensionsRunner):
 
     def executing(self) -> ExecutingContextManager:
         return _Executing(self.extensions)
+
+    def on_stream_result(self, result: StreamExecutionResult) -> StreamResultContextManager:
+        return _StreamResult(self.extensions, result)
+
+    async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
+        # Asked for every result, subscription events included: only the classes that
+        # report something are asked.
+        data: dict[str, Any] = {}
+        for extension in self.extensions:
+            if _reports(type(extension)):
+                data.update(await await_maybe(extension.get_results()))
+        data.update(ctx.extensions_results)
+        return data
+
+
+_reporting: dict[type, bool] = {}
+
+
+def _reports(cls: type) -> bool:
+    """Whether the class overrides ``get_results`` (the base reports nothing)."""
+    found = _reporting.get(cls)
+    if found is None:
+        found = _reporting[cls] = getattr(cls, "get_results", None) is not (
+            SchemaExtension.get_results
+        )
+    return found
 
 
 # A hook that is a plain function, not a generator: strawberry's get_hook wraps it itself.
@@ -103,3 +131,15 @@ class _Parsing(_CachedHooks, ParsingContextManager):
 
 class _Executing(_CachedHooks, ExecutingContextManager):
     __slots__ = ()
+
+
+class _StreamResult(StreamResultContextManager):
+    """Entered for every event of every subscription: the classes without the hook (all of
+    ours) are known once; one that has it goes through strawberry's own wrapping."""
+
+    __slots__ = ()
+
+    def get_hook(self, extension: SchemaExtension) -> WrappedHook | None:
+        if _wrapped(type(extension), self.HOOK_NAME) is None:
+            return None
+        return super().get_hook(extension)
