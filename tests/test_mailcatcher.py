@@ -7,7 +7,7 @@ from email import message_from_bytes, policy
 
 from presta.mail import send_mail
 from presta.mailcatcher import start_if_free
-from presta.settings import override_settings, settings
+from presta.settings import get_settings
 
 
 def _free_port() -> int:
@@ -16,22 +16,21 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def test_the_demo_catcher_saves_what_presta_sends_and_yields_to_a_real_server(tmp_path):
+async def test_the_demo_catcher_saves_what_presta_sends_and_yields_to_a_real_server(
+    tmp_path, monkeypatch
+):
     port = _free_port()
     catcher = start_if_free("127.0.0.1", port, tmp_path / "mail")
     assert catcher is not None
-    previous = settings()
-    override_settings(smtp_host="127.0.0.1", smtp_port=port, mail_enabled=True)
+    monkeypatch.setenv("PRESTA_SMTP_PORT", str(port))
+    get_settings.cache_clear()
     try:
         await send_mail(to="pro@example.test", subject="New request", body="Hello")
         # A server already listens there now: no second catcher.
         assert start_if_free("127.0.0.1", port, tmp_path / "other") is None
     finally:
-        override_settings(
-            smtp_host=previous.smtp_host,
-            smtp_port=previous.smtp_port,
-            mail_enabled=previous.mail_enabled,
-        )
+        monkeypatch.undo()
+        get_settings.cache_clear()
         catcher.stop()
     (saved,) = (tmp_path / "mail").glob("*.eml")
     message = message_from_bytes(saved.read_bytes(), policy=policy.default)
