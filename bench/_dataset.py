@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench._servers import ROOT, admin_url, database_url
+
 MARKETPLACES = 10
 COMPANIES = 10_000
 MEMBERSHIPS_PER_COMPANY = 5
@@ -52,12 +52,6 @@ class Dataset:
     staff_user_id: int
 
 
-def admin_url() -> str:
-    return os.environ.get(
-        "PRESTA_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"
-    )
-
-
 def _name() -> str:
     digest = hashlib.sha256(_VERSION.encode())
     digest.update((ROOT / "models" / "migrations" / "0001_initial.py").read_bytes())
@@ -68,7 +62,7 @@ def _name() -> str:
 async def ensure() -> Dataset:
     """The data set's database, built now if the schema or the generator changed."""
     name = _name()
-    url = urlsplit(admin_url())._replace(path=f"/{name}").geturl()
+    url = database_url(name)
     admin = await asyncpg.connect(admin_url())
     try:
         names = [r[0] for r in await admin.fetch("SELECT datname FROM pg_database")]

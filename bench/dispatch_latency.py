@@ -16,19 +16,13 @@ sample; p50 and p99 are over the deliveries of ``BENCH_REQUESTS`` requests per s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import secrets
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -36,8 +30,8 @@ import websockets
 
 from bench import UNLIMITED, Row
 from bench._profile import profiled
+from bench._servers import cpu_seconds, database, free_port, percentile, presta, redis_url
 
-ROOT = Path(__file__).resolve().parents[1]
 PROVIDERS = int(os.environ.get("BENCH_PROVIDERS", "1000"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "20"))
 SERVERS = int(os.environ.get("BENCH_SERVER_WORKERS", "1"))
@@ -48,66 +42,6 @@ SLUG = "bench-dispatch"
 SUBSCRIBE = "subscription { serviceRequestDispatched { serviceRequest { id } } }"
 CREATE = """mutation($input: CreateServiceRequestInput!) { createServiceRequest(input: $input) {
   userErrors { code message } serviceRequest { id status } } }"""
-
-
-def _admin_url() -> str:
-    return os.environ.get(
-        "PRESTA_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"
-    )
-
-
-def _redis_url() -> str:
-    return os.environ.get("PRESTA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-@contextlib.asynccontextmanager
-async def _database() -> AsyncIterator[str]:
-    import asyncpg
-
-    name = f"presta_bench_dispatch_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(_admin_url())
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield urlsplit(_admin_url())._replace(path=f"/{name}").geturl()
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _process(
-    args: list[str], env: dict[str, str], ready: str | None = None, times: int = 1
-) -> Iterator[subprocess.Popen[bytes]]:
-    log = Path(f"/tmp/presta-bench-{uuid.uuid4().hex[:6]}.log")
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "presta.cli", *args], env=env, cwd=ROOT, stdout=out, stderr=out
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while ready is not None and log.read_text(errors="replace").count(ready) < times:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"presta {args[0]} failed: {log.read_text()[-2000:]}")
-            time.sleep(0.05)
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        log.unlink(missing_ok=True)
 
 
 async def _seed(url: str, secret: str) -> dict[str, Any]:
@@ -235,48 +169,18 @@ async def _committed_at(url: str, request_gids: list[str]) -> dict[str, float]:
     return {ids[r["object_id"]]: r["at"].timestamp() for r in rows}
 
 
-def _server_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of the server process and its children (uvicorn workers)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    parents = {pid}
-    total = 0.0
-    stats: dict[int, list[str]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                text = (entry / "stat").read_text()
-                stats[int(entry.name)] = text[text.rindex(")") + 2 :].split()
-    changed = True
-    while changed:
-        changed = False
-        for child, fields in stats.items():
-            if child not in parents and int(fields[1]) in parents:
-                parents.add(child)
-                changed = True
-    for member in parents:
-        times = stats.get(member)
-        if times is not None:
-            total += (int(times[11]) + int(times[12])) / tick
-    return total
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 async def run() -> list[Row]:
     secret = secrets.token_urlsafe(32)
     namespace = f"presta-bench-{uuid.uuid4().hex[:6]}"
-    async with _database() as url:
+    async with database("dispatch") as url:
         seeded = await _seed(url, secret)
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "PRESTA_DATABASE_URL": url,
             "PRESTA_SECRET_KEY": secret,
-            "PRESTA_REDIS_URL": _redis_url(),
-            "PRESTA_BROADCAST_URL": _redis_url(),
+            "PRESTA_REDIS_URL": redis_url(),
+            "PRESTA_BROADCAST_URL": redis_url(),
             "PRESTA_JOBS_BACKEND": "dramatiq",
             "PRESTA_REDIS_NAMESPACE": namespace,
             "PRESTA_MAIL_ENABLED": "false",
@@ -286,8 +190,8 @@ async def run() -> list[Row]:
             "PRESTA_ENVIRONMENT": "development",
         }
         with (
-            _process(["worker", "--threads", "2"], {**env, "PRESTA_LOG_LEVEL": "INFO"}, "worker"),
-            _process(
+            presta(["worker", "--threads", "2"], {**env, "PRESTA_LOG_LEVEL": "INFO"}, "worker"),
+            presta(
                 ["serve", "--port", str(port), "--workers", str(SERVERS), *SERVE_ARGS],
                 {**env, "PRESTA_LOG_LEVEL": "INFO"},
                 "Application startup complete",
@@ -314,9 +218,9 @@ async def run() -> list[Row]:
                 ) as http:
                     for matched, service in zip(MATCHED, seeded["services"], strict=False):
                         with profiled(server.pid, f"dispatch-{matched}"):
-                            cpu = _server_cpu(server.pid)
+                            cpu = cpu_seconds(server.pid)
                             rows += await _scenario(http, url, received, matched, service)
-                            cpu = _server_cpu(server.pid) - cpu
+                            cpu = cpu_seconds(server.pid) - cpu
                         # Includes the mutations and idle keep-alives of the phase.
                         per = 1000 * cpu / (matched * REQUESTS)
                         rows.append(Row(f"{matched} matched: server CPU per delivery", per, "ms"))
@@ -363,7 +267,7 @@ async def _scenario(
     label = f"{matched} matched of {PROVIDERS} connected"
     return [
         Row(f"{label}: p50", statistics.median(latencies), "ms"),
-        Row(f"{label}: p99", _percentile(latencies, 0.99), "ms"),
+        Row(f"{label}: p99", percentile(latencies, 0.99), "ms"),
         # The fixed part (commit, publish, the shared snapshot), before the fan-out.
         Row(f"{label}: first delivery, p50", statistics.median(firsts), "ms"),
         Row(f"{label}: delivered", 100.0 * delivered / (matched * REQUESTS), "%"),

@@ -35,8 +35,8 @@ import orjson
 from redis.asyncio import Redis
 
 from bench import UNLIMITED, Row
-from bench.dispatch_latency import _server_cpu
-from bench.small_query import ROOT, _database, _free_port, _process, _sign_up
+from bench._servers import ROOT, cpu_seconds, database, free_port, listening
+from bench.small_query import _sign_up
 
 KS = tuple(int(k) for k in os.environ.get("BENCH_FANOUT_KS", "1,10,100").split(","))
 EVENTS = int(os.environ.get("BENCH_FANOUT_EVENTS", "100"))
@@ -47,10 +47,10 @@ SUBSCRIPTION = "subscription { viewerUpdated { cursor } }"
 @contextlib.contextmanager
 def private_redis() -> Iterator[str]:
     """A redis-server of our own (the machine's Redis is never touched)."""
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="presta-bench-redis-") as directory:
         args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-        with _process([*args, "--appendonly", "no", "--dir", directory], dict(os.environ), port):
+        with listening([*args, "--appendonly", "no", "--dir", directory], dict(os.environ), port):
             yield f"redis://127.0.0.1:{port}/0"
 
 
@@ -159,7 +159,7 @@ async def run() -> list[Row]:
 
     namespace = f"presta-bench-{uuid.uuid4().hex[:8]}"
     with private_redis() as redis_url:
-        async with _database() as database_url:
+        async with database("fanout") as database_url:
             base = {k: v for k, v in os.environ.items() if not k.startswith(("PRESTA_", "BENCH_"))}
             presta_env = {
                 **base,
@@ -179,7 +179,7 @@ async def run() -> list[Row]:
                 [sys.executable, "-m", "presta.cli", "migrate"],
                 env=presta_env, cwd=ROOT, check=True, capture_output=True, timeout=120,
             )  # fmt: skip
-            presta_port, relay_port = _free_port(), _free_port()
+            presta_port, relay_port = free_port(), free_port()
             presta_cmd = [sys.executable, "-m", "presta.cli", "serve", "--port", str(presta_port)]
             relay_cmd = [
                 *(sys.executable, "-m", "uvicorn", "bench._relay:app", "--host", "127.0.0.1"),
@@ -189,8 +189,8 @@ async def run() -> list[Row]:
             redis = Redis.from_url(redis_url)
             try:
                 with (
-                    _process(presta_cmd, presta_env, presta_port) as presta_server,
-                    _process(relay_cmd, relay_env, relay_port) as relay_server,
+                    listening(presta_cmd, presta_env, presta_port) as presta_server,
+                    listening(relay_cmd, relay_env, relay_port) as relay_server,
                 ):
                     token = await _sign_up(presta_port)
                     user_id = await db.fetchval("SELECT id FROM account_user LIMIT 1")
@@ -270,18 +270,18 @@ async def _compare(
     for k in KS:
         relay_subs = Subscribers(k, _relay_event_id)
         await relay_subs.open(f"ws://127.0.0.1:{relay}/ws", relay_greet, [])
-        relay_cpu = _server_cpu(pids[1])
+        relay_cpu = cpu_seconds(pids[1])
         relay_rate, relay_p99 = await _measure(relay_subs, relay_publish, relay_ids)
-        relay_cpu = (_server_cpu(pids[1]) - relay_cpu) / relay_subs.deliveries
+        relay_cpu = (cpu_seconds(pids[1]) - relay_cpu) / relay_subs.deliveries
         await relay_subs.close()
 
         presta_subs = Subscribers(k, _presta_event_id)
         await presta_subs.open(
             f"ws://127.0.0.1:{presta}/graphql", presta_greet, ["graphql-transport-ws"]
         )
-        presta_cpu = _server_cpu(pids[0])
+        presta_cpu = cpu_seconds(pids[0])
         presta_rate, presta_p99 = await _measure(presta_subs, presta_publish, presta_ids)
-        presta_cpu = (_server_cpu(pids[0]) - presta_cpu) / presta_subs.deliveries
+        presta_cpu = (cpu_seconds(pids[0]) - presta_cpu) / presta_subs.deliveries
         await presta_subs.close()
         rows += [
             Row(f"K={k}: deliveries/s, presta vs plain relay", presta_rate, "msg/s", relay_rate),

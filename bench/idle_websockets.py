@@ -25,8 +25,9 @@ from typing import Any
 import orjson
 
 from bench import UNLIMITED, Row
+from bench._servers import ROOT, database, free_port, listening
 from bench.fanout import private_redis
-from bench.small_query import ROOT, _database, _free_port, _process, _sign_up
+from bench.small_query import _sign_up
 
 COUNTS = [int(n) for n in os.environ.get("BENCH_IDLE_COUNTS", "1000,5000").split(",")]
 WARM_UP = 50
@@ -99,7 +100,7 @@ async def _per_connection(
 async def run() -> list[Row]:
     namespace = f"presta-bench-{uuid.uuid4().hex[:8]}"
     with private_redis() as redis_url:
-        async with _database() as database_url:
+        async with database("idle") as database_url:
             base = {k: v for k, v in os.environ.items() if not k.startswith(("PRESTA_", "BENCH_"))}
             presta_env = {
                 **base,
@@ -119,15 +120,15 @@ async def run() -> list[Row]:
                 [sys.executable, "-m", "presta.cli", "migrate"],
                 env=presta_env, cwd=ROOT, check=True, capture_output=True, timeout=120,
             )  # fmt: skip
-            presta_port, relay_port = _free_port(), _free_port()
+            presta_port, relay_port = free_port(), free_port()
             presta_cmd = [sys.executable, "-m", "presta.cli", "serve", "--port", str(presta_port)]
             relay_cmd = [
                 *(sys.executable, "-m", "uvicorn", "bench._relay:app", "--host", "127.0.0.1"),
                 *("--port", str(relay_port), "--log-level", "warning", "--no-access-log"),
             ]
             with (
-                _process(presta_cmd, presta_env, presta_port),
-                _process(relay_cmd, relay_env, relay_port),
+                listening(presta_cmd, presta_env, presta_port),
+                listening(relay_cmd, relay_env, relay_port),
             ):
                 token = await _sign_up(presta_port)
 

@@ -24,19 +24,15 @@ throughout, so growth between phases would be a leak).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import secrets
 import statistics
-import subprocess
 import sys
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -44,10 +40,10 @@ import orjson
 import websockets
 
 from bench import Row
-from bench.dispatch_latency import _database, _free_port, _gid, _redis_url
+from bench._servers import database, free_port, percentile, presta, redis_url, rss_mib
+from bench.dispatch_latency import _gid
 from bench.queries import PROVIDER_DASHBOARD
 
-ROOT = Path(__file__).resolve().parents[1]
 PROVIDERS = int(os.environ.get("BENCH_LOAD_PROVIDERS", "500"))
 SECONDS = float(os.environ.get("BENCH_LOAD_SECONDS", "30"))
 PHASES = int(os.environ.get("BENCH_LOAD_PHASES", "2"))
@@ -165,36 +161,6 @@ async def _seed(url: str, secret: str) -> dict[str, Any]:
         }
     finally:
         await db.close_db()
-
-
-@contextlib.contextmanager
-def _process(args: list[str], env: dict[str, str], ready: str) -> Iterator[subprocess.Popen[bytes]]:
-    log = Path(f"/tmp/presta-bench-load-{uuid.uuid4().hex[:6]}.log")
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "presta.cli", *args], env=env, cwd=ROOT, stdout=out, stderr=out
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while ready not in log.read_text(errors="replace"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"presta {args[0]} failed: {log.read_text()[-2000:]}")
-            time.sleep(0.05)
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        log.unlink(missing_ok=True)
-
-
-def _rss_mib(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    line = next(x for x in status.splitlines() if x.startswith("VmRSS:"))
-    return int(line.split()[1]) / 1024
 
 
 async def _listen(
@@ -354,26 +320,21 @@ async def _expected(url: str) -> dict[tuple[int, int], int]:
     return Counter((r["request_id"], r["user_id"]) for r in rows)
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
 async def run() -> list[Row]:
     from strawberry import relay
 
     secret = secrets.token_urlsafe(32)
     namespace = f"presta-bench-load-{uuid.uuid4().hex[:6]}"
-    async with _database() as url:
+    async with database("load") as url:
         seeded = await _seed(url, secret)
         providers: list[Provider] = seeded["providers"]
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "PRESTA_DATABASE_URL": url,
             "PRESTA_SECRET_KEY": secret,
-            "PRESTA_REDIS_URL": _redis_url(),
-            "PRESTA_BROADCAST_URL": _redis_url(),
+            "PRESTA_REDIS_URL": redis_url(),
+            "PRESTA_BROADCAST_URL": redis_url(),
             "PRESTA_JOBS_BACKEND": "dramatiq",
             "PRESTA_REDIS_NAMESPACE": namespace,
             "PRESTA_MAIL_ENABLED": "false",
@@ -382,8 +343,8 @@ async def run() -> list[Row]:
             "PRESTA_ENVIRONMENT": "development",
         }
         with (
-            _process(["worker", "--threads", "4"], env, "worker started"),
-            _process(["serve", "--port", str(port)], env, "Uvicorn running") as api,
+            presta(["worker", "--threads", "4"], env, "worker started"),
+            presta(["serve", "--port", str(port)], env, "Uvicorn running") as api,
         ):
             stats = Stats()
             readies = [asyncio.Event() for _ in providers]
@@ -399,13 +360,13 @@ async def run() -> list[Row]:
                 await asyncio.sleep(1.0)
                 print(f"load: {len(providers)} subscribers connected; warm-up", file=sys.stderr)
                 await _phase(port, Stats(to_answer=stats.to_answer), seeded, 5.0)
-                rss = [_rss_mib(api.pid)]
+                rss = [rss_mib(api.pid)]
                 stats.received.clear()
                 started = time.perf_counter()
                 for n in range(PHASES):
                     print(f"load: phase {n + 1}/{PHASES}, {SECONDS:.0f} s", file=sys.stderr)
                     await _phase(port, stats, seeded, SECONDS)
-                    rss.append(_rss_mib(api.pid))
+                    rss.append(rss_mib(api.pid))
                 elapsed = time.perf_counter() - started
                 # Stragglers: at most 10 s for the last deliveries.
                 expected_total = 0
@@ -455,8 +416,8 @@ def _rows(
         rows += [
             Row(f"{op}: ops/s", len(values) / elapsed, "ops/s"),
             Row(f"{op}: p50", statistics.median(values), "ms"),
-            Row(f"{op}: p95", _pct(values, 0.95), "ms"),
-            Row(f"{op}: p99", _pct(values, 0.99), "ms"),
+            Row(f"{op}: p95", percentile(values, 0.95), "ms"),
+            Row(f"{op}: p99", percentile(values, 0.99), "ms"),
         ]
     rows.append(Row("error rate", 100.0 * sum(stats.errors.values()) / max(total, 1), "%"))
     for (op, code), count in sorted(stats.errors.items()):
@@ -466,8 +427,8 @@ def _rows(
         Row("deliveries lost", float(lost), "count"),
         Row("deliveries duplicated", float(duplicates), "count"),
         Row("delivery latency p50", statistics.median(delivery) if delivery else 0.0, "ms"),
-        Row("delivery latency p95", _pct(delivery, 0.95), "ms"),
-        Row("delivery latency p99", _pct(delivery, 0.99), "ms"),
+        Row("delivery latency p95", percentile(delivery, 0.95), "ms"),
+        Row("delivery latency p99", percentile(delivery, 0.99), "ms"),
         Row("API RSS after warm-up", rss[0], "MiB"),
     ]
     for n, value in enumerate(rss[1:], 1):

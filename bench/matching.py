@@ -10,16 +10,16 @@ département or one circle (5-50 km) somewhere in metropolitan France; 2 documen
 
 from __future__ import annotations
 
-import os
 import random
 import statistics
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
+
+from bench._servers import admin_url, database_url
 
 SIZES = (1_000, 10_000, 100_000)
 QUERIES = 200
@@ -31,14 +31,8 @@ _NOW = datetime(2026, 1, 1, tzinfo=UTC)
 Row = tuple[str, float, str]
 
 
-def _admin_url() -> str:
-    return os.environ.get(
-        "PRESTA_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"
-    )
-
-
 def _bench_url() -> str:
-    return urlsplit(_admin_url())._replace(path=f"/{DATABASE}").geturl()
+    return database_url(DATABASE)
 
 
 def _postal_codes(departement: str) -> list[str]:
@@ -233,7 +227,7 @@ async def run(*, show_plan: bool = True) -> list[Row]:
     from presta import db
     from presta.settings import override_settings, settings
 
-    admin = await asyncpg.connect(_admin_url())
+    admin = await asyncpg.connect(admin_url())
     await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
     await admin.execute(f'CREATE DATABASE "{DATABASE}"')
     rows: list[Row] = []

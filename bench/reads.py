@@ -34,8 +34,8 @@ import orjson
 
 from bench import UNLIMITED, Row, _dataset
 from bench._profile import profiled
+from bench._servers import ROOT, cpu_seconds, free_port, listening
 from bench.queries import PROVIDER_DASHBOARD, PROVIDERS_SCREEN
-from bench.small_query import ROOT, _free_port, _process
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
@@ -154,13 +154,6 @@ def _same(label: str, presta: Any, plain: Any) -> str:
     return f" (JSON differs at {len(diff)} places)"
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux ``/proc``)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def graphql_floor(document: str, answer: Any, rounds: int = 200) -> float:
     """CPU ms to execute ``document`` with graphql-core alone over the answer's own data.
 
@@ -212,7 +205,7 @@ def _servers(
         "PRESTA_STORAGE_DIR": str(ROOT / "var" / "bench-storage"),
     }
     plain_env = {**base, "BENCH_DATABASE_URL": url, "BENCH_SECRET": secret}
-    presta_port, plain_port = _free_port(), _free_port()
+    presta_port, plain_port = free_port(), free_port()
     presta_cmd = [
         *(sys.executable, "-m", "presta.cli", "serve", "--port", str(presta_port)),
         *("--workers", str(presta_workers)),
@@ -223,8 +216,8 @@ def _servers(
         *("--log-level", "warning", "--no-access-log"),
     ]
     with (
-        _process(presta_cmd, presta_env, presta_port) as server,
-        _process(plain_cmd, plain_env, plain_port) as plain,
+        listening(presta_cmd, presta_env, presta_port) as server,
+        listening(plain_cmd, plain_env, plain_port) as plain,
     ):
         yield presta_port, plain_port, server, plain
 

@@ -15,82 +15,21 @@ import asyncio
 import contextlib
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import orjson
 
 from bench import UNLIMITED, Row
+from bench._servers import ROOT, database, free_port, listening
 
-ROOT = Path(__file__).resolve().parents[1]
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
 WARM_UP_SECONDS = 1.0
 QUERY = "{ viewer { user { email fullName } } }"
-
-
-def _admin_url() -> str:
-    return os.environ.get(
-        "PRESTA_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"
-    )
-
-
-@contextlib.asynccontextmanager
-async def _database() -> AsyncIterator[str]:
-    import asyncpg
-
-    admin_url = _admin_url()
-    name = f"presta_bench_small_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(admin_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield urlsplit(admin_url)._replace(path=f"/{name}").geturl()
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _process(args: list[str], env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """A server subprocess, up within 30 s, always terminated."""
-    process = subprocess.Popen(
-        args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                error = process.stderr.read().decode(errors="replace") if process.stderr else ""
-                raise RuntimeError(f"{args[2]} exited: {error[-2000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{args} did not listen on {port} within 30 s")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
-                break
-            time.sleep(0.05)
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 def _request(port: int, token: str) -> bytes:
@@ -167,7 +106,7 @@ async def _sign_up(port: int) -> str:
 
 async def run() -> list[Row]:
     secret = secrets.token_urlsafe(48)
-    async with _database() as database_url:
+    async with database("small") as database_url:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("PRESTA_", "BENCH_"))}
         presta_env = {
             **base,
@@ -188,7 +127,7 @@ async def run() -> list[Row]:
             capture_output=True,
             timeout=120,
         )
-        presta_port, plain_port = _free_port(), _free_port()
+        presta_port, plain_port = free_port(), free_port()
         presta_cmd = [sys.executable, "-m", "presta.cli", "serve", "--port", str(presta_port)]
         plain_cmd = [
             *(sys.executable, "-m", "uvicorn", "bench._plain_app:app"),
@@ -196,8 +135,8 @@ async def run() -> list[Row]:
             *("--log-level", "warning", "--no-access-log"),
         ]
         with (
-            _process(presta_cmd, presta_env, presta_port),
-            _process(plain_cmd, plain_env, plain_port),
+            listening(presta_cmd, presta_env, presta_port),
+            listening(plain_cmd, plain_env, plain_port),
         ):
             token = await _sign_up(presta_port)
             figures = {}

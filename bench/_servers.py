@@ -1,0 +1,146 @@
+"""What the benchmarks share: the servers they reach or start, and how they read a process.
+
+Databases are created for one run and dropped after it; subprocesses are always terminated;
+every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def admin_url() -> str:
+    """A PostgreSQL superuser URL (benchmarks create databases)."""
+    return os.environ.get(
+        "PRESTA_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"
+    )
+
+
+def redis_url() -> str:
+    return os.environ.get("PRESTA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def database_url(name: str) -> str:
+    return urlsplit(admin_url())._replace(path=f"/{name}").geturl()
+
+
+@contextlib.asynccontextmanager
+async def database(prefix: str) -> AsyncIterator[str]:
+    """A new empty database for this run, dropped afterwards."""
+    import asyncpg
+
+    name = f"presta_bench_{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(admin_url())
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield database_url(name)
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def listening(args: list[str], env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """A server subprocess, accepting connections on ``port`` within 30 s."""
+    process = subprocess.Popen(
+        args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                error = process.stderr.read().decode(errors="replace") if process.stderr else ""
+                raise RuntimeError(f"{args[2]} exited: {error[-2000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{args} did not listen on {port} within 30 s")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            time.sleep(0.05)
+        yield process
+    finally:
+        _stop(process)
+
+
+@contextlib.contextmanager
+def presta(
+    args: list[str], env: dict[str, str], ready: str | None = None, times: int = 1
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``presta <args>``, ready once its log shows ``ready`` ``times`` times (within 60 s)."""
+    log = Path(f"/tmp/presta-bench-{uuid.uuid4().hex[:6]}.log")
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "presta.cli", *args], env=env, cwd=ROOT, stdout=out, stderr=out
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while ready is not None and log.read_text(errors="replace").count(ready) < times:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"presta {args[0]} failed: {log.read_text()[-2000:]}")
+            time.sleep(0.05)
+        yield process
+    finally:
+        _stop(process)
+        log.unlink(missing_ok=True)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its children (uvicorn workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                text = (entry / "stat").read_text()
+                stats[int(entry.name)] = text[text.rindex(")") + 2 :].split()
+    family = {pid}
+    changed = True
+    while changed:
+        changed = False
+        for child, fields in stats.items():
+            if child not in family and int(fields[1]) in family:
+                family.add(child)
+                changed = True
+    return sum(
+        (int(stats[member][11]) + int(stats[member][12])) / tick
+        for member in family
+        if member in stats
+    )
+
+
+def rss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    line = next(x for x in status.splitlines() if x.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
