@@ -1,10 +1,16 @@
-"""Helpers to run GraphQL operations in-process (schema) and over HTTP (the ASGI app)."""
+"""Helpers to run GraphQL operations in-process (schema), over HTTP (the ASGI app) and against
+a real uvicorn in the test process (websockets)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import uvicorn
 
 from resolvers.actor import ANONYMOUS, Actor
 from schema.context import Context
@@ -46,3 +52,28 @@ def http_client() -> httpx.AsyncClient:
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app()), base_url="http://127.0.0.1:8000"
     )
+
+
+@contextlib.asynccontextmanager
+async def serving(**options: Any) -> AsyncIterator[int]:
+    """A real uvicorn serving the app on a free loopback port (yielded), in this process."""
+    from schema.app import create_app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    config = uvicorn.Config(
+        create_app(), host="127.0.0.1", port=port, lifespan="off", log_config=None, **options
+    )
+    uv = uvicorn.Server(config)
+    task = asyncio.create_task(uv.serve())
+    for _ in range(200):
+        if uv.started:
+            break
+        await asyncio.sleep(0.01)
+    assert uv.started, "uvicorn did not start"
+    try:
+        yield port
+    finally:
+        uv.should_exit = True
+        await asyncio.wait_for(task, timeout=10)

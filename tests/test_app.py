@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
@@ -25,35 +24,17 @@ from presta.security import make_access_token
 from presta.settings import get_settings
 from resolvers import marketplace as marketplace_use_cases
 from tests.factories.account import make_marketplace, make_staff, make_user
-from tests.graphql import http_client
+from tests.graphql import http_client, serving
 
 WS_PROTOCOL = Subprotocol("graphql-transport-ws")
 
 
 @pytest.fixture
 async def server() -> AsyncIterator[str]:
-    """A real uvicorn serving the app on a free loopback port; yields its base URL."""
-    from schema.app import create_app
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(), host="127.0.0.1", port=port, lifespan="off", log_config=None
-    )
-    uv = uvicorn.Server(config)
-    task = asyncio.create_task(uv.serve())
-    for _ in range(200):
-        if uv.started:
-            break
-        await asyncio.sleep(0.01)
-    assert uv.started, "uvicorn did not start"
-    await events.connect()
-    try:
+    """A real uvicorn serving the app on a free loopback port; yields its host and port."""
+    async with serving() as port:
+        await events.connect()
         yield f"127.0.0.1:{port}"
-    finally:
-        uv.should_exit = True
-        await asyncio.wait_for(task, timeout=10)
 
 
 async def _ws(server: str, *, init: dict[str, Any] | None = None, **kw: Any) -> Any:

@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 from websockets.typing import Subprotocol
 
@@ -27,7 +26,7 @@ from presta.security import make_access_token
 from presta.settings import get_settings
 from tests.conftest import SERVERS
 from tests.factories.account import make_marketplace, make_staff, make_user
-from tests.graphql import http_client
+from tests.graphql import http_client, serving
 
 TYPENAME = "{ __typename }"
 LOG_IN = """mutation($input: LogInInput!) {
@@ -227,26 +226,8 @@ WS = Subprotocol("graphql-transport-ws")
 
 @pytest.fixture
 async def server() -> AsyncIterator[str]:
-    from schema.app import create_app
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(), host="127.0.0.1", port=port, lifespan="off", log_config=None
-    )
-    uv = uvicorn.Server(config)
-    task = asyncio.create_task(uv.serve())
-    for _ in range(200):
-        if uv.started:
-            break
-        await asyncio.sleep(0.01)
-    assert uv.started
-    try:
+    async with serving() as port:
         yield f"127.0.0.1:{port}"
-    finally:
-        uv.should_exit = True
-        await asyncio.wait_for(task, timeout=10)
 
 
 async def test_subscription_starts_on_a_websocket_are_limited_too(limits, server):

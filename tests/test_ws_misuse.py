@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
 import websockets
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
@@ -24,6 +22,7 @@ from presta.security import make_access_token
 from presta.settings import get_settings
 from schema.limits import ERROR_CODES
 from tests.factories.account import make_user
+from tests.graphql import serving
 
 PROTOCOL = Subprotocol("graphql-transport-ws")
 WS_MAX_FRAME_BYTES = 256 * 1024  # as `presta serve` sets (uvicorn's ws_max_size)
@@ -32,35 +31,14 @@ WATCH = "subscription { viewerUpdated { user { fullName } } }"
 
 @pytest.fixture
 async def server(monkeypatch) -> AsyncIterator[str]:
-    from schema.app import create_app
-
     monkeypatch.setenv("PRESTA_MAX_SUBSCRIPTIONS_PER_CONNECTION", "3")
     monkeypatch.setenv("PRESTA_WS_INIT_TIMEOUT_SECONDS", "0.5")
     get_settings.cache_clear()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(),
-        host="127.0.0.1",
-        port=port,
-        lifespan="off",
-        log_config=None,
-        ws_max_size=WS_MAX_FRAME_BYTES,
-    )
-    uv = uvicorn.Server(config)
-    task = asyncio.create_task(uv.serve())
-    for _ in range(200):
-        if uv.started:
-            break
-        await asyncio.sleep(0.01)
-    assert uv.started, "uvicorn did not start"
-    await events.connect()
     try:
-        yield f"ws://127.0.0.1:{port}/graphql"
+        async with serving(ws_max_size=WS_MAX_FRAME_BYTES) as port:
+            await events.connect()
+            yield f"ws://127.0.0.1:{port}/graphql"
     finally:
-        uv.should_exit = True
-        await asyncio.wait_for(task, timeout=10)
         monkeypatch.undo()
         get_settings.cache_clear()
 
