@@ -14,11 +14,12 @@ from pathlib import Path
 
 import dramatiq
 import pytest
-from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
+from dramatiq.brokers.redis import RedisBroker
 
 from models.dispatch import DispatchJob, RequestRound, ServiceRequest
 from presta import clock, jobs
 from tests.conftest import SERVERS, wait_for
+from tests.dramatiq_redis import forget_keys, requeue_dead_workers_messages
 from tests.factories.dispatch import make_world
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
@@ -99,14 +100,7 @@ async def test_a_worker_killed_mid_sweep_is_redelivered_and_acts_once(tmp_path, 
         # puts it back once the worker's heartbeat is older than the timeout (60 s by default;
         # shortened here so the test does not wait a minute).
         await asyncio.sleep(0.6)
-        janitor = RedisBroker(  # type: ignore[no-untyped-call]
-            url=SERVERS.redis_url,
-            namespace=f"{namespace}-dramatiq",
-            heartbeat_timeout=500,
-            maintenance_chance=MAINTENANCE_SCALE,
-        )
-        janitor.declare_queue(jobs.QUEUE)
-        janitor.do_qsize(jobs.QUEUE)
+        requeue_dead_workers_messages(SERVERS.redis_url, namespace)
 
         second = _start_worker(namespace, log)
         await wait_for(lambda: _all_done(ids), within=60, interval=0.05)
@@ -137,7 +131,7 @@ async def test_a_worker_killed_mid_sweep_is_redelivered_and_acts_once(tmp_path, 
         _stop(first)
         if second is not None:
             _stop(second)
-        _forget(namespace)
+        forget_keys(SERVERS.redis_url, namespace)
 
 
 async def _jobs_done() -> bool:
@@ -146,16 +140,3 @@ async def _jobs_done() -> bool:
 
 async def _all_done(ids: list[int]) -> bool:
     return await _second_rounds(ids) == len(ids)
-
-
-def _forget(namespace: str) -> None:
-    import redis
-
-    assert SERVERS.redis_url is not None
-    client = redis.Redis.from_url(SERVERS.redis_url)
-    try:
-        keys = list(client.scan_iter(f"{namespace}*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()

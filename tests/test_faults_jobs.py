@@ -20,7 +20,7 @@ from pathlib import Path
 
 import dramatiq
 import pytest
-from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
+from dramatiq.brokers.redis import RedisBroker
 
 from models.document import CommissionInvoice
 from models.intervention import Intervention, InterventionStatus
@@ -30,6 +30,7 @@ from presta.settings import get_settings
 from presta.tx import atomic
 from resolvers.invitation import invite_providers
 from tests.conftest import SERVERS, wait_for
+from tests.dramatiq_redis import forget_keys, requeue_dead_workers_messages
 from tests.factories.account import actor_of, make_client, make_marketplace, make_staff
 from tests.factories.catalog import make_service
 from tests.factories.membership import make_membership
@@ -235,14 +236,7 @@ async def test_a_worker_killed_mid_invoicing_is_redelivered_and_invoices_each_pr
         # dramatiq's queue maintenance gives back a dead worker's unacknowledged message once
         # its heartbeat is older than the timeout (60 s by default, shortened here).
         await asyncio.sleep(0.6)
-        janitor = RedisBroker(  # type: ignore[no-untyped-call]
-            url=SERVERS.redis_url,
-            namespace=f"{namespace}-dramatiq",
-            heartbeat_timeout=500,
-            maintenance_chance=MAINTENANCE_SCALE,
-        )
-        janitor.declare_queue(jobs.QUEUE)
-        janitor.do_qsize(jobs.QUEUE)
+        requeue_dead_workers_messages(SERVERS.redis_url, namespace)
 
         second = Worker(SERVERS.redis_url, namespace, log).start()
         await wait_for(lambda: _all_invoiced(), within=60, interval=0.05)
@@ -257,21 +251,8 @@ async def test_a_worker_killed_mid_invoicing_is_redelivered_and_invoices_each_pr
         first.kill()
         if second is not None:
             second.stop()
-        _forget(namespace)
+        forget_keys(SERVERS.redis_url, namespace)
 
 
 async def _all_invoiced() -> bool:
     return await _invoiced() == PROVIDERS
-
-
-def _forget(namespace: str) -> None:
-    import redis
-
-    assert SERVERS.redis_url is not None
-    client = redis.Redis.from_url(SERVERS.redis_url)
-    try:
-        keys = list(client.scan_iter(f"{namespace}*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()

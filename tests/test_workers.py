@@ -18,6 +18,7 @@ from models.event import Event
 from presta import clock, jobs
 from presta.settings import get_settings
 from tests.conftest import SERVERS
+from tests.dramatiq_redis import forget_keys
 
 pytestmark = pytest.mark.redis
 
@@ -66,20 +67,7 @@ def worker(tmp_path, monkeypatch) -> Iterator[subprocess.Popen[bytes]]:
             process.wait(timeout=5)
         monkeypatch.undo()
         get_settings.cache_clear()
-        _forget_redis_keys(namespace)
-
-
-def _forget_redis_keys(namespace: str) -> None:
-    import redis
-
-    assert SERVERS.redis_url is not None
-    client = redis.Redis.from_url(SERVERS.redis_url)
-    try:
-        keys = list(client.scan_iter(f"{namespace}*"))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+        forget_keys(SERVERS.redis_url, namespace)
 
 
 async def _old_and_fresh_events() -> tuple[Event, Event]:
