@@ -8,7 +8,6 @@ job per round. Use cases live in ``request``, ``proposal`` and ``reminder``.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
 from collections.abc import Awaitable
 from datetime import timedelta
 from enum import StrEnum
@@ -28,7 +27,8 @@ from models.dispatch import (
 )
 from models.marketplace import Marketplace
 from models.membership import Membership, MembershipStatus
-from presta import clock, events, jobs
+from presta import clock, jobs
+from presta.sharing import Shared
 from presta.tx import AfterCommit
 from resolvers.actor import Actor
 from resolvers.event import record_event, staff_audience
@@ -250,48 +250,11 @@ async def _accepted_dispatches(
 
 # A snapshot serves the subscribers woken by one live event, not a replay of it much later:
 # it is reused only this long, so access is checked again against the database.
-_SNAPSHOT_SECONDS = 0.5
-_Snapshot = asyncio.Future[dict[int, Dispatch]]
-_SNAPSHOTS: OrderedDict[tuple[int, int], tuple[float, _Snapshot]] = OrderedDict()
-_SNAPSHOTS_KEPT = 64
+_SNAPSHOTS: Shared[dict[int, Dispatch]] = Shared(seconds=0.5, kept=64)
 
 
 async def _shared_snapshot(event_id: int, request_id: int) -> dict[int, Dispatch]:
-    loop = asyncio.get_running_loop()
-    key = (event_id, request_id)
-    entry = _SNAPSHOTS.get(key)
-    fresh = entry is not None and loop.time() - entry[0] <= _SNAPSHOT_SECONDS
-    if entry is not None and fresh and entry[1].get_loop() is loop:
-        try:
-            return await events.shared_result(entry[1])
-        except asyncio.CancelledError:
-            if not entry[1].cancelled():
-                raise
-            # The subscription taking it went away meanwhile: take it here.
-    future: _Snapshot = loop.create_future()
-    _SNAPSHOTS.pop(key, None)
-    _SNAPSHOTS[key] = (loop.time(), future)
-    while len(_SNAPSHOTS) > _SNAPSHOTS_KEPT:
-        _SNAPSHOTS.popitem(last=False)
-    try:
-        found = await _accepted_dispatches(request_id)
-    except asyncio.CancelledError:
-        _forget(key, future)
-        future.cancel()
-        raise
-    except Exception as exc:
-        _forget(key, future)
-        future.set_exception(exc)
-        future.exception()  # marked retrieved: only the waiters, if any, re-raise it
-        raise
-    future.set_result(found)
-    return found
-
-
-def _forget(key: tuple[int, int], future: _Snapshot) -> None:
-    entry = _SNAPSHOTS.get(key)
-    if entry is not None and entry[1] is future:
-        del _SNAPSHOTS[key]
+    return await _SNAPSHOTS.get((event_id, request_id), lambda: _accepted_dispatches(request_id))
 
 
 JOB_RETRY_AFTER = timedelta(minutes=10)

@@ -15,10 +15,8 @@ Both arrive as a ``next`` message with ``errors``, followed by ``complete``.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-from collections import OrderedDict
 from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
 from contextlib import aclosing
 from typing import Any, TypeVar
@@ -27,6 +25,7 @@ from graphql import GraphQLError
 
 from presta import events
 from presta.settings import settings
+from presta.sharing import Shared
 from resolvers.actor import Actor
 from resolvers.event import (
     audience_keys,
@@ -48,8 +47,7 @@ _REPLAY_BATCH = 500
 # (one query per event, not one per connection). A result is reused only this long, so a
 # later replay of the same event re-checks access against the database.
 _SHARE_SECONDS = 0.5
-_SHARED_KEPT = 4096
-_shared: OrderedDict[tuple[Hashable, ...], tuple[float, asyncio.Future[Any]]] = OrderedDict()
+_shared: Shared[Any] = Shared(seconds=_SHARE_SECONDS, kept=4096)
 
 
 async def follow(
@@ -176,39 +174,10 @@ async def _shared_load(
 ) -> T | None:
     """``load(actor, envelope)``, computed once for every subscription asking within
     ``_SHARE_SECONDS`` with an equal actor and the same key."""
-    loop = asyncio.get_running_loop()
-    now = loop.time()
-    cache_key = (envelope["id"], key, sharer)
-    entry = _shared.get(cache_key)
-    if entry is not None and now - entry[0] <= _SHARE_SECONDS and entry[1].get_loop() is loop:
-        try:
-            return await events.shared_result(entry[1])  # type: ignore[no-any-return]
-        except asyncio.CancelledError:
-            if not entry[1].cancelled():
-                raise
-            # The subscription computing it went away meanwhile: compute it here.
-    future: asyncio.Future[T | None] = loop.create_future()
-    # Kept in time order, so stale results are dropped from the front: memory follows the
-    # events of the last half second, not the last _SHARED_KEPT ones.
-    _shared.pop(cache_key, None)
-    _shared[cache_key] = (now, future)
-    while _shared and (
-        len(_shared) > _SHARED_KEPT or now - next(iter(_shared.values()))[0] > _SHARE_SECONDS
-    ):
-        _shared.popitem(last=False)
-    try:
-        result = await load(sharer.actor, envelope)
-    except asyncio.CancelledError:
-        _shared.pop(cache_key, None)
-        future.cancel()
-        raise
-    except Exception as exc:
-        _shared.pop(cache_key, None)
-        future.set_exception(exc)
-        future.exception()  # marked retrieved: only the waiters, if any, re-raise it
-        raise
-    future.set_result(result)
-    return result
+    found: T | None = await _shared.get(
+        (envelope["id"], key, sharer), lambda: load(sharer.actor, envelope)
+    )
+    return found
 
 
 def encode_event_cursor(event_id: int) -> str:
