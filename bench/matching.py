@@ -202,7 +202,8 @@ async def _time_matching(
 
 
 async def _explain(conn: asyncpg.Connection, marketplace_id: int, service_id: int) -> str:
-    from resolvers.matching import bind, match_statement
+    from presta.db import bind
+    from resolvers.matching import match_statement
 
     sql, params = match_statement(
         marketplace_id=marketplace_id,

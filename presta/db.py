@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -160,3 +162,35 @@ def padded(keys: list[T]) -> list[T]:
     if size < 3:
         return keys
     return keys + [keys[-1]] * ((1 << (size - 1).bit_length()) - size)
+
+
+_NAMED = re.compile(r":([a-z_][a-z0-9_]*)")
+
+
+def bind(sql: str, params: dict[str, Any], *, postgres: bool) -> tuple[str, list[Any]]:
+    """Named ``:params`` to ``$n`` (asyncpg, typed) or ``?`` (SQLite, in order)."""
+    values: list[Any] = []
+    numbers: dict[str, int] = {}
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        value = params[name]
+        if not postgres:
+            values.append(value.isoformat() if isinstance(value, date) else value)
+            return "?"
+        if name not in numbers:
+            values.append(value)
+            numbers[name] = len(values)
+        cast = "::float8" if isinstance(value, float) else ""
+        return f"${numbers[name]}{cast}"
+
+    return _NAMED.sub(replace, sql), values
+
+
+async def rows(sql: str, **params: Any) -> list[Any]:
+    """The rows of a hand-written statement with ``:named`` parameters, on either database
+    (each row reads by column name)."""
+    conn = connections.get("default")
+    text, values = bind(sql, params, postgres=conn.capabilities.dialect == "postgres")
+    _, found = await conn.execute_query(text, values)
+    return list(found)

@@ -8,11 +8,10 @@ from datetime import timedelta
 from enum import StrEnum
 
 from email_validator import EmailNotValidError, validate_email
-from tortoise import connections
 
 from models.account import ApiKey, ApiScope, Client, RefreshToken, StaffMember, StaffRole, User
 from models.membership import Membership, MembershipStatus
-from presta import clock
+from presta import clock, db
 from presta.security import (
     TokenError,
     decode_access_token,
@@ -213,16 +212,16 @@ FROM account_user u
 LEFT JOIN (
     SELECT 'S' AS kind, s.user_id AS user_id, s.marketplace_id AS marketplace_id,
            s.id AS ref, s.role AS role
-    FROM account_staff_member s WHERE s.user_id = {0}
+    FROM account_staff_member s WHERE s.user_id = :user_id
     UNION ALL
     SELECT 'P', pu.id, m.marketplace_id, m.id, ''
     FROM membership m JOIN account_user pu ON pu.provider_company_id = m.company_id
-    WHERE pu.id = {1} AND m.status <> 'DELETED'
+    WHERE pu.id = :user_id AND m.status <> 'DELETED'
     UNION ALL
     SELECT 'C', c.user_id, c.marketplace_id, c.id, ''
-    FROM account_client c WHERE c.user_id = {2}
+    FROM account_client c WHERE c.user_id = :user_id
 ) r ON r.user_id = u.id
-WHERE u.id = {3} AND u.is_active
+WHERE u.id = :user_id AND u.is_active
 """
 
 
@@ -239,9 +238,7 @@ class _UserRoles:
 
 
 async def _user_with_roles(user_id: int) -> _UserRoles | None:
-    conn = connections.get("default")
-    marks = ["$1", "$2", "$3", "$4"] if conn.capabilities.dialect == "postgres" else ["?"] * 4
-    _, rows = await conn.execute_query(_USER_WITH_ROLES.format(*marks), [user_id] * 4)
+    rows = await db.rows(_USER_WITH_ROLES, user_id=user_id)
     if not rows:
         return None
     first = rows[0]

@@ -6,10 +6,9 @@ import re
 from collections.abc import Iterable
 from enum import StrEnum
 
-from tortoise import connections
-
 from models.account import StaffMember, StaffRole, User
 from models.marketplace import Marketplace
+from presta import db
 from presta.security import hash_password
 from presta.tx import atomic
 from resolvers.account import _check_password, normalize_email
@@ -137,13 +136,10 @@ async def marketplace_id_from_header(value: str) -> int | None:
     except Exception:
         pass
     # Asked on most requests: one prepared statement, no model built.
-    conn = connections.get("default")
-    mark = "$1" if conn.capabilities.dialect == "postgres" else "?"
-    _, rows = await conn.execute_query(
-        f"SELECT id FROM marketplace WHERE slug = {mark}", [value.strip().lower()]
-    )
+    slug = value.strip().lower()
+    found = await db.rows("SELECT id FROM marketplace WHERE slug = :slug", slug=slug)
     # An unknown marketplace is not an error here: the actor simply has no acting marketplace.
-    return int(rows[0]["id"]) if rows else None
+    return int(found[0]["id"]) if found else None
 
 
 # Ranges of the dispatch settings: (input field, model attribute, lowest, highest).

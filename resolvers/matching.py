@@ -10,7 +10,6 @@ address, not the size of the network.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -23,6 +22,7 @@ from models.document import Document, DocumentKind, RequiredDocumentType
 from models.membership import Membership, MembershipStatus
 from models.zone import EARTH_RADIUS_KM, cell_key, normalize_postal_code, prefix_of
 from presta import clock
+from presta.db import bind
 from presta.settings import settings
 from resolvers.actor import Actor
 from resolvers.errors import CommonCode, UserError, not_found
@@ -76,8 +76,6 @@ _ZONE_ONLY = f"""
 WITH hit AS ({{hits}}), c AS ({_CANDIDATES})
 SELECT c.id FROM c
 WHERE (SELECT 1 FROM membership m WHERE m.id = c.id AND m.marketplace_id = :mp) = 1"""
-
-_NAMED = re.compile(r":([a-z_][a-z0-9_]*)")
 
 
 async def matching_membership_ids(
@@ -188,26 +186,6 @@ async def _ensure_sqlite_math(conn: Any) -> None:
         for name, (arity, fn) in _SQLITE_MATH.items():
             await raw.create_function(name, arity, fn, deterministic=True)
     _math_ready.add(id(raw))
-
-
-def bind(sql: str, params: dict[str, Any], *, postgres: bool) -> tuple[str, list[Any]]:
-    """Named ``:params`` to ``$n`` (asyncpg, typed) or ``?`` (SQLite, in order)."""
-    values: list[Any] = []
-    numbers: dict[str, int] = {}
-
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1)
-        value = params[name]
-        if not postgres:
-            values.append(value.isoformat() if isinstance(value, date) else value)
-            return "?"
-        if name not in numbers:
-            values.append(value)
-            numbers[name] = len(values)
-        cast = "::float8" if isinstance(value, float) else ""
-        return f"${numbers[name]}{cast}"
-
-    return _NAMED.sub(replace, sql), values
 
 
 class MatchReason(StrEnum):
