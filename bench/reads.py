@@ -34,7 +34,7 @@ import orjson
 
 from bench import UNLIMITED, Row, _dataset
 from bench._profile import profiled
-from bench._servers import ROOT, cpu_seconds, free_port, listening
+from bench._servers import ROOT, cpu_seconds, exchange, free_port, http_post, listening
 from bench.queries import PROVIDER_DASHBOARD, PROVIDERS_SCREEN
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
@@ -44,27 +44,7 @@ WARM_UP_SECONDS = 1.0
 
 
 def _http(port: int, path: str, token: str, slug: str, body: bytes) -> bytes:
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"Content-Type: application/json\r\nAuthorization: Bearer {token}\r\n"
-        f"X-Marketplace: {slug}\r\nContent-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
-
-
-async def _exchange(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-) -> bytes:
-    writer.write(request)
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=30)
-    if not head.startswith(b"HTTP/1.1 200"):
-        raise RuntimeError(f"unexpected response: {head[:200]!r}")
-    length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    )
-    return await asyncio.wait_for(reader.readexactly(length), timeout=30)
+    return http_post(port, path, body, Authorization=f"Bearer {token}", X_Marketplace=slug)
 
 
 async def closed_loop(port: int, requests: list[bytes], seconds: float) -> tuple[float, float]:
@@ -79,7 +59,7 @@ async def closed_loop(port: int, requests: list[bytes], seconds: float) -> tuple
             i = n
             while loop.time() < deadline:
                 started = time.perf_counter()
-                await _exchange(reader, writer, requests[i % len(requests)])
+                await exchange(reader, writer, requests[i % len(requests)])
                 latencies.append(time.perf_counter() - started)
                 i += CONCURRENCY
         finally:
@@ -102,7 +82,7 @@ async def open_loop(port: int, requests: list[bytes], rate: float, seconds: floa
     async def one(request: bytes, due: float) -> None:
         pair = await idle.get()
         try:
-            await _exchange(*pair, request)
+            await exchange(*pair, request)
             # From when it was due: waiting for a free connection counts as latency.
             latencies.append(time.perf_counter() - due)
         finally:
@@ -124,7 +104,7 @@ async def open_loop(port: int, requests: list[bytes], rate: float, seconds: floa
 async def _first_body(port: int, request: bytes) -> Any:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        return orjson.loads(await _exchange(reader, writer, request))
+        return orjson.loads(await exchange(reader, writer, request))
     finally:
         writer.close()
 

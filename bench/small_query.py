@@ -24,7 +24,7 @@ import httpx
 import orjson
 
 from bench import UNLIMITED, Row
-from bench._servers import ROOT, database, free_port, listening
+from bench._servers import ROOT, database, exchange, free_port, http_post, listening
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
@@ -34,27 +34,7 @@ QUERY = "{ viewer { user { email fullName } } }"
 
 def _request(port: int, token: str) -> bytes:
     body = orjson.dumps({"query": QUERY})
-    head = (
-        f"POST /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"Content-Type: application/json\r\nAuthorization: Bearer {token}\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
-
-
-async def _exchange(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-) -> bytes:
-    writer.write(request)
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
-    if not head.startswith(b"HTTP/1.1 200"):
-        raise RuntimeError(f"unexpected response: {head[:200]!r}")
-    length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    )
-    return await asyncio.wait_for(reader.readexactly(length), timeout=10)
+    return http_post(port, "/graphql", body, Authorization=f"Bearer {token}")
 
 
 async def _load(port: int, token: str, seconds: float) -> tuple[float, float, bytes]:
@@ -70,7 +50,7 @@ async def _load(port: int, token: str, seconds: float) -> tuple[float, float, by
         try:
             while loop.time() < deadline:
                 started = time.perf_counter()
-                body = await _exchange(reader, writer, request)
+                body = await exchange(reader, writer, request)
                 latencies.append(time.perf_counter() - started)
                 if not sample:
                     sample.append(body)
