@@ -30,6 +30,7 @@ import websockets
 
 from bench import UNLIMITED, Row
 from bench._profile import profiled
+from bench._seed import accepted_providers, migrated
 from bench._servers import cpu_seconds, database, free_port, percentile, presta, redis_url
 
 PROVIDERS = int(os.environ.get("BENCH_PROVIDERS", "1000"))
@@ -46,42 +47,16 @@ CREATE = """mutation($input: CreateServiceRequestInput!) { createServiceRequest(
 
 async def _seed(url: str, secret: str) -> dict[str, Any]:
     """Providers, services and zones through the models; tokens signed with the server's key."""
-    from tortoise.transactions import in_transaction
-
     from models.account import Client, User
     from models.catalog import ProviderService, ProviderServiceStatus, Service
     from models.marketplace import Marketplace
-    from models.membership import Membership, MembershipStatus, ProviderCompany
-    from presta import db
     from presta.security import hash_password, make_access_token
-    from presta.settings import override_settings
-    from resolvers.zone import Area, replace_zone
 
-    override_settings(database_url=url, secret_key=secret, environment="test")
-    await db.migrate_db()
-    await db.init_db()
-    try:
+    async with migrated(url, secret):
         password = hash_password(secrets.token_urlsafe(12))
         market = await Marketplace.create(name="Bench", slug=SLUG, proposals_required=3)
         services = [await Service.create(marketplace=market, name=f"Service {n}") for n in "ABC"]
-        await ProviderCompany.bulk_create(
-            [ProviderCompany(name=f"Bench provider {n}") for n in range(PROVIDERS)]
-        )
-        companies = await ProviderCompany.all().order_by("id")
-        await Membership.bulk_create(
-            [
-                Membership(marketplace=market, company=c, status=MembershipStatus.ACCEPTED)
-                for c in companies
-            ]
-        )
-        memberships = await Membership.filter(marketplace=market).order_by("id")
-        await User.bulk_create(
-            [
-                User(email=f"p{n}@bench.test", password_hash=password, provider_company=c)
-                for n, c in enumerate(companies)
-            ]
-        )
-        users = await User.filter(email__startswith="p").order_by("id")
+        memberships, users = await accepted_providers(market, PROVIDERS, "bench", password)
         offers = []
         for n, m in enumerate(memberships):
             service = services[0] if n < MATCHED[0] else services[1] if n < MATCHED[1] else None
@@ -95,13 +70,6 @@ async def _seed(url: str, secret: str) -> dict[str, Any]:
                 )
             )
         await ProviderService.bulk_create(offers)
-        async with in_transaction():
-            for company in companies:
-                await replace_zone(
-                    company_id=company.id,
-                    membership_id=None,
-                    area=Area(postal_codes=("75011",), prefixes=(), circles=()),
-                )
         client_user = await User.create(email="client@bench.test", password_hash=password)
         await Client.create(
             marketplace=market, user=client_user, full_name="Bench client", email="c@bench.test"
@@ -111,8 +79,6 @@ async def _seed(url: str, secret: str) -> dict[str, Any]:
             "provider_tokens": [make_access_token(u.id)[0] for u in users],
             "client_token": make_access_token(client_user.id)[0],
         }
-    finally:
-        await db.close_db()
 
 
 def _gid(kind: str, pk: int) -> str:

@@ -40,6 +40,7 @@ import orjson
 import websockets
 
 from bench import Row
+from bench._seed import accepted_providers, migrated
 from bench._servers import database, free_port, percentile, presta, redis_url, rss_mib
 from bench.dispatch_latency import _gid
 from bench.queries import PROVIDER_DASHBOARD
@@ -86,45 +87,19 @@ class Stats:
 
 
 async def _seed(url: str, secret: str) -> dict[str, Any]:
-    from tortoise.transactions import in_transaction
-
     from models.account import Client, StaffMember, StaffRole, User
     from models.catalog import ProviderService, ProviderServiceStatus, Service
     from models.marketplace import Marketplace
-    from models.membership import Membership, MembershipStatus, ProviderCompany
-    from presta import db
     from presta.security import hash_password, make_access_token
-    from presta.settings import override_settings
-    from resolvers.zone import Area, replace_zone
 
-    override_settings(database_url=url, secret_key=secret, environment="test")
-    await db.migrate_db()
-    await db.init_db()
-    try:
+    async with migrated(url, secret):
         password = hash_password(secrets.token_urlsafe(12))
         # Never enough interest for a proposal: every answer stays a plain answer.
         market = await Marketplace.create(name="Load", slug=SLUG, proposals_required=1000)
         services = [
             await Service.create(marketplace=market, name=f"Service {n}") for n in range(SERVICES)
         ]
-        await ProviderCompany.bulk_create(
-            [ProviderCompany(name=f"Load provider {n}") for n in range(PROVIDERS)]
-        )
-        companies = await ProviderCompany.all().order_by("id")
-        await Membership.bulk_create(
-            [
-                Membership(marketplace=market, company=c, status=MembershipStatus.ACCEPTED)
-                for c in companies
-            ]
-        )
-        memberships = await Membership.filter(marketplace=market).order_by("id")
-        await User.bulk_create(
-            [
-                User(email=f"p{n}@load.test", password_hash=password, provider_company=c)
-                for n, c in enumerate(companies)
-            ]
-        )
-        users = await User.filter(email__startswith="p").order_by("id")
+        memberships, users = await accepted_providers(market, PROVIDERS, "load", password)
         await ProviderService.bulk_create(
             [
                 ProviderService(
@@ -135,13 +110,6 @@ async def _seed(url: str, secret: str) -> dict[str, Any]:
                 for n, m in enumerate(memberships)
             ]
         )
-        async with in_transaction():
-            for company in companies:
-                await replace_zone(
-                    company_id=company.id,
-                    membership_id=None,
-                    area=Area(postal_codes=("75011",), prefixes=(), circles=()),
-                )
         staff = await User.create(email="staff@load.test", password_hash=password)
         await StaffMember.create(marketplace=market, user=staff, role=StaffRole.ADMIN)
         clients = []
@@ -159,8 +127,6 @@ async def _seed(url: str, secret: str) -> dict[str, Any]:
             ],
             "clients": clients,
         }
-    finally:
-        await db.close_db()
 
 
 async def _listen(
