@@ -1,39 +1,71 @@
 """E-mails of the dispatch flow, sent by jobs after commit.
 
 Each notice has a key stored once sent (``Notice``): a redelivered job skips what was already
-sent. A crash between the SMTP send and the key's insert re-sends that one e-mail on
-redelivery; SMTP gives no stronger guarantee.
+sent. A round tells its providers in batches of ``BATCH`` over one SMTP session, and stores
+the batch's keys in one statement: a crash between the sends and that insert re-sends at
+most one batch on redelivery (a single notice, just that one); SMTP gives no stronger
+guarantee.
 """
 
 from __future__ import annotations
 
-import contextlib
+from collections.abc import Sequence
 from typing import cast
-
-from tortoise.exceptions import IntegrityError
 
 from models.account import Client, User
 from models.catalog import Service
 from models.dispatch import Dispatch, DispatchStatus, Notice, Proposal, ServiceRequest
 from models.membership import Membership
-from presta.mail import send_mail
+from presta.mail import Mail, MailNotSent, send_mails
 from presta.settings import settings
 from resolvers.proposal import proposal_of
 
+# Providers told per SMTP session and per insert of their keys.
+BATCH = 25
 
-async def _once(
-    key: str, *, to: list[str], subject: str, body: str, sent: set[str] | None = None
-) -> bool:
-    """Send unless the key was already sent (``sent``: the keys known sent, read in one go)."""
-    if not to or key in (sent or ()):
+
+async def _once(key: str, *, to: list[str], subject: str, body: str) -> bool:
+    """Send unless the key was already sent."""
+    if not to or await Notice.filter(key=key).exists():
         return False
-    if sent is None and await Notice.filter(key=key).exists():
-        return False
-    for address in to:
-        await send_mail(to=address, subject=subject, body=body)
-    with contextlib.suppress(IntegrityError):
-        await Notice.create(key=key)
-    return True
+    return bool(await _send_batch([(key, [Mail(a, subject, body) for a in to])]))
+
+
+async def _send_all(notices: Sequence[tuple[str, list[Mail]]]) -> int:
+    """Send the notices that have an address, ``BATCH`` per SMTP session."""
+    due = [notice for notice in notices if notice[1]]
+    sent = 0
+    for start in range(0, len(due), BATCH):
+        sent += await _send_batch(due[start : start + BATCH])
+    return sent
+
+
+async def _send_batch(notices: Sequence[tuple[str, list[Mail]]]) -> int:
+    """Send each notice's e-mails over one session, then store the keys of those sent; on a
+    failure, the keys of the notices sent before it are stored and the failure raised."""
+    mails = [mail for _, batch in notices for mail in batch]
+    try:
+        await send_mails(mails)
+    except MailNotSent as failure:
+        await _record(_fully_sent(notices, failure.sent))
+        raise
+    await _record([key for key, _ in notices])
+    return len(notices)
+
+
+def _fully_sent(notices: Sequence[tuple[str, list[Mail]]], sent: int) -> list[str]:
+    keys = []
+    for key, batch in notices:
+        sent -= len(batch)
+        if sent < 0:
+            break
+        keys.append(key)
+    return keys
+
+
+async def _record(keys: list[str]) -> None:
+    if keys:
+        await Notice.bulk_create([Notice(key=k) for k in keys], ignore_conflicts=True)
 
 
 async def _sent_keys(keys: list[str]) -> set[str]:
@@ -79,7 +111,6 @@ async def notify_dispatch_round(request_id: int, round: int) -> int:
     if request is None:
         return 0
     what = await _describe(request)
-    sent = 0
     dispatches = await Dispatch.filter(
         request_id=request_id, round=round, status=DispatchStatus.PENDING
     ).select_related("membership__company")
@@ -89,16 +120,17 @@ async def notify_dispatch_round(request_id: int, round: int) -> int:
     done = await _sent_keys(list(keys.values()))
     addresses = await addresses_of([d.membership for d in dispatches])
     reminder = " (reminder)" if round > 1 else ""
-    for dispatch in dispatches:
-        sent += await _once(
-            keys[dispatch.id],
-            to=addresses[dispatch.membership.id],
-            subject=f"New request{reminder}: {what}",
-            body=f"A client asks for {what}.\n\n{request.description}\n\n"
-            f"Answer from your Requests tab: {settings().public_url}\n",
-            sent=done,
-        )
-    return sent
+    subject = f"New request{reminder}: {what}"
+    body = (
+        f"A client asks for {what}.\n\n{request.description}\n\n"
+        f"Answer from your Requests tab: {settings().public_url}\n"
+    )
+    due = [
+        (keys[d.id], [Mail(a, subject, body) for a in addresses[d.membership.id]])
+        for d in dispatches
+        if keys[d.id] not in done
+    ]
+    return await _send_all(due)
 
 
 async def send_proposal_mail(proposal_id: int) -> bool:
@@ -140,28 +172,27 @@ async def notify_proposal_extended(dispatch_id: int) -> bool:
 
 async def notify_selection(request_id: int) -> int:
     """Tell the chosen provider, and each one not chosen."""
-    sent = 0
     dispatches = await Dispatch.filter(
         request_id=request_id, status__in=[DispatchStatus.SELECTED, DispatchStatus.NOT_SELECTED]
     ).select_related("membership__company", "request")
+    if not dispatches:
+        return 0
     keys = {d.id: f"selection:{d.id}" for d in dispatches}
     done = await _sent_keys(list(keys.values()))
     addresses = await addresses_of([d.membership for d in dispatches])
-    for dispatch in dispatches:
-        what = await _describe(dispatch.request)
-        chosen = dispatch.status is DispatchStatus.SELECTED
-        sent += await _once(
-            keys[dispatch.id],
-            sent=done,
-            to=addresses[dispatch.membership.id],
-            subject=("You were chosen: " if chosen else "Another provider was chosen: ") + what,
-            body=(
-                "The client chose you. Schedule the intervention from the app.\n"
-                if chosen
-                else "The client chose another provider for this request.\n"
-            ),
+    what = await _describe(dispatches[0].request)
+    due = []
+    for d in dispatches:
+        chosen = d.status is DispatchStatus.SELECTED
+        subject = ("You were chosen: " if chosen else "Another provider was chosen: ") + what
+        body = (
+            "The client chose you. Schedule the intervention from the app.\n"
+            if chosen
+            else "The client chose another provider for this request.\n"
         )
-    return sent
+        if keys[d.id] not in done:
+            due.append((keys[d.id], [Mail(a, subject, body) for a in addresses[d.membership.id]]))
+    return await _send_all(due)
 
 
 async def _entry_line(dispatch: Dispatch) -> str:

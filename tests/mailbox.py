@@ -15,15 +15,28 @@ class _Handler:
     def __init__(self, box: Mailbox) -> None:
         self.box = box
 
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address in self.box.refused:
+            return "550 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.box.lock:
             self.box.messages.append(message_from_bytes(envelope.content))
+            if not any(s is session for s in self.box.sessions):
+                self.box.sessions.append(session)
         return "250 OK"
 
 
 class Mailbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        # The SMTP sessions that delivered something, and addresses answered with a 550.
+        self.sessions: list[Any] = []
+        self.refused: set[str] = set()
         self.lock = threading.Lock()
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
@@ -39,6 +52,8 @@ class Mailbox:
     def clear(self) -> None:
         with self.lock:
             self.messages.clear()
+            self.sessions.clear()
+            self.refused.clear()
 
     def to(self, address: str) -> list[Message]:
         with self.lock:
