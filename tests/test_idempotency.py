@@ -259,6 +259,22 @@ async def test_a_replayed_sign_up_returns_its_tokens_which_the_stored_row_does_n
     assert "correct horse battery" not in dump
 
 
+async def test_an_anonymous_callers_address_is_stored_only_as_a_keyed_hash():
+    key = "anonymous-3b9e-41d2"
+    async with http_client() as client:
+        first = await _post(
+            client, SIGN_UP, _sign_up("anon@example.com"), **{"Idempotency-Key": key}
+        )
+        replay = await _post(
+            client, SIGN_UP, _sign_up("anon@example.com"), **{"Idempotency-Key": key}
+        )
+    assert replay.json()["data"] == first.json()["data"]
+    [row] = await IdempotencyKey.all()
+    assert row.principal.startswith("ip:")
+    assert "127.0.0.1" not in row.principal
+    assert "127.0.0.1" not in await _stored_rows()
+
+
 async def test_a_replayed_api_key_creation_returns_its_secret_which_the_stored_row_does_not_hold():
     headers = {**await _staff_headers(), "Idempotency-Key": "api-key-once"}
     async with http_client() as client:
