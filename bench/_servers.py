@@ -60,25 +60,33 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
+def _logged(args: list[str], env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """A subprocess whose output goes to a file (a pipe nobody reads would block a chatty
+    server once full), stopped and its log removed at the end."""
+    log = Path(f"/tmp/presta-bench-{uuid.uuid4().hex[:6]}.log")
+    with log.open("wb") as out:
+        process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=out, stderr=out)
+    try:
+        yield process, log
+    finally:
+        _stop(process)
+        log.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
 def listening(args: list[str], env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
     """A server subprocess, accepting connections on ``port`` within 30 s."""
-    process = subprocess.Popen(
-        args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
+    with _logged(args, env) as (process, log):
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
-                error = process.stderr.read().decode(errors="replace") if process.stderr else ""
-                raise RuntimeError(f"{args[2]} exited: {error[-2000:]}")
+                raise RuntimeError(f"{args[2]} exited: {log.read_text(errors='replace')[-2000:]}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{args} did not listen on {port} within 30 s")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
                 break
             time.sleep(0.05)
         yield process
-    finally:
-        _stop(process)
 
 
 @contextlib.contextmanager
@@ -86,21 +94,13 @@ def presta(
     args: list[str], env: dict[str, str], ready: str | None = None, times: int = 1
 ) -> Iterator[subprocess.Popen[bytes]]:
     """``presta <args>``, ready once its log shows ``ready`` ``times`` times (within 60 s)."""
-    log = Path(f"/tmp/presta-bench-{uuid.uuid4().hex[:6]}.log")
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "presta.cli", *args], env=env, cwd=ROOT, stdout=out, stderr=out
-        )
-    try:
+    with _logged([sys.executable, "-m", "presta.cli", *args], env) as (process, log):
         deadline = time.monotonic() + 60
         while ready is not None and log.read_text(errors="replace").count(ready) < times:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"presta {args[0]} failed: {log.read_text()[-2000:]}")
             time.sleep(0.05)
         yield process
-    finally:
-        _stop(process)
-        log.unlink(missing_ok=True)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
