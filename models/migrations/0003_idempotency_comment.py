@@ -1,0 +1,28 @@
+"""The PostgreSQL comment of ``idempotency_key``, which 0002's AlterModelOptions left stale
+(tortoise runs no SQL for a changed model description). SQLite keeps no comments."""
+
+from typing import Any
+
+from tortoise import migrations
+from tortoise.migrations import operations as ops
+
+COMMENT = "A creating mutation run under its caller's Idempotency-Key, and the response it gave."
+PREVIOUS = "A mutation run under a key chosen by its caller, with the hash of its input and the"
+
+
+def _comment(text: str) -> Any:
+    async def run(apps: Any, schema_editor: Any) -> None:
+        client = schema_editor.client
+        if client.capabilities.dialect == "postgres":
+            quoted = text.replace("'", "''")
+            await client.execute_script(f"COMMENT ON TABLE idempotency_key IS '{quoted}'")
+
+    return run
+
+
+class Migration(migrations.Migration):
+    dependencies = [("models", "0002_auto_20261127_0826")]
+
+    initial = False
+
+    operations = [ops.RunPython(_comment(COMMENT), _comment(PREVIOUS))]
