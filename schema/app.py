@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import gc
 import logging
-import os
-import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -19,9 +16,9 @@ from graphql import GraphQLError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -36,7 +33,7 @@ from strawberry.types import ExecutionResult
 
 from presta import db, events, jobs
 from presta.logs import request_id
-from presta.metrics import ACTIVE_SUBSCRIPTIONS, HTTP_LATENCY, HTTP_REQUESTS, OPEN_WEBSOCKETS
+from presta.metrics import ACTIVE_SUBSCRIPTIONS
 from presta.settings import settings
 from resolvers import account
 from resolvers.actor import ANONYMOUS, Actor
@@ -45,14 +42,10 @@ from resolvers.marketplace import marketplace_id_from_header
 from schema import files
 from schema.context import Context
 from schema.limits import UNAVAILABLE_MESSAGE
+from schema.middleware import JSONBody, ServiceMiddleware, Websockets
 from schema.root import schema
 
 log = logging.getLogger("presta.app")
-
-
-class _JSONResponse(JSONResponse):
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
 
 
 async def _authenticate(
@@ -77,7 +70,7 @@ async def _authenticate(
 
 def _error_response(message: str, code: str, status: int = 200, **headers: str) -> Response:
     body = {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
-    return _JSONResponse(body, status_code=status, headers=headers or None)
+    return JSONBody(body, status_code=status, headers=headers or None)
 
 
 def _auth_error_response(error: AuthError) -> Response:
@@ -277,120 +270,6 @@ class PrestaGraphQL(GraphQL[Context, None]):
         return response
 
 
-class _Websockets:
-    """GraphQL websockets go straight to the GraphQL app; everything else to Starlette.
-
-    A websocket's ASGI call lasts as long as the connection, and every layer it passes through
-    stays suspended for that long: Starlette's error and exception middleware (which only act
-    on HTTP and on exceptions strawberry does not let through), its router and route added 7
-    coroutines and their closures to each connection (137 objects tracked by the garbage
-    collector, every full collection walking them all), and a wrapper around each message
-    sent.
-    """
-
-    def __init__(self, app: ASGIApp, graphql: ASGIApp) -> None:
-        self.app = app
-        self.graphql = graphql
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "websocket" or scope["path"] != "/graphql":
-            await self.app(scope, receive, send)
-            return
-        request_id.set(_new_request_id())
-        OPEN_WEBSOCKETS.inc()
-        try:
-            await self.graphql(scope, receive, send)
-        finally:
-            OPEN_WEBSOCKETS.dec()
-
-
-class _ServiceMiddleware:
-    """Request id, metrics and the body-size limit, for every HTTP request."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = dict(scope.get("headers") or [])
-        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
-        rid = incoming if incoming.isalnum() and len(incoming) <= 64 else _new_request_id()
-        request_id.set(rid)
-        path = scope["path"] if scope["path"] in _KNOWN_PATHS else "other"
-        limit = settings().max_body_bytes
-        if headers.get(b"content-type", b"").startswith(b"multipart/form-data"):
-            # Uploads have their own limit, checked again on the file itself.
-            limit = max(limit, settings().max_upload_bytes + 64 * 1024)
-        length = headers.get(b"content-length")
-        status = {"code": 500}
-        started = time.perf_counter()
-
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
-            await send(message)
-
-        try:
-            if length is not None and (not length.isdigit() or int(length) > limit):
-                await _too_large(limit)(scope, receive, send_wrapper)
-                return
-            received = 0
-
-            async def limited_receive() -> Message:
-                nonlocal received
-                message = await receive()
-                if message["type"] == "http.request":
-                    received += len(message.get("body", b""))
-                    if received > limit:
-                        raise _BodyTooLarge
-                return message
-
-            try:
-                await self.app(scope, limited_receive, send_wrapper)
-            except _BodyTooLarge:
-                await _too_large(limit)(scope, receive, send_wrapper)
-        finally:
-            requests, latency = _metrics(path, scope["method"], status["code"])
-            requests.inc()
-            latency.observe(time.perf_counter() - started)
-
-
-def _new_request_id() -> str:
-    return os.urandom(8).hex()
-
-
-@functools.lru_cache(maxsize=256)
-def _metrics(path: str, method: str, status: int) -> tuple[Any, Any]:
-    # Looking up a labelled child takes a lock and costs more than counting: keep them. The
-    # paths are the known ones or "other"; a strange method only evicts the oldest entry.
-    return HTTP_REQUESTS.labels(path, method, str(status)), HTTP_LATENCY.labels(path)
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-_KNOWN_PATHS = {"/graphql", "/healthz", "/readyz", "/metrics"}
-
-
-def _too_large(limit: int) -> Response:
-    return _JSONResponse(
-        {
-            "data": None,
-            "errors": [
-                {
-                    "message": f"Request body over the limit of {limit} bytes.",
-                    "extensions": {"code": "PAYLOAD_TOO_LARGE"},
-                }
-            ],
-        },
-        status_code=413,
-    )
-
-
 async def healthz(_: Request) -> Response:
     return PlainTextResponse("ok")
 
@@ -409,7 +288,7 @@ async def readyz(_: Request) -> Response:
         except Exception as exc:
             checks["redis"] = f"error: {type(exc).__name__}"
     ready = all(v == "ok" for v in checks.values())
-    return _JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+    return JSONBody({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
 
 async def _ping_redis() -> None:
@@ -472,5 +351,5 @@ def create_app() -> ASGIApp:
         files.route,
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
-    app.add_middleware(_ServiceMiddleware)
-    return _Websockets(app, graphql)
+    app.add_middleware(ServiceMiddleware)
+    return Websockets(app, graphql)
