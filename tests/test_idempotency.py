@@ -240,15 +240,15 @@ async def test_a_replayed_upload_stores_one_document_and_another_file_under_its_
     assert await Document.all().count() == 1
 
 
+async def _sign_up_twice(email: str, key: str) -> tuple[httpx.Response, httpx.Response]:
+    async with http_client() as client:
+        first = await _post(client, SIGN_UP, _sign_up(email), **{"Idempotency-Key": key})
+        return first, await _post(client, SIGN_UP, _sign_up(email), **{"Idempotency-Key": key})
+
+
 async def test_a_replayed_sign_up_returns_its_tokens_which_the_stored_row_does_not_hold():
     key = "sign-up-7f3c9a21-0d4e"
-    async with http_client() as client:
-        first = await _post(
-            client, SIGN_UP, _sign_up("dump@example.com"), **{"Idempotency-Key": key}
-        )
-        replay = await _post(
-            client, SIGN_UP, _sign_up("dump@example.com"), **{"Idempotency-Key": key}
-        )
+    first, replay = await _sign_up_twice("dump@example.com", key)
     tokens = first.json()["data"]["signUp"]
     assert replay.json()["data"]["signUp"]["accessToken"] == tokens["accessToken"]
     assert replay.json()["data"]["signUp"]["refreshToken"] == tokens["refreshToken"]
@@ -260,14 +260,7 @@ async def test_a_replayed_sign_up_returns_its_tokens_which_the_stored_row_does_n
 
 
 async def test_an_anonymous_callers_address_is_stored_only_as_a_keyed_hash():
-    key = "anonymous-3b9e-41d2"
-    async with http_client() as client:
-        first = await _post(
-            client, SIGN_UP, _sign_up("anon@example.com"), **{"Idempotency-Key": key}
-        )
-        replay = await _post(
-            client, SIGN_UP, _sign_up("anon@example.com"), **{"Idempotency-Key": key}
-        )
+    first, replay = await _sign_up_twice("anon@example.com", "anonymous-3b9e-41d2")
     assert replay.json()["data"] == first.json()["data"]
     [row] = await IdempotencyKey.all()
     assert row.principal.startswith("ip:")
