@@ -21,6 +21,8 @@ log = logging.getLogger("presta")
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from presta import ws
+
     cfg = settings()
     if args.demo:
         if cfg.mail_enabled and cfg.environment != "production":
@@ -38,7 +40,7 @@ def _serve(args: argparse.Namespace) -> None:
         # uvicorn's line per request costs ~23 us of CPU and is not JSON: in production
         # /metrics counts requests and the proxy in front logs them.
         access_log=cfg.environment != "production",
-        ws=args.ws,
+        ws=ws.IMPORT_PATH if args.ws == "auto" else args.ws,
         ws_max_size=256 * 1024,
         ws_per_message_deflate=args.ws_per_message_deflate,
         ws_ping_interval=args.ws_ping_interval or None,
@@ -147,7 +149,8 @@ def main(argv: list[str] | None = None) -> None:
         "--ws",
         default="auto",
         choices=["auto", "websockets", "websockets-sansio"],
-        help="websocket implementation (auto: websockets-sansio, the cheapest per message)",
+        help="websocket implementation (auto: websockets-sansio, the cheapest per message, "
+        "without the handshake kept for the connection's life: presta.ws)",
     )
     serve.add_argument(
         "--ws-per-message-deflate",

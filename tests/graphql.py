@@ -57,11 +57,13 @@ def http_client() -> httpx.AsyncClient:
 @contextlib.asynccontextmanager
 async def serving(**options: Any) -> AsyncIterator[int]:
     """A real uvicorn serving the app on a free loopback port (yielded), in this process."""
+    from presta import ws
     from schema.app import create_app
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
+    options.setdefault("ws", ws.IMPORT_PATH)  # as ``presta serve`` runs
     config = uvicorn.Config(
         create_app(), host="127.0.0.1", port=port, lifespan="off", log_config=None, **options
     )
