@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from tests.processes import stop
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -69,7 +71,7 @@ def _logged(args: list[str], env: dict[str, str]) -> Iterator[tuple[subprocess.P
     try:
         yield process, log
     finally:
-        _stop(process)
+        stop(process)
         log.unlink(missing_ok=True)
 
 
@@ -101,15 +103,6 @@ def presta(
                 raise RuntimeError(f"presta {args[0]} failed: {log.read_text()[-2000:]}")
             time.sleep(0.05)
         yield process
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -35,6 +35,7 @@ from schema.limits import ERROR_CODES
 from tests.conftest import SERVERS
 from tests.factories.account import actor_of, make_client, make_marketplace, make_staff
 from tests.factories.membership import make_membership, make_provider_user
+from tests.processes import stop
 
 pytestmark = pytest.mark.postgres
 
@@ -87,12 +88,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             time.sleep(0.05)
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 @pytest.fixture(scope="module")

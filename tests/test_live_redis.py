@@ -26,6 +26,7 @@ from presta.settings import settings
 from schema.live import decode_event_cursor
 from tests.conftest import wait_for
 from tests.factories.account import PASSWORD, actor_of, make_user
+from tests.processes import stop
 from tests.test_live import Collector, _logged_ids
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.e2e]
@@ -75,8 +76,7 @@ class RedisServer:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
+            stop(self.proc)
             self.proc = None
 
 
@@ -122,11 +122,7 @@ class ApiServer:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+            stop(self.proc)
             self.proc = None
 
     def rss_kib(self) -> int:
