@@ -8,6 +8,8 @@ exactly one of several concurrent requests the runner. The others wait for its r
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,8 +42,18 @@ class Claim:
     response: str | None = None  # sealed: v1:<base64 nonce + AES-GCM ciphertext>
 
 
+def _stored(principal: str) -> str:
+    """The principal as the table keeps it: an anonymous caller's address is personal data,
+    kept for a day with the row, so only its keyed hash is."""
+    if not principal.startswith("ip:"):
+        return principal
+    secret = settings().secret_key.encode()
+    return "ip:" + hmac.new(secret, principal.encode(), hashlib.sha256).hexdigest()[:40]
+
+
 async def claim(principal: str, key: str, request_hash: str) -> Claim:
     """One request per (principal, key) runs; the same input replays, another input is refused."""
+    principal = _stored(principal)
     loop = asyncio.get_running_loop()
     give_up = loop.time() + settings().idempotency_wait_seconds
     while True:

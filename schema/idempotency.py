@@ -109,15 +109,6 @@ class _Vault:
             return None
 
 
-def _stored(principal: str) -> str:
-    """The principal as the table keeps it: an anonymous caller's address is personal data,
-    kept for a day with the row, so only its keyed hash is."""
-    if not principal.startswith("ip:"):
-        return principal
-    secret = settings().secret_key.encode()
-    return "ip:" + hmac.new(secret, principal.encode(), hashlib.sha256).hexdigest()[:40]
-
-
 def _vault(principal: str, key: str) -> _Vault:
     secret = settings().secret_key.encode()
     material = len(secret).to_bytes(4, "big") + secret + key.encode()
@@ -211,7 +202,7 @@ class Idempotency(SchemaExtension):
         principal = f"{principal_of(context.actor, request)}@{context.actor.marketplace_id or 0}"
         vault = _vault(principal, key)
         digest = vault.digest(ctx.query, ctx.variables, ctx.operation_name)
-        claim = await idempotency.claim(_stored(principal), vault.lookup, digest)
+        claim = await idempotency.claim(principal, vault.lookup, digest)
         if claim.verdict is Verdict.RUN:
             self._record, self._vault = claim.record_id, vault
         elif claim.verdict is Verdict.REPLAY:
