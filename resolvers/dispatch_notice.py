@@ -9,7 +9,7 @@ guarantee.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import cast
 
 from models.account import Client, User
@@ -31,9 +31,23 @@ async def _once(key: str, *, to: list[str], subject: str, body: str) -> bool:
     return bool(await _send_batch([(key, [Mail(a, subject, body) for a in to])]))
 
 
-async def _send_all(notices: Sequence[tuple[str, list[Mail]]]) -> int:
-    """Send the notices that have an address, ``BATCH`` per SMTP session."""
-    due = [notice for notice in notices if notice[1]]
+async def _tell_each(
+    dispatches: Sequence[Dispatch],
+    key_of: Callable[[Dispatch], str],
+    compose: Callable[[Dispatch], tuple[str, str]],
+) -> int:
+    """Send each dispatch's provider its notice (``compose``: subject and body) unless its key
+    was sent before, ``BATCH`` providers per SMTP session; one query reads the addresses and
+    one what a redelivery already sent, not two per provider."""
+    keys = {d.id: key_of(d) for d in dispatches}
+    done = await _sent_keys(list(keys.values()))
+    addresses = await addresses_of([d.membership for d in dispatches])
+    due = []
+    for d in dispatches:
+        to = addresses[d.membership.id]
+        if keys[d.id] not in done and to:
+            subject, body = compose(d)
+            due.append((keys[d.id], [Mail(a, subject, body) for a in to]))
     sent = 0
     for start in range(0, len(due), BATCH):
         sent += await _send_batch(due[start : start + BATCH])
@@ -114,23 +128,15 @@ async def notify_dispatch_round(request_id: int, round: int) -> int:
     dispatches = await Dispatch.filter(
         request_id=request_id, round=round, status=DispatchStatus.PENDING
     ).select_related("membership__company")
-    # One query for the addresses and one for what a redelivery already sent, not two per
-    # provider: a round of 100 providers otherwise hammers the database during the fan-out.
-    keys = {d.id: f"dispatch:{d.id}:round:{round}" for d in dispatches}
-    done = await _sent_keys(list(keys.values()))
-    addresses = await addresses_of([d.membership for d in dispatches])
     reminder = " (reminder)" if round > 1 else ""
     subject = f"New request{reminder}: {what}"
     body = (
         f"A client asks for {what}.\n\n{request.description}\n\n"
         f"Answer from your Requests tab: {settings().public_url}\n"
     )
-    due = [
-        (keys[d.id], [Mail(a, subject, body) for a in addresses[d.membership.id]])
-        for d in dispatches
-        if keys[d.id] not in done
-    ]
-    return await _send_all(due)
+    return await _tell_each(
+        dispatches, lambda d: f"dispatch:{d.id}:round:{round}", lambda d: (subject, body)
+    )
 
 
 async def send_proposal_mail(proposal_id: int) -> bool:
@@ -177,22 +183,20 @@ async def notify_selection(request_id: int) -> int:
     ).select_related("membership__company", "request")
     if not dispatches:
         return 0
-    keys = {d.id: f"selection:{d.id}" for d in dispatches}
-    done = await _sent_keys(list(keys.values()))
-    addresses = await addresses_of([d.membership for d in dispatches])
     what = await _describe(dispatches[0].request)
-    due = []
-    for d in dispatches:
-        chosen = d.status is DispatchStatus.SELECTED
-        subject = ("You were chosen: " if chosen else "Another provider was chosen: ") + what
-        body = (
-            "The client chose you. Schedule the intervention from the app.\n"
-            if chosen
-            else "The client chose another provider for this request.\n"
+
+    def compose(d: Dispatch) -> tuple[str, str]:
+        if d.status is DispatchStatus.SELECTED:
+            return (
+                f"You were chosen: {what}",
+                "The client chose you. Schedule the intervention from the app.\n",
+            )
+        return (
+            f"Another provider was chosen: {what}",
+            "The client chose another provider for this request.\n",
         )
-        if keys[d.id] not in done:
-            due.append((keys[d.id], [Mail(a, subject, body) for a in addresses[d.membership.id]]))
-    return await _send_all(due)
+
+    return await _tell_each(dispatches, lambda d: f"selection:{d.id}", compose)
 
 
 async def _entry_line(dispatch: Dispatch) -> str:
