@@ -10,6 +10,10 @@ next successful publish is preceded by a resync order), or when its queue overfl
 server lagged behind a burst. ``Subscription`` then yields ``RESYNC``. A subscriber whose queue
 overflows while its client does not read is too slow: it gets ``SubscriberTooSlow`` and the
 client resumes from its cursor.
+
+What every subscriber of a topic needs for each event (one snapshot query for all of them) can
+be prepared by the hub before they are woken (``prepare``): each subscriber then wakes once,
+with the snapshot ready, instead of waking to ask for it and again when it arrives.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from enum import Enum
 from typing import Any, Final, Protocol
@@ -89,6 +93,8 @@ class Subscription:
         return len(self._queue)
 
     def _offer(self, envelope: dict[str, Any]) -> None:
+        if self._closed:
+            return  # detached while the envelope was being prepared
         if self._overflowed:
             # Nothing is queued any more; only decide whether the consumer is to blame.
             self._blamed = self._blamed or self._stalled()
@@ -159,13 +165,26 @@ class Subscription:
                 self._waiter = None
 
 
+Prepare = Callable[[dict[str, Any]], Awaitable[object]]
+# A stalled preparation (the database) must not hold back the live events behind it for long.
+PREPARE_SECONDS: Final = 1.0
+# An envelope, the subscriptions it is for, and its preparation (None: nothing to prepare).
+_Waiting = tuple[dict[str, Any], list["Subscription"], "asyncio.Future[object] | None"]
+
+
 class _Hub:
-    """Local subscriptions indexed by audience key, so an envelope only visits its audience."""
+    """Local subscriptions indexed by audience key, so an envelope only visits its audience.
+
+    Envelopes are offered in the order they arrived: one whose topic has a preparer waits for
+    it, and the envelopes behind it wait too (a subscriber skips ids below its last one).
+    """
 
     def __init__(self) -> None:
         self.by_key: dict[str, set[Subscription]] = {}
         self.everyone: set[Subscription] = set()
         self.high_water = 0
+        self.preparers: dict[str, Prepare] = {}
+        self._waiting: deque[_Waiting] = deque()
 
     def add(self, sub: Subscription) -> None:
         if sub.keys is None:
@@ -202,8 +221,31 @@ class _Hub:
             return
         self.high_water = max(self.high_water, int(envelope.get("id") or 0))
         topic = envelope.get("topic")
-        for sub in self._audience(envelope.get("audience") or ()):
-            if sub.topics is None or topic in sub.topics:
+        subs = [
+            sub
+            for sub in self._audience(envelope.get("audience") or ())
+            if sub.topics is None or topic in sub.topics
+        ]
+        if not subs:
+            return
+        prepare = self.preparers.get(topic)
+        if prepare is None and not self._waiting:
+            for sub in subs:
+                sub._offer(envelope)
+            return
+        task: asyncio.Future[object] | None = None
+        if prepare is not None:
+            task = asyncio.ensure_future(asyncio.wait_for(prepare(envelope), PREPARE_SECONDS))
+            task.add_done_callback(self._prepared)
+        self._waiting.append((envelope, subs, task))
+
+    def _prepared(self, task: asyncio.Future[object]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            # The subscribers compute what they need themselves.
+            log.warning("preparing a live event failed", exc_info=task.exception())
+        while self._waiting and (self._waiting[0][2] is None or self._waiting[0][2].done()):
+            envelope, subs, _ = self._waiting.popleft()
+            for sub in subs:
                 sub._offer(envelope)
 
     def _audience(self, keys: Iterable[str]) -> Iterable[Subscription]:
@@ -275,6 +317,13 @@ class _BroadcasterBackend:
 _hub = _Hub()
 _backend: Backend | None = None
 _lock = asyncio.Lock()
+
+
+def prepare(topic: str, preparer: Prepare) -> None:
+    """Run ``preparer(envelope)`` once per process for each envelope of ``topic`` that has a
+    local subscriber, before waking them (it fills a cache they read, e.g. a ``Shared``); if
+    it fails, they are woken all the same."""
+    _hub.preparers[topic] = preparer
 
 
 def channel() -> str:

@@ -31,6 +31,8 @@ class Shared(Generic[T]):
         now = loop.time()
         entry = self._entries.get(key)
         if entry is not None and now - entry[0] <= self.seconds and entry[1].get_loop() is loop:
+            if entry[1].done() and not entry[1].cancelled():
+                return entry[1].result()  # ready (prepared): no turn of the loop
             try:
                 return await _result_of(entry[1])
             except asyncio.CancelledError:

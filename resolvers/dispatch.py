@@ -27,7 +27,7 @@ from models.dispatch import (
 )
 from models.marketplace import Marketplace
 from models.membership import Membership, MembershipStatus
-from presta import clock, jobs
+from presta import clock, events, jobs
 from presta.sharing import Shared
 from presta.tx import AfterCommit
 from resolvers.actor import Actor
@@ -255,6 +255,10 @@ _SNAPSHOTS: Shared[dict[int, Dispatch]] = Shared(seconds=0.5, kept=64)
 
 async def _shared_snapshot(event_id: int, request_id: int) -> dict[int, Dispatch]:
     return await _SNAPSHOTS.get((event_id, request_id), lambda: _accepted_dispatches(request_id))
+
+
+# Taken before the subscribers are woken, so each wakes once with its dispatch at hand.
+events.prepare(REQUEST_DISPATCHED, lambda e: _shared_snapshot(e["id"], e["object_id"]))
 
 
 JOB_RETRY_AFTER = timedelta(minutes=10)

@@ -83,6 +83,103 @@ async def test_a_resync_order_replaces_whatever_was_queued():
         assert sub.queued == 0
 
 
+@pytest.fixture
+def preparers():
+    """Preparers registered by a test, removed after it (the hub is the process's)."""
+    registered: dict[str, Any] = {}
+
+    def register(topic: str, preparer: Any) -> None:
+        registered[topic] = events._hub.preparers.get(topic)
+        events.prepare(topic, preparer)
+
+    yield register
+    for topic, before in registered.items():
+        if before is None:
+            events._hub.preparers.pop(topic, None)
+        else:
+            events._hub.preparers[topic] = before
+
+
+async def test_an_event_is_prepared_once_before_its_subscribers_wake(preparers):
+    prepared: list[int] = []
+    release = asyncio.Event()
+
+    async def snapshot(envelope: dict[str, Any]) -> None:
+        await release.wait()
+        prepared.append(envelope["id"])
+
+    preparers("test.prepared", snapshot)
+    async with (
+        events.listen(topics=["test.prepared"], audience=["user:1"]) as one,
+        events.listen(topics=["test.prepared"], audience=["user:2"]) as two,
+        events.listen(topics=["test.prepared"], audience=["user:3"]) as elsewhere,
+    ):
+        await events.publish(_envelope(1, "test.prepared", "user:1", "user:2"))
+        await asyncio.sleep(0.05)
+        assert one.queued == two.queued == 0  # not woken while it is being prepared
+        release.set()
+        assert [e["id"] for e in await _drain(one, 1)] == [1]
+        assert [e["id"] for e in await _drain(two, 1)] == [1]
+        assert prepared == [1]
+        await events.publish(_envelope(2, "test.prepared", "user:9"))  # no subscriber here
+        await events.publish(_envelope(3, "test.prepared", "user:3"))
+        assert [e["id"] for e in await _drain(elsewhere, 1)] == [3]
+        assert prepared == [1, 3]
+
+
+async def test_events_behind_one_being_prepared_keep_their_order(preparers):
+    release = asyncio.Event()
+
+    async def slow(_: dict[str, Any]) -> None:
+        await release.wait()
+
+    preparers("test.prepared", slow)
+    async with events.listen(audience=["user:1"]) as sub:
+        await events.publish(_envelope(1, "test.prepared", "user:1"))
+        await events.publish(_envelope(2, "user.updated", "user:1"))
+        await asyncio.sleep(0.05)
+        assert sub.queued == 0  # the second waits for the first
+        release.set()
+        assert [e["id"] for e in await _drain(sub, 2)] == [1, 2]
+        await events.publish(_envelope(3, "user.updated", "user:1"))
+        assert [e["id"] for e in await _drain(sub, 1)] == [3]
+
+
+async def test_a_failed_or_stalled_preparation_still_delivers_the_event(preparers, monkeypatch):
+    monkeypatch.setattr(events, "PREPARE_SECONDS", 0.1)
+
+    async def broken(_: dict[str, Any]) -> None:
+        raise RuntimeError("the database is away")
+
+    async def stalled(_: dict[str, Any]) -> None:
+        await asyncio.sleep(30)
+
+    preparers("test.broken", broken)
+    preparers("test.stalled", stalled)
+    async with events.listen(audience=["user:1"]) as sub:
+        await events.publish(_envelope(1, "test.broken", "user:1"))
+        await events.publish(_envelope(2, "test.stalled", "user:1"))
+        await events.publish(_envelope(3, "user.updated", "user:1"))
+        assert [e["id"] for e in await _drain(sub, 3)] == [1, 2, 3]
+
+
+async def test_a_subscriber_leaving_while_its_event_is_prepared_is_not_offered_it(preparers):
+    release = asyncio.Event()
+
+    async def slow(_: dict[str, Any]) -> None:
+        await release.wait()
+
+    preparers("test.prepared", slow)
+    async with events.listen(audience=["user:1"]) as staying:
+        async with events.listen(audience=["user:1"]) as leaving:
+            await events.publish(_envelope(1, "test.prepared", "user:1"))
+            await asyncio.sleep(0.05)
+        release.set()
+        assert [e["id"] for e in await _drain(staying, 1)] == [1]
+        assert leaving.queued == 0
+        assert events.stats()["queued"] == 0
+
+
 async def test_a_namespace_change_while_connected_still_delivers_this_process_events(
     monkeypatch,
 ):
