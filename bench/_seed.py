@@ -10,6 +10,8 @@ from typing import Any
 @contextlib.asynccontextmanager
 async def migrated(url: str, secret: str) -> AsyncIterator[None]:
     """The database migrated and open for the models; tokens signed with the server's key."""
+    from tortoise import Tortoise
+
     from presta import db
     from presta.settings import override_settings
 
@@ -18,6 +20,10 @@ async def migrated(url: str, secret: str) -> AsyncIterator[None]:
     await db.init_db()
     try:
         yield
+        # Statistics of what was just seeded, as autovacuum would have gathered them on a
+        # database in service. Without them the planner guesses a few rows per table: the
+        # dispatch snapshot joined 1,000 memberships in a nested loop, 15 ms instead of 0.5.
+        await Tortoise.get_connection("default").execute_script("ANALYZE")
     finally:
         await db.close_db()
 
