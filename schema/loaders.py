@@ -8,6 +8,7 @@ as long as the subscription and the rows change between events.
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 from collections.abc import Hashable, Iterator
 from datetime import date
@@ -62,7 +63,10 @@ class _Loader(DataLoader[K, V], Generic[K, V]):
 
     def __init__(self, actor: Actor, *, cache: bool) -> None:
         self.actor = actor
-        super().__init__(load_fn=self._load, cache=cache, cache_key_fn=self.key_of)
+        # DataLoader keeps ``load_fn``: given as a bound method, the loader would hold itself,
+        # and with its futures and rows wait for the cyclic collector after each operation.
+        me = weakref.proxy(self)
+        super().__init__(load_fn=lambda keys: me._load(keys), cache=cache, cache_key_fn=self.key_of)
 
     @staticmethod
     def key_of(key: Any) -> Hashable:

@@ -35,7 +35,7 @@ from schema.limits import (
     UPLOAD_SCALAR,
     DocumentLimits,
     ErrorMasking,
-    PerEventExecution,
+    Execution,
 )
 from schema.loaders import FreshLoaders
 from schema.policy import install as install_policy
@@ -113,7 +113,7 @@ def build_schema() -> strawberry.Schema:
         subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True),
         scalar_overrides={Upload: UPLOAD_SCALAR},
-        execution_context_class=PerEventExecution,
+        execution_context_class=Execution,
         extensions=[
             # Listed first so that they leave last: they see the masked result.
             Idempotency,
