@@ -8,15 +8,17 @@ as long as the subscription and the rows change between events.
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from collections import defaultdict
-from collections.abc import Hashable, Iterator
+from collections.abc import Awaitable, Hashable, Iterator
 from datetime import date
 from typing import Any, Generic, TypeVar
 
 from graphql import OperationType
 from strawberry.dataloader import DataLoader
 from strawberry.extensions import SchemaExtension
+from strawberry.types.nodes import SelectedField
 
 from models.account import Client
 from models.catalog import ProviderService, ProviderServiceStatus, Service
@@ -79,6 +81,50 @@ class _Loader(DataLoader[K, V], Generic[K, V]):
 
     async def fetch(self, keys: list[K]) -> dict[Hashable, V]:
         raise NotImplementedError
+
+
+# The fields a query asks of some objects, by name, each with what it asks in turn.
+Asked = dict[str, "Asked"]
+
+
+def asked_of_nodes(info: Info) -> Asked:
+    """What the query asks of the items of the connection being resolved (under ``nodes``
+    and ``edges { node }``, fragments included)."""
+    connection: Asked = {}
+    for field in info.selected_fields:
+        _merge(connection, _asked(field.selections))
+    nodes: Asked = {}
+    _merge(nodes, connection.get("nodes", {}))
+    _merge(nodes, connection.get("edges", {}).get("node", {}))
+    return nodes
+
+
+def _asked(selections: list[Any]) -> Asked:
+    tree: Asked = {}
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            _merge(tree.setdefault(selection.name, {}), _asked(selection.selections))
+        else:  # a fragment: its fields are asked of the same object
+            _merge(tree, _asked(selection.selections))
+    return tree
+
+
+def _merge(into: Asked, other: Asked) -> None:
+    for name, sub in other.items():
+        _merge(into.setdefault(name, {}), sub)
+
+
+async def prime(info: Info, *loads: Awaitable[Any]) -> None:
+    """Wait for loads started ahead of the fields that read them, so those fields find their
+    rows loaded and resolve at once (``schema.fast``). A failed load is left for its field to
+    report, as it would have without priming."""
+    if loads:
+        await asyncio.gather(*loads, return_exceptions=True)
+
+
+def primes(info: Info) -> bool:
+    """Whether loading ahead helps: subscription loaders keep nothing between calls."""
+    return info.operation.operation is not OperationType.SUBSCRIPTION
 
 
 def loader(info: Info, cls: type[L]) -> L:

@@ -222,7 +222,7 @@ class Membership(AuthorizedNode):
     ) -> Connection[Annotated[ServiceRequest, strawberry.lazy("schema.dispatch")]]:
         from schema.dispatch import requests_tab
 
-        return await requests_tab(info.context.actor, self.model.id, first=first, after=after)
+        return await requests_tab(info, self.model.id, first=first, after=after)
 
     @strawberry.field(
         description="The Interventions tab: this provider's visits for the marketplace's "
@@ -241,7 +241,7 @@ class Membership(AuthorizedNode):
         from schema.intervention import interventions_tab
 
         return await interventions_tab(
-            info.context.actor, self.model.id, first=first, after=after, starts_from=starts_from
+            info, self.model.id, first=first, after=after, starts_from=starts_from
         )
 
     @strawberry.field(
