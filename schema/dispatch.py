@@ -369,7 +369,7 @@ async def requests_connection(
 ) -> Connection[ServiceRequest]:
     found = await use_cases.list_service_requests(info.context.actor, f, **page)
     result = connection(found, ServiceRequest.from_model)
-    await ServiceRequest.prime(info, result.nodes(), asked_of_nodes(info))
+    await ServiceRequest.prime(info, [e.node for e in result.edges], asked_of_nodes(info))
     return result
 
 

@@ -282,7 +282,7 @@ async def interventions_connection(
 ) -> Connection[Intervention]:
     found = await use_cases.list_interventions(info.context.actor, f, **page)
     result = connection(found, Intervention.from_model)
-    await Intervention.prime(info, result.nodes(), asked_of_nodes(info))
+    await Intervention.prime(info, [e.node for e in result.edges], asked_of_nodes(info))
     return result
 
 

@@ -33,7 +33,7 @@ from schema.base import (
 )
 from schema.context import Info
 from schema.live import decode_event_cursor, encode_event_cursor, follow
-from schema.loaders import MembershipByIdLoader, loader
+from schema.loaders import Asked, MembershipByIdLoader, asked_of_nodes, loader, prime, primes
 from schema.membership import Membership
 from schema.node import AuthorizedNode
 
@@ -55,8 +55,26 @@ class MessagingError(UserErrorBase):
 
 
 def _loader(info: Info, key: str, load: Callable[[list[int]], Awaitable[list[Any]]]) -> Any:
-    # Not cached: a websocket keeps one context for all its events (counts change meanwhile).
-    return info.context.loader(key, lambda: DataLoader(load_fn=load, cache=False))
+    # Not cached in a subscription: it lasts for all its events (counts change meanwhile).
+    return info.context.loader(key, lambda: DataLoader(load_fn=load, cache=primes(info)))
+
+
+def _unread_counts(info: Info) -> DataLoader[int, int]:
+    actor = info.context.actor
+
+    async def load(ids: list[int]) -> list[int]:
+        counts = await inbox.unread_counts(actor, ids)
+        return [counts.get(i, 0) for i in ids]
+
+    return _loader(info, "conversation.unread", load)  # type: ignore[no-any-return]
+
+
+def _messages(info: Info) -> DataLoader[int, MessageModel | None]:
+    async def load(ids: list[int]) -> list[Any]:
+        found = await inbox.messages_by_id(ids)
+        return [found.get(i) for i in ids]
+
+    return _loader(info, "message.by_id", load)  # type: ignore[no-any-return]
 
 
 @strawberry.type(description="A stored document attached to a message.")
@@ -143,26 +161,29 @@ class Conversation(AuthorizedNode):
         found = await loader(info, MembershipByIdLoader).load(self.membership_id)
         return Membership.from_model(found)
 
+    @classmethod
+    async def prime(cls, info: Info, conversations: list[Conversation], asked: Asked) -> None:
+        """Load what the ``asked`` fields of these conversations read, one statement per
+        relation, before graphql-core resolves them: each then finds its rows loaded."""
+        if not conversations or not primes(info):
+            return
+        loads: list[Awaitable[Any]] = []
+        if "unreadCount" in asked:
+            loads.append(_unread_counts(info).load_many([c.id for c in conversations]))
+        if "lastMessage" in asked:
+            ids = [c.last_message_id for c in conversations if c.last_message_id is not None]
+            loads.append(_messages(info).load_many(ids))
+        await prime(info, *loads)
+
     @strawberry.field(description="Messages from others the viewer has not read (0 for API keys).")
     async def unread_count(self, info: Info) -> int:
-        actor = info.context.actor
-
-        async def load(ids: list[int]) -> list[int]:
-            counts = await inbox.unread_counts(actor, ids)
-            return [counts.get(i, 0) for i in ids]
-
-        return await _loader(info, "conversation.unread", load).load(self.id)  # type: ignore[no-any-return]
+        return await _unread_counts(info).load(self.id)
 
     @strawberry.field(description="The latest message, if any.")
     async def last_message(self, info: Info) -> Message | None:
         if self.last_message_id is None:
             return None
-
-        async def load(ids: list[int]) -> list[Any]:
-            found = await inbox.messages_by_id(ids)
-            return [found.get(i) for i in ids]
-
-        found = await _loader(info, "message.by_id", load).load(self.last_message_id)
+        found = await _messages(info).load(self.last_message_id)
         return Message.from_model(found, info.context.actor) if found is not None else None
 
     @strawberry.field(description="Messages, newest first, by cursor (no offset pagination).")
@@ -243,7 +264,9 @@ async def conversations_of(
         last=last,
         before=before,
     )
-    return connection(page, Conversation.from_model)
+    result = connection(page, Conversation.from_model)
+    await Conversation.prime(info, [e.node for e in result.edges], asked_of_nodes(info))
+    return result
 
 
 @strawberry.type

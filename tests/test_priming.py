@@ -1,6 +1,7 @@
-"""The rows of a page are loaded ahead of the fields that read them: their resolvers find their
-data and return at once, so a page costs the same number of tasks whatever its length, and
-whether its fields are asked under ``nodes``, ``edges { node }`` or in fragments."""
+"""The rows of a page (requests, visits, conversations) are loaded ahead of the fields that
+read them: their resolvers find their data and return at once, so a page costs the same
+number of tasks whatever its length, and whether its fields are asked under ``nodes``,
+``edges { node }`` or in fragments."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ query($rows: Int!) { myMemberships {
     id service { name } client { fullName } myDispatch { status answerHistory { toStatus } }
   } }
   interventions(first: $rows) { nodes { id service { name } companyName } }
+  conversations(first: $rows) { nodes { id unreadCount lastMessage { text } } }
 } }"""
 
 THROUGH_EDGES_AND_FRAGMENTS = """
@@ -27,6 +29,7 @@ fragment Asked on ServiceRequest { service { name } myDispatch { answerHistory {
 query($rows: Int!) { myMemberships {
   requests(first: $rows) { edges { node { id ...Asked client { fullName } } } }
   interventions(first: $rows) { edges { node { id ... on Intervention { companyName } } } }
+  conversations(first: $rows) { edges { node { ... on Conversation { unreadCount } } } }
 } }"""
 
 
