@@ -39,7 +39,7 @@ async def test_two_resolvers_waiting_for_one_future_both_get_it() -> None:
     future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     first, second = _eagerly(_waits)(future), _eagerly(_waits)(future)
     asyncio.get_running_loop().call_soon(future.set_result, "cleaning")
-    assert await asyncio.gather(first, second) == ["cleaning", "cleaning"]
+    assert list(await asyncio.gather(first, second)) == ["cleaning", "cleaning"]
 
 
 async def test_an_error_after_the_wait_reaches_the_awaiting_task() -> None:
