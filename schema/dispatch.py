@@ -5,7 +5,7 @@ Mutations are in ``schema.dispatch_mutation``; subscriptions at the end of this 
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable
+from collections.abc import AsyncGenerator
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -52,7 +52,7 @@ from schema.loaders import (
     asked_of_nodes,
     loader,
     prime,
-    primes,
+    prime_fields,
 )
 from schema.node import AuthorizedNode
 
@@ -250,23 +250,18 @@ class ServiceRequest(AuthorizedNode):
     async def load_visible(cls, actor: Actor, ids: list[int]) -> dict[int, Any]:
         return {r.id: cls.from_model(r) for r in await core.visible_requests(actor, ids)}
 
-    @classmethod
-    async def prime(cls, info: Info, requests: list[ServiceRequest], asked: Asked) -> None:
+    @staticmethod
+    async def prime(info: Info, requests: list[ServiceRequest], asked: Asked) -> None:
         """Load what the ``asked`` fields of these requests read, one statement per relation,
         before graphql-core resolves them: each then finds its rows loaded."""
-        if not requests or not primes(info):
-            return
-        loads: list[Awaitable[Any]] = []
-        if "service" in asked:
-            ids = [r.model.service_id for r in requests]  # type: ignore[attr-defined]
-            loads.append(loader(info, ServiceByIdLoader).load_many(ids))
-        if "client" in asked:
-            actor = info.context.actor
-            ids = [r.model.client_id for r in requests if r._shows_client(actor)]  # type: ignore[attr-defined]
-            loads.append(loader(info, ClientByIdLoader).load_many(ids))
-        if "myDispatch" in asked:
-            loads.append(Dispatch.prime_mine(info, [r.model.id for r in requests], asked))
-        await prime(info, *loads)
+        actor = info.context.actor
+        await prime_fields(info, requests, asked, {
+            "service": lambda rows: loader(info, ServiceByIdLoader).load_many(
+                [r.model.service_id for r in rows]),
+            "client": lambda rows: loader(info, ClientByIdLoader).load_many(
+                [r.model.client_id for r in rows if r._shows_client(actor)]),
+            "myDispatch": lambda rows: Dispatch.prime_mine(info, [r.model.id for r in rows], asked),
+        })  # fmt: skip
 
     @strawberry.field(description="The requested service.")
     async def service(self, info: Info) -> Service:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
@@ -35,8 +34,7 @@ from schema.loaders import (
     VisibleRequestLoader,
     asked_of_nodes,
     loader,
-    prime,
-    primes,
+    prime_fields,
 )
 from schema.node import AuthorizedNode
 
@@ -105,20 +103,16 @@ class Intervention(AuthorizedNode):
     async def load_visible(cls, actor: Actor, ids: list[int]) -> dict[int, Any]:
         return {i.id: cls.from_model(i) for i in await use_cases.visible_interventions(actor, ids)}
 
-    @classmethod
-    async def prime(cls, info: Info, visits: list[Intervention], asked: Asked) -> None:
+    @staticmethod
+    async def prime(info: Info, visits: list[Intervention], asked: Asked) -> None:
         """Load what the ``asked`` fields of these visits read, one statement per relation,
         before graphql-core resolves them: each then finds its rows loaded."""
-        if not visits or not primes(info):
-            return
-        loads: list[Awaitable[Any]] = []
-        if "service" in asked:
-            ids = [v.model.service_id for v in visits]  # type: ignore[attr-defined]
-            loads.append(loader(info, ServiceByIdLoader).load_many(ids))
-        if "companyName" in asked:
-            ids = [v.model.membership_id for v in visits]  # type: ignore[attr-defined]
-            loads.append(loader(info, MembershipByIdLoader).load_many(ids))
-        await prime(info, *loads)
+        await prime_fields(info, visits, asked, {
+            "service": lambda rows: loader(info, ServiceByIdLoader).load_many(
+                [v.model.service_id for v in rows]),
+            "companyName": lambda rows: loader(info, MembershipByIdLoader).load_many(
+                [v.model.membership_id for v in rows]),
+        })  # fmt: skip
 
     @strawberry.field(description="The service.")
     async def service(self, info: Info) -> Service:

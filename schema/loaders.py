@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections import defaultdict
-from collections.abc import Awaitable, Hashable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 from datetime import date
 from typing import Any, Generic, TypeVar
 
@@ -120,6 +120,15 @@ async def prime(info: Info, *loads: Awaitable[Any]) -> None:
     report, as it would have without priming."""
     if loads:
         await asyncio.gather(*loads, return_exceptions=True)
+
+
+async def prime_fields(
+    info: Info, rows: list[Any], asked: Asked, loads: dict[str, Callable[[list[Any]], Any]]
+) -> None:
+    """Start the load of each ``asked`` field that has one in ``loads`` (given the rows), then
+    wait for them all (``prime``); nothing in a subscription, whose loaders keep nothing."""
+    if rows and primes(info):
+        await prime(info, *(load(rows) for name, load in loads.items() if name in asked))
 
 
 def primes(info: Info) -> bool:

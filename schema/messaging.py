@@ -33,7 +33,7 @@ from schema.base import (
 )
 from schema.context import Info
 from schema.live import decode_event_cursor, encode_event_cursor, follow
-from schema.loaders import Asked, MembershipByIdLoader, asked_of_nodes, loader, prime, primes
+from schema.loaders import Asked, MembershipByIdLoader, asked_of_nodes, loader, prime_fields, primes
 from schema.membership import Membership
 from schema.node import AuthorizedNode
 
@@ -161,19 +161,15 @@ class Conversation(AuthorizedNode):
         found = await loader(info, MembershipByIdLoader).load(self.membership_id)
         return Membership.from_model(found)
 
-    @classmethod
-    async def prime(cls, info: Info, conversations: list[Conversation], asked: Asked) -> None:
+    @staticmethod
+    async def prime(info: Info, conversations: list[Conversation], asked: Asked) -> None:
         """Load what the ``asked`` fields of these conversations read, one statement per
         relation, before graphql-core resolves them: each then finds its rows loaded."""
-        if not conversations or not primes(info):
-            return
-        loads: list[Awaitable[Any]] = []
-        if "unreadCount" in asked:
-            loads.append(_unread_counts(info).load_many([c.id for c in conversations]))
-        if "lastMessage" in asked:
-            ids = [c.last_message_id for c in conversations if c.last_message_id is not None]
-            loads.append(_messages(info).load_many(ids))
-        await prime(info, *loads)
+        await prime_fields(info, conversations, asked, {
+            "unreadCount": lambda rows: _unread_counts(info).load_many([c.id for c in rows]),
+            "lastMessage": lambda rows: _messages(info).load_many(
+                [c.last_message_id for c in rows if c.last_message_id is not None]),
+        })  # fmt: skip
 
     @strawberry.field(description="Messages from others the viewer has not read (0 for API keys).")
     async def unread_count(self, info: Info) -> int:

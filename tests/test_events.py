@@ -100,15 +100,22 @@ def preparers():
             events._hub.preparers[topic] = before
 
 
-async def test_an_event_is_prepared_once_before_its_subscribers_wake(preparers):
-    prepared: list[int] = []
+def _held(preparers: Any, prepared: list[int] | None = None) -> asyncio.Event:
+    """``test.prepared`` events are prepared (and their ids noted) once the event is set."""
     release = asyncio.Event()
 
     async def snapshot(envelope: dict[str, Any]) -> None:
         await release.wait()
-        prepared.append(envelope["id"])
+        if prepared is not None:
+            prepared.append(envelope["id"])
 
     preparers("test.prepared", snapshot)
+    return release
+
+
+async def test_an_event_is_prepared_once_before_its_subscribers_wake(preparers):
+    prepared: list[int] = []
+    release = _held(preparers, prepared)
     async with (
         events.listen(topics=["test.prepared"], audience=["user:1"]) as one,
         events.listen(topics=["test.prepared"], audience=["user:2"]) as two,
@@ -128,12 +135,7 @@ async def test_an_event_is_prepared_once_before_its_subscribers_wake(preparers):
 
 
 async def test_events_behind_one_being_prepared_keep_their_order(preparers):
-    release = asyncio.Event()
-
-    async def slow(_: dict[str, Any]) -> None:
-        await release.wait()
-
-    preparers("test.prepared", slow)
+    release = _held(preparers)
     async with events.listen(audience=["user:1"]) as sub:
         await events.publish(_envelope(1, "test.prepared", "user:1"))
         await events.publish(_envelope(2, "user.updated", "user:1"))
@@ -164,12 +166,7 @@ async def test_a_failed_or_stalled_preparation_still_delivers_the_event(preparer
 
 
 async def test_a_subscriber_leaving_while_its_event_is_prepared_is_not_offered_it(preparers):
-    release = asyncio.Event()
-
-    async def slow(_: dict[str, Any]) -> None:
-        await release.wait()
-
-    preparers("test.prepared", slow)
+    release = _held(preparers)
     async with events.listen(audience=["user:1"]) as staying:
         async with events.listen(audience=["user:1"]) as leaving:
             await events.publish(_envelope(1, "test.prepared", "user:1"))
