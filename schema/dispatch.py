@@ -148,7 +148,7 @@ class Dispatch(AuthorizedNode):
         mine = await loader(info, MyDispatchByRequestLoader).load_many(request_ids)
         if "answerHistory" in asked["myDispatch"]:
             ids = [d.id for d in mine if d is not None]
-            await prime(info, loader(info, AnswersByDispatchLoader).load_many(ids))
+            await prime(loader(info, AnswersByDispatchLoader).load_many(ids))
 
     @strawberry.field(description="Every answer it gave, changes of mind included, oldest first.")
     async def answer_history(self, info: Info) -> list[DispatchAnswer]:

@@ -114,7 +114,7 @@ def _merge(into: Asked, other: Asked) -> None:
         _merge(into.setdefault(name, {}), sub)
 
 
-async def prime(info: Info, *loads: Awaitable[Any]) -> None:
+async def prime(*loads: Awaitable[Any]) -> None:
     """Wait for loads started ahead of the fields that read them, so those fields find their
     rows loaded and resolve at once (``schema.fast``). A failed load is left for its field to
     report, as it would have without priming."""
@@ -128,7 +128,7 @@ async def prime_fields(
     """Start the load of each ``asked`` field that has one in ``loads`` (given the rows), then
     wait for them all (``prime``); nothing in a subscription, whose loaders keep nothing."""
     if rows and primes(info):
-        await prime(info, *(load(rows) for name, load in loads.items() if name in asked))
+        await prime(*(load(rows) for name, load in loads.items() if name in asked))
 
 
 def primes(info: Info) -> bool:
