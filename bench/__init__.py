@@ -44,12 +44,21 @@ class Row:
 
 
 def modules() -> list[str]:
-    """Benchmark modules of this package (private ``_*`` helpers excluded)."""
+    """Benchmark modules of this package: those with a ``run()`` (private ``_*`` helpers and
+    shared definitions such as ``queries`` are not benchmarks)."""
     return sorted(
         info.name
         for info in pkgutil.iter_modules(__path__)
-        if not info.name.startswith("_") and not info.ispkg
+        if not info.name.startswith("_") and not info.ispkg and _runs(info.name)
     )
+
+
+def _runs(name: str) -> bool:
+    try:
+        module = importlib.import_module(f"bench.{name}")
+    except Exception:
+        return True  # listed, so that the table reports why it does not import
+    return callable(getattr(module, "run", None))
 
 
 async def run_modules(names: Iterable[str]) -> list[tuple[str, list[Row] | str]]:
