@@ -41,45 +41,29 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
 USERS = 200
 WARM_UP_SECONDS = 1.0
-# Requests per connection when comparing two processes with one (see ``closed_loop``).
-RECONNECT_EVERY = 10
 
 
 def _http(port: int, path: str, token: str, slug: str, body: bytes) -> bytes:
     return http_post(port, path, body, Authorization=f"Bearer {token}", X_Marketplace=slug)
 
 
-async def closed_loop(
-    port: int, requests: list[bytes], seconds: float, reconnect_every: int | None = None
-) -> tuple[float, float]:
-    """Requests per second and median latency (ms), CONCURRENCY keep-alive connections.
-
-    With ``reconnect_every``, each client opens a new connection after that many requests:
-    with several server processes on one socket, 16 connections opened at once are shared
-    out by whichever process happens to accept first (one held 12 of 16 in some runs, and
-    two processes measured 0.98x to 1.99x one); connections renewed as they go are taken by
-    the process that is free, as behind a balancer.
-    """
+async def closed_loop(port: int, requests: list[bytes], seconds: float) -> tuple[float, float]:
+    """Requests per second and median latency (ms), CONCURRENCY keep-alive connections."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     latencies: list[float] = []
 
-    per_connection = reconnect_every or sys.maxsize
-
     async def client(n: int) -> None:
-        i = n
-        while loop.time() < deadline:
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            try:
-                for _ in range(per_connection):
-                    if loop.time() >= deadline:
-                        break
-                    started = time.perf_counter()
-                    await exchange(reader, writer, requests[i % len(requests)])
-                    latencies.append(time.perf_counter() - started)
-                    i += CONCURRENCY
-            finally:
-                writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            i = n
+            while loop.time() < deadline:
+                started = time.perf_counter()
+                await exchange(reader, writer, requests[i % len(requests)])
+                latencies.append(time.perf_counter() - started)
+                i += CONCURRENCY
+        finally:
+            writer.close()
 
     started = time.perf_counter()
     await asyncio.gather(*(client(n) for n in range(CONCURRENCY)))
@@ -278,7 +262,6 @@ async def run() -> list[Row]:
                 requests_one = presta_requests
         half = one_process / 2
         p99 = await open_loop(presta, requests_one, half, SECONDS)
-        one_renewing, _ = await closed_loop(presta, requests_one, SECONDS, RECONNECT_EVERY)
         rows.append(
             Row(
                 f"provider dashboard: p99 at half the peak ({half:.0f} req/s; target < 50)",
@@ -288,11 +271,11 @@ async def run() -> list[Row]:
         )
     with _servers(data.url, secret, 2) as (presta, _plain, _server, _plain_server):
         requests_two = dashboard(presta, "/graphql")
-        await closed_loop(presta, requests_two, WARM_UP_SECONDS + 1, RECONNECT_EVERY)
-        two_processes, _ = await closed_loop(presta, requests_two, SECONDS, RECONNECT_EVERY)
+        await closed_loop(presta, requests_two, WARM_UP_SECONDS + 1)
+        two_processes, _ = await closed_loop(presta, requests_two, SECONDS)
     rows.append(
         Row("provider dashboard: 2 API processes vs 1 (target >= 1.7x)", two_processes, "req/s",
-            one_renewing)
+            one_process)
     )  # fmt: skip
     return rows
 
