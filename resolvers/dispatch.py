@@ -208,6 +208,20 @@ async def client_of(request: ServiceRequest) -> Client:
     return await Client.get(id=request.client_id)  # type: ignore[attr-defined]
 
 
+def sees_whole_request(actor: Actor, request: ServiceRequest) -> bool:
+    """Its client, and readers of the whole marketplace: the proposal, the client's details."""
+    own = actor.client_id is not None and actor.client_id == request.client_id  # type: ignore[attr-defined]
+    return own or actor.sees_whole_marketplace
+
+
+def shows_client(actor: Actor, request: ServiceRequest) -> bool:
+    """Who sees the client of a request: those who see it whole, and the provider chosen."""
+    chosen = request.selected_membership_id  # type: ignore[attr-defined]
+    return sees_whole_request(actor, request) or (
+        chosen is not None and chosen == actor.membership_id
+    )
+
+
 async def dispatch_for_provider(
     actor: Actor, request_id: int, *, event_id: int | None = None
 ) -> Dispatch | None:

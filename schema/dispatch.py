@@ -49,7 +49,6 @@ from schema.loaders import (
     RoundsByRequestLoader,
     ServiceByIdLoader,
     VisibleRequestLoader,
-    asked_of_nodes,
     loader,
     prime,
     prime_fields,
@@ -146,7 +145,7 @@ class Dispatch(AuthorizedNode):
     async def prime_mine(info: Info, request_ids: list[int], asked: Asked) -> None:
         """``myDispatch`` of these requests loaded ahead, with its answers if asked."""
         mine = await loader(info, MyDispatchByRequestLoader).load_many(request_ids)
-        if "answerHistory" in asked["myDispatch"]:
+        if "answerHistory" in asked:
             ids = [d.id for d in mine if d is not None]
             await prime(loader(info, AnswersByDispatchLoader).load_many(ids))
 
@@ -251,16 +250,17 @@ class ServiceRequest(AuthorizedNode):
         return {r.id: cls.from_model(r) for r in await core.visible_requests(actor, ids)}
 
     @staticmethod
-    async def prime(info: Info, requests: list[ServiceRequest], asked: Asked) -> None:
-        """Load what the ``asked`` fields of these requests read, one statement per relation,
+    async def prime(info: Info, requests: list[ServiceRequest]) -> None:
+        """Load what the fields asked of these requests read, one statement per relation,
         before graphql-core resolves them: each then finds its rows loaded."""
         actor = info.context.actor
-        await prime_fields(info, requests, asked, {
-            "service": lambda rows: loader(info, ServiceByIdLoader).load_many(
+        await prime_fields(info, requests, {
+            "service": lambda rows, _: loader(info, ServiceByIdLoader).load_many(
                 [r.model.service_id for r in rows]),
-            "client": lambda rows: loader(info, ClientByIdLoader).load_many(
-                [r.model.client_id for r in rows if r._shows_client(actor)]),
-            "myDispatch": lambda rows: Dispatch.prime_mine(info, [r.model.id for r in rows], asked),
+            "client": lambda rows, _: loader(info, ClientByIdLoader).load_many(
+                [r.model.client_id for r in rows if core.shows_client(actor, r.model)]),
+            "myDispatch": lambda rows, asked: Dispatch.prime_mine(
+                info, [r.model.id for r in rows], asked),
         })  # fmt: skip
 
     @strawberry.field(description="The requested service.")
@@ -272,19 +272,11 @@ class ServiceRequest(AuthorizedNode):
     def recurring(self) -> bool:
         return self.model.frequency is not None
 
-    def _sees_all(self, actor: Actor) -> bool:
-        own = actor.client_id is not None and actor.client_id == self.model.client_id  # type: ignore[attr-defined]
-        return own or actor.sees_whole_marketplace
-
-    def _shows_client(self, actor: Actor) -> bool:
-        chosen = self.model.selected_membership_id  # type: ignore[attr-defined]
-        return self._sees_all(actor) or (chosen is not None and chosen == actor.membership_id)
-
     @strawberry.field(
         description="The client: for staff, the client itself and the chosen provider."
     )
     async def client(self, info: Info) -> RequestClient | None:
-        if not self._shows_client(info.context.actor):
+        if not core.shows_client(info.context.actor, self.model):
             return None
         c = await loader(info, ClientByIdLoader).load(self.model.client_id)  # type: ignore[attr-defined]
         return RequestClient(
@@ -311,7 +303,7 @@ class ServiceRequest(AuthorizedNode):
 
     @strawberry.field(description="The proposal sent to the client (client and staff only).")
     async def proposal(self, info: Info) -> Proposal | None:
-        if not self._sees_all(info.context.actor):
+        if not core.sees_whole_request(info.context.actor, self.model):
             return None
         found = await loader(info, ProposalByRequestLoader).load(self.model.id)
         if found is None:
@@ -364,7 +356,7 @@ async def requests_connection(
 ) -> Connection[ServiceRequest]:
     found = await use_cases.list_service_requests(info.context.actor, f, **page)
     result = connection(found, ServiceRequest.from_model)
-    await ServiceRequest.prime(info, [e.node for e in result.edges], asked_of_nodes(info))
+    await ServiceRequest.prime(info, [e.node for e in result.edges])
     return result
 
 

@@ -28,11 +28,9 @@ from schema.base import (
 from schema.catalog import Service
 from schema.context import Info
 from schema.loaders import (
-    Asked,
     MembershipByIdLoader,
     ServiceByIdLoader,
     VisibleRequestLoader,
-    asked_of_nodes,
     loader,
     prime_fields,
 )
@@ -104,13 +102,13 @@ class Intervention(AuthorizedNode):
         return {i.id: cls.from_model(i) for i in await use_cases.visible_interventions(actor, ids)}
 
     @staticmethod
-    async def prime(info: Info, visits: list[Intervention], asked: Asked) -> None:
-        """Load what the ``asked`` fields of these visits read, one statement per relation,
+    async def prime(info: Info, visits: list[Intervention]) -> None:
+        """Load what the fields asked of these visits read, one statement per relation,
         before graphql-core resolves them: each then finds its rows loaded."""
-        await prime_fields(info, visits, asked, {
-            "service": lambda rows: loader(info, ServiceByIdLoader).load_many(
+        await prime_fields(info, visits, {
+            "service": lambda rows, _: loader(info, ServiceByIdLoader).load_many(
                 [v.model.service_id for v in rows]),
-            "companyName": lambda rows: loader(info, MembershipByIdLoader).load_many(
+            "companyName": lambda rows, _: loader(info, MembershipByIdLoader).load_many(
                 [v.model.membership_id for v in rows]),
         })  # fmt: skip
 
@@ -276,7 +274,7 @@ async def interventions_connection(
 ) -> Connection[Intervention]:
     found = await use_cases.list_interventions(info.context.actor, f, **page)
     result = connection(found, Intervention.from_model)
-    await Intervention.prime(info, [e.node for e in result.edges], asked_of_nodes(info))
+    await Intervention.prime(info, [e.node for e in result.edges])
     return result
 
 

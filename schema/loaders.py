@@ -122,23 +122,29 @@ async def prime(*loads: Awaitable[Any]) -> None:
         await asyncio.gather(*loads, return_exceptions=True)
 
 
-async def prime_fields(
-    info: Info, rows: list[Any], asked: Asked, loads: dict[str, Callable[[list[Any]], Any]]
-) -> None:
-    """Start the load of each ``asked`` field that has one in ``loads`` (given the rows), then
-    wait for them all (``prime``); nothing in a subscription, whose loaders keep nothing."""
-    if rows and primes(info):
-        await prime(*(load(rows) for name, load in loads.items() if name in asked))
+# A load ahead: given the rows of a page and what is asked of the field it serves.
+LoadAhead = Callable[[list[Any], Asked], Awaitable[Any]]
 
 
-def primes(info: Info) -> bool:
-    """Whether loading ahead helps: subscription loaders keep nothing between calls."""
+async def prime_fields(info: Info, rows: list[Any], loads: dict[str, LoadAhead]) -> None:
+    """For each field of ``loads`` that the query asks of these rows (the items of the
+    connection being resolved), start its load, then wait for them all (``prime``). Nothing
+    to do for an empty page, or in a subscription, whose loaders keep nothing."""
+    if not rows or not caches(info):
+        return
+    asked = asked_of_nodes(info)
+    await prime(*(load(rows, asked[name]) for name, load in loads.items() if name in asked))
+
+
+def caches(info: Info) -> bool:
+    """Whether the operation's loaders keep what they load: not in a subscription, which
+    lasts for all its events while the rows change."""
     return info.operation.operation is not OperationType.SUBSCRIPTION
 
 
 def loader(info: Info, cls: type[L]) -> L:
     """The operation's loader of this class, for the operation's actor."""
-    cache = info.operation.operation is not OperationType.SUBSCRIPTION
+    cache = caches(info)
     actor = info.context.actor
     found: L = info.context.loader(cls, lambda: cls(actor, cache=cache))
     return found

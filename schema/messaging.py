@@ -33,7 +33,7 @@ from schema.base import (
 )
 from schema.context import Info
 from schema.live import decode_event_cursor, encode_event_cursor, follow
-from schema.loaders import Asked, MembershipByIdLoader, asked_of_nodes, loader, prime_fields, primes
+from schema.loaders import MembershipByIdLoader, caches, loader, prime_fields
 from schema.membership import Membership
 from schema.node import AuthorizedNode
 
@@ -56,7 +56,7 @@ class MessagingError(UserErrorBase):
 
 def _loader(info: Info, key: str, load: Callable[[list[int]], Awaitable[list[Any]]]) -> Any:
     # Not cached in a subscription: it lasts for all its events (counts change meanwhile).
-    return info.context.loader(key, lambda: DataLoader(load_fn=load, cache=primes(info)))
+    return info.context.loader(key, lambda: DataLoader(load_fn=load, cache=caches(info)))
 
 
 def _unread_counts(info: Info) -> DataLoader[int, int]:
@@ -162,12 +162,12 @@ class Conversation(AuthorizedNode):
         return Membership.from_model(found)
 
     @staticmethod
-    async def prime(info: Info, conversations: list[Conversation], asked: Asked) -> None:
-        """Load what the ``asked`` fields of these conversations read, one statement per
+    async def prime(info: Info, conversations: list[Conversation]) -> None:
+        """Load what the fields asked of these conversations read, one statement per
         relation, before graphql-core resolves them: each then finds its rows loaded."""
-        await prime_fields(info, conversations, asked, {
-            "unreadCount": lambda rows: _unread_counts(info).load_many([c.id for c in rows]),
-            "lastMessage": lambda rows: _messages(info).load_many(
+        await prime_fields(info, conversations, {
+            "unreadCount": lambda rows, _: _unread_counts(info).load_many([c.id for c in rows]),
+            "lastMessage": lambda rows, _: _messages(info).load_many(
                 [c.last_message_id for c in rows if c.last_message_id is not None]),
         })  # fmt: skip
 
@@ -261,7 +261,7 @@ async def conversations_of(
         before=before,
     )
     result = connection(page, Conversation.from_model)
-    await Conversation.prime(info, [e.node for e in result.edges], asked_of_nodes(info))
+    await Conversation.prime(info, [e.node for e in result.edges])
     return result
 
 
