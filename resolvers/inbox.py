@@ -12,6 +12,7 @@ from models.document import Document
 from models.membership import Membership, MembershipStatus
 from models.messaging import Conversation, ConversationKind, Message, MessageAttachment
 from presta.db import padded
+from presta.statements import where_in
 from resolvers import document as documents
 from resolvers.actor import Actor
 from resolvers.messaging import get_conversation, visible_conversations
@@ -109,7 +110,7 @@ async def messages_by_id(message_ids: list[int]) -> dict[int, Message]:
     """Messages by id, in one query (the last messages of a page of conversations)."""
     if not message_ids:
         return {}
-    return {m.id: m for m in await Message.filter(id__in=padded(message_ids))}
+    return {m.id: m for m in await where_in(Message, "id", padded(message_ids))}
 
 
 async def attachments_of(message_ids: list[int]) -> dict[int, list[Document]]:

@@ -37,6 +37,7 @@ from models.membership import Membership, MembershipAudit, MembershipStatus
 from models.terms import TermsVersion
 from presta import clock
 from presta.db import padded
+from presta.statements import select, where_in
 from resolvers.actor import Actor
 from resolvers.dispatch import visible_requests
 from resolvers.document import DocumentState, state_of
@@ -157,7 +158,7 @@ class ServiceByIdLoader(_Loader[int, Service]):
     """Services named by rows the actor was already allowed to read (requests, visits)."""
 
     async def fetch(self, keys: list[int]) -> dict[Hashable, Service]:
-        return {s.id: s for s in await Service.filter(id__in=keys)}
+        return {s.id: s for s in await where_in(Service, "id", keys)}
 
 
 def _sees_file(actor: Actor, m: Membership) -> bool:
@@ -184,6 +185,7 @@ def _split(actor: Actor, keys: list[Membership]) -> tuple[list[Membership], dict
 
 
 ServiceLine = tuple[Service, ProviderService | None]
+_BY_NAME = ("name", "id")
 
 
 class MembershipServicesLoader(_Loader[Membership, list[ServiceLine]]):
@@ -199,11 +201,12 @@ class MembershipServicesLoader(_Loader[Membership, list[ServiceLine]]):
             return result
         marketplaces = {m.marketplace_id for m in allowed}  # type: ignore[attr-defined]
         catalogue: dict[int, list[Service]] = defaultdict(list)
-        for s in await Service.filter(marketplace_id__in=marketplaces).order_by("name", "id"):
+        for s in await where_in(Service, "marketplace_id", list(marketplaces), order=_BY_NAME):
             catalogue[s.marketplace_id].append(s)  # type: ignore[attr-defined]
+        applying = [m.id for m in allowed]
         applications: dict[tuple[int, int], ProviderService] = {
             (r.membership_id, r.service_id): r  # type: ignore[attr-defined]
-            for r in await ProviderService.filter(membership_id__in=[m.id for m in allowed])
+            for r in await where_in(ProviderService, "membership_id", applying)
         }
         for m in allowed:
             result[m.id] = [
@@ -233,7 +236,7 @@ class MembershipByIdLoader(_Loader[int, Membership]):
     """Files (with company and marketplace) named by rows the actor was already allowed to read."""
 
     async def fetch(self, keys: list[int]) -> dict[Hashable, Membership]:
-        rows = await Membership.filter(id__in=keys).select_related("company", "marketplace")
+        rows = await where_in(Membership, "id", keys, related=("company", "marketplace"))
         return {m.id: m for m in rows}
 
 
@@ -281,8 +284,8 @@ class CommissionHistoryByMembershipLoader(_Loader[int, list[CommissionRate]]):
 
     async def fetch(self, keys: list[int]) -> dict[Hashable, list[CommissionRate]]:
         grouped: dict[Hashable, list[CommissionRate]] = defaultdict(list)
-        rows = CommissionRate.filter(membership_id__in=keys)
-        for r in await rows.order_by("-effective_from", "-id"):
+        order = ("-effective_from", "-id")
+        for r in await where_in(CommissionRate, "membership_id", keys, order=order):
             grouped[r.membership_id].append(r)  # type: ignore[attr-defined]
         return grouped
 
@@ -356,7 +359,7 @@ class ClientByIdLoader(_Loader[int, Client]):
     """Clients named by requests the actor was allowed to read (callers check the rest)."""
 
     async def fetch(self, keys: list[int]) -> dict[Hashable, Client]:
-        return {c.id: c for c in await Client.filter(id__in=keys)}
+        return {c.id: c for c in await where_in(Client, "id", keys)}
 
 
 class VisibleRequestLoader(_Loader[int, ServiceRequest]):
@@ -370,9 +373,14 @@ class MyDispatchByRequestLoader(_Loader[int, Dispatch]):
     """The acting provider's own dispatch of each request."""
 
     async def fetch(self, keys: list[int]) -> dict[Hashable, Dispatch]:
-        if self.actor.membership_id is None:
+        mine = self.actor.membership_id
+        if mine is None:
             return {}
-        rows = await Dispatch.filter(request_id__in=keys, membership_id=self.actor.membership_id)
+        rows = await select(
+            "my dispatches",
+            [*keys, mine],
+            lambda: Dispatch.filter(request_id__in=keys, membership_id=mine),
+        )
         return {d.request_id: d for d in rows}  # type: ignore[attr-defined]
 
 
@@ -401,7 +409,7 @@ class AnswersByDispatchLoader(_Loader[int, list[DispatchAnswerAudit]]):
 
     async def fetch(self, keys: list[int]) -> dict[Hashable, list[DispatchAnswerAudit]]:
         grouped: dict[Hashable, list[DispatchAnswerAudit]] = defaultdict(list)
-        for a in await DispatchAnswerAudit.filter(dispatch_id__in=keys).order_by("id"):
+        for a in await where_in(DispatchAnswerAudit, "dispatch_id", keys, order=("id",)):
             grouped[a.dispatch_id].append(a)  # type: ignore[attr-defined]
         return grouped
 
@@ -413,7 +421,7 @@ class RoundsByRequestLoader(_Loader[int, list[RequestRound]]):
 
     async def fetch(self, keys: list[int]) -> dict[Hashable, list[RequestRound]]:
         grouped: dict[Hashable, list[RequestRound]] = defaultdict(list)
-        for r in await RequestRound.filter(request_id__in=keys).order_by("number"):
+        for r in await where_in(RequestRound, "request_id", keys, order=("number",)):
             grouped[r.request_id].append(r)  # type: ignore[attr-defined]
         return grouped
 

@@ -41,6 +41,7 @@ from schema.loaders import (
     ConsentByMembershipLoader,
     CurrentTermsByMarketplaceLoader,
     DocumentStateByMembershipLoader,
+    MembershipByIdLoader,
     MembershipServicesLoader,
     loader,
 )
@@ -372,9 +373,10 @@ class MembershipQuery:
         "every marketplace it belongs to when none is named)."
     )
     async def my_memberships(self, info: Info) -> list[Membership]:
-        return [
-            Membership.from_model(m) for m in await use_cases.my_memberships(info.context.actor)
-        ]
+        files = await use_cases.my_memberships(info.context.actor)
+        # Read with their company and marketplace: what their visits and conversations ask.
+        loader(info, MembershipByIdLoader).prime_many({m.id: m for m in files})
+        return [Membership.from_model(m) for m in files]
 
 
 @strawberry.type(description="A provider's membership changed.")

@@ -33,11 +33,13 @@ os.environ.update(
     }
 )
 
-from presta import clock, db, jobs  # noqa: E402
+from presta import clock, db, jobs, statements  # noqa: E402
 from presta.settings import get_settings  # noqa: E402
 from tests.mailbox import Mailbox  # noqa: E402
 
 get_settings.cache_clear()
+# Every cached statement is built again and checked against what tortoise makes of it.
+statements.verify = True
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
