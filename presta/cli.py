@@ -21,7 +21,7 @@ log = logging.getLogger("presta")
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from presta import ws
+    from presta import serving, ws
 
     cfg = settings()
     if args.demo:
@@ -30,12 +30,11 @@ def _serve(args: argparse.Namespace) -> None:
 
             start_if_free(cfg.smtp_host, cfg.smtp_port, Path("var") / "mail")
         asyncio.run(_prepare_demo())
-    uvicorn.run(
+    config = uvicorn.Config(
         "schema.app:create_app",
         factory=True,
         host=args.host or cfg.host,
         port=args.port or cfg.port,
-        workers=args.workers,
         log_level=cfg.log_level.lower(),
         # uvicorn's line per request costs ~23 us of CPU and is not JSON: in production
         # /metrics counts requests and the proxy in front logs them.
@@ -46,6 +45,13 @@ def _serve(args: argparse.Namespace) -> None:
         ws_ping_interval=args.ws_ping_interval or None,
         proxy_headers=True,
     )
+    if args.workers > 1:
+        serving.serve(config, args.workers)
+    else:
+        server = uvicorn.Server(config)
+        server.run()
+        if not server.started:
+            raise SystemExit(serving.STARTUP_FAILURE)
 
 
 async def _prepare_demo() -> None:
