@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from models.account import StaffMember, StaffRole, User
 from models.marketplace import Marketplace
-from presta import db
+from presta import clock, db
 from presta.security import hash_password
 from presta.tx import atomic
 from resolvers.account import _check_password, normalize_email
@@ -135,11 +136,30 @@ async def marketplace_id_from_header(value: str) -> int | None:
             return int(gid.node_id)
     except Exception:
         pass
-    # Asked on most requests: one prepared statement, no model built.
     slug = value.strip().lower()
+    kept = _found_slugs.get(slug)
+    if kept is not None and clock.now() < kept[1]:
+        return kept[0]
     found = await db.rows("SELECT id FROM marketplace WHERE slug = :slug", slug=slug)
     # An unknown marketplace is not an error here: the actor simply has no acting marketplace.
-    return int(found[0]["id"]) if found else None
+    if not found:
+        return None
+    marketplace_id = int(found[0]["id"])
+    _found_slugs[slug] = (marketplace_id, clock.now() + SLUG_KEPT)
+    return marketplace_id
+
+
+# Most requests name their marketplace by slug. A slug never changes and no operation deletes
+# a marketplace, so the id found for a slug is kept a minute and those requests skip the
+# lookup; one removed by hand is forgotten within the minute. Unknown slugs are not kept, and
+# only marketplaces that exist are, so the table stays as small as the list of marketplaces.
+SLUG_KEPT = timedelta(minutes=1)
+_found_slugs: dict[str, tuple[int, datetime]] = {}
+
+
+def forget_slugs() -> None:
+    """Forget the slugs found (tests: the database is emptied under the process)."""
+    _found_slugs.clear()
 
 
 # Ranges of the dispatch settings: (input field, model attribute, lowest, highest).

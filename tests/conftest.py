@@ -35,6 +35,7 @@ os.environ.update(
 
 from presta import clock, db, jobs, statements  # noqa: E402
 from presta.settings import get_settings  # noqa: E402
+from resolvers.marketplace import forget_slugs  # noqa: E402
 from tests.mailbox import Mailbox  # noqa: E402
 
 get_settings.cache_clear()
@@ -106,6 +107,7 @@ async def _truncate_all() -> None:
 @pytest.fixture(autouse=True)
 async def clean_state(database: None) -> AsyncIterator[None]:
     await _truncate_all()
+    forget_slugs()
     clock.reset()
     yield
     await jobs.drain()

@@ -274,6 +274,31 @@ async def test_the_viewer_over_http_costs_the_authentication_statement_only():
     assert body["data"]["viewer"]["user"]["fullName"] == "Renamed Person"
 
 
+async def test_a_marketplace_slug_is_looked_up_once_a_minute_and_an_unknown_one_each_time():
+    cast = await make_cast()
+    token, _ = make_access_token(cast.provider.id)
+    query = {"query": "{ viewer { user { email } } }"}
+
+    async def statements_for(slug: str) -> list[str]:
+        headers = {"Authorization": f"Bearer {token}", "X-Marketplace": slug}
+        with counting() as statements:
+            assert (await http.post("/graphql", json=query, headers=headers)).status_code == 200
+        return list(statements)
+
+    slug = cast.marketplace.slug
+    async with http_client() as http:
+        assert len(await statements_for(slug)) == 2  # the slug, then the user and its roles
+        assert len(await statements_for(slug.upper())) == 1
+        clock.advance(timedelta(seconds=61))
+        assert len(await statements_for(slug)) == 2
+        # A slug that names no marketplace is asked again: it may exist on the next request.
+        assert len(await statements_for("not-yet")) == 2
+        later = await make_marketplace(slug="not-yet")
+        assert len(await statements_for("not-yet")) == 2
+        assert len(await statements_for("not-yet")) == 1
+    assert later.id != cast.marketplace.id
+
+
 async def test_one_statement_authentication_finds_every_role_of_the_user():
     marketplace, other = await make_marketplace(), await make_marketplace()
     staff = await make_staff(marketplace)
