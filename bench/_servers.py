@@ -129,6 +129,18 @@ def cpu_seconds(pid: int) -> float:
     )
 
 
+def machine_jiffies() -> tuple[int, int]:
+    """Busy and total CPU time of the whole machine so far, all cores (``/proc/stat``)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the machine's CPU (all cores) that was busy between two readings."""
+    return (after[0] - before[0]) / max(1, after[1] - before[1])
+
+
 def rss_mib(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     line = next(x for x in status.splitlines() if x.startswith("VmRSS:"))
