@@ -54,6 +54,13 @@ class Actor:
         """Staff and partner apps read everything inside their marketplace."""
         return self.is_staff or self.is_partner
 
+    def sees_tab_of(self, membership_id: int | None) -> bool:
+        """Whether the actor reads a provider's tabs whole (all its requests, visits and
+        conversations in the acting marketplace): staff and partners, or the provider itself."""
+        if membership_id is None:
+            return False
+        return self.sees_whole_marketplace or membership_id == self.membership_id
+
     def require_user(self) -> int:
         if self.user_id is None:
             # An API key is authenticated: it is refused, not asked to sign in.

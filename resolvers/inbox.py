@@ -30,6 +30,20 @@ async def list_conversations(
     before: str | None = None,
 ) -> Page[Conversation]:
     """The viewer's conversations, newest first (staff: the marketplace's, or one provider's)."""
+    if kind is None and actor.sees_tab_of(membership_id):
+        # A provider's Messaging tab, read whole by its viewer: asked by every provider app on
+        # opening, so its SQL is built once (presta.statements).
+        marketplace_id = actor.require_marketplace()
+        tab = Conversation.filter(marketplace_id=marketplace_id, membership_id=membership_id)
+        return await keyset_page(
+            tab.select_related("client"),
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            shape="conversations tab",
+            params=[marketplace_id, membership_id],
+        )
     query = visible_conversations(actor)
     if kind is not None:
         query = query.filter(kind=kind)

@@ -284,7 +284,22 @@ async def list_interventions(
     before: str | None = None,
 ) -> Page[Intervention]:
     """The Interventions tab: staff see the marketplace's, providers theirs, clients theirs."""
-    actor.require_marketplace()
+    marketplace_id = actor.require_marketplace()
+    if f == InterventionFilter(membership_id=f.membership_id) and actor.sees_tab_of(
+        f.membership_id
+    ):
+        # A provider's visits, read whole by its viewer: asked by every provider app on
+        # opening, so its SQL is built once (presta.statements).
+        tab = Intervention.filter(marketplace_id=marketplace_id, membership_id=f.membership_id)
+        return await keyset_page(
+            tab,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            shape="visits tab",
+            params=[marketplace_id, f.membership_id],
+        )
     query = interventions_visible_to(actor)
     if f.status is not None:
         query = query.filter(status=f.status)

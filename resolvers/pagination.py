@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from tortoise.queryset import QuerySet
 
 from presta.settings import settings
+from presta.statements import select
 from resolvers.errors import CommonCode, UserError
 
 T = TypeVar("T")
@@ -47,8 +49,13 @@ async def keyset_page(
     last: int | None = None,
     before: str | None = None,
     newest_first: bool = True,
+    shape: Hashable | None = None,
+    params: Sequence[Any] = (),
 ) -> Page[Any]:
-    """One page in id order; ``first``/``after`` walk forward, ``last``/``before`` backward."""
+    """One page in id order; ``first``/``after`` walk forward, ``last``/``before`` backward.
+
+    A page that every app opening asks for names the ``shape`` of ``query`` and its
+    ``params`` (``presta.statements``): its SQL is then built once per way of paging it."""
     limit_max = settings().max_page_size
     if first is not None and last is not None:
         raise UserError(CommonCode.INVALID, "Give first or last, not both.", field="last")
@@ -62,13 +69,19 @@ async def keyset_page(
     forward = last is None
     # "Forward" in the list's own order; for newest-first lists that means descending ids.
     descending = newest_first == forward
+    keys: list[int] = []
     if after is not None:
-        key = decode_cursor(after, field="after")
+        keys.append(key := decode_cursor(after, field="after"))
         query = query.filter(id__lt=key) if newest_first else query.filter(id__gt=key)
     if before is not None:
-        key = decode_cursor(before, field="before")
+        keys.append(key := decode_cursor(before, field="before"))
         query = query.filter(id__gt=key) if newest_first else query.filter(id__lt=key)
-    rows = await query.order_by("-id" if descending else "id").limit(size + 1)
+    query = query.order_by("-id" if descending else "id").limit(size + 1)
+    if shape is None:
+        rows = await query
+    else:
+        paging = (shape, after is not None, before is not None, newest_first, descending)
+        rows = await select(paging, [*params, *keys, size + 1], lambda: query)
     more = len(rows) > size
     rows = rows[:size]
     if not forward:

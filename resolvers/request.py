@@ -310,6 +310,21 @@ async def list_service_requests(
     before: str | None = None,
 ) -> Page[ServiceRequest]:
     """Staff: the marketplace's requests; providers: those sent to them; clients: their own."""
-    actor.require_marketplace()
+    marketplace_id = actor.require_marketplace()
+    if f == RequestFilter(membership_id=f.membership_id) and actor.sees_tab_of(f.membership_id):
+        # A provider's Requests tab, read whole by its viewer: every request sent to it. Every
+        # provider app asks for it on opening, so its SQL is built once (presta.statements).
+        tab = ServiceRequest.filter(
+            marketplace_id=marketplace_id, dispatches__membership_id=f.membership_id
+        )
+        return await keyset_page(
+            tab,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            shape="requests tab",
+            params=[marketplace_id, f.membership_id],
+        )
     query = _filtered(requests_visible_to(actor), f)
     return await keyset_page(query, first=first, after=after, last=last, before=before)
