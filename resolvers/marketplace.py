@@ -137,6 +137,8 @@ async def marketplace_id_from_header(value: str) -> int | None:
     except Exception:
         pass
     slug = value.strip().lower()
+    if "\x00" in slug:  # PostgreSQL stores no such text: no marketplace has it
+        return None
     kept = _found_slugs.get(slug)
     if kept is not None and clock.now() < kept[1]:
         return kept[0]

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import (
+    BREAK,
     ASTValidationRule,
     DocumentNode,
     FieldNode,
@@ -21,8 +22,11 @@ from graphql import (
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
     VariableNode,
+    Visitor,
     parse,
+    visit,
 )
 from strawberry import scalar
 from strawberry.extensions import MaskErrors, SchemaExtension
@@ -264,6 +268,8 @@ class DocumentLimits(SchemaExtension):
         document = ctx.graphql_document
         if document is not None and not ctx.pre_execution_errors:
             problem = _static_limits(document, ctx.variables or {}, ctx.operation_name)
+            if problem is None and ctx.query is not None:
+                problem = _nul_character(ctx.query, ctx.variables)
             if problem is not None:
                 ctx.pre_execution_errors = [problem]
         yield
@@ -388,6 +394,49 @@ def _static_limits(
                 extensions={"code": "QUERY_TOO_COSTLY"},
             )
     return None
+
+
+def _nul_character(query: str, variables: dict[str, Any] | None) -> GraphQLError | None:
+    """U+0000 in a string argument or variable: PostgreSQL stores no such text, so it is
+    refused before anything runs (as a typed error, not a failed statement)."""
+    if _nul_in_literals(query) or (variables and _holds_nul(variables)):
+        return GraphQLError(
+            "Text may not contain the NUL character (U+0000).",
+            extensions={"code": "BAD_USER_INPUT"},
+        )
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _nul_in_literals(query: str) -> bool:
+    # The lexer refuses a raw NUL: in a literal it can only be an escape (\u0000, \u{0}).
+    if "\\u" not in query:
+        return False
+    finder = _NulFinder()
+    visit(_parse(query), finder)
+    return finder.found
+
+
+class _NulFinder(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def enter_string_value(self, node: StringValueNode, *_: Any) -> Any:
+        if "\x00" in node.value:
+            self.found = True
+            return BREAK
+        return None
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(v) or _holds_nul(k) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 class _PageTooLarge(Exception):

@@ -14,9 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from models.account import StaffRole, User
+from models.account import ApiKey, StaffRole, User
 from models.membership import Membership, MembershipStatus
 from presta.security import make_access_token
+from resolvers.marketplace import marketplace_id_from_header
 from schema.base import encode_id
 from schema.limits import ERROR_CODES
 from tests.factories.account import make_marketplace, make_staff
@@ -359,3 +360,42 @@ async def test_staff_still_get_suggestions():
         json={"query": CREATE_KEY, "variables": {"s": "REA"}}, headers=_bearer(admin, market.slug)
     )
     assert "Did you mean" in response.text
+
+
+NAMED_KEY = (
+    "mutation($name: String!) { createApiKey(input: {name: $name, scope: READ}) { secret } }"
+)
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        # The fuzzer's find: PostgreSQL stores no NUL, the statement failed, the caller got
+        # INTERNAL_SERVER_ERROR.
+        ('mutation { createApiKey(input: {name: "a\\u0000b", scope: READ}) { secret } }', None),
+        ('mutation { createApiKey(input: {name: "a\\u{0}b", scope: READ}) { secret } }', None),
+        (NAMED_KEY, {"name": "a\x00b"}),
+        (SIGN_UP.replace("smuggled@", "smug\\u0000gled@"), None),
+    ],
+)
+async def test_a_nul_character_in_any_text_is_refused_with_a_code_and_runs_nothing(
+    query: str, variables: dict[str, Any] | None
+) -> None:
+    marketplace = await make_marketplace()
+    admin = await make_staff(marketplace, StaffRole.ADMIN)
+    token, _ = make_access_token(admin.id)
+    headers = {"Authorization": f"Bearer {token}", "X-Marketplace": marketplace.slug}
+    body = (await _post(json={"query": query, "variables": variables}, headers=headers)).json()
+    assert body["data"] is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"]
+    assert "NUL" in body["errors"][0]["message"]
+    assert not await ApiKey.exists()
+    assert not await User.filter(email__contains="gled@example.com").exists()
+
+
+async def test_a_marketplace_named_with_a_nul_character_is_simply_unknown() -> None:
+    # A websocket's connection_init payload may carry one (HTTP headers cannot).
+    marketplace = await make_marketplace()
+    assert await marketplace_id_from_header(marketplace.slug) == marketplace.id
+    assert await marketplace_id_from_header(f"{marketplace.slug}\x00") is None
+    assert await marketplace_id_from_header("\x00") is None
