@@ -1,7 +1,7 @@
 """Tortoise queries on the hot paths, their SQL built once per shape.
 
 Tortoise builds a query's SQL with pypika each time it runs: 0.1 to 0.3 ms of CPU per
-statement, a fifth of the provider dashboard's server time (bench/RESULTS.md). The loaders
+statement, a quarter of the provider dashboard's CPU (bench/RESULTS.md, fifth round). The loaders
 and pages that every screen runs name the *shape* of their query - all that decides its SQL
 text: the call site, the filters taken, the number of keys of an ``IN`` list - and give its
 parameters in the order the SQL takes them. The SQL is built the first time a shape is seen
