@@ -16,7 +16,7 @@ from presta.statements import where_in
 from resolvers import document as documents
 from resolvers.actor import Actor
 from resolvers.messaging import get_conversation, visible_conversations
-from resolvers.pagination import Page, keyset_page
+from resolvers.pagination import Page, Paging, keyset_page
 
 
 async def list_conversations(
@@ -30,6 +30,7 @@ async def list_conversations(
     before: str | None = None,
 ) -> Page[Conversation]:
     """The viewer's conversations, newest first (staff: the marketplace's, or one provider's)."""
+    page = Paging(first=first, after=after, last=last, before=before)
     if kind is None and actor.sees_tab_of(membership_id):
         # A provider's Messaging tab, read whole by its viewer: asked by every provider app on
         # opening, so its SQL is built once (presta.statements).
@@ -37,10 +38,7 @@ async def list_conversations(
         tab = Conversation.filter(marketplace_id=marketplace_id, membership_id=membership_id)
         return await keyset_page(
             tab.select_related("client"),
-            first=first,
-            after=after,
-            last=last,
-            before=before,
+            **page,
             shape="conversations tab",
             params=[marketplace_id, membership_id],
         )
@@ -49,13 +47,7 @@ async def list_conversations(
         query = query.filter(kind=kind)
     if membership_id is not None:
         query = query.filter(membership_id=membership_id)
-    return await keyset_page(
-        query.select_related("client"),
-        first=first,
-        after=after,
-        last=last,
-        before=before,
-    )
+    return await keyset_page(query.select_related("client"), **page)
 
 
 async def visible_conversations_by_id(actor: Actor, ids: list[int]) -> list[Conversation]:

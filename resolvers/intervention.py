@@ -21,7 +21,7 @@ from resolvers.commission import rate_in_force
 from resolvers.dispatch import load_request
 from resolvers.errors import UserError, not_found
 from resolvers.event import record_event, staff_audience
-from resolvers.pagination import Page, keyset_page
+from resolvers.pagination import Page, Paging, keyset_page
 
 INTERVENTION_UPDATED = "intervention.updated"
 MAX_OCCURRENCES = 52
@@ -285,6 +285,7 @@ async def list_interventions(
 ) -> Page[Intervention]:
     """The Interventions tab: staff see the marketplace's, providers theirs, clients theirs."""
     marketplace_id = actor.require_marketplace()
+    page = Paging(first=first, after=after, last=last, before=before)
     if f == InterventionFilter(membership_id=f.membership_id) and actor.sees_tab_of(
         f.membership_id
     ):
@@ -292,13 +293,7 @@ async def list_interventions(
         # opening, so its SQL is built once (presta.statements).
         tab = Intervention.filter(marketplace_id=marketplace_id, membership_id=f.membership_id)
         return await keyset_page(
-            tab,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            shape="visits tab",
-            params=[marketplace_id, f.membership_id],
+            tab, **page, shape="visits tab", params=[marketplace_id, f.membership_id]
         )
     query = interventions_visible_to(actor)
     if f.status is not None:
@@ -313,4 +308,4 @@ async def list_interventions(
         query = query.filter(starts_at__gte=datetime.combine(f.starts_from, time(), UTC))
     if f.starts_before is not None:
         query = query.filter(starts_at__lt=datetime.combine(f.starts_before, time(), UTC))
-    return await keyset_page(query, first=first, after=after, last=last, before=before)
+    return await keyset_page(query, **page)

@@ -6,7 +6,7 @@ import base64
 import binascii
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar
 
 from tortoise.queryset import QuerySet
 
@@ -15,6 +15,15 @@ from presta.statements import select
 from resolvers.errors import CommonCode, UserError
 
 T = TypeVar("T")
+
+
+class Paging(TypedDict):
+    """Where a page starts and how long it is, as the connection's arguments give it."""
+
+    first: int | None
+    after: str | None
+    last: int | None
+    before: str | None
 
 
 @dataclass(frozen=True, slots=True)

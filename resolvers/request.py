@@ -26,7 +26,7 @@ from resolvers.dispatch import (
 )
 from resolvers.errors import UserError, UserErrors, forbidden, not_found
 from resolvers.matching import matching_membership_ids
-from resolvers.pagination import Page, keyset_page
+from resolvers.pagination import Page, Paging, keyset_page
 
 _POSTAL_CODE = re.compile(r"^\d{5}$")
 MAX_DESCRIPTION = 5000
@@ -311,6 +311,7 @@ async def list_service_requests(
 ) -> Page[ServiceRequest]:
     """Staff: the marketplace's requests; providers: those sent to them; clients: their own."""
     marketplace_id = actor.require_marketplace()
+    page = Paging(first=first, after=after, last=last, before=before)
     if f == RequestFilter(membership_id=f.membership_id) and actor.sees_tab_of(f.membership_id):
         # A provider's Requests tab, read whole by its viewer: every request sent to it. Every
         # provider app asks for it on opening, so its SQL is built once (presta.statements).
@@ -318,13 +319,6 @@ async def list_service_requests(
             marketplace_id=marketplace_id, dispatches__membership_id=f.membership_id
         )
         return await keyset_page(
-            tab,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            shape="requests tab",
-            params=[marketplace_id, f.membership_id],
+            tab, **page, shape="requests tab", params=[marketplace_id, f.membership_id]
         )
-    query = _filtered(requests_visible_to(actor), f)
-    return await keyset_page(query, first=first, after=after, last=last, before=before)
+    return await keyset_page(_filtered(requests_visible_to(actor), f), **page)

@@ -224,11 +224,14 @@ class CurrentTermsByMarketplaceLoader(_Loader[int, int]):
 
     async def fetch(self, keys: list[int]) -> dict[Hashable, int]:
         latest: dict[Hashable, int] = {}
-        rows = await TermsVersion.filter(marketplace_id__in=keys).values_list(
-            "marketplace_id", "number"
+        versions = await select(
+            "terms versions",
+            keys,  # the text of the terms is not read: only their numbers
+            lambda: TermsVersion.filter(marketplace_id__in=keys).only("marketplace_id", "number"),
         )
-        for marketplace_id, number in rows:
-            latest[marketplace_id] = max(number, latest.get(marketplace_id, 0))
+        for version in versions:
+            marketplace_id = version.marketplace_id  # type: ignore[attr-defined]
+            latest[marketplace_id] = max(version.number, latest.get(marketplace_id, 0))
         return latest
 
 
