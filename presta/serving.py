@@ -9,7 +9,9 @@ own socket bound to the port with SO_REUSEPORT, and the kernel spreads new conne
 the sockets by their addresses, as nginx's ``reuseport`` and gunicorn's ``--reuse-port`` do.
 
 The parent only supervises: it starts the workers, starts again one that dies (on its own
-socket, so no socket is left without a worker), and stops them all on SIGINT or SIGTERM.
+socket, so no socket is left without a worker), replaces them one by one on SIGHUP (each new
+worker serves before the old one stops: no connection is refused), and stops them all on
+SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import multiprocessing
 import signal
 import socket
 import threading
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
@@ -29,6 +33,7 @@ log = logging.getLogger("presta")
 # starting it again would fail the same way.
 STARTUP_FAILURE = 3
 STOP_SECONDS = 30.0
+READY_SECONDS = 60.0
 
 
 def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
@@ -43,48 +48,101 @@ def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
-def _worker(config: uvicorn.Config, sock: socket.socket) -> None:
+def _run_worker(config: uvicorn.Config, sock: socket.socket, ready: Any) -> None:
     from presta import logs
     from presta.settings import settings
 
     cfg = settings()
     logs.configure(cfg.log_level, json=cfg.log_json)  # as ``presta serve`` in one process
     config.configure_logging()
-    uvicorn.Server(config).run(sockets=[sock])
+    server = uvicorn.Server(config)
+    threading.Thread(target=_tell_when_serving, args=(server, ready), daemon=True).start()
+    server.run(sockets=[sock])
+
+
+def _tell_when_serving(server: uvicorn.Server, ready: Any) -> None:
+    while not server.started:
+        time.sleep(0.05)
+    ready.set()
+
+
+@dataclass
+class _Worker:
+    process: Any
+    ready: Any
+
+    @classmethod
+    def start(cls, spawn: Any, config: uvicorn.Config, sock: socket.socket) -> _Worker:
+        ready = spawn.Event()
+        process = spawn.Process(target=_run_worker, args=(config, sock, ready))
+        process.start()
+        return cls(process, ready)
+
+    def serving_within(self, seconds: float, stop: threading.Event) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not stop.is_set() and self.process.is_alive():
+            if self.ready.wait(0.1):
+                return True
+        return False
 
 
 def serve(config: uvicorn.Config, workers: int) -> None:
     """Run ``workers`` processes of ``config``'s app until SIGINT or SIGTERM."""
     sockets = [listening_socket(config.host, config.port, config.backlog) for _ in range(workers)]
     spawn = multiprocessing.get_context("spawn")
-    stop = threading.Event()
+    stop, restart = threading.Event(), threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
-    processes: list[Any] = [None] * workers
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda *_: restart.set())
+    slots: list[_Worker | None] = [None] * workers
     failed = False
     log.info("serving on %s:%d with %d processes", config.host, config.port, workers)
     try:
-        while not stop.is_set():
-            for slot, process in enumerate(processes):
-                if process is not None and process.is_alive():
+        while not stop.is_set() and not failed:
+            for slot, worker in enumerate(slots):
+                if worker is not None and worker.process.is_alive():
                     continue
-                if process is not None:
-                    log.error("worker %d exited with code %s", process.pid, process.exitcode)
-                    if process.exitcode == STARTUP_FAILURE:
+                if worker is not None:
+                    code = worker.process.exitcode
+                    log.error("worker %d exited with code %s", worker.process.pid, code)
+                    if code == STARTUP_FAILURE:
                         failed = True
-                        stop.set()
                         break
-                process = spawn.Process(target=_worker, args=(config, sockets[slot]))
-                process.start()
-                processes[slot] = process
+                slots[slot] = _Worker.start(spawn, config, sockets[slot])
+            if restart.is_set() and not failed:
+                restart.clear()
+                _replace_each(slots, spawn, config, sockets, stop)
             stop.wait(0.5)
     finally:
-        _stop(p for p in processes if p is not None)
+        _stop(w.process for w in slots if w is not None)
         for sock in sockets:
             sock.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if failed:
         raise SystemExit(STARTUP_FAILURE)
+
+
+def _replace_each(
+    slots: list[_Worker | None],
+    spawn: Any,
+    config: uvicorn.Config,
+    sockets: list[socket.socket],
+    stop: threading.Event,
+) -> None:
+    """SIGHUP: a new worker per slot, on the slot's socket; the old one stops once the new one
+    serves (both accept meanwhile). A new worker that does not serve in time is dropped and
+    the old one kept."""
+    log.info("replacing the workers")
+    for slot, old in enumerate(slots):
+        new = _Worker.start(spawn, config, sockets[slot])
+        if not new.serving_within(READY_SECONDS, stop):
+            log.error("new worker %d did not serve: worker %s kept", new.process.pid,
+                      old.process.pid if old else None)  # fmt: skip
+            _stop([new.process])
+            return
+        if old is not None:
+            _stop([old.process])
+        slots[slot] = new
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

@@ -1,6 +1,7 @@
 """``presta serve --workers N``: each worker listens on its own SO_REUSEPORT socket, so a
 burst of keep-alive connections is shared between the processes (uvicorn's shared socket
-gave all 16 to one of them); a worker that dies is replaced, and SIGTERM stops them all."""
+gave all 16 to one of them); a worker that dies is replaced, SIGHUP replaces them all while
+the port keeps answering, and SIGTERM stops them all."""
 
 from __future__ import annotations
 
@@ -135,6 +136,28 @@ async def test_a_worker_that_dies_is_replaced_and_the_port_keeps_answering(
         landed = await _burst(port)
         assert killed not in landed
         assert set(landed) <= _workers(process.pid)
+
+
+async def test_sighup_replaces_every_worker_while_the_port_keeps_answering(
+    tmp_path: Path,
+) -> None:
+    with _two_workers(tmp_path) as (process, port):
+        before = _workers(process.pid)
+        answered: list[int] = []
+        process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        # Fresh connections all along: each is accepted by an old or a new worker, none refused.
+        while _workers(process.pid) & before or len(_workers(process.pid)) != 2:
+            assert time.monotonic() < deadline, "the workers were not replaced in 60 s"
+            async with httpx.AsyncClient() as http:
+                answered.append((await http.get(f"http://127.0.0.1:{port}/healthz")).status_code)
+            await asyncio.sleep(0.02)
+        after = _workers(process.pid)
+        assert len(after) == 2
+        assert not after & before
+        assert answered
+        assert set(answered) == {200}
+        assert len((await _burst(port)).keys() - after) == 0
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
