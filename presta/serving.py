@@ -33,6 +33,7 @@ log = logging.getLogger("presta")
 # starting it again would fail the same way.
 STARTUP_FAILURE = 3
 STOP_SECONDS = 30.0
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 READY_SECONDS = 60.0
 
 
@@ -143,9 +144,6 @@ def _replace_each(
         if old is not None:
             _stop([old.process])
         slots[slot] = new
-
-
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _stop(processes: Any) -> None:

@@ -362,9 +362,8 @@ async def requests_connection(
 
 async def requests_tab(info: Info, membership_id: int, **page: Any) -> Connection[ServiceRequest]:
     """A membership's Requests tab: staff of its marketplace, or the provider itself."""
-    actor = info.context.actor
-    if not actor.sees_whole_marketplace and actor.membership_id != membership_id:
-        membership_id = 0
+    if not info.context.actor.sees_tab_of(membership_id):
+        membership_id = 0  # another provider's tab: nothing
     f = use_cases.RequestFilter(membership_id=membership_id)
     return await requests_connection(info, f, **page)
 

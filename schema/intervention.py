@@ -282,9 +282,8 @@ async def interventions_tab(
     info: Info, membership_id: int, *, starts_from: date | None = None, **page: Any
 ) -> Connection[Intervention]:
     """A membership's Interventions tab: staff of its marketplace, or the provider itself."""
-    actor = info.context.actor
-    if not actor.sees_whole_marketplace and actor.membership_id != membership_id:
-        membership_id = 0
+    if not info.context.actor.sees_tab_of(membership_id):
+        membership_id = 0  # another provider's tab: nothing
     f = use_cases.InterventionFilter(membership_id=membership_id, starts_from=starts_from)
     return await interventions_connection(info, f, **page)
 

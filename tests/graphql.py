@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +14,7 @@ import uvicorn
 from resolvers.actor import ANONYMOUS, Actor
 from schema.context import Context
 from schema.root import schema
+from tests.processes import free_port
 
 
 class Result:
@@ -60,9 +60,7 @@ async def serving(**options: Any) -> AsyncIterator[int]:
     from presta import ws
     from schema.app import create_app
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     options.setdefault("ws", ws.IMPORT_PATH)  # as ``presta serve`` runs
     config = uvicorn.Config(
         create_app(), host="127.0.0.1", port=port, lifespan="off", log_config=None, **options

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 from email import message_from_bytes
 from email.message import Message
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+from tests.processes import free_port
 
 
 class _Handler:
@@ -38,9 +39,7 @@ class Mailbox:
         self.sessions: list[Any] = []
         self.refused: set[str] = set()
         self.lock = threading.Lock()
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
 
     def start(self) -> None:

@@ -10,7 +10,6 @@ import asyncio
 import json
 import logging
 import re
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,6 +24,7 @@ from presta.settings import get_settings
 from resolvers import marketplace as marketplace_use_cases
 from tests.factories.account import make_marketplace, make_staff, make_user
 from tests.graphql import http_client, serving
+from tests.processes import free_port
 
 WS_PROTOCOL = Subprotocol("graphql-transport-ws")
 
@@ -97,9 +97,7 @@ async def test_readyz_reports_redis():
 
 
 async def test_readyz_is_not_ready_when_redis_does_not_answer(monkeypatch):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
+    closed_port = free_port()
     monkeypatch.setenv("PRESTA_REDIS_URL", f"redis://127.0.0.1:{closed_port}/0")
     get_settings.cache_clear()
     try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 
 from tests.conftest import SERVERS
-from tests.processes import stop
+from tests.processes import free_port, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "correct horse battery"
@@ -64,12 +63,6 @@ class Server:
         return self.base.replace("http://", "ws://") + "/graphql"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _env(**presta: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("PRESTA_")}
     defaults = {
@@ -96,7 +89,7 @@ def _run_cli(env: dict[str, str], *args: str) -> None:
 
 @contextlib.contextmanager
 def _serving(env: dict[str, str], log_dir: Path, name: str) -> Iterator[Server]:
-    port = _free_port()
+    port = free_port()
     log = log_dir / f"{name}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -22,7 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.test_live_redis import ApiServer, free_port
+from tests.processes import free_port
+from tests.test_live_redis import ApiServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 

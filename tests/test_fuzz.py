@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ from schema.limits import ERROR_CODES
 from tests.conftest import SERVERS
 from tests.factories.account import actor_of, make_client, make_marketplace, make_staff
 from tests.factories.membership import make_membership, make_provider_user
-from tests.processes import stop
+from tests.processes import free_port, stop
 
 pytestmark = pytest.mark.postgres
 
@@ -44,16 +43,10 @@ EXAMPLES = int(os.environ.get("PRESTA_FUZZ_EXAMPLES", "60"))
 ROLES = ["anonymous", "client", "provider", "staff_admin", "partner_key"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`presta serve` on the test database, rate limits off (the fuzzer is not a flood test)."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("fuzz") / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRESTA_")}
     env.update(

@@ -26,7 +26,7 @@ from presta.settings import settings
 from schema.live import decode_event_cursor
 from tests.conftest import wait_for
 from tests.factories.account import PASSWORD, actor_of, make_user
-from tests.processes import stop
+from tests.processes import free_port, stop
 from tests.test_live import Collector, _logged_ids
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.e2e]
@@ -37,12 +37,6 @@ ROOT = Path(__file__).resolve().parent.parent
 def _email() -> str:
     # Logged in over HTTP: the address must pass the real e-mail validation.
     return f"live-{uuid.uuid4().hex[:10]}@example.com"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_port(port: int, within: float = 15.0) -> None:

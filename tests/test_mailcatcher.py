@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import socket
 from email import message_from_bytes, policy
 
 from presta.mail import send_mail
 from presta.mailcatcher import start_if_free
 from presta.settings import get_settings
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.processes import free_port
 
 
 async def test_the_demo_catcher_saves_what_presta_sends_and_yields_to_a_real_server(
     tmp_path, monkeypatch
 ):
-    port = _free_port()
+    port = free_port()
     catcher = start_if_free("127.0.0.1", port, tmp_path / "mail")
     assert catcher is not None
     monkeypatch.setenv("PRESTA_SMTP_PORT", str(port))
