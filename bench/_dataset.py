@@ -109,7 +109,7 @@ async def _build(url: str) -> None:
     env.update(PRESTA_DATABASE_URL=url, PRESTA_LOG_LEVEL="WARNING")
     await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "presta.cli", "migrate"],
+        [sys.executable, "-m", "service.cli", "migrate"],
         env=env, cwd=ROOT, check=True, capture_output=True, timeout=300,
     )  # fmt: skip
     conn = await asyncpg.connect(url)

@@ -91,7 +91,7 @@ def presta(
     args: list[str], env: dict[str, str], ready: str | None = None, times: int = 1
 ) -> Iterator[subprocess.Popen[bytes]]:
     """``presta <args>``, ready once its log shows ``ready`` ``times`` times (within 60 s)."""
-    with _logged([sys.executable, "-m", "presta.cli", *args], env) as (process, log):
+    with _logged([sys.executable, "-m", "service.cli", *args], env) as (process, log):
         deadline = time.monotonic() + 60
         while ready is not None and log.read_text(errors="replace").count(ready) < times:
             if process.poll() is not None or time.monotonic() > deadline:

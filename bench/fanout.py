@@ -176,11 +176,11 @@ async def run() -> list[Row]:
             relay_env = {**base, "BENCH_REDIS_URL": redis_url, "BENCH_CHANNEL": f"{namespace}.r"}
             await asyncio.to_thread(
                 subprocess.run,
-                [sys.executable, "-m", "presta.cli", "migrate"],
+                [sys.executable, "-m", "service.cli", "migrate"],
                 env=presta_env, cwd=ROOT, check=True, capture_output=True, timeout=120,
             )  # fmt: skip
             presta_port, relay_port = free_port(), free_port()
-            presta_cmd = [sys.executable, "-m", "presta.cli", "serve", "--port", str(presta_port)]
+            presta_cmd = [sys.executable, "-m", "service.cli", "serve", "--port", str(presta_port)]
             relay_cmd = [
                 *(sys.executable, "-m", "uvicorn", "bench._relay:app", "--host", "127.0.0.1"),
                 *("--port", str(relay_port), "--log-level", "warning", "--no-access-log"),

@@ -196,7 +196,7 @@ def _servers(
     plain_env = {**base, "BENCH_DATABASE_URL": url, "BENCH_SECRET": secret}
     presta_port, plain_port = free_port(), free_port()
     presta_cmd = [
-        *(sys.executable, "-m", "presta.cli", "serve", "--port", str(presta_port)),
+        *(sys.executable, "-m", "service.cli", "serve", "--port", str(presta_port)),
         *("--workers", str(presta_workers)),
     ]
     plain_cmd = [

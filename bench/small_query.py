@@ -100,7 +100,7 @@ async def run() -> list[Row]:
         plain_env = {**base, "BENCH_DATABASE_URL": database_url, "BENCH_SECRET": secret}
         await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "presta.cli", "migrate"],
+            [sys.executable, "-m", "service.cli", "migrate"],
             env=presta_env,
             cwd=ROOT,
             check=True,
@@ -108,7 +108,7 @@ async def run() -> list[Row]:
             timeout=120,
         )
         presta_port, plain_port = free_port(), free_port()
-        presta_cmd = [sys.executable, "-m", "presta.cli", "serve", "--port", str(presta_port)]
+        presta_cmd = [sys.executable, "-m", "service.cli", "serve", "--port", str(presta_port)]
         plain_cmd = [
             *(sys.executable, "-m", "uvicorn", "bench._plain_app:app"),
             *("--host", "127.0.0.1", "--port", str(plain_port)),

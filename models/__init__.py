@@ -20,7 +20,7 @@ from models.document import (
     InvoiceCounter,
     RequiredDocumentType,
 )
-from models.event import Event
+from models.events import Event
 from models.idempotency import IdempotencyKey
 from models.intervention import Intervention
 from models.invitation import Invitation

@@ -4,7 +4,7 @@ One upstream subscription per process (our Redis pub/sub client in ``presta.redi
 or broadcaster for ``memory://`` and its other backends) feeds a hub that hands each envelope
 only to the local subscriptions whose audience and topics match, through bounded queues.
 
-Events are stored before they are published (``resolvers.event``), so a subscriber that misses
+Events are stored before they are published (``resolvers.events``), so a subscriber that misses
 envelopes reads them back from the database: after a Redis outage, after a failed publish (the
 next successful publish is preceded by a resync order), or when its queue overflows because the
 server lagged behind a burst. ``Subscription`` then yields ``RESYNC``. A subscriber whose queue

@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     live_reconnect_min_seconds: float = 0.05
     live_reconnect_max_seconds: float = 2.0
     live_ping_seconds: float = 5.0
-    # Full garbage collections of the API process (presta.collector): at least this often,
+    # Full garbage collections of the API process (service.collector): at least this often,
     # and sooner once the resident memory grew by this much. 0 seconds: CPython's own rule.
     gc_full_every_seconds: float = Field(default=60.0, ge=0)
     gc_full_after_growth_mib: int = Field(default=64, gt=0)

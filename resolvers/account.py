@@ -26,7 +26,7 @@ from presta.settings import settings
 from presta.tx import atomic
 from resolvers.actor import ANONYMOUS, Actor, RoleGrant
 from resolvers.errors import AuthError, UserError, UserErrors, not_found, unauthenticated
-from resolvers.event import record_event
+from resolvers.events import record_event
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 256

@@ -11,7 +11,7 @@ from presta import clock
 from presta.tx import AfterCommit, atomic
 from resolvers.actor import Actor
 from resolvers.errors import UserError, UserErrors, not_found
-from resolvers.event import record_event, staff_audience
+from resolvers.events import record_event, staff_audience
 from resolvers.zone import visible_membership
 
 SERVICE_UPDATED = "service.updated"

@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 
 from models.account import RefreshToken
-from models.event import Event
+from models.events import Event
 from presta import clock
 from presta.settings import settings
 

@@ -18,9 +18,9 @@ from presta import clock
 from presta.tx import AfterCommit, atomic
 from resolvers.actor import Actor
 from resolvers.commission import rate_in_force
-from resolvers.dispatch import load_request
+from resolvers.dispatch.core import load_request
 from resolvers.errors import UserError, not_found
-from resolvers.event import record_event, staff_audience
+from resolvers.events import record_event, staff_audience
 from resolvers.pagination import Page, Paging, keyset_page
 
 INTERVENTION_UPDATED = "intervention.updated"

@@ -21,7 +21,7 @@ from models.membership import Membership
 from presta import clock, storage
 from presta.tx import atomic
 from resolvers.document_upload import document_fields
-from resolvers.event import record_event, staff_audience
+from resolvers.events import record_event, staff_audience
 
 log = logging.getLogger(__name__)
 CENT = Decimal("0.01")

@@ -21,7 +21,7 @@ from presta.tx import AfterCommit, atomic
 from resolvers.actor import Actor
 from resolvers.document import current_terms_version
 from resolvers.errors import UserError, not_found
-from resolvers.event import record_event, staff_audience
+from resolvers.events import record_event, staff_audience
 from resolvers.pagination import Page, keyset_page
 
 MEMBERSHIP_UPDATED = "membership.updated"

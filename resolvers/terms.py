@@ -20,7 +20,7 @@ from resolvers.document_upload import (
     staged,
 )
 from resolvers.errors import UserError, forbidden, not_found
-from resolvers.event import record_event, staff_audience
+from resolvers.events import record_event, staff_audience
 
 MAX_TERMS_TEXT = 200_000
 TERMS_PUBLISHED = "terms.published"

@@ -29,7 +29,7 @@ from models.zone import (
 from presta.tx import AfterCommit, atomic
 from resolvers.actor import Actor
 from resolvers.errors import UserError, UserErrors, not_found
-from resolvers.event import record_event, staff_audience
+from resolvers.events import record_event, staff_audience
 
 ZONE_UPDATED = "zone.updated"
 MAX_ENTRIES = 2000

@@ -17,7 +17,7 @@ from resolvers import account
 from resolvers.actor import Actor
 from schema.base import UserErrorBase, decode_id, run_mutation
 from schema.context import Info
-from schema.live import decode_event_cursor, encode_event_cursor, follow
+from schema.http.live import decode_event_cursor, encode_event_cursor, follow
 from schema.node import AuthorizedNode
 
 strawberry.enum(account.AccountErrorCode, description="Why an account operation failed.")

@@ -45,9 +45,9 @@ strawberry.enum(
 )
 
 if TYPE_CHECKING:
-    from schema.dispatch import ServiceRequest
+    from schema.dispatch.types import ServiceRequest
 
-ServiceRequestRef = Annotated["ServiceRequest", strawberry.lazy("schema.dispatch")]
+ServiceRequestRef = Annotated["ServiceRequest", strawberry.lazy("schema.dispatch.types")]
 
 
 @strawberry.type(description="A failure of an intervention operation.")
@@ -125,7 +125,7 @@ class Intervention(AuthorizedNode):
 
     @strawberry.field(description="The request it comes from, if visible.")
     async def service_request(self, info: Info) -> ServiceRequestRef | None:
-        from schema.dispatch import ServiceRequest
+        from schema.dispatch.types import ServiceRequest
 
         request_id = self.model.request_id  # type: ignore[attr-defined]
         if request_id is None:

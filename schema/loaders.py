@@ -39,7 +39,7 @@ from presta import clock
 from presta.db import padded
 from presta.statements import select, where_in
 from resolvers.actor import Actor
-from resolvers.dispatch import visible_requests
+from resolvers.dispatch.core import visible_requests
 from resolvers.document import DocumentState, state_of
 from resolvers.errors import AuthError, not_found
 from resolvers.membership import can_see

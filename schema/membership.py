@@ -34,7 +34,7 @@ from schema.base import (
 )
 from schema.commission import CommissionRate
 from schema.context import Info
-from schema.live import decode_event_cursor, encode_event_cursor, follow
+from schema.http.live import decode_event_cursor, encode_event_cursor, follow
 from schema.loaders import (
     AuditByMembershipLoader,
     CommissionHistoryByMembershipLoader,
@@ -50,9 +50,9 @@ from schema.node import AuthorizedNode
 if TYPE_CHECKING:
     from schema.catalog import MembershipService
     from schema.consent import ConsentStatus
-    from schema.dispatch import ServiceRequest
+    from schema.dispatch.types import ServiceRequest
     from schema.intervention import Intervention
-    from schema.messaging import Conversation
+    from schema.messaging.types import Conversation
     from schema.zone import ActionZone
 
 strawberry.enum(
@@ -220,8 +220,8 @@ class Membership(AuthorizedNode):
         info: Info,
         first: First = None,
         after: After = None,
-    ) -> Connection[Annotated[ServiceRequest, strawberry.lazy("schema.dispatch")]]:
-        from schema.dispatch import requests_tab
+    ) -> Connection[Annotated[ServiceRequest, strawberry.lazy("schema.dispatch.types")]]:
+        from schema.dispatch.types import requests_tab
 
         return await requests_tab(info, self.model.id, first=first, after=after)
 
@@ -254,8 +254,8 @@ class Membership(AuthorizedNode):
         info: Info,
         first: First = None,
         after: After = None,
-    ) -> Connection[Annotated[Conversation, strawberry.lazy("schema.messaging")]]:
-        from schema.messaging import conversations_of
+    ) -> Connection[Annotated[Conversation, strawberry.lazy("schema.messaging.types")]]:
+        from schema.messaging.types import conversations_of
 
         return await conversations_of(info, membership_id=self.model.id, first=first, after=after)  # type: ignore[return-value]
 

@@ -15,31 +15,31 @@ from schema import (
     commission,
     consent,
     directory,
-    dispatch,
-    dispatch_mutation,
     document,
     intervention,
     invitation,
     lifecycle,
     marketplace,
     membership,
-    messaging,
-    messaging_mutations,
     terms,
     zone,
 )
+from schema.dispatch import mutations as dispatch_mutation
+from schema.dispatch import types as dispatch
 from schema.fast import install as install_direct_resolvers
-from schema.hooks import Schema
-from schema.idempotency import Idempotency
-from schema.limits import (
+from schema.http.hooks import Schema
+from schema.http.idempotency import Idempotency
+from schema.http.limits import (
     UPLOAD_SCALAR,
     DocumentLimits,
     ErrorMasking,
     Execution,
 )
+from schema.http.ratelimit import RateLimit
 from schema.loaders import FreshLoaders
+from schema.messaging import mutations as messaging_mutations
+from schema.messaging import types as messaging
 from schema.policy import install as install_policy
-from schema.ratelimit import RateLimit
 
 
 @strawberry.type
@@ -106,7 +106,7 @@ Subscription = merge_types(
 
 def build_schema() -> strawberry.Schema:
     # Limits are read per operation, so the settings in force apply (and tests can change them).
-    # Extension hooks wrapped once per class rather than on every request (schema.hooks).
+    # Extension hooks wrapped once per class rather than on every request (schema.http.hooks).
     built = Schema(
         query=Query,
         mutation=Mutation,

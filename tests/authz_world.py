@@ -25,7 +25,7 @@ from resolvers.actor import ANONYMOUS, Actor
 from resolvers.consent import set_marketing_consent
 from resolvers.document_upload import UploadedFile
 from resolvers.invitation import invite_providers, token_of
-from resolvers.messaging import start_conversation
+from resolvers.messaging.core import start_conversation
 from resolvers.terms import add_internal_document
 from schema.base import encode_id
 from tests.factories.account import actor_of, make_client, make_marketplace, make_staff, make_user

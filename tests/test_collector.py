@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from presta.collector import FULL_PAUSES, FullCollections, resident_bytes
+from service.collector import FULL_PAUSES, FullCollections, resident_bytes
 from tests.conftest import wait_for
 
 

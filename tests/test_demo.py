@@ -6,8 +6,8 @@ from models.dispatch import ServiceRequest
 from models.marketplace import Marketplace
 from models.membership import Membership
 from models.messaging import Message
-from presta import demo
 from resolvers.document import ensure_document_types
+from service import demo
 
 
 async def test_the_demo_loads_every_domain_once_and_prints_the_same_guide_again():

@@ -19,8 +19,8 @@ from models.dispatch import (
     ServiceRequest,
 )
 from presta import clock, jobs
-from resolvers.proposal import Answer, respond_to_service_request
-from resolvers.reminder import sweep_dispatch_deadlines
+from resolvers.dispatch.proposal import Answer, respond_to_service_request
+from resolvers.dispatch.reminder import sweep_dispatch_deadlines
 from tests.factories.dispatch import make_world
 
 pytestmark = pytest.mark.postgres

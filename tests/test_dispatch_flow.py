@@ -17,13 +17,13 @@ from models.dispatch import (
     RequestStatus,
     ServiceRequest,
 )
-from models.event import Event
+from models.events import Event
 from models.membership import MembershipStatus
 from presta import clock, jobs
+from resolvers.dispatch.proposal import Answer, accept_proposal, respond_to_service_request
+from resolvers.dispatch.reminder import sweep_dispatch_deadlines
+from resolvers.dispatch.request import cancel_service_request
 from resolvers.errors import UserError
-from resolvers.proposal import Answer, accept_proposal, respond_to_service_request
-from resolvers.reminder import sweep_dispatch_deadlines
-from resolvers.request import cancel_service_request
 from tests.factories.dispatch import Provider, make_world
 
 INTERESTED = Answer(DispatchStatus.INTERESTED, message="Available Monday", price=None)

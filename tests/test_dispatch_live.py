@@ -9,7 +9,7 @@ from typing import Any
 from models.dispatch import DispatchStatus
 from models.membership import MembershipStatus
 from resolvers.actor import Actor
-from resolvers.proposal import Answer, respond_to_service_request
+from resolvers.dispatch.proposal import Answer, respond_to_service_request
 from schema.context import Context
 from schema.root import schema
 from tests.factories.dispatch import make_world

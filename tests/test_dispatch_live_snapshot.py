@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from models.membership import MembershipStatus
-from resolvers import dispatch as core
+from resolvers.dispatch import core
 from tests.factories.dispatch import make_world
 from tests.test_dispatch_live import _feed
 

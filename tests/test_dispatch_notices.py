@@ -6,7 +6,7 @@ import math
 
 from models.dispatch import Dispatch, Notice
 from presta import jobs
-from resolvers import dispatch_notice
+from resolvers.dispatch import notice as dispatch_notice
 from tests.factories.dispatch import make_world
 
 

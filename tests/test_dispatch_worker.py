@@ -38,7 +38,7 @@ def _start_worker(namespace: str, log: Path) -> subprocess.Popen[bytes]:
     }
     out = log.open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "presta.cli", "worker", "--threads", "2"],
+        [sys.executable, "-m", "service.cli", "worker", "--threads", "2"],
         cwd=ROOT,
         env=env,
         stdout=out,

@@ -70,7 +70,7 @@ def test_each_service_runs_the_presta_command_of_its_role():
 def test_the_commands_and_options_exist_in_the_cli(service):
     command = _compose()["services"][service]["command"]
     done = subprocess.run(
-        [sys.executable, "-m", "presta.cli", *command[1:], "--help"],
+        [sys.executable, "-m", "service.cli", *command[1:], "--help"],
         capture_output=True,
         text=True,
         timeout=60,

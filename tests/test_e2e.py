@@ -76,7 +76,7 @@ def _env(**presta: str) -> dict[str, str]:
 
 def _run_cli(env: dict[str, str], *args: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "presta.cli", *args],
+        [sys.executable, "-m", "service.cli", *args],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -93,7 +93,7 @@ def _serving(env: dict[str, str], log_dir: Path, name: str) -> Iterator[Server]:
     log = log_dir / f"{name}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "presta.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
             env=env,
             cwd=ROOT,
             stdout=out,

@@ -7,7 +7,8 @@ import pytest
 from models.catalog import ProviderServiceStatus
 from models.consent import ConsentChannel
 from models.membership import MembershipStatus
-from resolvers import consent, messaging
+from resolvers import consent
+from resolvers.messaging import core as messaging
 from tests.factories.account import actor_of, make_marketplace
 from tests.factories.catalog import make_service, offer
 from tests.factories.membership import make_membership

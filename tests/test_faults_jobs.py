@@ -63,7 +63,7 @@ class Worker:
         )
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "presta.cli", "worker", "--threads", "2"],
+                [sys.executable, "-m", "service.cli", "worker", "--threads", "2"],
                 cwd=ROOT,
                 env=self.env,
                 stdout=out,

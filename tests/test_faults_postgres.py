@@ -94,7 +94,7 @@ def private_postgres() -> Iterator[PgCluster]:
             ["create-platform-admin", "admin@example.com", "--name", "Admin"],
         ):
             subprocess.run(
-                [sys.executable, "-m", "presta.cli", *command],
+                [sys.executable, "-m", "service.cli", *command],
                 cwd=ROOT,
                 env={**env, "PRESTA_ADMIN_PASSWORD": PASSWORD},
                 check=True,

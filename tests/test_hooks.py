@@ -1,4 +1,4 @@
-"""schema.hooks.Schema runs extension hooks as strawberry does, per subscription event too."""
+"""schema.http.hooks.Schema runs extension hooks as strawberry does, per subscription event too."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator, Iterator
 import strawberry
 from strawberry.extensions import SchemaExtension
 
-from schema.hooks import Schema
+from schema.http.hooks import Schema
 
 
 @strawberry.type

@@ -14,6 +14,7 @@ from models.dispatch import DispatchStatus, Frequency
 from models.intervention import Intervention, InterventionStatus
 from presta import clock
 from resolvers.actor import Actor
+from resolvers.dispatch.proposal import Answer, accept_proposal, respond_to_service_request
 from resolvers.errors import UserError
 from resolvers.intervention import (
     InterventionFilter,
@@ -22,7 +23,6 @@ from resolvers.intervention import (
     reschedule_intervention,
     schedule_intervention,
 )
-from resolvers.proposal import Answer, accept_proposal, respond_to_service_request
 from tests.factories.dispatch import Provider, World, make_world
 from tests.graphql import ok
 

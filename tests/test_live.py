@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from models.event import Event
+from models.events import Event
 from presta import clock, events
 from presta.settings import settings
 from presta.tx import atomic
 from resolvers import account
-from resolvers.event import record_event
+from resolvers.events import record_event
 from resolvers.housekeeping import purge_expired_events
 from schema.context import Context
-from schema.live import decode_event_cursor, encode_event_cursor
+from schema.http.live import decode_event_cursor, encode_event_cursor
 from schema.root import schema
 from tests.conftest import wait_for
 from tests.factories.account import actor_of, make_user

@@ -23,9 +23,9 @@ from presta import clock
 from presta.settings import settings
 from presta.tx import atomic
 from resolvers import account
-from resolvers.event import record_event
+from resolvers.events import record_event
 from resolvers.housekeeping import purge_expired_events
-from schema.live import decode_event_cursor, encode_event_cursor
+from schema.http.live import decode_event_cursor, encode_event_cursor
 from tests.conftest import wait_for
 from tests.factories.account import make_user
 from tests.test_live import _logged_ids

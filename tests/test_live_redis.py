@@ -23,7 +23,7 @@ import pytest
 
 from presta import events
 from presta.settings import settings
-from schema.live import decode_event_cursor
+from schema.http.live import decode_event_cursor
 from tests.conftest import wait_for
 from tests.factories.account import PASSWORD, actor_of, make_user
 from tests.processes import free_port, stop
@@ -101,7 +101,7 @@ class ApiServer:
 
     def start(self) -> ApiServer:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "presta.cli", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port)],
             cwd=ROOT,
             env=self.env,
         )
@@ -260,7 +260,7 @@ async def test_a_websocket_client_reconnecting_with_its_last_cursor_gets_exactly
         from gql import Client, GraphQLRequest
         from gql.transport.websockets import WebsocketsTransport
 
-        from schema.live import encode_event_cursor
+        from schema.http.live import encode_event_cursor
 
         transport = WebsocketsTransport(
             url=watcher_server.ws,

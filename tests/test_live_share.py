@@ -6,7 +6,7 @@ from typing import Any
 
 from presta.tx import atomic
 from resolvers import account
-from resolvers.event import record_event
+from resolvers.events import record_event
 from tests.conftest import wait_for
 from tests.factories.account import actor_of, make_user
 from tests.test_live import Collector, _logged_ids, _rename

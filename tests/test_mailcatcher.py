@@ -5,8 +5,8 @@ from __future__ import annotations
 from email import message_from_bytes, policy
 
 from presta.mail import send_mail
-from presta.mailcatcher import start_if_free
 from presta.settings import get_settings
+from service.mailcatcher import start_if_free
 from tests.processes import free_port
 
 

@@ -15,7 +15,7 @@ from resolvers.application import refuse_application
 from resolvers.errors import UserError
 from schema.base import encode_id
 from schema.context import Context
-from schema.live import encode_event_cursor
+from schema.http.live import encode_event_cursor
 from schema.root import schema
 from tests.factories.account import actor_of, make_client, make_marketplace, make_staff
 from tests.factories.membership import make_membership, make_provider_user

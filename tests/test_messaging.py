@@ -7,7 +7,7 @@ import pytest
 from strawberry import relay
 
 from models.account import StaffRole
-from models.event import Event
+from models.events import Event
 from models.messaging import Message
 from presta import clock
 from resolvers.actor import Actor

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from models.membership import Membership, MembershipStatus
-from resolvers import messaging
 from resolvers.actor import Actor
+from resolvers.messaging import core as messaging
 from schema.context import Context
 from schema.root import schema
 from tests.factories.account import actor_of

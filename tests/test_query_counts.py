@@ -23,7 +23,7 @@ from presta import clock, jobs
 from presta.security import make_access_token
 from resolvers import account
 from resolvers.actor import Actor
-from resolvers.proposal import Answer, respond_to_service_request
+from resolvers.dispatch.proposal import Answer, respond_to_service_request
 from schema.base import encode_id
 from schema.context import Context
 from schema.loaders import ServiceByIdLoader

@@ -39,7 +39,7 @@ def test_the_migrations_apply_on_the_embedded_sqlite_default(tmp_path):
         "PRESTA_ENVIRONMENT": "test",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "presta.cli", "migrate"],
+        [sys.executable, "-m", "service.cli", "migrate"],
         env=env,
         capture_output=True,
         text=True,

@@ -26,7 +26,7 @@ class _Server(ApiServer):
         self.args = args
 
     def start(self) -> _Server:
-        command = [sys.executable, "-m", "presta.cli", "serve", "--port", str(self.port)]
+        command = [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port)]
         self.proc = subprocess.Popen([*command, *self.args], cwd=ROOT, env=self.env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

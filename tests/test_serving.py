@@ -38,7 +38,7 @@ def _two_workers(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]
         PRESTA_MAIL_ENABLED="false",
     )
     log = (tmp_path / "serve.log").open("wb")
-    command = [sys.executable, "-m", "presta.cli", "serve", "--port", str(port), "--workers", "2"]
+    command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "2"]
     process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_for(lambda: len(_workers(process.pid)) == 2 and _answers(port), "two workers")

@@ -65,7 +65,7 @@ def test_the_cli_refuses_production_without_a_secret_and_says_why():
         "PRESTA_REDIS_URL": "redis://127.0.0.1:6379/0",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "presta.cli", "migrate"],
+        [sys.executable, "-m", "service.cli", "migrate"],
         env=env,
         capture_output=True,
         text=True,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from models.event import Event
+from models.events import Event
 from presta import clock, jobs
 from presta.settings import get_settings
 from tests.conftest import SERVERS
@@ -41,7 +41,7 @@ def worker(tmp_path, monkeypatch) -> Iterator[subprocess.Popen[bytes]]:
     log = tmp_path / "worker.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "presta.cli", "worker", "--threads", "2"],
+            [sys.executable, "-m", "service.cli", "worker", "--threads", "2"],
             cwd=ROOT,
             env=env,
             stdout=out,

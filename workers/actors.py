@@ -10,8 +10,9 @@ from presta import jobs  # isort: skip
 
 from resolvers import housekeeping  # isort: skip
 from resolvers import idempotency  # isort: skip
-from resolvers import dispatch_notice, reminder  # isort: skip
-from resolvers.dispatch import run_job  # isort: skip
+from resolvers.dispatch import notice as dispatch_notice  # isort: skip
+from resolvers.dispatch import reminder  # isort: skip
+from resolvers.dispatch.core import run_job  # isort: skip
 from resolvers import application, invitation  # isort: skip
 from resolvers import invoice  # isort: skip
 

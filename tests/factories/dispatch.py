@@ -9,7 +9,7 @@ from models.catalog import Service
 from models.marketplace import Marketplace
 from models.membership import Membership
 from resolvers.actor import Actor
-from resolvers.request import NewRequest, create_service_request
+from resolvers.dispatch.request import NewRequest, create_service_request
 from tests.factories.account import actor_of, make_client, make_marketplace, make_staff
 from tests.factories.catalog import give_zone, make_service, offer
 from tests.factories.membership import make_membership, make_provider_user

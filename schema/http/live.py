@@ -27,7 +27,7 @@ from presta import events
 from presta.settings import settings
 from presta.sharing import Shared
 from resolvers.actor import Actor
-from resolvers.event import (
+from resolvers.events import (
     audience_keys,
     cursor_expired,
     envelope,

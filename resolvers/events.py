@@ -7,7 +7,7 @@ from typing import Any
 from tortoise import connections
 from tortoise.expressions import Q
 
-from models.event import Event
+from models.events import Event
 from presta.settings import settings
 from presta.tx import AfterCommit
 from resolvers.actor import Actor

@@ -29,7 +29,7 @@ from presta.settings import settings
 from presta.tx import AfterCommit, atomic
 from resolvers.actor import Actor
 from resolvers.errors import UserError, forbidden, not_found, unauthenticated
-from resolvers.event import record_event, staff_audience
+from resolvers.events import record_event, staff_audience
 
 MESSAGE_CREATED = "message.created"
 

@@ -31,7 +31,7 @@ from presta import clock, events, jobs
 from presta.sharing import Shared
 from presta.tx import AfterCommit
 from resolvers.actor import Actor
-from resolvers.event import record_event, staff_audience
+from resolvers.events import record_event, staff_audience
 
 REQUEST_DISPATCHED = "service_request.dispatched"
 REQUEST_UPDATED = "service_request.updated"

@@ -18,7 +18,7 @@ from models.dispatch import Dispatch, DispatchStatus, Notice, Proposal, ServiceR
 from models.membership import Membership
 from presta.mail import Mail, MailNotSent, send_mails
 from presta.settings import settings
-from resolvers.proposal import proposal_of
+from resolvers.dispatch.proposal import proposal_of
 
 # Providers told per SMTP session and per insert of their keys.
 BATCH = 25

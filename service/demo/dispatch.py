@@ -22,10 +22,15 @@ from presta import clock
 from presta.tx import atomic
 from resolvers.account import actor_for_user
 from resolvers.actor import Actor
+from resolvers.dispatch.proposal import (
+    Answer,
+    accept_proposal,
+    respond_to_service_request,
+    send_proposal,
+)
+from resolvers.dispatch.request import NewRequest, create_service_request
 from resolvers.intervention import change_intervention_status, schedule_intervention
 from resolvers.matching import matching_membership_ids
-from resolvers.proposal import Answer, accept_proposal, respond_to_service_request, send_proposal
-from resolvers.request import NewRequest, create_service_request
 
 
 async def _best_address(marketplace_id: int) -> tuple[int, str, list[int]] | None:

@@ -11,13 +11,13 @@ import strawberry
 from strawberry import relay
 
 from models.dispatch import DispatchStatus, Frequency
-from resolvers import proposal as answers
-from resolvers import request as use_cases
 from resolvers.actor import Actor
-from resolvers.dispatch import DispatchErrorCode
+from resolvers.dispatch import proposal as answers
+from resolvers.dispatch import request as use_cases
+from resolvers.dispatch.core import DispatchErrorCode
 from schema.base import decode_id, encode_id, run_mutation
 from schema.context import Info
-from schema.dispatch import Dispatch, DispatchError, ServiceRequest
+from schema.dispatch.types import Dispatch, DispatchError, ServiceRequest
 
 
 @strawberry.enum(description="A provider's answer to a request.")

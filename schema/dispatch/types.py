@@ -1,6 +1,6 @@
 """Service requests, their dispatch to providers, answers and proposals (types and queries).
 
-Mutations are in ``schema.dispatch_mutation``; subscriptions at the end of this module.
+Mutations are in ``schema.dispatch.mutations``; subscriptions at the end of this module.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from models.dispatch import (
 )
 from models.dispatch import RequestRound as RequestRoundModel
 from models.dispatch import ServiceRequest as ServiceRequestModel
-from resolvers import dispatch as core
-from resolvers import request as use_cases
 from resolvers.actor import Actor
+from resolvers.dispatch import core
+from resolvers.dispatch import request as use_cases
 from schema.base import (
     After,
     Before,
@@ -38,7 +38,7 @@ from schema.base import (
 )
 from schema.catalog import Service
 from schema.context import Info
-from schema.live import decode_event_cursor, encode_event_cursor, follow
+from schema.http.live import decode_event_cursor, encode_event_cursor, follow
 from schema.loaders import (
     AnswersByDispatchLoader,
     Asked,

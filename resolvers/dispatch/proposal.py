@@ -26,7 +26,7 @@ from models.membership import Membership, MembershipStatus
 from presta import clock
 from presta.tx import AfterCommit, atomic
 from resolvers.actor import Actor
-from resolvers.dispatch import (
+from resolvers.dispatch.core import (
     DispatchErrorCode,
     enqueue_job,
     load_request,

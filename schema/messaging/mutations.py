@@ -8,11 +8,11 @@ import strawberry
 from strawberry import relay
 
 from models.messaging import ConversationKind
-from resolvers import messaging as use_cases
 from resolvers.actor import Actor
+from resolvers.messaging import core as use_cases
 from schema.base import decode_id, run_mutation
 from schema.context import Info
-from schema.messaging import (
+from schema.messaging.types import (
     Conversation,
     Message,
     MessagingError,

@@ -31,7 +31,6 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.types import ExecutionResult
 
 from presta import db, events, jobs
-from presta.collector import FullCollections
 from presta.logs import request_id
 from presta.metrics import ACTIVE_SUBSCRIPTIONS
 from presta.settings import settings
@@ -39,11 +38,12 @@ from resolvers import account
 from resolvers.actor import ANONYMOUS, Actor
 from resolvers.errors import AuthError
 from resolvers.marketplace import marketplace_id_from_header
-from schema import files
 from schema.context import Context
-from schema.limits import UNAVAILABLE_MESSAGE
-from schema.middleware import JSONBody, ServiceMiddleware, Websockets
+from schema.http import files
+from schema.http.limits import UNAVAILABLE_MESSAGE
+from schema.http.middleware import JSONBody, ServiceMiddleware, Websockets
 from schema.root import schema
+from service.collector import FullCollections
 
 log = logging.getLogger("presta.app")
 

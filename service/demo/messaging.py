@@ -10,8 +10,9 @@ from models.consent import ConsentChannel
 from models.intervention import Intervention
 from models.membership import Membership, MembershipStatus
 from models.messaging import ConversationKind
-from resolvers import consent, messaging
+from resolvers import consent
 from resolvers.account import actor_for_user
+from resolvers.messaging import core as messaging
 
 
 async def load(ctx: dict[str, Any]) -> list[str]:

@@ -21,17 +21,17 @@ log = logging.getLogger("presta")
 def _serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    from presta import serving, ws
+    from service import serving, ws
 
     cfg = settings()
     if args.demo:
         if cfg.mail_enabled and cfg.environment != "production":
-            from presta.mailcatcher import start_if_free
+            from service.mailcatcher import start_if_free
 
             start_if_free(cfg.smtp_host, cfg.smtp_port, Path("var") / "mail")
         asyncio.run(_prepare_demo())
     config = uvicorn.Config(
-        "schema.app:create_app",
+        "schema.http.app:create_app",
         factory=True,
         host=args.host or cfg.host,
         port=args.port or cfg.port,
@@ -55,7 +55,8 @@ def _serve(args: argparse.Namespace) -> None:
 
 
 async def _prepare_demo() -> None:
-    from presta import db, demo, jobs
+    from presta import db, jobs
+    from service import demo
 
     await db.migrate_db()
     await db.init_db()
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
         default="auto",
         choices=["auto", "websockets", "websockets-sansio"],
         help="websocket implementation (auto: websockets-sansio, the cheapest per message, "
-        "without the handshake kept for the connection's life: presta.ws)",
+        "without the handshake kept for the connection's life: service.ws)",
     )
     serve.add_argument(
         "--ws-per-message-deflate",

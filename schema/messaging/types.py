@@ -16,10 +16,10 @@ from models.marketplace import Marketplace as MarketplaceModel
 from models.messaging import Conversation as ConversationModel
 from models.messaging import ConversationKind, ParticipantRole
 from models.messaging import Message as MessageModel
-from resolvers import inbox
-from resolvers import messaging as use_cases
 from resolvers.actor import Actor
 from resolvers.errors import UserError
+from resolvers.messaging import core as use_cases
+from resolvers.messaging import inbox
 from schema.base import (
     After,
     Before,
@@ -32,7 +32,7 @@ from schema.base import (
     encode_id,
 )
 from schema.context import Info
-from schema.live import decode_event_cursor, encode_event_cursor, follow
+from schema.http.live import decode_event_cursor, encode_event_cursor, follow
 from schema.loaders import MembershipByIdLoader, caches, loader, prime_fields
 from schema.membership import Membership
 from schema.node import AuthorizedNode

@@ -17,9 +17,9 @@ from models.dispatch import Dispatch, DispatchStatus, ProposalTrigger, RequestSt
 from models.marketplace import Marketplace
 from presta import clock
 from presta.tx import atomic
-from resolvers.dispatch import record_request_updated, requeue_stale_jobs, send_to_providers
+from resolvers.dispatch.core import record_request_updated, requeue_stale_jobs, send_to_providers
+from resolvers.dispatch.proposal import send_proposal
 from resolvers.matching import matching_membership_ids
-from resolvers.proposal import send_proposal
 
 log = logging.getLogger(__name__)
 BATCH = 200

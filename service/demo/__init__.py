@@ -8,10 +8,14 @@ from typing import Any
 
 from models.account import Client, StaffMember, StaffRole, User
 from models.marketplace import Marketplace
-from presta import demo_catalog, demo_dispatch, demo_document, demo_membership, demo_messaging
 from presta.security import hash_password
 from presta.settings import settings
 from presta.tx import atomic
+from service.demo import catalog as demo_catalog
+from service.demo import dispatch as demo_dispatch
+from service.demo import document as demo_document
+from service.demo import membership as demo_membership
+from service.demo import messaging as demo_messaging
 
 DEMO_PASSWORD = "demo-password"
 # Each domain adds its demo data in this order; later ones use what earlier ones put in ctx.

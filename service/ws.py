@@ -14,7 +14,7 @@ from typing import Any
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 # The value of ``presta serve --ws auto``.
-IMPORT_PATH = "presta.ws:WebSocketProtocol"
+IMPORT_PATH = "service.ws:WebSocketProtocol"
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):

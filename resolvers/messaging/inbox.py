@@ -15,7 +15,7 @@ from presta.db import padded
 from presta.statements import where_in
 from resolvers import document as documents
 from resolvers.actor import Actor
-from resolvers.messaging import get_conversation, visible_conversations
+from resolvers.messaging.core import get_conversation, visible_conversations
 from resolvers.pagination import Page, Paging, keyset_page
 
 

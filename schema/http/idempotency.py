@@ -40,7 +40,7 @@ from presta.logs import request_id
 from presta.settings import settings
 from resolvers import idempotency
 from resolvers.idempotency import Verdict
-from schema.ratelimit import operation_of, principal_of, root_fields
+from schema.http.ratelimit import operation_of, principal_of, root_fields
 
 log = logging.getLogger(__name__)
 

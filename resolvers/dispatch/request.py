@@ -17,7 +17,7 @@ from models.membership import Membership, MembershipStatus
 from presta import clock
 from presta.tx import atomic
 from resolvers.actor import Actor
-from resolvers.dispatch import (
+from resolvers.dispatch.core import (
     DispatchErrorCode,
     load_request,
     record_request_updated,
