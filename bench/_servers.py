@@ -18,8 +18,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tests.processes import free_port as free_port  # the benchmarks take it from here
-from tests.processes import stop
+from tests.support.processes import free_port as free_port  # the benchmarks take it from here
+from tests.support.processes import stop
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.servers import detect
+from tests.support.servers import detect
 
 SERVERS = detect()
 STORAGE = Path(tempfile.mkdtemp(prefix="presta-storage-"))
@@ -36,7 +36,7 @@ os.environ.update(
 from presta import clock, db, jobs, statements  # noqa: E402
 from presta.settings import get_settings  # noqa: E402
 from resolvers.marketplace import forget_slugs  # noqa: E402
-from tests.mailbox import Mailbox  # noqa: E402
+from tests.support.mailbox import Mailbox  # noqa: E402
 
 get_settings.cache_clear()
 # Every cached statement is built again and checked against what tortoise makes of it.

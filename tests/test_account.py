@@ -9,7 +9,7 @@ from models.account import RefreshToken
 from presta import clock
 from presta.settings import get_settings
 from tests.factories.account import PASSWORD, make_user
-from tests.graphql import execute, ok
+from tests.support.graphql import execute, ok
 
 SIGN_UP = """
 mutation($input: SignUpInput!) {
@@ -93,7 +93,7 @@ async def test_an_expired_refresh_token_is_refused():
 
 @pytest.mark.parametrize("token", ["garbage", "Bearer", "a.b.c"])
 async def test_forged_access_tokens_are_unauthenticated(token):
-    from tests.graphql import http_client
+    from tests.support.graphql import http_client
 
     async with http_client() as client:
         response = await client.post(
@@ -105,7 +105,7 @@ async def test_forged_access_tokens_are_unauthenticated(token):
 
 
 async def test_an_expired_access_token_says_so():
-    from tests.graphql import http_client
+    from tests.support.graphql import http_client
 
     await make_user(email="fay@example.com")
     session = (await ok(LOG_IN, {"email": "fay@example.com", "password": PASSWORD}))["logIn"]
@@ -122,7 +122,7 @@ async def test_an_expired_access_token_says_so():
 
 
 async def _viewer_over_http(token: str) -> dict[str, Any]:
-    from tests.graphql import http_client
+    from tests.support.graphql import http_client
 
     async with http_client() as client:
         response = await client.post(
@@ -163,7 +163,7 @@ async def test_viewer_is_null_when_anonymous():
 
 
 async def test_a_token_issued_on_a_moved_clock_is_accepted_until_it_expires_on_that_clock():
-    from tests.graphql import http_client
+    from tests.support.graphql import http_client
 
     await make_user(email="gus@example.com")
     clock.advance(timedelta(hours=5))

@@ -7,7 +7,7 @@ from typing import Any
 from models.account import ApiKey, StaffRole, User
 from presta.security import make_access_token
 from tests.factories.account import make_marketplace, make_staff
-from tests.graphql import http_client
+from tests.support.graphql import http_client
 
 CREATE = """
 mutation($name: String!, $scope: ApiScope!) {

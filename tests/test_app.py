@@ -23,8 +23,8 @@ from presta.security import make_access_token
 from presta.settings import get_settings
 from resolvers import marketplace as marketplace_use_cases
 from tests.factories.account import make_marketplace, make_staff, make_user
-from tests.graphql import http_client, serving
-from tests.processes import free_port
+from tests.support.graphql import http_client, serving
+from tests.support.processes import free_port
 
 WS_PROTOCOL = Subprotocol("graphql-transport-ws")
 

@@ -1,6 +1,6 @@
 """The authorization matrix, generated from the schema by introspection and driven by
 ``resolvers.policy``: every root field, every Node type and every principal of the seeded
-world (``tests.authz_world``).
+world (``tests.support.authz_world``).
 
 Checked for each cell: a principal outside the table is refused (UNAUTHENTICATED/FORBIDDEN)
 with no data and no changed row; a principal inside it is not refused by role; objects of
@@ -36,8 +36,8 @@ from tortoise import Tortoise, connections
 from resolvers import policy
 from resolvers.policy import Scope
 from schema.base import encode_id
-from tests.authz_world import PRINCIPALS, World, pdf_upload, seed
-from tests.graphql import Result, execute
+from tests.support.authz_world import PRINCIPALS, World, pdf_upload, seed
+from tests.support.graphql import Result, execute
 
 pytestmark = pytest.mark.postgres
 

@@ -16,7 +16,7 @@ from resolvers.actor import Actor
 from tests.factories.account import actor_of, make_client
 from tests.factories.membership import make_membership
 from tests.factories.messaging import make_cast, other_provider_of
-from tests.graphql import execute, ok
+from tests.support.graphql import execute, ok
 
 pytestmark = pytest.mark.postgres
 

@@ -7,7 +7,7 @@ import pytest
 from models.account import StaffRole
 from models.marketplace import Marketplace
 from tests.factories.account import actor_of, make_marketplace, make_staff
-from tests.graphql import execute, ok
+from tests.support.graphql import execute, ok
 
 UPDATE = """mutation($input: UpdateDispatchSettingsInput!) { updateDispatchSettings(input: $input) {
   userErrors { field code message }

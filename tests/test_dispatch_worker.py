@@ -19,8 +19,8 @@ from dramatiq.brokers.redis import RedisBroker
 from models.dispatch import DispatchJob, RequestRound, ServiceRequest
 from presta import clock, jobs
 from tests.conftest import SERVERS, wait_for
-from tests.dramatiq_redis import forget_keys, requeue_dead_workers_messages
 from tests.factories.dispatch import make_world
+from tests.support.dramatiq_redis import forget_keys, requeue_dead_workers_messages
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 

@@ -19,7 +19,7 @@ from tests.factories.account import actor_of, make_client, make_marketplace, mak
 from tests.factories.catalog import make_service
 from tests.factories.document import stored_files
 from tests.factories.membership import make_membership, make_provider_user
-from tests.graphql import ok
+from tests.support.graphql import ok
 
 pytestmark = pytest.mark.postgres
 

@@ -25,7 +25,7 @@ from tests.factories.document import (
     stored_files,
 )
 from tests.factories.membership import make_membership, make_provider_user
-from tests.graphql import http_client
+from tests.support.graphql import http_client
 
 pytestmark = pytest.mark.postgres
 

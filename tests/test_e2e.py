@@ -28,7 +28,7 @@ from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 
 from tests.conftest import SERVERS
-from tests.processes import free_port, stop
+from tests.support.processes import free_port, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "correct horse battery"

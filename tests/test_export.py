@@ -19,7 +19,7 @@ from tests.factories.messaging import (
     make_dispatched_request,
     make_intervention,
 )
-from tests.graphql import execute, ok
+from tests.support.graphql import execute, ok
 
 pytestmark = pytest.mark.postgres
 

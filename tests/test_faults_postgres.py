@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import free_port
+from tests.support.processes import free_port
 from tests.test_live_redis import ApiServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]

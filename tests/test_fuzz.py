@@ -34,7 +34,7 @@ from schema.http.limits import ERROR_CODES
 from tests.conftest import SERVERS
 from tests.factories.account import actor_of, make_client, make_marketplace, make_staff
 from tests.factories.membership import make_membership, make_provider_user
-from tests.processes import free_port, stop
+from tests.support.processes import free_port, stop
 
 pytestmark = pytest.mark.postgres
 

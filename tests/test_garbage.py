@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from bench.queries import PROVIDER_DASHBOARD, PROVIDERS_SCREEN
-from tests.graphql import ok
+from tests.support.graphql import ok
 from tests.test_query_counts import _provider_with, _staff_with
 
 OURS = ("graphql", "strawberry", "schema", "resolvers", "models", "presta", "tortoise", "asyncpg")

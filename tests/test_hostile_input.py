@@ -22,7 +22,7 @@ from schema.base import encode_id
 from schema.http.limits import ERROR_CODES
 from tests.factories.account import make_marketplace, make_staff
 from tests.factories.membership import make_membership
-from tests.graphql import http_client
+from tests.support.graphql import http_client
 
 SIGN_UP = (
     'mutation { signUp(input: {email: "smuggled@example.com", password: "correct horse battery"})'

@@ -22,7 +22,7 @@ from resolvers import idempotency
 from resolvers.account import create_api_key
 from resolvers.idempotency import Verdict
 from tests.factories.account import actor_of, make_marketplace, make_staff
-from tests.graphql import http_client
+from tests.support.graphql import http_client
 
 SIGN_UP = """mutation($input: SignUpInput!) {
   signUp(input: $input) { userErrors { code } user { id email } accessToken refreshToken }

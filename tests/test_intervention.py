@@ -24,7 +24,7 @@ from resolvers.intervention import (
     schedule_intervention,
 )
 from tests.factories.dispatch import Provider, World, make_world
-from tests.graphql import ok
+from tests.support.graphql import ok
 
 IN = Answer(DispatchStatus.INTERESTED)
 

@@ -22,7 +22,7 @@ from schema.base import encode_id
 from tests.factories.account import actor_of, make_marketplace, make_staff, make_user
 from tests.factories.document import PDF_BYTES, publish_terms, require_types
 from tests.factories.membership import make_company, make_membership, make_provider_user
-from tests.graphql import execute, http_client, ok
+from tests.support.graphql import execute, http_client, ok
 
 pytestmark = pytest.mark.postgres
 

@@ -15,7 +15,7 @@ from schema.base import encode_id
 from tests.factories.account import actor_of, make_marketplace, make_staff, make_user
 from tests.factories.catalog import give_zone, make_service, offer
 from tests.factories.membership import make_company, make_membership, make_provider_user
-from tests.graphql import ok
+from tests.support.graphql import ok
 
 pytestmark = pytest.mark.postgres
 

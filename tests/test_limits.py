@@ -18,7 +18,7 @@ from presta.security import make_access_token
 from presta.settings import get_settings
 from resolvers import marketplace as marketplace_use_cases
 from tests.factories.account import actor_of, make_marketplace, make_staff, make_user
-from tests.graphql import execute, http_client
+from tests.support.graphql import execute, http_client
 
 SIGN_UP_FIELDS = 'input: {email: "%s@example.com", password: "correct horse battery"}'
 

@@ -26,7 +26,7 @@ from presta.settings import settings
 from schema.http.live import decode_event_cursor
 from tests.conftest import wait_for
 from tests.factories.account import PASSWORD, actor_of, make_user
-from tests.processes import free_port, stop
+from tests.support.processes import free_port, stop
 from tests.test_live import Collector, _logged_ids
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.e2e]

@@ -7,7 +7,7 @@ from email import message_from_bytes, policy
 from presta.mail import send_mail
 from presta.settings import get_settings
 from service.mailcatcher import start_if_free
-from tests.processes import free_port
+from tests.support.processes import free_port
 
 
 async def test_the_demo_catcher_saves_what_presta_sends_and_yields_to_a_real_server(

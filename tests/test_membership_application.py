@@ -16,7 +16,7 @@ from presta.security import make_access_token
 from schema.base import encode_id
 from tests.factories.account import PASSWORD, make_marketplace, make_staff
 from tests.factories.document import PDF_BYTES, multipart, publish_terms, require_types
-from tests.graphql import http_client
+from tests.support.graphql import http_client
 
 pytestmark = pytest.mark.postgres
 

@@ -20,7 +20,7 @@ from schema.root import schema
 from tests.factories.account import actor_of, make_client, make_marketplace, make_staff
 from tests.factories.membership import make_membership, make_provider_user
 from tests.factories.messaging import make_intervention
-from tests.graphql import execute, ok
+from tests.support.graphql import execute, ok
 
 pytestmark = pytest.mark.postgres
 

@@ -14,7 +14,7 @@ from tests.factories.account import actor_of, make_marketplace, make_staff
 from tests.factories.catalog import make_service, offer
 from tests.factories.document import make_company_document
 from tests.factories.membership import make_company, make_membership, make_provider_user
-from tests.graphql import execute, ok
+from tests.support.graphql import execute, ok
 
 pytestmark = pytest.mark.postgres
 

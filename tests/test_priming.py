@@ -12,7 +12,7 @@ from typing import Any
 
 from resolvers.actor import Actor
 from schema import loaders
-from tests.graphql import execute, ok
+from tests.support.graphql import execute, ok
 from tests.test_query_counts import _provider_with
 
 PAGES = """

@@ -41,7 +41,7 @@ from tests.factories.dispatch import make_world
 from tests.factories.document import make_company_document, publish_terms, require_types
 from tests.factories.membership import make_company, make_membership
 from tests.factories.messaging import make_cast, make_conversation
-from tests.graphql import http_client, ok
+from tests.support.graphql import http_client, ok
 
 
 class _Counter(logging.Handler):

@@ -26,7 +26,7 @@ from presta.security import make_access_token
 from presta.settings import get_settings
 from tests.conftest import SERVERS
 from tests.factories.account import make_marketplace, make_staff, make_user
-from tests.graphql import http_client, serving
+from tests.support.graphql import http_client, serving
 
 TYPENAME = "{ __typename }"
 LOG_IN = """mutation($input: LogInInput!) {

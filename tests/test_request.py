@@ -13,7 +13,7 @@ from presta import clock
 from resolvers.actor import Actor
 from tests.factories.dispatch import World, make_world
 from tests.factories.membership import make_membership
-from tests.graphql import execute, ok
+from tests.support.graphql import execute, ok
 
 CREATE = """
 mutation($input: CreateServiceRequestInput!) {

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import free_port, stop
+from tests.support.processes import free_port, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 BURST = 16

@@ -12,7 +12,7 @@ from resolvers.actor import Actor
 from schema.base import encode_id
 from tests.factories.account import actor_of
 from tests.factories.membership import make_membership, make_provider_user
-from tests.graphql import ok
+from tests.support.graphql import ok
 from tests.test_query_counts import _provider_with
 
 ROWS = 7

@@ -24,7 +24,7 @@ from tests.factories.document import (
     stored_files,
 )
 from tests.factories.membership import make_membership, make_provider_user
-from tests.graphql import execute, http_client, ok
+from tests.support.graphql import execute, http_client, ok
 
 pytestmark = pytest.mark.postgres
 

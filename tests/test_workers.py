@@ -18,7 +18,7 @@ from models.events import Event
 from presta import clock, jobs
 from presta.settings import get_settings
 from tests.conftest import SERVERS
-from tests.dramatiq_redis import forget_keys
+from tests.support.dramatiq_redis import forget_keys
 
 pytestmark = pytest.mark.redis
 

@@ -22,7 +22,7 @@ from presta.security import make_access_token
 from presta.settings import get_settings
 from schema.http.limits import ERROR_CODES
 from tests.factories.account import make_user
-from tests.graphql import serving
+from tests.support.graphql import serving
 
 PROTOCOL = Subprotocol("graphql-transport-ws")
 WS_MAX_FRAME_BYTES = 256 * 1024  # as `presta serve` sets (uvicorn's ws_max_size)

@@ -8,7 +8,7 @@ from models.zone import ZoneKey
 from schema.base import encode_id
 from tests.factories.account import actor_of, make_marketplace, make_staff
 from tests.factories.membership import make_membership, make_provider_user
-from tests.graphql import execute, ok
+from tests.support.graphql import execute, ok
 
 pytestmark = pytest.mark.postgres
 

@@ -14,7 +14,7 @@ import uvicorn
 from resolvers.actor import ANONYMOUS, Actor
 from schema.context import Context
 from schema.root import schema
-from tests.processes import free_port
+from tests.support.processes import free_port
 
 
 class Result:

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from tests.processes import free_port
+from tests.support.processes import free_port
 
 
 class _Handler:
