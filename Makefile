@@ -28,6 +28,7 @@ check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 	$(MAKE) audit
 
 ## Known vulnerabilities in the installed dependencies (pip-audit; see tests/audit.py).

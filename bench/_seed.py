@@ -14,9 +14,10 @@ async def migrated(url: str, secret: str) -> AsyncIterator[None]:
 
     from presta import db
     from presta.settings import override_settings
+    from service.migrate import migrate
 
     override_settings(database_url=url, secret_key=secret, environment="test")
-    await db.migrate_db()
+    await migrate()
     await db.init_db()
     try:
         yield

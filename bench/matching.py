@@ -227,6 +227,7 @@ async def run(*, show_plan: bool = True) -> list[Row]:
     from models.marketplace import Marketplace
     from presta import db
     from presta.settings import override_settings, settings
+    from service.migrate import migrate
 
     admin = await asyncpg.connect(admin_url())
     await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
@@ -235,7 +236,7 @@ async def run(*, show_plan: bool = True) -> list[Row]:
     previous = settings().model_dump()
     try:
         override_settings(database_url=_bench_url(), db_pool_min=1, db_pool_max=4)
-        await db.migrate_db()
+        await migrate()
         await db.init_db()
         marketplace = await Marketplace.create(name="Bench", slug="bench")
         services = [

@@ -94,18 +94,13 @@ async def close_db() -> None:
 
 
 async def migrate_db(cfg: Settings | None = None) -> None:
+    """Apply the migrations; reference data is the process's to load (``service.migrate``)."""
     from tortoise.migrations.api.migrate import migrate
 
     cfg = cfg or settings()
     if not cfg.is_postgres:
         _ensure_sqlite_dir(cfg.database_url)
     await migrate(config=tortoise_config(cfg))
-    await close_db()
-    # Reference data (the document-type catalogue) needs fully initialised models.
-    from resolvers.document import ensure_document_types
-
-    await init_db(cfg)
-    await ensure_document_types()
     await close_db()
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -22,9 +22,17 @@ from presta.settings import settings
 QUEUE = "default"
 log = logging.getLogger(__name__)
 _tasks: set[asyncio.Task[None]] = set()
+# The async function behind each actor, by name: ``workers`` fills it as it declares them, so
+# that this module names no use case.
+_functions: dict[str, Callable[..., Awaitable[None]]] = {}
 # Left alone this long, a pending row is presumed lost by the process that wrote it (not merely
 # in flight between its commit and its enqueue).
 RELAY_AFTER = timedelta(seconds=30)
+
+
+def register(name: str, fn: Callable[..., Awaitable[None]]) -> None:
+    """Make ``fn`` the job called ``name`` when it runs in this process."""
+    _functions[name] = fn
 
 
 async def enqueue(actor_name: str, **kwargs: Any) -> None:
@@ -101,9 +109,10 @@ async def drain() -> None:
 
 
 async def _run_inline(actor_name: str, kwargs: dict[str, Any]) -> None:
-    actor = getattr(importlib.import_module("workers.actors"), actor_name)
-    # dramatiq wraps async actors to run on its own loop thread; here we are on the API's loop.
-    fn = getattr(actor.fn, "__wrapped__", actor.fn)
+    fn = _functions.get(actor_name)
+    if fn is None:
+        log.error("job %s has no registered function: import workers.actors first", actor_name)
+        return
     try:
         await fn(**kwargs)
     except Exception:

@@ -31,7 +31,7 @@ def _serve(args: argparse.Namespace) -> None:
             start_if_free(cfg.smtp_host, cfg.smtp_port, Path("var") / "mail")
         asyncio.run(_prepare_demo())
     config = uvicorn.Config(
-        "schema.http.app:create_app",
+        "service.app:create_app",
         factory=True,
         host=args.host or cfg.host,
         port=args.port or cfg.port,
@@ -57,8 +57,9 @@ def _serve(args: argparse.Namespace) -> None:
 async def _prepare_demo() -> None:
     from presta import db, jobs
     from service import demo
+    from service.migrate import migrate
 
-    await db.migrate_db()
+    await migrate()
     await db.init_db()
     try:
         logins = await demo.load_demo_data()
@@ -70,9 +71,9 @@ async def _prepare_demo() -> None:
 
 
 def _migrate(_: argparse.Namespace) -> None:
-    from presta import db
+    from service.migrate import migrate
 
-    asyncio.run(db.migrate_db())
+    asyncio.run(migrate())
     print("migrations applied")
 
 

@@ -33,9 +33,11 @@ os.environ.update(
     }
 )
 
+import workers.actors  # noqa: E402, F401  (the jobs run in-process, as in the embedded default)
 from presta import clock, db, jobs, statements  # noqa: E402
 from presta.settings import get_settings  # noqa: E402
 from resolvers.marketplace import forget_slugs  # noqa: E402
+from service.migrate import migrate  # noqa: E402
 from tests.support.mailbox import Mailbox  # noqa: E402
 
 get_settings.cache_clear()
@@ -78,7 +80,7 @@ async def database() -> AsyncIterator[None]:
     name = SERVERS.database_url.rsplit("/", 1)[1]
     if SERVERS.postgres:
         await _admin_execute(f'CREATE DATABASE "{name}"')
-    await db.migrate_db()
+    await migrate()
     await db.init_db()
     yield
     await db.close_db()

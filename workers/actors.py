@@ -1,6 +1,13 @@
-"""Actors: one-line wrappers around async use cases; they take ids and are idempotent."""
+"""Actors: one-line wrappers around async use cases; they take ids and are idempotent.
+
+Each is also registered with ``presta.jobs`` under its name, so that the embedded default runs
+the same function as a task of the API process.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import dramatiq
 
@@ -16,57 +23,69 @@ from resolvers.dispatch.core import run_job  # isort: skip
 from resolvers import application, invitation  # isort: skip
 from resolvers import invoice  # isort: skip
 
+F = TypeVar("F", bound=Callable[..., Awaitable[None]])
 
-@dramatiq.actor(max_retries=5)
+
+def actor(*, max_retries: int) -> Callable[[F], Any]:
+    """``dramatiq.actor``, with the function registered as the job of the same name."""
+
+    def declare(fn: F) -> Any:
+        jobs.register(fn.__name__, fn)
+        return dramatiq.actor(max_retries=max_retries)(fn)
+
+    return declare
+
+
+@actor(max_retries=5)
 async def purge_expired_events() -> None:
     await housekeeping.purge_expired_events()
 
 
-@dramatiq.actor(max_retries=0)
+@actor(max_retries=0)
 async def relay_job_outbox() -> None:
     await jobs.relay_pending()
 
 
-@dramatiq.actor(max_retries=5)
+@actor(max_retries=5)
 async def purge_expired_idempotency_keys() -> None:
     await idempotency.purge_expired_idempotency_keys()
 
 
-@dramatiq.actor(max_retries=5)
+@actor(max_retries=5)
 async def sweep_dispatch_deadlines() -> None:
     await reminder.sweep_dispatch_deadlines()
 
 
-@dramatiq.actor(max_retries=10)
+@actor(max_retries=10)
 async def notify_dispatch_round(request_id: int, round: int, job_id: int | None = None) -> None:
     await run_job(job_id, dispatch_notice.notify_dispatch_round(request_id, round))
 
 
-@dramatiq.actor(max_retries=10)
+@actor(max_retries=10)
 async def send_proposal(proposal_id: int, job_id: int | None = None) -> None:
     await run_job(job_id, dispatch_notice.send_proposal_mail(proposal_id))
 
 
-@dramatiq.actor(max_retries=10)
+@actor(max_retries=10)
 async def notify_proposal_extended(dispatch_id: int, job_id: int | None = None) -> None:
     await run_job(job_id, dispatch_notice.notify_proposal_extended(dispatch_id))
 
 
-@dramatiq.actor(max_retries=10)
+@actor(max_retries=10)
 async def notify_selection(request_id: int, job_id: int | None = None) -> None:
     await run_job(job_id, dispatch_notice.notify_selection(request_id))
 
 
-@dramatiq.actor(max_retries=10)
+@actor(max_retries=10)
 async def send_invitation_email(invitation_id: int) -> None:
     await invitation.send_invitation_email(invitation_id)
 
 
-@dramatiq.actor(max_retries=10)
+@actor(max_retries=10)
 async def notify_membership_change(audit_id: int) -> None:
     await application.notify_membership_change(audit_id)
 
 
-@dramatiq.actor(max_retries=5)
+@actor(max_retries=5)
 async def build_commission_invoices(year: int | None = None, month: int | None = None) -> None:
     await invoice.build_commission_invoices(year, month)

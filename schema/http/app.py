@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -30,7 +28,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.types import ExecutionResult
 
-from presta import db, events, jobs
+from presta import db
 from presta.logs import request_id
 from presta.metrics import ACTIVE_SUBSCRIPTIONS
 from presta.settings import settings
@@ -43,7 +41,6 @@ from schema.http import files
 from schema.http.limits import UNAVAILABLE_MESSAGE
 from schema.http.middleware import JSONBody, ServiceMiddleware, Websockets
 from schema.root import schema
-from service.collector import FullCollections
 
 log = logging.getLogger("presta.app")
 
@@ -305,31 +302,8 @@ async def metrics(_: Request) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-@contextlib.asynccontextmanager
-async def lifespan(_: Starlette) -> AsyncIterator[None]:
-    await db.init_db()
-    await events.connect()
-    collections = FullCollections.from_settings()
-    collections.start()
-    sweeper = None
-    if settings().jobs_backend == "inline":
-        from workers.scheduler import run_periodic
-
-        sweeper = asyncio.create_task(run_periodic())
-    try:
-        yield
-    finally:
-        if sweeper is not None:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
-        await jobs.drain()
-        await events.disconnect()
-        await db.close_db()
-        await collections.stop()
-
-
-def create_app() -> ASGIApp:
+def create_app(*, lifespan: Lifespan[Starlette] | None = None) -> ASGIApp:
+    """The routes and the GraphQL view; ``lifespan`` is the process's start and stop."""
     cfg = settings()
     graphql = PrestaGraphQL(
         schema,

@@ -47,7 +47,7 @@ async def ok(query: str, variables: dict[str, Any] | None = None, *, actor: Acto
 
 
 def http_client() -> httpx.AsyncClient:
-    from schema.http.app import create_app
+    from service.app import create_app
 
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app()), base_url="http://127.0.0.1:8000"
@@ -57,8 +57,8 @@ def http_client() -> httpx.AsyncClient:
 @contextlib.asynccontextmanager
 async def serving(**options: Any) -> AsyncIterator[int]:
     """A real uvicorn serving the app on a free loopback port (yielded), in this process."""
-    from schema.http.app import create_app
     from service import ws
+    from service.app import create_app
 
     port = free_port()
     options.setdefault("ws", ws.IMPORT_PATH)  # as ``presta serve`` runs
