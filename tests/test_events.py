@@ -16,7 +16,7 @@ import pytest
 from presta import events
 from presta.redis_broadcast import RedisBroadcast
 from presta.settings import get_settings, settings
-from tests.conftest import wait_for
+from tests.support.polling import wait_for
 from tests.test_live_redis import RedisServer
 
 

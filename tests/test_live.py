@@ -19,8 +19,8 @@ from resolvers.housekeeping import purge_expired_events
 from schema.context import Context
 from schema.http.live import decode_event_cursor, encode_event_cursor
 from schema.root import schema
-from tests.conftest import wait_for
 from tests.factories.account import actor_of, make_user
+from tests.support.polling import wait_for
 
 VIEWER_UPDATED = """
 subscription($after: String) {

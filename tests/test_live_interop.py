@@ -26,8 +26,8 @@ from resolvers import account
 from resolvers.events import record_event
 from resolvers.housekeeping import purge_expired_events
 from schema.http.live import decode_event_cursor, encode_event_cursor
-from tests.conftest import wait_for
 from tests.factories.account import make_user
+from tests.support.polling import wait_for
 from tests.test_live import _logged_ids
 from tests.test_live_redis import (  # noqa: F401
     UPDATE_PROFILE,

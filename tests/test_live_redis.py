@@ -24,8 +24,8 @@ import pytest
 from presta import events
 from presta.settings import settings
 from schema.http.live import decode_event_cursor
-from tests.conftest import wait_for
 from tests.factories.account import PASSWORD, actor_of, make_user
+from tests.support.polling import wait_for
 from tests.support.processes import free_port, stop
 from tests.test_live import Collector, _logged_ids
 

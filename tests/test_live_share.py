@@ -7,8 +7,8 @@ from typing import Any
 from presta.tx import atomic
 from resolvers import account
 from resolvers.events import record_event
-from tests.conftest import wait_for
 from tests.factories.account import actor_of, make_user
+from tests.support.polling import wait_for
 from tests.test_live import Collector, _logged_ids, _rename
 
 

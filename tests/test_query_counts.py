@@ -28,7 +28,6 @@ from schema.base import encode_id
 from schema.context import Context
 from schema.loaders import ServiceByIdLoader
 from schema.root import schema
-from tests.conftest import wait_for
 from tests.factories.account import (
     actor_of,
     make_client,
@@ -42,6 +41,7 @@ from tests.factories.document import make_company_document, publish_terms, requi
 from tests.factories.membership import make_company, make_membership
 from tests.factories.messaging import make_cast, make_conversation
 from tests.support.graphql import http_client, ok
+from tests.support.polling import wait_for
 
 
 class _Counter(logging.Handler):
