@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import detect
+from tests.support.this_run import SERVERS
 
-SERVERS = detect()
 STORAGE = Path(tempfile.mkdtemp(prefix="presta-storage-"))
 
 # Settings are read at import time by some modules: fix them before importing ours.

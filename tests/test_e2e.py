@@ -27,8 +27,8 @@ from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 
-from tests.conftest import SERVERS
 from tests.support.processes import free_port, stop
+from tests.support.this_run import SERVERS
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "correct horse battery"

@@ -24,9 +24,9 @@ from websockets.typing import Subprotocol
 from presta import clock, ratelimit
 from presta.security import make_access_token
 from presta.settings import get_settings
-from tests.conftest import SERVERS
 from tests.factories.account import make_marketplace, make_staff, make_user
 from tests.support.graphql import http_client, serving
+from tests.support.this_run import SERVERS
 
 TYPENAME = "{ __typename }"
 LOG_IN = """mutation($input: LogInInput!) {
