@@ -25,9 +25,9 @@ from presta import events
 from presta.settings import settings
 from schema.http.live import decode_event_cursor
 from tests.factories.account import PASSWORD, actor_of, make_user
+from tests.support.live import UPDATE_PROFILE, Collector, logged_ids
 from tests.support.polling import wait_for
 from tests.support.processes import free_port, stop
-from tests.test_live import Collector, _logged_ids
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.e2e]
 
@@ -159,8 +159,6 @@ async def redis_bus(private_redis: RedisServer, monkeypatch) -> AsyncIterator[Re
     await events.disconnect()
 
 
-UPDATE_PROFILE = """
-mutation($name: String!) { updateProfile(input: {fullName: $name}) { userErrors { code } } }"""
 VIEWER_UPDATED = "subscription($after: String) { viewerUpdated(after: $after) { cursor } }"
 
 
@@ -216,7 +214,7 @@ async def test_redis_stopped_for_15_seconds_loses_nothing_for_any_subscriber(red
         stop.set()
         sent = await producer
 
-        logged = await _logged_ids(user.id)
+        logged = await logged_ids(user.id)
         assert len(logged) == sent > 100
         for collector in in_process:
             await wait_for(lambda c=collector: len(c.ids) >= sent, within=15)
@@ -254,7 +252,7 @@ async def test_a_websocket_client_reconnecting_with_its_last_cursor_gets_exactly
         await asyncio.sleep(0.5)
         stop.set()
         await producer
-        logged = await _logged_ids(user.id)
+        logged = await logged_ids(user.id)
         assert len(logged) > len(seen)
 
         from gql import Client, GraphQLRequest
