@@ -17,7 +17,7 @@ from presta import events
 from presta.redis_broadcast import RedisBroadcast
 from presta.settings import get_settings, settings
 from tests.support.polling import wait_for
-from tests.test_live_redis import RedisServer
+from tests.support.redis_server import RedisServer
 
 
 def _envelope(event_id: int, topic: str = "user.updated", *audience: str) -> dict[str, Any]:

@@ -34,8 +34,8 @@ from tests.factories.catalog import make_service
 from tests.factories.membership import make_membership
 from tests.support.dramatiq_redis import forget_keys, requeue_dead_workers_messages
 from tests.support.polling import wait_for
+from tests.support.redis_server import RedisServer
 from tests.support.this_run import SERVERS
-from tests.test_live_redis import RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]
 

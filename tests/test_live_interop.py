@@ -27,14 +27,10 @@ from resolvers.events import record_event
 from resolvers.housekeeping import purge_expired_events
 from schema.http.live import decode_event_cursor, encode_event_cursor
 from tests.factories.account import make_user
+from tests.support.api_server import ApiServer, valid_email
 from tests.support.live import UPDATE_PROFILE, logged_ids
 from tests.support.polling import wait_for
-from tests.test_live_redis import (  # noqa: F401
-    ApiServer,
-    _email,
-    private_redis,
-    redis_bus,
-)
+from tests.support.redis_server import private_redis, redis_bus  # noqa: F401
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 
@@ -97,7 +93,7 @@ def _cursors(lines: list[dict[str, Any]]) -> list[int]:
 async def test_the_reference_js_client_follows_live_and_resumes_from_its_cursor(
     graphql_ws_client, server
 ):
-    user = await make_user(email=_email())
+    user = await make_user(email=valid_email())
     token = await server.token(user.email)
     live = await _node(graphql_ws_client, server, token, None, 3)
     await asyncio.sleep(1.5)  # node starts, connects and subscribes
@@ -117,7 +113,7 @@ async def test_the_reference_js_client_follows_live_and_resumes_from_its_cursor(
 async def test_the_reference_js_client_gets_cursor_expired_as_a_typed_error(
     graphql_ws_client, server
 ):
-    user = await make_user(email=_email())
+    user = await make_user(email=valid_email())
     token = await server.token(user.email)
     await _rename(server, token, 3)
     stale = (await logged_ids(user.id))[0]
@@ -137,7 +133,7 @@ async def test_the_python_gql_client_gets_cursor_expired_as_a_typed_error(server
     from gql.transport.exceptions import TransportQueryError
     from gql.transport.websockets import WebsocketsTransport
 
-    user = await make_user(email=_email())
+    user = await make_user(email=valid_email())
     token = await server.token(user.email)
     await _rename(server, token, 3)
     stale = (await logged_ids(user.id))[0]
@@ -195,7 +191,7 @@ async def test_a_client_that_stops_reading_is_cut_off_with_a_code_and_server_mem
 ):
     from websockets.asyncio.client import connect
 
-    user = await make_user(email=_email(), full_name="x" * 190)
+    user = await make_user(email=valid_email(), full_name="x" * 190)
     server = ApiServer(
         redis_bus.url, PRESTA_LIVE_QUEUE_SIZE="64", PRESTA_LIVE_STALL_SECONDS="0.5"
     ).start()
