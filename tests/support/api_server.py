@@ -1,4 +1,5 @@
-"""``presta serve`` in a subprocess: ``ApiServer`` on this run's database and settings."""
+"""``presta serve`` in a subprocess: ``ApiServer`` inherits this run's database and settings;
+``presta_serve`` starts from a clean environment and logs to a file."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -87,3 +90,56 @@ class ApiServer:
         token = response.json()["data"]["logIn"]["accessToken"]
         assert token, response.json()
         return str(token)
+
+
+@dataclass
+class Server:
+    """One ``presta_serve``: its base URL, process and log file."""
+
+    base: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def ws(self) -> str:
+        return self.base.replace("http://", "ws://") + "/graphql"
+
+
+def clean_env(**presta: str) -> dict[str, str]:
+    """This process's environment minus its PRESTA_ settings, plus test defaults and ``presta``."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PRESTA_")}
+    defaults = {
+        "PRESTA_ENVIRONMENT": "test",
+        "PRESTA_LOG_JSON": "false",
+        "PRESTA_LOG_LEVEL": "WARNING",
+        "PRESTA_MAIL_ENABLED": "false",
+    }
+    return {**base, **defaults, **presta}
+
+
+@contextlib.contextmanager
+def presta_serve(env: dict[str, str], log_dir: Path, name: str) -> Iterator[Server]:
+    """``presta serve`` in ``env``, logging to ``log_dir/name.log``; yielded once ready."""
+    port = free_port()
+    log = log_dir / f"{name}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, f"{name} exited:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, f"{name} did not answer in 30 s"
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{server.base}/readyz", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.05)
+        yield server
+    finally:
+        stop(process)
