@@ -3,19 +3,16 @@ a local SMTP server, in-process jobs, and a clean database for every test."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.support.servers import detect
+from tests.support.this_run import SERVERS
 
-SERVERS = detect()
 STORAGE = Path(tempfile.mkdtemp(prefix="presta-storage-"))
 
 # Settings are read at import time by some modules: fix them before importing ours.
@@ -139,17 +136,3 @@ def anyio_backend() -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: starts real server processes")
-
-
-async def wait_for(predicate: Any, within: float = 5.0, interval: float = 0.02) -> Any:
-    """Poll until ``predicate()`` is truthy (for effects that happen after commit)."""
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(interval)

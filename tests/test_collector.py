@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from service.collector import FULL_PAUSES, FullCollections, resident_bytes
-from tests.conftest import wait_for
+from tests.support.polling import wait_for
 
 
 class _Cycle:

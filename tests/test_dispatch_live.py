@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from typing import Any
 
 from models.dispatch import DispatchStatus
 from models.membership import MembershipStatus
-from resolvers.actor import Actor
 from resolvers.dispatch.proposal import Answer, respond_to_service_request
-from schema.context import Context
-from schema.root import schema
 from tests.factories.dispatch import make_world
+from tests.support.live import open_feed
 
 DISPATCHED = """
 subscription { serviceRequestDispatched {
@@ -21,47 +17,12 @@ UPDATED = """
 subscription { serviceRequestUpdated { cursor serviceRequest { id status } } }"""
 
 
-class Feed:
-    def __init__(self, name: str, results: Any) -> None:
-        self.name = name
-        self.items: list[dict[str, Any]] = []
-        self.errors: list[Any] = []
-        self.task = asyncio.create_task(self._run(results))
-
-    async def _run(self, results: Any) -> None:
-        async for result in results:
-            if result.errors:
-                self.errors.extend(result.errors)
-                return
-            self.items.append(result.data[self.name])
-
-    async def wait(self, count: int, within: float = 5.0) -> list[dict[str, Any]]:
-        deadline = asyncio.get_running_loop().time() + within
-        while len(self.items) < count:
-            if self.task.done() or asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"got {self.items} {self.errors}, wanted {count}")
-            await asyncio.sleep(0.02)
-        return self.items
-
-    async def close(self) -> None:
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
-
-
-async def _feed(query: str, name: str, actor: Actor) -> Feed:
-    context = Context(request=None, response=None, actor=actor, request_id="test")  # type: ignore[arg-type]
-    feed = Feed(name, await schema.subscribe(query, context_value=context))
-    await asyncio.sleep(0.2)  # attached to the broadcast
-    return feed
-
-
 async def test_every_matched_provider_receives_the_new_request_live_and_nobody_else():
     world = await make_world(providers=2)
     far = await world.add_provider(postal_code="69001")
     other = await make_world(providers=1)
     feeds = [
-        await _feed(DISPATCHED, "serviceRequestDispatched", p.actor)
+        await open_feed(DISPATCHED, "serviceRequestDispatched", p.actor)
         for p in [*world.providers[:2], far, other.providers[0]]
     ]
     try:
@@ -85,8 +46,8 @@ async def test_a_provider_suspended_mid_stream_stops_receiving_updates():
     world = await make_world(providers=2, proposals_required=3)
     request_id = await world.request()
     watcher, talker = world.providers
-    watching = await _feed(UPDATED, "serviceRequestUpdated", watcher.actor)
-    staff = await _feed(UPDATED, "serviceRequestUpdated", world.staff)
+    watching = await open_feed(UPDATED, "serviceRequestUpdated", watcher.actor)
+    staff = await open_feed(UPDATED, "serviceRequestUpdated", world.staff)
     try:
         await respond_to_service_request(
             talker.actor, request_id=request_id, answer=Answer(DispatchStatus.INTERESTED)
@@ -109,7 +70,7 @@ async def test_a_provider_suspended_mid_stream_stops_receiving_updates():
 
 async def test_a_client_follows_its_request_until_the_proposal():
     world = await make_world(providers=1, proposals_required=1)
-    feed = await _feed(UPDATED, "serviceRequestUpdated", world.client)
+    feed = await open_feed(UPDATED, "serviceRequestUpdated", world.client)
     try:
         request_id = await world.request()
         await feed.wait(1)

@@ -8,7 +8,7 @@ from typing import Any
 from models.membership import MembershipStatus
 from resolvers.dispatch import core
 from tests.factories.dispatch import make_world
-from tests.test_dispatch_live import _feed
+from tests.support.live import open_feed
 
 DISPATCHED = """
 subscription($after: String) { serviceRequestDispatched(after: $after) {
@@ -28,7 +28,7 @@ async def test_the_providers_of_one_request_get_it_from_one_snapshot_each_with_i
 
     monkeypatch.setattr(core, "_accepted_dispatches", counted)
     world = await make_world(providers=5)
-    feeds = [await _feed(DISPATCHED, NAME, p.actor) for p in world.providers]
+    feeds = [await open_feed(DISPATCHED, NAME, p.actor) for p in world.providers]
     try:
         first, second = await world.request(), await world.request()
         for feed in feeds:
@@ -43,8 +43,8 @@ async def test_the_providers_of_one_request_get_it_from_one_snapshot_each_with_i
 async def test_a_provider_suspended_since_a_request_was_sent_does_not_get_it_on_replay() -> None:
     world = await make_world(providers=2)
     late, live = world.providers
-    feed = await _feed(DISPATCHED, NAME, late.actor)
-    watcher = await _feed(DISPATCHED, NAME, live.actor)
+    feed = await open_feed(DISPATCHED, NAME, late.actor)
+    watcher = await open_feed(DISPATCHED, NAME, live.actor)
     try:
         await world.request()
         [seen] = await feed.wait(1)
@@ -57,8 +57,8 @@ async def test_a_provider_suspended_since_a_request_was_sent_does_not_get_it_on_
 
         query = DISPATCHED.replace("(after: $after)", f'(after: "{seen["cursor"]}")')
         query = query.replace("($after: String)", "")
-        resumed = await _feed(query, NAME, late.actor)
-        replayed = await _feed(query, NAME, live.actor)  # the same replay, still accepted
+        resumed = await open_feed(query, NAME, late.actor)
+        replayed = await open_feed(query, NAME, live.actor)  # the same replay, still accepted
         try:
             [item] = await replayed.wait(1)
             assert item["serviceRequest"]["id"] != seen["serviceRequest"]["id"]
@@ -88,7 +88,7 @@ async def test_the_snapshot_is_taken_before_the_providers_wake_and_one_leaving_h
 
     monkeypatch.setattr(core, "_accepted_dispatches", slow)
     world = await make_world(providers=3)
-    feeds = [await _feed(DISPATCHED, NAME, p.actor) for p in world.providers]
+    feeds = [await open_feed(DISPATCHED, NAME, p.actor) for p in world.providers]
     try:
         await world.request()
         for _ in range(50):

@@ -18,9 +18,10 @@ from dramatiq.brokers.redis import RedisBroker
 
 from models.dispatch import DispatchJob, RequestRound, ServiceRequest
 from presta import clock, jobs
-from tests.conftest import SERVERS, wait_for
 from tests.factories.dispatch import make_world
 from tests.support.dramatiq_redis import forget_keys, requeue_dead_workers_messages
+from tests.support.polling import wait_for
+from tests.support.this_run import SERVERS
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 

@@ -20,25 +20,16 @@ from tests.factories.document import (
     JPEG_BYTES,
     PDF_BYTES,
     PNG_BYTES,
+    UPLOAD,
     document_type,
     multipart,
     stored_files,
+    type_id,
 )
 from tests.factories.membership import make_membership, make_provider_user
 from tests.support.graphql import http_client
 
 pytestmark = pytest.mark.postgres
-
-UPLOAD = """
-mutation Upload($input: UploadDocumentInput!) {
-  uploadDocument(input: $input) {
-    userErrors { field code message }
-    document {
-      id kind title filename contentType size sha256 validFrom expiresOn state downloadUrl
-    }
-  }
-}
-"""
 
 
 def _headers(user, marketplace) -> dict[str, str]:
@@ -76,18 +67,12 @@ async def _provider() -> Any:
     return marketplace, membership, user
 
 
-def _type_id(t) -> str:
-    from schema.base import encode_id
-
-    return str(encode_id("DocumentType", t.id))
-
-
 async def test_a_provider_uploads_a_pdf_and_downloads_it_back_as_an_attachment():
     marketplace, _membership, user = await _provider()
     urssaf = await document_type("URSSAF")
     async with http_client() as client:
         result = await _upload(
-            client, user, marketplace, {"documentTypeId": _type_id(urssaf)}, "urssaf.pdf", PDF_BYTES
+            client, user, marketplace, {"documentTypeId": type_id(urssaf)}, "urssaf.pdf", PDF_BYTES
         )
         assert result["userErrors"] == []
         doc = result["document"]
@@ -131,7 +116,7 @@ async def test_a_bad_file_is_refused_with_a_typed_error_and_leaves_nothing_behin
     monkeypatch.setattr(settings(), "max_upload_bytes", 4096)
     async with http_client() as client:
         result = await _upload(
-            client, user, marketplace, {"documentTypeId": _type_id(kbis)}, filename, data
+            client, user, marketplace, {"documentTypeId": type_id(kbis)}, filename, data
         )
     assert [e["code"] for e in result["userErrors"]] == [code]
     assert result["userErrors"][0]["field"] == "file"
@@ -148,7 +133,7 @@ async def test_a_png_and_a_jpeg_under_their_own_names_are_accepted():
             client,
             user,
             marketplace,
-            {"documentTypeId": _type_id(rib)},
+            {"documentTypeId": type_id(rib)},
             "rib.png",
             PNG_BYTES,
             "image/png",
@@ -157,7 +142,7 @@ async def test_a_png_and_a_jpeg_under_their_own_names_are_accepted():
             client,
             user,
             marketplace,
-            {"documentTypeId": _type_id(rib)},
+            {"documentTypeId": type_id(rib)},
             "rib",
             JPEG_BYTES,
             "application/octet-stream",
@@ -217,7 +202,7 @@ async def test_staff_of_another_marketplace_can_neither_see_nor_download_a_docum
 
     async with http_client() as client:
         result = await _upload(
-            client, user, marketplace, {"documentTypeId": _type_id(rc)}, "rc.pdf", PDF_BYTES
+            client, user, marketplace, {"documentTypeId": type_id(rc)}, "rc.pdf", PDF_BYTES
         )
         doc_id = result["document"]["id"]
         query = "query($id: ID!) { node(id: $id) { ... on Document { downloadUrl } } }"
@@ -258,7 +243,7 @@ async def test_a_download_link_is_a_404_when_tampered_expired_or_access_is_lost(
     kbis = await document_type("KBIS")
     async with http_client() as client:
         result = await _upload(
-            client, user, marketplace, {"documentTypeId": _type_id(kbis)}, "kbis.pdf", PDF_BYTES
+            client, user, marketplace, {"documentTypeId": type_id(kbis)}, "kbis.pdf", PDF_BYTES
         )
         query = "query($id: ID!) { node(id: $id) { ... on Document { downloadUrl } } }"
         response = await client.post(
@@ -298,7 +283,7 @@ async def test_a_provider_cannot_upload_a_document_ending_before_it_starts():
             user,
             marketplace,
             {
-                "documentTypeId": _type_id(kbis),
+                "documentTypeId": type_id(kbis),
                 "validFrom": today.isoformat(),
                 "expiresOn": (today - timedelta(days=1)).isoformat(),
             },
@@ -349,7 +334,7 @@ async def test_a_link_presented_with_someone_elses_credentials_is_a_404():
     kbis = await document_type("KBIS")
     async with http_client() as client:
         result = await _upload(
-            client, user, marketplace, {"documentTypeId": _type_id(kbis)}, "kbis.pdf", PDF_BYTES
+            client, user, marketplace, {"documentTypeId": type_id(kbis)}, "kbis.pdf", PDF_BYTES
         )
         link = result["document"]["downloadUrl"].removeprefix(settings().public_url)
         stolen = await client.get(link, headers=_headers(foreign_staff, other_marketplace))
@@ -366,7 +351,7 @@ async def test_a_file_larger_than_the_api_body_limit_but_within_the_upload_limit
     assert len(big) < settings().max_upload_bytes
     async with http_client() as client:
         result = await _upload(
-            client, user, marketplace, {"documentTypeId": _type_id(rc)}, "rc.pdf", big
+            client, user, marketplace, {"documentTypeId": type_id(rc)}, "rc.pdf", big
         )
         assert result["userErrors"] == []
         assert result["document"]["size"] == len(big)

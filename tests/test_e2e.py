@@ -9,26 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from gql import Client, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 
-from tests.conftest import SERVERS
-from tests.support.processes import free_port, stop
+from tests.support.api_server import Server, clean_env, presta_serve
+from tests.support.this_run import SERVERS
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "correct horse battery"
@@ -52,28 +48,6 @@ UPDATE = """mutation($name: String!) {
 WATCH = "subscription { viewerUpdated { cursor user { fullName } } }"
 
 
-@dataclass
-class Server:
-    base: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def ws(self) -> str:
-        return self.base.replace("http://", "ws://") + "/graphql"
-
-
-def _env(**presta: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("PRESTA_")}
-    defaults = {
-        "PRESTA_ENVIRONMENT": "test",
-        "PRESTA_LOG_JSON": "false",
-        "PRESTA_LOG_LEVEL": "WARNING",
-        "PRESTA_MAIL_ENABLED": "false",
-    }
-    return {**base, **defaults, **presta}
-
-
 def _run_cli(env: dict[str, str], *args: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "service.cli", *args],
@@ -85,33 +59,6 @@ def _run_cli(env: dict[str, str], *args: str) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-
-
-@contextlib.contextmanager
-def _serving(env: dict[str, str], log_dir: Path, name: str) -> Iterator[Server]:
-    port = free_port()
-    log = log_dir / f"{name}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, f"{name} exited:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"{name} did not answer in 30 s"
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{server.base}/readyz", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.05)
-        yield server
-    finally:
-        stop(process)
 
 
 async def _call(
@@ -201,7 +148,7 @@ async def _fresh_postgres() -> AsyncIterator[str]:
 async def test_two_server_processes_share_events_through_redis(tmp_path):
     assert SERVERS.redis_url is not None
     async with _fresh_postgres() as database_url:
-        env = _env(
+        env = clean_env(
             PRESTA_DATABASE_URL=database_url,
             PRESTA_REDIS_URL=SERVERS.redis_url,
             PRESTA_BROADCAST_URL=SERVERS.redis_url,
@@ -210,12 +157,12 @@ async def test_two_server_processes_share_events_through_redis(tmp_path):
             PRESTA_DB_POOL_MAX="5",
         )
         _run_cli(env, "migrate")
-        with _serving(env, tmp_path, "a") as a, _serving(env, tmp_path, "b") as b:
+        with presta_serve(env, tmp_path, "a") as a, presta_serve(env, tmp_path, "b") as b:
             await _flow(a, b)
 
 
 async def test_the_embedded_default_serves_the_same_flow_in_one_process(tmp_path):
-    env = _env(PRESTA_DATABASE_URL=f"sqlite://{tmp_path}/embedded.sqlite3")
+    env = clean_env(PRESTA_DATABASE_URL=f"sqlite://{tmp_path}/embedded.sqlite3")
     _run_cli(env, "migrate")
-    with _serving(env, tmp_path, "embedded") as server:
+    with presta_serve(env, tmp_path, "embedded") as server:
         await _flow(server, server)

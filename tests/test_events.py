@@ -16,8 +16,8 @@ import pytest
 from presta import events
 from presta.redis_broadcast import RedisBroadcast
 from presta.settings import get_settings, settings
-from tests.conftest import wait_for
-from tests.test_live_redis import RedisServer
+from tests.support.polling import wait_for
+from tests.support.redis_server import RedisServer
 
 
 def _envelope(event_id: int, topic: str = "user.updated", *audience: str) -> dict[str, Any]:

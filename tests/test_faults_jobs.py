@@ -29,12 +29,13 @@ from presta import clock, jobs
 from presta.settings import get_settings
 from presta.tx import atomic
 from resolvers.invitation import invite_providers
-from tests.conftest import SERVERS, wait_for
 from tests.factories.account import actor_of, make_client, make_marketplace, make_staff
 from tests.factories.catalog import make_service
 from tests.factories.membership import make_membership
 from tests.support.dramatiq_redis import forget_keys, requeue_dead_workers_messages
-from tests.test_live_redis import RedisServer
+from tests.support.polling import wait_for
+from tests.support.redis_server import RedisServer
+from tests.support.this_run import SERVERS
 
 ROOT = Path(__file__).resolve().parents[1]
 

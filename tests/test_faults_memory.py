@@ -8,9 +8,9 @@ import gc
 from graphql.execution.collect_fields import FieldDetails
 
 from resolvers import account
-from tests.conftest import wait_for
 from tests.factories.account import actor_of, make_user
-from tests.test_live import Collector
+from tests.support.live import Collector
+from tests.support.polling import wait_for
 
 
 def _memo_entries() -> int:

@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.api_server import ApiServer
 from tests.support.processes import free_port
-from tests.test_live_redis import ApiServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 

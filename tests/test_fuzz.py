@@ -31,10 +31,10 @@ from models.account import ApiScope
 from presta.security import make_access_token
 from resolvers import account as account_use_cases
 from schema.http.limits import ERROR_CODES
-from tests.conftest import SERVERS
 from tests.factories.account import actor_of, make_client, make_marketplace, make_staff
 from tests.factories.membership import make_membership, make_provider_user
 from tests.support.processes import free_port, stop
+from tests.support.this_run import SERVERS
 
 pytestmark = pytest.mark.postgres
 

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from bench.queries import PROVIDER_DASHBOARD, PROVIDERS_SCREEN
+from tests.factories.screens import provider_with, staff_with
 from tests.support.graphql import ok
-from tests.test_query_counts import _provider_with, _staff_with
 
 OURS = ("graphql", "strawberry", "schema", "resolvers", "models", "presta", "tortoise", "asyncpg")
 
@@ -45,12 +45,12 @@ async def _leaves_no_cycles(run: Callable[[], Awaitable[Any]]) -> None:
 
 
 async def test_the_provider_dashboard_leaves_no_reference_cycles() -> None:
-    actor = await _provider_with(5)
+    actor = await provider_with(5)
     await _leaves_no_cycles(lambda: ok(PROVIDER_DASHBOARD, actor=actor))
 
 
 async def test_the_providers_screen_leaves_no_reference_cycles() -> None:
-    actor = await _staff_with(5)
+    actor = await staff_with(5)
     await _leaves_no_cycles(lambda: ok(PROVIDERS_SCREEN, actor=actor))
 
 

@@ -216,13 +216,19 @@ async def test_keys_expire_after_a_day_and_are_purged():
 
 async def test_a_replayed_upload_stores_one_document_and_another_file_under_its_key_is_refused():
     from models.document import Document
-    from tests.factories.document import PDF_BYTES, auth_headers, document_type, multipart
+    from tests.factories.document import (
+        PDF_BYTES,
+        UPLOAD,
+        auth_headers,
+        document_type,
+        multipart,
+        type_id,
+    )
     from tests.factories.membership import make_membership, make_provider_user
-    from tests.test_document_upload import UPLOAD, _type_id
 
     market = await make_marketplace()
     user = await make_provider_user(await make_membership(market))
-    variables = {"input": {"documentTypeId": _type_id(await document_type("KBIS")), "file": None}}
+    variables = {"input": {"documentTypeId": type_id(await document_type("KBIS")), "file": None}}
     headers = {**auth_headers(user, market), "Idempotency-Key": "upload-1"}
 
     async def upload(data: bytes) -> httpx.Response:

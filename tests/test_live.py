@@ -5,107 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
-from models.events import Event
 from presta import clock, events
 from presta.settings import settings
 from presta.tx import atomic
 from resolvers import account
 from resolvers.events import record_event
 from resolvers.housekeeping import purge_expired_events
-from schema.context import Context
-from schema.http.live import decode_event_cursor, encode_event_cursor
-from schema.root import schema
-from tests.conftest import wait_for
 from tests.factories.account import actor_of, make_user
-
-VIEWER_UPDATED = """
-subscription($after: String) {
-  viewerUpdated(after: $after) { cursor user { id fullName } }
-}"""
-
-
-class Collector:
-    """One in-process subscription, read by a task into ``cursors`` (event ids) and ``errors``."""
-
-    def __init__(self, actor: Any, after: int | None = None, *, read: bool = True) -> None:
-        self.actor = actor
-        self.after = after
-        self.ids: list[int] = []
-        self.errors: list[dict[str, Any]] = []
-        self.done = asyncio.Event()
-        self.stream: Any = None
-        self.task: asyncio.Task[None] | None = None
-        self.read = read
-
-    async def start(self) -> Collector:
-        before = events.stats()["subscribers"]
-        context = Context(request=None, response=None, actor=self.actor, request_id="test")  # type: ignore[arg-type]
-        after = encode_event_cursor(self.after) if self.after is not None else None
-        self.stream = await schema.subscribe(
-            VIEWER_UPDATED, variable_values={"after": after}, context_value=context
-        )
-        if self.read:
-            self.task = asyncio.create_task(self._run())
-        else:
-            # Take one step so the subscription is attached, then stop reading.
-            self.task = asyncio.create_task(self._take(1))
-        await wait_for(lambda: events.stats()["subscribers"] > before or self.done.is_set())
-        return self
-
-    async def _take(self, count: int) -> None:
-        async for result in self.stream:
-            self._record(result)
-            count -= 1
-            if count <= 0 or result.errors:
-                return
-        self.done.set()
-
-    async def _run(self) -> None:
-        try:
-            async for result in self.stream:
-                self._record(result)
-                if result.errors:
-                    break
-        finally:
-            self.done.set()
-
-    def _record(self, result: Any) -> None:
-        if result.errors:
-            self.errors.extend(e.formatted for e in result.errors)
-            return
-        cursor = result.data["viewerUpdated"]["cursor"]
-        self.ids.append(decode_event_cursor(cursor))  # type: ignore[arg-type]
-
-    async def resume_reading(self) -> None:
-        self.task = asyncio.create_task(self._run())
-        await asyncio.wait_for(self.done.wait(), 10)
-
-    @property
-    def codes(self) -> list[str]:
-        return [e["extensions"]["code"] for e in self.errors]
-
-    async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await self.task
-        await self.stream.aclose()
-
-
-async def _logged_ids(user_id: int) -> list[int]:
-    return [
-        e.id
-        async for e in Event.filter(object_id=user_id, topic=account.USER_UPDATED).order_by("id")
-    ]
-
-
-async def _rename(actor: Any, count: int, prefix: str = "Name") -> None:
-    for n in range(count):
-        await account.update_profile(actor, full_name=f"{prefix} {n}")
+from tests.support.live import Collector, logged_ids, rename
+from tests.support.polling import wait_for
 
 
 async def test_every_live_subscriber_gets_each_change_once_and_in_order():
@@ -113,9 +24,9 @@ async def test_every_live_subscriber_gets_each_change_once_and_in_order():
     actor = await actor_of(user)
     first, second = await Collector(actor).start(), await Collector(actor).start()
 
-    await _rename(actor, 20)
+    await rename(actor, 20)
 
-    logged = await _logged_ids(user.id)
+    logged = await logged_ids(user.id)
     assert len(logged) == 20
     await wait_for(lambda: len(first.ids) == 20 and len(second.ids) == 20)
     assert first.ids == logged
@@ -128,16 +39,16 @@ async def test_a_subscriber_resuming_from_its_last_cursor_gets_exactly_what_it_m
     user = await make_user()
     actor = await actor_of(user)
     before = await Collector(actor).start()
-    await _rename(actor, 3, "Seen")
+    await rename(actor, 3, "Seen")
     await wait_for(lambda: len(before.ids) == 3)
     await before.stop()
 
-    await _rename(actor, 7, "Missed")
+    await rename(actor, 7, "Missed")
     resumed = await Collector(actor, after=before.ids[-1]).start()
     await wait_for(lambda: len(resumed.ids) == 7)
-    await _rename(actor, 1, "Live")
+    await rename(actor, 1, "Live")
 
-    logged = await _logged_ids(user.id)
+    logged = await logged_ids(user.id)
     await wait_for(lambda: len(resumed.ids) == 8)
     assert resumed.ids == logged[3:]
     await resumed.stop()
@@ -146,13 +57,13 @@ async def test_a_subscriber_resuming_from_its_last_cursor_gets_exactly_what_it_m
 async def test_a_subscriber_without_cursor_gets_nothing_older_even_after_a_resync():
     user = await make_user()
     actor = await actor_of(user)
-    await _rename(actor, 5, "Old")
+    await rename(actor, 5, "Old")
     live = await Collector(actor).start()
 
     events.resync_everyone()
-    await _rename(actor, 2, "New")
+    await rename(actor, 2, "New")
 
-    logged = await _logged_ids(user.id)
+    logged = await logged_ids(user.id)
     await wait_for(lambda: len(live.ids) == 2)
     await asyncio.sleep(0.1)
     assert live.ids == logged[5:]
@@ -162,11 +73,11 @@ async def test_a_subscriber_without_cursor_gets_nothing_older_even_after_a_resyn
 async def test_a_cursor_whose_events_were_purged_answers_cursor_expired():
     user = await make_user()
     actor = await actor_of(user)
-    await _rename(actor, 2, "Ancient")
-    first_purged, last_purged = await _logged_ids(user.id)
+    await rename(actor, 2, "Ancient")
+    first_purged, last_purged = await logged_ids(user.id)
     clock.advance(timedelta(days=settings().event_retention_days + 1))
     assert await purge_expired_events() == 2
-    await _rename(actor, 1, "Recent")
+    await rename(actor, 1, "Recent")
 
     expired = await Collector(actor, after=first_purged).start()
     await asyncio.wait_for(expired.done.wait(), 5)
@@ -188,7 +99,7 @@ async def test_a_subscriber_that_stops_reading_is_cut_off_with_a_code_and_memory
     user = await make_user()
     actor = await actor_of(user)
     slow = await Collector(actor, read=False).start()
-    await _rename(actor, 1, "Read")
+    await rename(actor, 1, "Read")
     await wait_for(lambda: len(slow.ids) == 1)
 
     peak = 0
@@ -200,7 +111,7 @@ async def test_a_subscriber_that_stops_reading_is_cut_off_with_a_code_and_memory
 
     await slow.resume_reading()
     assert slow.codes == ["SUBSCRIBER_TOO_SLOW"]
-    logged = await _logged_ids(user.id)
+    logged = await logged_ids(user.id)
     delivered = slow.ids
 
     # The client resumes from the last cursor it received and misses nothing.
@@ -214,18 +125,18 @@ async def test_an_event_whose_publish_failed_still_reaches_local_subscribers(mon
     user = await make_user()
     actor = await actor_of(user)
     live = await Collector(actor).start()
-    await _rename(actor, 1, "Before")
+    await rename(actor, 1, "Before")
     await wait_for(lambda: len(live.ids) == 1)
 
     async def broken_publish(message: str) -> bool:
         raise ConnectionError("bus down")
 
     monkeypatch.setattr(events._backend, "publish", broken_publish)
-    await _rename(actor, 3, "Unpublished")
+    await rename(actor, 3, "Unpublished")
     monkeypatch.undo()
-    await _rename(actor, 1, "After")
+    await rename(actor, 1, "After")
 
-    logged = await _logged_ids(user.id)
+    logged = await logged_ids(user.id)
     await wait_for(lambda: len(live.ids) == 5)
     assert live.ids == logged
     await live.stop()

@@ -26,16 +26,11 @@ from resolvers import account
 from resolvers.events import record_event
 from resolvers.housekeeping import purge_expired_events
 from schema.http.live import decode_event_cursor, encode_event_cursor
-from tests.conftest import wait_for
 from tests.factories.account import make_user
-from tests.test_live import _logged_ids
-from tests.test_live_redis import (  # noqa: F401
-    UPDATE_PROFILE,
-    ApiServer,
-    _email,
-    private_redis,
-    redis_bus,
-)
+from tests.support.api_server import ApiServer, valid_email
+from tests.support.live import UPDATE_PROFILE, logged_ids
+from tests.support.polling import wait_for
+from tests.support.redis_server import private_redis, redis_bus  # noqa: F401
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 
@@ -98,13 +93,13 @@ def _cursors(lines: list[dict[str, Any]]) -> list[int]:
 async def test_the_reference_js_client_follows_live_and_resumes_from_its_cursor(
     graphql_ws_client, server
 ):
-    user = await make_user(email=_email())
+    user = await make_user(email=valid_email())
     token = await server.token(user.email)
     live = await _node(graphql_ws_client, server, token, None, 3)
     await asyncio.sleep(1.5)  # node starts, connects and subscribes
     await _rename(server, token, 3)
     first = _cursors(await _lines(live))
-    assert first == (await _logged_ids(user.id))
+    assert first == (await logged_ids(user.id))
 
     await _rename(server, token, 2)  # while no client listens
     resumed = _cursors(
@@ -112,16 +107,16 @@ async def test_the_reference_js_client_follows_live_and_resumes_from_its_cursor(
             await _node(graphql_ws_client, server, token, encode_event_cursor(first[0]), 4)
         )
     )
-    assert first[:1] + resumed == await _logged_ids(user.id)
+    assert first[:1] + resumed == await logged_ids(user.id)
 
 
 async def test_the_reference_js_client_gets_cursor_expired_as_a_typed_error(
     graphql_ws_client, server
 ):
-    user = await make_user(email=_email())
+    user = await make_user(email=valid_email())
     token = await server.token(user.email)
     await _rename(server, token, 3)
-    stale = (await _logged_ids(user.id))[0]
+    stale = (await logged_ids(user.id))[0]
     clock.advance(timedelta(days=settings().event_retention_days + 1))
     await purge_expired_events()
 
@@ -138,10 +133,10 @@ async def test_the_python_gql_client_gets_cursor_expired_as_a_typed_error(server
     from gql.transport.exceptions import TransportQueryError
     from gql.transport.websockets import WebsocketsTransport
 
-    user = await make_user(email=_email())
+    user = await make_user(email=valid_email())
     token = await server.token(user.email)
     await _rename(server, token, 3)
-    stale = (await _logged_ids(user.id))[0]
+    stale = (await logged_ids(user.id))[0]
     clock.advance(timedelta(days=settings().event_retention_days + 1))
     await purge_expired_events()
 
@@ -196,7 +191,7 @@ async def test_a_client_that_stops_reading_is_cut_off_with_a_code_and_server_mem
 ):
     from websockets.asyncio.client import connect
 
-    user = await make_user(email=_email(), full_name="x" * 190)
+    user = await make_user(email=valid_email(), full_name="x" * 190)
     server = ApiServer(
         redis_bus.url, PRESTA_LIVE_QUEUE_SIZE="64", PRESTA_LIVE_STALL_SECONDS="0.5"
     ).start()
@@ -266,7 +261,7 @@ async def test_a_client_that_stops_reading_is_cut_off_with_a_code_and_server_mem
                 f"server RSS +{rss_growth} KiB, {queued:.0f} envelopes queued"
             )
             assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "complete"
-            logged = await _logged_ids(user.id)
+            logged = await logged_ids(user.id)
             assert received == logged[: len(received)]
             assert len(received) < len(logged)
 

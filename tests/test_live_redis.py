@@ -9,158 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
-import subprocess
-import sys
-import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from presta import events
-from presta.settings import settings
 from schema.http.live import decode_event_cursor
-from tests.conftest import wait_for
-from tests.factories.account import PASSWORD, actor_of, make_user
-from tests.support.processes import free_port, stop
-from tests.test_live import Collector, _logged_ids
+from tests.factories.account import actor_of, make_user
+from tests.support.api_server import ApiServer, valid_email
+from tests.support.live import UPDATE_PROFILE, Collector, logged_ids
+from tests.support.polling import wait_for
+from tests.support.redis_server import private_redis, redis_bus  # noqa: F401
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.e2e]
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _email() -> str:
-    # Logged in over HTTP: the address must pass the real e-mail validation.
-    return f"live-{uuid.uuid4().hex[:10]}@example.com"
-
-
-def _wait_port(port: int, within: float = 15.0) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"nothing listens on port {port}")
-
-
-class RedisServer:
-    """A private redis-server; ``stop``/``start`` simulate an outage on the same port."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        _wait_port(self.port)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop(self.proc)
-            self.proc = None
-
-
-class ApiServer:
-    """``presta serve`` in a subprocess on the test database and the given Redis."""
-
-    def __init__(self, bus: str, **env: str) -> None:
-        self.port = free_port()
-        self.env = {
-            **os.environ,
-            "PRESTA_BROADCAST_URL": bus,
-            "PRESTA_REDIS_URL": bus if bus.startswith("redis") else "",
-            "PRESTA_LOG_LEVEL": "WARNING",
-            "PRESTA_PORT": str(self.port),
-            # Several suites share the machine's PostgreSQL (100 connections).
-            "PRESTA_DB_POOL_MAX": "5",
-            **env,
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}/graphql"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/graphql"
-
-    def start(self) -> ApiServer:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve", "--port", str(self.port)],
-            cwd=ROOT,
-            env=self.env,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
-                    return self
-            assert self.proc.poll() is None, "the API server exited"
-            time.sleep(0.1)
-        raise AssertionError("the API server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop(self.proc)
-            self.proc = None
-
-    def rss_kib(self) -> int:
-        assert self.proc is not None
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        line = next(x for x in status.splitlines() if x.startswith("VmRSS:"))
-        return int(line.split()[1])
-
-    async def token(self, email: str) -> str:
-        async with httpx.AsyncClient() as client:
-            response = await client.post(
-                self.http,
-                json={
-                    "query": "mutation($e: String!, $p: String!) { logIn(input: {email: $e, "
-                    "password: $p}) { accessToken userErrors { code } } }",
-                    "variables": {"e": email, "p": PASSWORD},
-                },
-            )
-        token = response.json()["data"]["logIn"]["accessToken"]
-        assert token, response.json()
-        return str(token)
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-async def redis_bus(private_redis: RedisServer, monkeypatch) -> AsyncIterator[RedisServer]:
-    """This test process publishes and listens through the private Redis."""
-    await events.disconnect()
-    monkeypatch.setattr(settings(), "broadcast_url", private_redis.url)
-    monkeypatch.setattr(settings(), "live_ping_seconds", 1.0)
-    await events.connect()
-    yield private_redis
-    await events.disconnect()
-
-
-UPDATE_PROFILE = """
-mutation($name: String!) { updateProfile(input: {fullName: $name}) { userErrors { code } } }"""
 VIEWER_UPDATED = "subscription($after: String) { viewerUpdated(after: $after) { cursor } }"
 
 
@@ -192,8 +54,10 @@ async def _websocket_subscriber(server: ApiServer, token: str, ids: list[int]) -
             ids.append(decode_event_cursor(result["viewerUpdated"]["cursor"]))  # type: ignore[arg-type]
 
 
-async def test_redis_stopped_for_15_seconds_loses_nothing_for_any_subscriber(redis_bus):
-    user = await make_user(email=_email())
+async def test_redis_stopped_for_15_seconds_loses_nothing_for_any_subscriber(
+    redis_bus,  # noqa: F811
+):
+    user = await make_user(email=valid_email())
     actor = await actor_of(user)
     producer_server = ApiServer(redis_bus.url).start()
     watcher_server = ApiServer(redis_bus.url).start()
@@ -216,7 +80,7 @@ async def test_redis_stopped_for_15_seconds_loses_nothing_for_any_subscriber(red
         stop.set()
         sent = await producer
 
-        logged = await _logged_ids(user.id)
+        logged = await logged_ids(user.id)
         assert len(logged) == sent > 100
         for collector in in_process:
             await wait_for(lambda c=collector: len(c.ids) >= sent, within=15)
@@ -235,9 +99,9 @@ async def test_redis_stopped_for_15_seconds_loses_nothing_for_any_subscriber(red
 
 
 async def test_a_websocket_client_reconnecting_with_its_last_cursor_gets_exactly_what_it_missed(
-    redis_bus,
+    redis_bus,  # noqa: F811
 ):
-    user = await make_user(email=_email())
+    user = await make_user(email=valid_email())
     producer_server = ApiServer(redis_bus.url).start()
     watcher_server = ApiServer(redis_bus.url).start()
     try:
@@ -254,7 +118,7 @@ async def test_a_websocket_client_reconnecting_with_its_last_cursor_gets_exactly
         await asyncio.sleep(0.5)
         stop.set()
         await producer
-        logged = await _logged_ids(user.id)
+        logged = await logged_ids(user.id)
         assert len(logged) > len(seen)
 
         from gql import Client, GraphQLRequest

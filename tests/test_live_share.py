@@ -7,9 +7,9 @@ from typing import Any
 from presta.tx import atomic
 from resolvers import account
 from resolvers.events import record_event
-from tests.conftest import wait_for
 from tests.factories.account import actor_of, make_user
-from tests.test_live import Collector, _logged_ids, _rename
+from tests.support.live import Collector, logged_ids, rename
+from tests.support.polling import wait_for
 
 
 async def test_many_connections_of_one_user_get_every_event_for_one_load_each(monkeypatch):
@@ -27,9 +27,9 @@ async def test_many_connections_of_one_user_get_every_event_for_one_load_each(mo
     actor = await actor_of(user)
     subscribers = [await Collector(actor).start() for _ in range(20)]
 
-    await _rename(actor, 5)
+    await rename(actor, 5)
 
-    logged = await _logged_ids(user.id)
+    logged = await logged_ids(user.id)
     await wait_for(lambda: all(len(s.ids) == 5 for s in subscribers))
     assert all(s.ids == logged for s in subscribers)
     assert sorted(loads) == logged  # one access check and load per event, not 20
@@ -57,7 +57,7 @@ async def test_an_event_shared_by_two_users_is_still_checked_for_each_of_them():
     await account.update_profile(other_actor, full_name="Other, renamed")
 
     await wait_for(lambda: len(owner_sub.ids) == 1 and len(other_sub.ids) == 1)
-    assert owner_sub.ids == await _logged_ids(owner.id)
-    assert other_sub.ids == await _logged_ids(other.id)
+    assert owner_sub.ids == await logged_ids(owner.id)
+    assert other_sub.ids == await logged_ids(other.id)
     await owner_sub.stop()
     await other_sub.stop()

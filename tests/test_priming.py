@@ -12,8 +12,8 @@ from typing import Any
 
 from resolvers.actor import Actor
 from schema import loaders
+from tests.factories.screens import provider_with
 from tests.support.graphql import execute, ok
-from tests.test_query_counts import _provider_with
 
 PAGES = """
 query($rows: Int!) { myMemberships {
@@ -66,7 +66,7 @@ async def _tasks(query: str, actor: Actor, rows: int) -> int:
 
 
 async def test_a_page_of_5_and_of_40_rows_start_the_same_tasks() -> None:
-    actor = await _provider_with(40)
+    actor = await provider_with(40)
     for query in (PAGES, THROUGH_EDGES_AND_FRAGMENTS):
         assert await _tasks(query, actor, 5) == await _tasks(query, actor, 40), query
 
@@ -74,7 +74,7 @@ async def test_a_page_of_5_and_of_40_rows_start_the_same_tasks() -> None:
 async def test_a_load_ahead_that_fails_is_reported_by_the_fields_reading_it(
     monkeypatch: Any,
 ) -> None:
-    actor = await _provider_with(3)
+    actor = await provider_with(3)
 
     async def broken(self: Any, keys: list[int]) -> Any:
         raise RuntimeError("the service table is away")

@@ -14,11 +14,7 @@ from typing import Any
 
 from bench.queries import PROVIDER_DASHBOARD, PROVIDERS_SCREEN
 from models.catalog import ProviderServiceStatus
-from models.dispatch import Dispatch, DispatchAnswerAudit, DispatchStatus, RequestStatus
-from models.dispatch import ServiceRequest as RequestModel
-from models.intervention import Intervention, InterventionStatus
-from models.membership import MembershipStatus
-from models.messaging import Message, ParticipantRole
+from models.dispatch import DispatchStatus
 from presta import clock, jobs
 from presta.security import make_access_token
 from resolvers import account
@@ -28,7 +24,6 @@ from schema.base import encode_id
 from schema.context import Context
 from schema.loaders import ServiceByIdLoader
 from schema.root import schema
-from tests.conftest import wait_for
 from tests.factories.account import (
     actor_of,
     make_client,
@@ -38,10 +33,12 @@ from tests.factories.account import (
 )
 from tests.factories.catalog import make_service, offer
 from tests.factories.dispatch import make_world
-from tests.factories.document import make_company_document, publish_terms, require_types
-from tests.factories.membership import make_company, make_membership
-from tests.factories.messaging import make_cast, make_conversation
+from tests.factories.document import make_company_document, require_types
+from tests.factories.membership import make_membership
+from tests.factories.messaging import make_cast
+from tests.factories.screens import provider_with, staff_with
 from tests.support.graphql import http_client, ok
+from tests.support.polling import wait_for
 
 
 class _Counter(logging.Handler):
@@ -76,77 +73,6 @@ def counting() -> Iterator[list[str]]:
         logger.setLevel(level)
 
 
-async def _provider_with(rows: int) -> Actor:
-    """A provider with ``rows`` services, requests, upcoming visits and conversations."""
-    cast = await make_cast()
-    marketplace, membership = cast.marketplace, cast.membership
-    await publish_terms(marketplace)
-    start = clock.now() + timedelta(days=1)
-    for n in range(rows):
-        service = await make_service(marketplace)
-        await offer(membership, service, ProviderServiceStatus.ACCEPTED)
-        client = await make_client(marketplace, with_login=False)
-        request = await RequestModel.create(
-            marketplace=marketplace,
-            client=client,
-            service=service,
-            status=RequestStatus.ACCEPTED,
-            postal_code="75011",
-            city="Paris",
-            selected_membership=membership,
-        )
-        dispatch = await Dispatch.create(
-            request=request, membership=membership, status=DispatchStatus.SELECTED
-        )
-        await DispatchAnswerAudit.create(
-            dispatch=dispatch,
-            round=1,
-            from_status=DispatchStatus.PENDING,
-            to_status=DispatchStatus.INTERESTED,
-        )
-        await Intervention.create(
-            marketplace=marketplace,
-            membership=membership,
-            request=request,
-            client=client,
-            service=service,
-            status=InterventionStatus.SCHEDULED,
-            starts_at=start + timedelta(hours=n),
-            ends_at=start + timedelta(hours=n, minutes=90),
-            price=Decimal("80.00"),
-            commission_rate=Decimal("15.00"),
-        )
-        conversation = await make_conversation(membership, client=client)
-        message = await Message.create(
-            conversation=conversation,
-            sender=cast.staff,
-            sender_role=ParticipantRole.CLIENT,
-            sender_name=client.full_name,
-            text=f"Hello {n}",
-        )
-        conversation.last_message_id = message.id
-        conversation.last_message_at = message.created_at
-        await conversation.save(update_fields=["last_message_id", "last_message_at"])
-    return await cast.provider_actor()
-
-
-async def _staff_with(rows: int) -> Actor:
-    """A marketplace with ``rows`` providers, each with services and company documents."""
-    marketplace = await make_marketplace()
-    staff = await make_staff(marketplace)
-    await require_types(marketplace, "KBIS", "RC_PRO")
-    services = [await make_service(marketplace) for _ in range(3)]
-    statuses = [MembershipStatus.ACCEPTED, MembershipStatus.APPLIED, MembershipStatus.SUSPENDED]
-    for n in range(rows):
-        membership = await make_membership(marketplace, statuses[n % 3], await make_company())
-        for service in services[: 1 + n % 3]:
-            await offer(membership, service)
-        await make_company_document(
-            membership.company, "KBIS", expires_on=clock.now().date() + timedelta(days=n)
-        )
-    return await actor_of(staff, marketplace)
-
-
 async def _count(query: str, actor: Actor, variables: dict[str, Any]) -> tuple[int, Any]:
     # The fewest of three runs: a DataLoader batch that the event loop happens to split in two
     # is scheduling noise, not a statement per row (that would show at every run).
@@ -165,9 +91,9 @@ _LAST: list[str] = []
 
 
 async def test_the_provider_dashboard_costs_the_same_statements_at_10_and_100_rows():
-    small = await _provider_with(10)
+    small = await provider_with(10)
     small_count, small_data = await _count(PROVIDER_DASHBOARD, small, {"rows": 100})
-    large = await _provider_with(100)
+    large = await provider_with(100)
     large_count, large_data = await _count(PROVIDER_DASHBOARD, large, {"rows": 100})
 
     file = large_data["myMemberships"][0]
@@ -193,9 +119,9 @@ async def test_the_provider_dashboard_costs_the_same_statements_at_10_and_100_ro
 
 
 async def test_the_staff_providers_screen_costs_the_same_statements_at_10_and_100_rows():
-    small = await _staff_with(10)
+    small = await staff_with(10)
     small_count, small_data = await _count(PROVIDERS_SCREEN, small, {"first": 100})
-    large = await _staff_with(100)
+    large = await staff_with(100)
     large_count, large_data = await _count(PROVIDERS_SCREEN, large, {"first": 100})
 
     edges = large_data["providers"]["edges"]

@@ -24,9 +24,10 @@ from websockets.typing import Subprotocol
 from presta import clock, ratelimit
 from presta.security import make_access_token
 from presta.settings import get_settings
-from tests.conftest import SERVERS
 from tests.factories.account import make_marketplace, make_staff, make_user
+from tests.support.api_server import clean_env, presta_serve
 from tests.support.graphql import http_client, serving
+from tests.support.this_run import SERVERS
 
 TYPENAME = "{ __typename }"
 LOG_IN = """mutation($input: LogInInput!) {
@@ -256,10 +257,8 @@ async def test_subscription_starts_on_a_websocket_are_limited_too(limits, server
 @pytest.mark.redis
 @pytest.mark.e2e
 async def test_two_server_processes_share_one_limit_through_redis(tmp_path: Path):
-    from tests.test_e2e import _env, _serving
-
     assert SERVERS.redis_url is not None
-    env = _env(
+    env = clean_env(
         PRESTA_DATABASE_URL=SERVERS.database_url,
         PRESTA_REDIS_URL=SERVERS.redis_url,
         PRESTA_REDIS_NAMESPACE=f"presta-rl-{uuid.uuid4().hex[:8]}",
@@ -268,7 +267,7 @@ async def test_two_server_processes_share_one_limit_through_redis(tmp_path: Path
         PRESTA_RATE_LIMIT_ENABLED="true",
         PRESTA_RATE_LIMIT_PER_PRINCIPAL="4",
     )
-    with _serving(env, tmp_path, "a") as a, _serving(env, tmp_path, "b") as b:
+    with presta_serve(env, tmp_path, "a") as a, presta_serve(env, tmp_path, "b") as b:
         async with httpx.AsyncClient(timeout=10) as client:
             statuses = []
             for base in (a.base, b.base, a.base, b.base, a.base, b.base):

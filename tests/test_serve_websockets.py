@@ -13,7 +13,7 @@ import pytest
 import websockets
 from websockets.typing import Subprotocol
 
-from tests.test_live_redis import ROOT, ApiServer
+from tests.support.api_server import ROOT, ApiServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 

@@ -12,8 +12,8 @@ from resolvers.actor import Actor
 from schema.base import encode_id
 from tests.factories.account import actor_of
 from tests.factories.membership import make_membership, make_provider_user
+from tests.factories.screens import provider_with
 from tests.support.graphql import ok
-from tests.test_query_counts import _provider_with
 
 ROWS = 7
 
@@ -50,7 +50,7 @@ async def _walk(actor: Actor, membership_id: int, first: int) -> dict[str, list[
 
 
 async def test_tabs_page_through_every_row_once_for_the_provider_and_for_staff() -> None:
-    provider = await _provider_with(ROWS)
+    provider = await provider_with(ROWS)
     assert provider.membership_id is not None
     assert provider.marketplace_id is not None
     marketplace = await Marketplace.get(id=provider.marketplace_id)
@@ -68,7 +68,7 @@ async def test_tabs_page_through_every_row_once_for_the_provider_and_for_staff()
 
 
 async def test_another_provider_of_the_marketplace_reads_none_of_the_tabs() -> None:
-    provider = await _provider_with(3)
+    provider = await provider_with(3)
     assert provider.membership_id is not None
     assert provider.marketplace_id is not None
     marketplace = await Marketplace.get(id=provider.marketplace_id)

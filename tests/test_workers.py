@@ -17,8 +17,8 @@ import pytest
 from models.events import Event
 from presta import clock, jobs
 from presta.settings import get_settings
-from tests.conftest import SERVERS
 from tests.support.dramatiq_redis import forget_keys
+from tests.support.this_run import SERVERS
 
 pytestmark = pytest.mark.redis
 

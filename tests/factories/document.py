@@ -72,6 +72,25 @@ def stored_files() -> list[str]:
     return sorted(p.name for p in root.rglob("*") if p.is_file())
 
 
+UPLOAD = """
+mutation Upload($input: UploadDocumentInput!) {
+  uploadDocument(input: $input) {
+    userErrors { field code message }
+    document {
+      id kind title filename contentType size sha256 validFrom expiresOn state downloadUrl
+    }
+  }
+}
+"""
+
+
+def type_id(t: DocumentType) -> str:
+    """The global id of a document type, as the API takes it."""
+    from schema.base import encode_id
+
+    return str(encode_id("DocumentType", t.id))
+
+
 def multipart(
     query: str, variables: dict[str, Any], files: dict[str, tuple[str, bytes, str]]
 ) -> dict[str, Any]:
