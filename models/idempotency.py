@@ -21,7 +21,8 @@ class IdempotencyKey(Model):
     from it, so a database dump neither reveals keys nor lets one test guesses of the input.
     The principal names the caller and its acting marketplace, so a key never replays across
     callers or marketplaces. A RUNNING row whose lock has lapsed was abandoned by a dead process
-    and may be taken over. Derivation and sealing live in ``schema/http/idempotency.py``."""
+    and may be taken over. Derivation and sealing: ``presta.security.Vault``, used by
+    ``schema/http/idempotency.py``."""
 
     id = fields.BigIntField(primary_key=True)
     principal = fields.CharField(max_length=128)

@@ -24,145 +24,24 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from enum import Enum
 from typing import Any, Final, Protocol
 
 import orjson
 from prometheus_client import Counter, Gauge
 
 from presta.settings import settings
+from presta.subscription import RESYNC, Signal, SubscriberTooSlow, Subscription
+
+# What ``listen`` hands out and yields: callers know them as ``events.*``.
+__all__ = ["RESYNC", "Signal", "SubscriberTooSlow", "Subscription"]
 
 log = logging.getLogger(__name__)
 
 SUBSCRIBERS = Gauge("presta_live_subscribers", "Live subscriptions attached in this process.")
-QUEUED = Gauge("presta_live_queued_envelopes", "Envelopes waiting in subscriber queues.")
-OVERFLOWS = Counter("presta_live_overflows_total", "Subscriber queues that overflowed.")
 RESYNCS = Counter("presta_live_resyncs_total", "Resync orders given to every local subscriber.")
 
 # A control message on the channel: every subscriber, in every process, re-reads the log.
 RESYNC_MESSAGE: Final = '{"resync":true}'
-
-
-class Signal(Enum):
-    RESYNC = "resync"
-
-
-RESYNC: Final = Signal.RESYNC
-
-
-class SubscriberTooSlow(Exception):
-    """The consumer stalled on an event while the subscriber's queue overflowed."""
-
-
-class Subscription:
-    """A bounded queue of envelopes for one subscriber, filled by the hub.
-
-    The consumer brackets the hand-over of each event with ``turn_begins()``/``turn_ends()``.
-    When the queue overflows while the consumer has been holding an event for longer than
-    ``live_stall_seconds`` (its websocket is not being read), the consumer is too slow. When it
-    overflows because the server itself lagged behind a burst, the subscriber resyncs instead.
-    """
-
-    __slots__ = (
-        "_blamed",
-        "_closed",
-        "_hub",
-        "_overflowed",
-        "_queue",
-        "_resync",
-        "_turn_started",
-        "_waiter",
-        "keys",
-        "topics",
-    )
-
-    def __init__(self, hub: _Hub, topics: frozenset[str] | None, keys: frozenset[str] | None):
-        self._hub = hub
-        self.topics = topics
-        self.keys = keys
-        self._queue: deque[dict[str, Any]] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._resync = False
-        self._overflowed = False
-        self._blamed = False
-        self._turn_started: float | None = None
-        self._closed = False
-
-    @property
-    def queued(self) -> int:
-        return len(self._queue)
-
-    def _offer(self, envelope: dict[str, Any]) -> None:
-        if self._closed:
-            return  # detached while the envelope was being prepared
-        if self._overflowed:
-            # Nothing is queued any more; only decide whether the consumer is to blame.
-            self._blamed = self._blamed or self._stalled()
-            return
-        if self._resync:
-            return  # the log will be read again anyway
-        if len(self._queue) >= settings().live_queue_size:
-            QUEUED.dec(len(self._queue))
-            self._queue.clear()
-            self._overflowed = True
-            self._blamed = self._stalled()
-            OVERFLOWS.inc()
-        else:
-            self._queue.append(envelope)
-            QUEUED.inc()
-        self._wake()
-
-    def _stalled(self) -> bool:
-        started = self._turn_started
-        if started is None:
-            return False
-        return asyncio.get_running_loop().time() - started >= settings().live_stall_seconds
-
-    def _order_resync(self) -> None:
-        QUEUED.dec(len(self._queue))
-        self._queue.clear()
-        self._resync = True
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    def turn_begins(self) -> None:
-        """The consumer now holds an event (it is being sent to the client)."""
-        self._turn_started = asyncio.get_running_loop().time()
-
-    def turn_ends(self) -> None:
-        """The consumer asks for more; raises ``SubscriberTooSlow`` if the queue overflowed
-        while it held this event for longer than ``live_stall_seconds``."""
-        stalled = self._stalled()
-        self._turn_started = None
-        if self._overflowed and (self._blamed or stalled):
-            raise SubscriberTooSlow
-
-    def __aiter__(self) -> Subscription:
-        return self
-
-    async def __anext__(self) -> dict[str, Any] | Signal:
-        while True:
-            if self._overflowed:
-                if self._blamed:
-                    raise SubscriberTooSlow
-                self._overflowed = False
-                return RESYNC
-            if self._resync:
-                self._resync = False
-                return RESYNC
-            if self._queue:
-                QUEUED.dec()
-                return self._queue.popleft()
-            if self._closed:
-                raise StopAsyncIteration
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
 
 
 Prepare = Callable[[dict[str, Any]], Awaitable[object]]
@@ -172,7 +51,7 @@ PREPARE_SECONDS: Final = 1.0
 _Waiting = tuple[dict[str, Any], list["Subscription"], "asyncio.Future[object] | None"]
 
 
-class _Hub:
+class Hub:
     """Local subscriptions indexed by audience key, so an envelope only visits its audience.
 
     Envelopes are offered in the order they arrived: one whose topic has a preparer waits for
@@ -204,10 +83,7 @@ class _Hub:
                     subs.discard(sub)
                     if not subs:
                         del self.by_key[key]
-        sub._closed = True
-        QUEUED.dec(len(sub._queue))
-        sub._queue.clear()
-        sub._wake()
+        sub.close()
         SUBSCRIBERS.dec()
 
     def deliver(self, message: str | bytes) -> None:
@@ -231,7 +107,7 @@ class _Hub:
         prepare = self.preparers.get(topic)
         if prepare is None and not self._waiting:
             for sub in subs:
-                sub._offer(envelope)
+                sub.offer(envelope)
             return
         task: asyncio.Future[object] | None = None
         if prepare is not None:
@@ -246,7 +122,7 @@ class _Hub:
         while self._waiting and (self._waiting[0][2] is None or self._waiting[0][2].done()):
             envelope, subs, _ = self._waiting.popleft()
             for sub in subs:
-                sub._offer(envelope)
+                sub.offer(envelope)
 
     def _audience(self, keys: Iterable[str]) -> Iterable[Subscription]:
         matched = [self.by_key[key] for key in keys if key in self.by_key]
@@ -257,7 +133,7 @@ class _Hub:
     def resync(self) -> None:
         RESYNCS.inc()
         for sub in self.everyone.union(*self.by_key.values()):
-            sub._order_resync()
+            sub.order_resync()
 
     def stats(self) -> dict[str, int]:
         subs = self.everyone.union(*self.by_key.values())
@@ -279,7 +155,7 @@ class Backend(Protocol):
 class _BroadcasterBackend:
     """broadcaster (``memory://``, ``postgres://``...) with one subscription feeding the hub."""
 
-    def __init__(self, url: str, channel: str, hub: _Hub) -> None:
+    def __init__(self, url: str, channel: str, hub: Hub) -> None:
         from broadcaster import Broadcast
 
         self._broadcast = Broadcast(url)
@@ -314,7 +190,7 @@ class _BroadcasterBackend:
         return True
 
 
-_hub = _Hub()
+_hub = Hub()
 _backend: Backend | None = None
 _lock = asyncio.Lock()
 

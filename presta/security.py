@@ -1,4 +1,4 @@
-"""Password hashing, access tokens, opaque tokens and signed URLs."""
+"""Password hashing, access tokens, opaque tokens, signed URLs and sealed secrets."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import base64
 import functools
 import hashlib
 import hmac
+import os
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -13,6 +14,10 @@ from typing import Any
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from presta import clock
 from presta.settings import settings
@@ -118,3 +123,50 @@ def sign(value: str) -> str:
 
 def verify_signature(value: str, signature: str) -> bool:
     return hmac.compare_digest(sign(value), signature)
+
+
+_SEALED = "v1:"
+
+
+class Vault:
+    """What a secret its owner presents (and we never store) opens, with the server secret.
+
+    Three keys are derived (HKDF-SHA256) from the server secret and the owner's secret, under
+    a ``purpose`` (the salt) and the ``owner``'s name (the info): ``lookup``, a name for the
+    owner's row that reveals neither; ``mac``, a keyed fingerprint, so that a database dump
+    cannot be used to test guesses of what was fingerprinted; and ``seal``, AES-GCM bound to
+    ``lookup``, so that a sealed value copied into another row does not open there. Changing
+    the purpose or the server secret orphans everything sealed before.
+    """
+
+    __slots__ = ("_aead", "_mac_key", "lookup")
+
+    def __init__(self, *, purpose: bytes, owner: str, secret: str) -> None:
+        server = settings().secret_key.encode()
+        material = len(server).to_bytes(4, "big") + server + secret.encode()
+        okm = HKDF(algorithm=hashes.SHA256(), length=96, salt=purpose, info=owner.encode()).derive(
+            material
+        )
+        self.lookup = okm[:32].hex()
+        self._mac_key = okm[32:64]
+        self._aead = AESGCM(okm[64:])
+
+    def mac(self, data: bytes) -> str:
+        """HMAC-SHA256 of ``data``, hex."""
+        return hmac.new(self._mac_key, data, hashlib.sha256).hexdigest()
+
+    def seal(self, plaintext: bytes) -> str:
+        """``v1:`` + base64(nonce + AES-GCM ciphertext), text for a database column."""
+        nonce = os.urandom(12)
+        sealed = self._aead.encrypt(nonce, plaintext, self.lookup.encode())
+        return _SEALED + base64.b64encode(nonce + sealed).decode()
+
+    def unseal(self, stored: str) -> bytes | None:
+        """The plaintext, or None when ``stored`` was not sealed by this vault (or was altered)."""
+        if not stored.startswith(_SEALED):
+            return None
+        try:
+            blob = base64.b64decode(stored.removeprefix(_SEALED), validate=True)
+            return self._aead.decrypt(blob[:12], blob[12:], self.lookup.encode())
+        except (InvalidTag, ValueError):
+            return None

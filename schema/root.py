@@ -27,15 +27,13 @@ from schema import (
 from schema.dispatch import mutations as dispatch_mutation
 from schema.dispatch import types as dispatch
 from schema.fast import install as install_direct_resolvers
+from schema.http.execution import Execution
 from schema.http.hooks import Schema
 from schema.http.idempotency import Idempotency
-from schema.http.limits import (
-    UPLOAD_SCALAR,
-    DocumentLimits,
-    ErrorMasking,
-    Execution,
-)
+from schema.http.limits import DocumentLimits
+from schema.http.masking import ErrorMasking
 from schema.http.ratelimit import RateLimit
+from schema.http.upload import UPLOAD_SCALAR
 from schema.loaders import FreshLoaders
 from schema.messaging import mutations as messaging_mutations
 from schema.messaging import types as messaging

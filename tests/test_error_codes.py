@@ -1,6 +1,6 @@
 """Every top-level ``extensions.code`` the code can raise is documented, and nothing else is.
 
-Partners branch on these codes: one raised but missing from ``schema.http.limits.ERROR_CODES`` and
+Partners branch on these codes: one raised but missing from ``schema.http.errors.ERROR_CODES`` and
 the README is a code nobody was told about. The sources are read, not run, so a code raised on
 a rare path counts as much as a common one.
 """
@@ -11,7 +11,7 @@ import ast
 import re
 from pathlib import Path
 
-from schema.http.limits import ERROR_CODES
+from schema.http.errors import ERROR_CODES
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ("schema", "resolvers", "presta", "workers")
@@ -62,7 +62,7 @@ def _values(
     functions: dict[str, _Function],
 ) -> set[str]:
     """The codes ``expr`` can hold: a literal, a module constant, a local variable's
-    literals, or the literals returned by a function of ours (``_code_of``)."""
+    literals, or the literals returned by a function of ours (``code_of``)."""
     if isinstance(expr, ast.Name) and expr.id in assigned:
         return _literals(assigned[expr.id], constants)
     if isinstance(expr, ast.Call):
@@ -139,7 +139,7 @@ def _readme_codes() -> set[str]:
 def test_every_error_code_the_code_raises_is_listed_and_every_listed_one_is_raised():
     raised = raised_codes()
     unlisted = {code: where for code, where in raised.items() if code not in ERROR_CODES}
-    assert unlisted == {}, "add these to schema.http.limits.ERROR_CODES and the README"
+    assert unlisted == {}, "add these to schema.http.errors.ERROR_CODES and the README"
     assert ERROR_CODES - raised.keys() == set(), "listed in ERROR_CODES but raised nowhere"
 
 

@@ -5,7 +5,7 @@ introspection and generates queries and mutations for every root field, valid on
 deliberately invalid ones (wrong types, missing arguments), spread over all operations. Each
 role sends them with its own credentials. Every answer must be a well-formed GraphQL
 response below 500, carry no masked unexpected error, and every top-level error code must be
-one of the documented set (`schema.http.limits.ERROR_CODES`, listed in the README).
+one of the documented set (`schema.http.errors.ERROR_CODES`, listed in the README).
 
 `make test` runs a small sample per role; `PRESTA_FUZZ_EXAMPLES=1000` makes the nightly run.
 """
@@ -30,7 +30,7 @@ import requests
 from models.account import ApiScope
 from presta.security import make_access_token
 from resolvers import account as account_use_cases
-from schema.http.limits import ERROR_CODES
+from schema.http.errors import ERROR_CODES
 from tests.factories.account import actor_of, make_client, make_marketplace, make_staff
 from tests.factories.membership import make_membership, make_provider_user
 from tests.support.processes import free_port, stop

@@ -19,7 +19,7 @@ from models.membership import Membership, MembershipStatus
 from presta.security import make_access_token
 from resolvers.marketplace import marketplace_id_from_header
 from schema.base import encode_id
-from schema.http.limits import ERROR_CODES
+from schema.http.errors import ERROR_CODES
 from tests.factories.account import make_marketplace, make_staff
 from tests.factories.membership import make_membership
 from tests.support.graphql import http_client

@@ -20,7 +20,7 @@ from websockets.typing import Subprotocol
 from presta import events
 from presta.security import make_access_token
 from presta.settings import get_settings
-from schema.http.limits import ERROR_CODES
+from schema.http.errors import ERROR_CODES
 from tests.factories.account import make_user
 from tests.support.graphql import serving
 

@@ -38,7 +38,7 @@ from resolvers.errors import AuthError
 from resolvers.marketplace import marketplace_id_from_header
 from schema.context import Context
 from schema.http import files
-from schema.http.limits import UNAVAILABLE_MESSAGE
+from schema.http.errors import UNAVAILABLE_MESSAGE
 from schema.http.middleware import JSONBody, ServiceMiddleware, Websockets
 from schema.root import schema
 

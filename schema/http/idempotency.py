@@ -11,25 +11,18 @@ be retried.
 A database dump must not yield the secrets these responses hold (sign-up tokens, API keys)
 nor the keys themselves: a row is named by a keyed hash of (caller, key), its input by an HMAC,
 and its response is sealed with AES-GCM, all under keys derived from the server secret and the
-caller's raw key. Only a request presenting that key can find and open its row.
+caller's raw key (``presta.security.Vault``). Only a request presenting that key can find and
+open its row.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import logging
-import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from graphql import GraphQLError, OperationType
 from starlette.requests import Request
 from starlette.responses import Response
@@ -37,7 +30,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
 
 from presta.logs import request_id
-from presta.settings import settings
+from presta.security import Vault
 from resolvers import idempotency
 from resolvers.idempotency import Verdict
 from schema.http.ratelimit import operation_of, principal_of, root_fields
@@ -47,7 +40,6 @@ log = logging.getLogger(__name__)
 HEADER = "idempotency-key"
 # Changing it (or the secret) orphans the rows in flight: their keys run again as new.
 _SALT = b"presta/idempotency/v1"
-_SEALED = "v1:"
 
 # Mutations that create something: a retried request must not create it twice. Other
 # mutations are state transitions whose repetition is refused by their own rules.
@@ -76,46 +68,16 @@ IDEMPOTENT_MUTATIONS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _Vault:
-    """What one caller's raw key opens: the name of its row, its fingerprints, its response."""
-
-    lookup: str
-    mac_key: bytes
-    aead: AESGCM
-
-    def digest(self, query: str | None, variables: dict[str, Any] | None, name: str | None) -> str:
-        # Keyed: a plain hash of sign-up variables would let a dump test password guesses.
-        body = orjson.dumps(
-            {"query": query, "variables": variables, "operationName": name},
-            default=_uploaded,
-            option=orjson.OPT_SORT_KEYS,
-        )
-        return hmac.new(self.mac_key, body, hashlib.sha256).hexdigest()
-
-    def seal(self, response: bytes) -> str:
-        nonce = os.urandom(12)
-        sealed = self.aead.encrypt(nonce, response, self.lookup.encode())
-        return _SEALED + base64.b64encode(nonce + sealed).decode()
-
-    def open(self, stored: str) -> bytes | None:
-        """The response, or None when the row was not sealed under this key."""
-        if not stored.startswith(_SEALED):
-            return None
-        try:
-            blob = base64.b64decode(stored.removeprefix(_SEALED), validate=True)
-            return self.aead.decrypt(blob[:12], blob[12:], self.lookup.encode())
-        except (InvalidTag, ValueError):
-            return None
-
-
-def _vault(principal: str, key: str) -> _Vault:
-    secret = settings().secret_key.encode()
-    material = len(secret).to_bytes(4, "big") + secret + key.encode()
-    okm = HKDF(algorithm=hashes.SHA256(), length=96, salt=_SALT, info=principal.encode()).derive(
-        material
+def _digest(
+    vault: Vault, query: str | None, variables: dict[str, Any] | None, name: str | None
+) -> str:
+    # Keyed: a plain hash of sign-up variables would let a dump test password guesses.
+    body = orjson.dumps(
+        {"query": query, "variables": variables, "operationName": name},
+        default=_uploaded,
+        option=orjson.OPT_SORT_KEYS,
     )
-    return _Vault(lookup=okm[:32].hex(), mac_key=okm[32:64], aead=AESGCM(okm[64:]))
+    return vault.mac(body)
 
 
 def _uploaded(value: Any) -> Any:
@@ -157,7 +119,7 @@ class Idempotency(SchemaExtension):
 
     def __init__(self) -> None:
         self._record: int | None = None
-        self._vault: _Vault | None = None
+        self._vault: Vault | None = None
 
     async def on_operation(self) -> AsyncIterator[None]:
         try:
@@ -200,13 +162,13 @@ class Idempotency(SchemaExtension):
             yield
             return
         principal = f"{principal_of(context.actor, request)}@{context.actor.marketplace_id or 0}"
-        vault = _vault(principal, key)
-        digest = vault.digest(ctx.query, ctx.variables, ctx.operation_name)
+        vault = Vault(purpose=_SALT, owner=principal, secret=key)
+        digest = _digest(vault, ctx.query, ctx.variables, ctx.operation_name)
         claim = await idempotency.claim(principal, vault.lookup, digest)
         if claim.verdict is Verdict.RUN:
             self._record, self._vault = claim.record_id, vault
         elif claim.verdict is Verdict.REPLAY:
-            response = vault.open(claim.response or "")
+            response = vault.unseal(claim.response or "")
             if response is None:
                 ctx.result = self._unreadable(claim.record_id)
             else:

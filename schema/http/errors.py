@@ -1,0 +1,76 @@
+"""The codes of top-level errors (HTTP and websocket), and the code each error gets."""
+
+from __future__ import annotations
+
+from graphql import GraphQLError
+from strawberry.relay.types import GlobalIDValueError
+
+from presta import db
+from resolvers.errors import AuthError, UserError
+
+# Every `extensions.code` a top-level error (HTTP or websocket) may carry; README lists them.
+# Expected failures of mutations are not here: they travel in `userErrors` with domain codes.
+ERROR_CODES = frozenset(
+    {
+        # authentication and authorization
+        "UNAUTHENTICATED",
+        "FORBIDDEN",
+        # the request itself (transport, JSON, GraphQL document, arguments)
+        "BAD_REQUEST",
+        "BATCHING_NOT_SUPPORTED",
+        "UNSUPPORTED_MEDIA_TYPE",
+        "PREFLIGHT_REQUIRED",
+        "METHOD_NOT_ALLOWED",
+        "NOT_FOUND",
+        "PAYLOAD_TOO_LARGE",
+        "GRAPHQL_PARSE_FAILED",
+        "GRAPHQL_VALIDATION_FAILED",
+        "BAD_USER_INPUT",
+        # limits
+        "QUERY_TOO_DEEP",
+        "TOO_MANY_ALIASES",
+        "TOO_MANY_TOKENS",
+        "QUERY_TOO_COSTLY",
+        "PAGE_SIZE_EXCEEDED",
+        "RATE_LIMITED",
+        # idempotency keys on creating mutations
+        "IDEMPOTENCY_KEY_INVALID",
+        "IDEMPOTENCY_KEY_REUSED",
+        "IDEMPOTENCY_IN_PROGRESS",
+        # live subscriptions
+        "CURSOR_EXPIRED",
+        "SUBSCRIBER_TOO_SLOW",
+        "TOO_MANY_SUBSCRIPTIONS",
+        # the server
+        "SERVICE_UNAVAILABLE",
+        "INTERNAL_SERVER_ERROR",
+    }
+)
+
+UNAVAILABLE_MESSAGE = "The service is unavailable for a moment: retry shortly."
+
+
+def code_of(error: GraphQLError) -> str:
+    original = error.original_error
+    if isinstance(original, AuthError):
+        return original.code
+    if isinstance(original, GlobalIDValueError):
+        return "BAD_USER_INPUT"
+    if isinstance(original, UserError):
+        return "NOT_FOUND" if original.code.value == "NOT_FOUND" else "BAD_USER_INPUT"
+    if original is not None and db.is_unavailable(original):
+        return "SERVICE_UNAVAILABLE"
+    message = error.message
+    if "exceeds maximum operation depth" in message:
+        return "QUERY_TOO_DEEP"
+    if "aliases found" in message:
+        return "TOO_MANY_ALIASES"
+    if "Document contains more than" in message and "tokens" in message:
+        return "TOO_MANY_TOKENS"
+    if message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    if message.startswith("Variable '$") and any(
+        part in message for part in ("invalid value", "was not provided", "must not be null")
+    ):
+        return "BAD_USER_INPUT"  # the variables do not fit the operation
+    return "GRAPHQL_VALIDATION_FAILED"
