@@ -10,6 +10,8 @@ from models.marketplace import Marketplace
 from models.membership import Membership, MembershipStatus
 from models.terms import TermsAcceptance, TermsVersion
 from presta import clock
+from presta.db import padded
+from presta.statements import select
 from presta.tx import atomic
 from resolvers.actor import Actor
 from resolvers.document_upload import (
@@ -117,6 +119,22 @@ async def current_terms(marketplace_id: int) -> TermsVersion | None:
         .select_related("document")
         .first()
     )
+
+
+async def current_terms_numbers(actor: Actor, marketplace_ids: list[int]) -> dict[int, int]:
+    """Number of the current version in each marketplace of files the actor may read (absent:
+    none published)."""
+    keys = padded(marketplace_ids)
+    latest: dict[int, int] = {}
+    versions = await select(
+        "terms versions",
+        keys,  # the text of the terms is not read: only their numbers
+        lambda: TermsVersion.filter(marketplace_id__in=keys).only("marketplace_id", "number"),
+    )
+    for version in versions:
+        marketplace_id = version.marketplace_id  # type: ignore[attr-defined]
+        latest[marketplace_id] = max(version.number, latest.get(marketplace_id, 0))
+    return latest
 
 
 async def terms_of_use(actor: Actor) -> TermsVersion | None:

@@ -7,7 +7,7 @@ from typing import Any
 import strawberry
 from strawberry import relay
 
-from resolvers import membership as use_cases
+from resolvers import lifecycle as use_cases
 from resolvers.actor import Actor
 from schema.base import decode_id
 from schema.context import Info

@@ -42,7 +42,7 @@ from schema.http.live import decode_event_cursor, encode_event_cursor, follow
 from schema.loaders import (
     AnswersByDispatchLoader,
     Asked,
-    ClientByIdLoader,
+    ClientByRequestLoader,
     DispatchesByRequestLoader,
     MyDispatchByRequestLoader,
     ProposalByRequestLoader,
@@ -253,12 +253,11 @@ class ServiceRequest(AuthorizedNode):
     async def prime(info: Info, requests: list[ServiceRequest]) -> None:
         """Load what the fields asked of these requests read, one statement per relation,
         before graphql-core resolves them: each then finds its rows loaded."""
-        actor = info.context.actor
         await prime_fields(info, requests, {
             "service": lambda rows, _: loader(info, ServiceByIdLoader).load_many(
                 [r.model.service_id for r in rows]),
-            "client": lambda rows, _: loader(info, ClientByIdLoader).load_many(
-                [r.model.client_id for r in rows if core.shows_client(actor, r.model)]),
+            "client": lambda rows, _: loader(info, ClientByRequestLoader).load_many(
+                [r.model for r in rows]),
             "myDispatch": lambda rows, asked: Dispatch.prime_mine(
                 info, [r.model.id for r in rows], asked),
         })  # fmt: skip
@@ -276,9 +275,9 @@ class ServiceRequest(AuthorizedNode):
         description="The client: for staff, the client itself and the chosen provider."
     )
     async def client(self, info: Info) -> RequestClient | None:
-        if not core.shows_client(info.context.actor, self.model):
+        c = await loader(info, ClientByRequestLoader).load(self.model)
+        if c is None:
             return None
-        c = await loader(info, ClientByIdLoader).load(self.model.client_id)  # type: ignore[attr-defined]
         return RequestClient(
             id=encode_id("Client", c.id), full_name=c.full_name, email=c.email, phone=c.phone
         )
@@ -303,9 +302,7 @@ class ServiceRequest(AuthorizedNode):
 
     @strawberry.field(description="The proposal sent to the client (client and staff only).")
     async def proposal(self, info: Info) -> Proposal | None:
-        if not core.sees_whole_request(info.context.actor, self.model):
-            return None
-        found = await loader(info, ProposalByRequestLoader).load(self.model.id)
+        found = await loader(info, ProposalByRequestLoader).load(self.model)
         if found is None:
             return None
         proposal, entries, services = found
