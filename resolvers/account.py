@@ -413,9 +413,17 @@ async def update_profile(actor: Actor, *, full_name: str) -> User:
 
 
 async def load_self(actor: Actor, user_id: int) -> User | None:
+    """The user, if it is the actor itself."""
     if actor.user_id != user_id:
         return None
     return await User.get_or_none(id=user_id)
+
+
+async def visible_users(actor: Actor, ids: list[int]) -> list[User]:
+    """People are only visible as themselves; others appear through the objects naming them."""
+    if actor.user_id not in ids:
+        return []
+    return [await User.get(id=actor.user_id)]
 
 
 USER_UPDATED = "user.updated"

@@ -60,7 +60,8 @@ async def set_marketing_consent(
     wording_version: str,
     source: str,
 ) -> ConsentRecord:
-    """Append a grant or withdrawal and make it the consent in force, in one transaction."""
+    """Append a grant or withdrawal and make it the consent in force, in one transaction
+    (the record is returned with who recorded it)."""
     errors: list[UserError] = []
     labels: dict[str, str] = {}
     for field, value in (("wordingVersion", wording_version), ("source", source)):
@@ -92,6 +93,7 @@ async def set_marketing_consent(
                 "updated_at": clock.now(),
             },
         )
+    await record.fetch_related("actor")
     return record
 
 

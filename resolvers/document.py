@@ -67,6 +67,13 @@ async def document_types_by_id(ids: list[int]) -> dict[int, DocumentType]:
     return {t.id: t for t in await DocumentType.filter(id__in=ids)} if ids else {}
 
 
+async def visible_document_types(actor: Actor, ids: list[int]) -> dict[int, DocumentType]:
+    """The catalogue is readable by anyone signed in."""
+    if not actor.is_authenticated:
+        return {}
+    return await document_types_by_id(ids)
+
+
 async def required_types_of(marketplace_id: int) -> list[DocumentType]:
     """Without authorization: callers (invitation readers) have checked access already."""
     return await DocumentType.filter(required_by__marketplace_id=marketplace_id).order_by("id")

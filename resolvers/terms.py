@@ -50,7 +50,8 @@ def _member_or_staff(actor: Actor) -> int:
 async def publish_terms_of_use(
     actor: Actor, *, text: str = "", upload: UploadedFile | None = None
 ) -> TermsVersion:
-    """ADMIN staff publish a new version; every provider must then accept it again."""
+    """ADMIN staff publish a new version; every provider must then accept it again (the
+    version is returned with its document)."""
     marketplace_id = actor.require_staff(admin=True)
     text = text.strip()
     if not text and upload is None:
@@ -60,11 +61,14 @@ async def publish_terms_of_use(
     if len(text) > MAX_TERMS_TEXT:
         raise UserError(TermsErrorCode.INVALID, "The text is too long.", field="text")
     if upload is None:
-        return await _publish(actor, marketplace_id, text, None)
-    content_type, filename = check_file(upload)
-    with staged(upload, content_type) as stored:
-        fields = document_fields(stored, filename)
-        return await _publish(actor, marketplace_id, text, fields)
+        version = await _publish(actor, marketplace_id, text, None)
+    else:
+        content_type, filename = check_file(upload)
+        with staged(upload, content_type) as stored:
+            fields = document_fields(stored, filename)
+            version = await _publish(actor, marketplace_id, text, fields)
+    await version.fetch_related("document")
+    return version
 
 
 async def _publish(
