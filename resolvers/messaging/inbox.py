@@ -31,23 +31,25 @@ async def list_conversations(
 ) -> Page[Conversation]:
     """The viewer's conversations, newest first (staff: the marketplace's, or one provider's)."""
     page = Paging(first=first, after=after, last=last, before=before)
-    if kind is None and actor.sees_tab_of(membership_id):
-        # A provider's Messaging tab, read whole by its viewer: asked by every provider app on
-        # opening, so its SQL is built once (presta.statements).
-        marketplace_id = actor.require_marketplace()
-        tab = Conversation.filter(marketplace_id=marketplace_id, membership_id=membership_id)
-        return await keyset_page(
-            tab.select_related("client"),
-            **page,
-            shape="conversations tab",
-            params=[marketplace_id, membership_id],
-        )
-    query = visible_conversations(actor)
+    whole = actor.sees_tab_of(membership_id)
+    # Who reads a provider's tab whole sees all its conversations: the filter says it all.
+    marketplace_id = actor.require_marketplace()
+    query = (
+        Conversation.filter(marketplace_id=marketplace_id)
+        if whole
+        else visible_conversations(actor)
+    )
     if kind is not None:
         query = query.filter(kind=kind)
     if membership_id is not None:
         query = query.filter(membership_id=membership_id)
-    return await keyset_page(query.select_related("client"), **page)
+    query = query.select_related("client")
+    if whole and kind is None:
+        # The whole Messaging tab: every provider app asks for it on opening, so its SQL is
+        # built once (presta.statements).
+        tab = [marketplace_id, membership_id]
+        return await keyset_page(query, **page, shape="conversations tab", params=tab)
+    return await keyset_page(query, **page)
 
 
 async def visible_conversations_by_id(actor: Actor, ids: list[int]) -> list[Conversation]:

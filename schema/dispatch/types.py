@@ -25,6 +25,7 @@ from models.dispatch import ServiceRequest as ServiceRequestModel
 from resolvers.actor import Actor
 from resolvers.dispatch import core
 from resolvers.dispatch import request as use_cases
+from resolvers.pagination import Page
 from schema.base import (
     After,
     Before,
@@ -349,20 +350,16 @@ def _filter(
 
 
 async def requests_connection(
-    info: Info, f: use_cases.RequestFilter, **page: Any
+    info: Info, found: Page[ServiceRequestModel]
 ) -> Connection[ServiceRequest]:
-    found = await use_cases.list_service_requests(info.context.actor, f, **page)
     result = connection(found, ServiceRequest.from_model)
     await ServiceRequest.prime(info, [e.node for e in result.edges])
     return result
 
 
 async def requests_tab(info: Info, membership_id: int, **page: Any) -> Connection[ServiceRequest]:
-    """A membership's Requests tab: staff of its marketplace, or the provider itself."""
-    if not info.context.actor.sees_tab_of(membership_id):
-        membership_id = 0  # another provider's tab: nothing
-    f = use_cases.RequestFilter(membership_id=membership_id)
-    return await requests_connection(info, f, **page)
+    found = await use_cases.requests_tab(info.context.actor, membership_id, **page)
+    return await requests_connection(info, found)
 
 
 @strawberry.type
@@ -398,9 +395,10 @@ class DispatchQuery:
         before: Before = None,
     ) -> Connection[ServiceRequest]:
         f = _filter(status, service_id, postal_code, created_from, created_to)
-        return await requests_connection(
-            info, f, first=first, after=after, last=last, before=before
+        found = await use_cases.list_service_requests(
+            info.context.actor, f, first=first, after=after, last=last, before=before
         )
+        return await requests_connection(info, found)
 
 
 @strawberry.type(description="A request was sent to the viewer's company.")
