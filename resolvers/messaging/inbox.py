@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from tortoise import connections
 from tortoise.expressions import Subquery
 
 from models.account import ApiKey, Client, StaffMember
 from models.document import Document
 from models.membership import Membership, MembershipStatus
 from models.messaging import Conversation, ConversationKind, Message, MessageAttachment
+from presta import db
 from presta.db import padded
 from presta.statements import where_in
 from resolvers import document as documents
@@ -86,6 +86,19 @@ async def list_messages(
     )
 
 
+# The ids as one array: one prepared statement for every viewer and page size.
+_UNREAD = """
+SELECT m.conversation_id AS conversation_id, COUNT(*) AS unread
+FROM message m
+LEFT JOIN conversation_participant p
+  ON p.conversation_id = m.conversation_id AND p.user_id = :viewer
+WHERE m.conversation_id = ANY(CAST(:ids AS bigint[]))
+  AND m.id > COALESCE(p.last_read_message_id, 0)
+  AND (m.sender_id IS NULL OR m.sender_id <> :viewer)
+GROUP BY m.conversation_id
+"""
+
+
 async def unread_counts(actor: Actor, conversation_ids: list[int]) -> dict[int, int]:
     """Messages from others after the viewer's read position, for many conversations at once.
 
@@ -94,24 +107,8 @@ async def unread_counts(actor: Actor, conversation_ids: list[int]) -> dict[int, 
     ids = sorted({int(i) for i in conversation_ids})
     if actor.user_id is None or not ids:
         return {}
-    conn = connections.get("default")
-    # Parameters, not interpolation: one prepared statement for every viewer and page size.
-    if conn.capabilities.dialect == "postgres":
-        viewer, among, values = "$1", "= ANY($2::bigint[])", [int(actor.user_id), ids]
-    else:
-        marks = ", ".join(f"?{n}" for n in range(2, len(ids) + 2))
-        viewer, among, values = "?1", f"IN ({marks})", [int(actor.user_id), *ids]
-    sql = (
-        "SELECT m.conversation_id, COUNT(*) FROM message m "
-        "LEFT JOIN conversation_participant p "
-        f"ON p.conversation_id = m.conversation_id AND p.user_id = {viewer} "
-        f"WHERE m.conversation_id {among} "
-        "AND m.id > COALESCE(p.last_read_message_id, 0) "
-        f"AND (m.sender_id IS NULL OR m.sender_id <> {viewer}) "
-        "GROUP BY m.conversation_id"
-    )
-    _, rows = await conn.execute_query(sql, values)
-    return {int(row[0]): int(row[1]) for row in rows}
+    found = await db.rows(_UNREAD, viewer=int(actor.user_id), ids=ids)
+    return {int(row["conversation_id"]): int(row["unread"]) for row in found}
 
 
 async def messages_by_id(message_ids: list[int]) -> dict[int, Message]:
