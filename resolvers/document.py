@@ -16,6 +16,7 @@ from presta import clock, storage
 from presta.settings import settings
 from presta.tx import atomic
 from resolvers.actor import Actor, RoleGrant
+from resolvers.authentication import actor_for_user
 from resolvers.errors import not_found
 
 EXPIRING_SOON_DAYS = 30
@@ -291,8 +292,6 @@ async def open_download(token: str, *, presenter: Actor | None = None) -> Docume
 
 
 async def _actor_of_grant(grant: storage.Grant) -> Actor | None:
-    from resolvers.account import actor_for_user
-
     if grant.user_id is not None:
         user = await User.get_or_none(id=grant.user_id, is_active=True)
         if user is None:
