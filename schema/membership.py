@@ -221,7 +221,7 @@ class Membership(AuthorizedNode):
         first: First = None,
         after: After = None,
     ) -> Connection[Annotated[ServiceRequest, strawberry.lazy("schema.dispatch.types")]]:
-        from schema.dispatch.types import requests_tab
+        from schema.dispatch.queries import requests_tab
 
         return await requests_tab(info, self.model.id, first=first, after=after)
 

@@ -25,7 +25,8 @@ from schema import (
     zone,
 )
 from schema.dispatch import mutations as dispatch_mutation
-from schema.dispatch import types as dispatch
+from schema.dispatch import queries as dispatch
+from schema.dispatch import subscriptions as dispatch_live
 from schema.fast import install as install_direct_resolvers
 from schema.http.hooks import Schema
 from schema.http.idempotency import Idempotency
@@ -99,7 +100,7 @@ Subscription = merge_types(
         account.AccountSubscription,
         messaging.MessagingSubscription,
         membership.MembershipSubscription,
-        dispatch.DispatchSubscription,
+        dispatch_live.DispatchSubscription,
     ),
 )
 
