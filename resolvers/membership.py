@@ -24,6 +24,7 @@ from resolvers.actor import Actor
 from resolvers.document import current_terms_version
 from resolvers.errors import AuthError, not_found
 from resolvers.pagination import Page, keyset_page
+from resolvers.terms import current_terms_numbers
 
 MEMBERSHIP_UPDATED = "membership.updated"
 
@@ -201,9 +202,18 @@ async def provider_counts(actor: Actor) -> dict[MembershipStatus, int]:
 async def must_accept_terms(membership: Membership) -> bool:
     """True while a published terms version is newer than the one the provider accepted."""
     current = await current_terms_version(membership.marketplace_id)  # type: ignore[attr-defined]
-    if current is None:
-        return False
-    return (membership.terms_version_accepted or 0) < current
+    return _behind(membership, current)
+
+
+async def terms_to_accept(actor: Actor, files: list[Membership]) -> dict[int, bool]:
+    """``must_accept_terms`` of several files the actor may read, in one statement."""
+    marketplaces = sorted({m.marketplace_id for m in files})  # type: ignore[attr-defined]
+    current = await current_terms_numbers(actor, marketplaces)
+    return {m.id: _behind(m, current.get(m.marketplace_id)) for m in files}  # type: ignore[attr-defined]
+
+
+def _behind(membership: Membership, current: int | None) -> bool:
+    return current is not None and (membership.terms_version_accepted or 0) < current
 
 
 async def memberships_by_id(actor: Actor, ids: list[int]) -> dict[int, Membership]:

@@ -25,7 +25,7 @@ from models.commission import CommissionRate
 from models.consent import ConsentState
 from models.dispatch import Dispatch, DispatchAnswerAudit, RequestRound, ServiceRequest
 from models.membership import Membership, MembershipAudit
-from resolvers import catalog, commission, consent, document_tab, membership, terms
+from resolvers import catalog, commission, consent, document_tab, membership
 from resolvers.actor import Actor
 from resolvers.catalog import ServiceLine
 from resolvers.dispatch import reads
@@ -177,11 +177,11 @@ class MembershipServicesLoader(_ByFile[list[ServiceLine]]):
 # --- membership -----------------------------------------------------------------------------
 
 
-class CurrentTermsByMarketplaceLoader(_Loader[int, int]):
-    """Number of the current terms-of-use version of each marketplace (absent: none)."""
+class TermsToAcceptLoader(_ByFile[bool]):
+    """Whether each file's provider must accept its marketplace's current terms of use."""
 
-    async def fetch(self, keys: list[int]) -> Mapping[Any, int]:
-        return await terms.current_terms_numbers(self.actor, keys)
+    async def fetch(self, keys: list[Membership]) -> Mapping[Any, bool]:
+        return await membership.terms_to_accept(self.actor, keys)
 
 
 class MembershipByIdLoader(_Loader[int, Membership]):

@@ -39,10 +39,10 @@ from schema.loaders import (
     AuditByMembershipLoader,
     CommissionHistoryByMembershipLoader,
     ConsentByMembershipLoader,
-    CurrentTermsByMarketplaceLoader,
     DocumentStateByMembershipLoader,
     MembershipByIdLoader,
     MembershipServicesLoader,
+    TermsToAcceptLoader,
     loader,
 )
 from schema.node import AuthorizedNode
@@ -143,9 +143,8 @@ class Membership(AuthorizedNode):
         "the provider must accept the current version."
     )
     async def must_accept_terms(self, info: Info) -> bool:
-        marketplace_id = self.model.marketplace_id  # type: ignore[attr-defined]
-        current = await loader(info, CurrentTermsByMarketplaceLoader).load(marketplace_id)
-        return current is not None and (self.model.terms_version_accepted or 0) < current
+        found: bool = await loader(info, TermsToAcceptLoader).load(self.model)
+        return found
 
     @strawberry.field(
         description="Staff: every status change (who, when, from, to, reason), oldest first. "
