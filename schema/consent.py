@@ -28,7 +28,7 @@ from schema.base import (
     run_mutation,
 )
 from schema.context import Info
-from schema.membership import Membership
+from schema.membership.types import Membership
 from schema.node import AuthorizedNode
 
 strawberry.enum(use_cases.ConsentErrorCode, description="Why a consent operation failed.")

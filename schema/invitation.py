@@ -27,7 +27,7 @@ from schema.base import (
 )
 from schema.context import Info
 from schema.document import Document, DocumentType
-from schema.membership import Membership
+from schema.membership.types import Membership
 from schema.node import AuthorizedNode
 from schema.terms import TermsOfUse
 

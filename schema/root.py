@@ -20,7 +20,6 @@ from schema import (
     invitation,
     lifecycle,
     marketplace,
-    membership,
     terms,
     zone,
 )
@@ -38,6 +37,8 @@ from schema.http.limits import (
 )
 from schema.http.ratelimit import RateLimit
 from schema.loaders import FreshLoaders
+from schema.membership import queries as membership
+from schema.membership import subscriptions as membership_live
 from schema.messaging import mutations as messaging_mutations
 from schema.messaging import types as messaging
 from schema.policy import install as install_policy
@@ -99,7 +100,7 @@ Subscription = merge_types(
     (
         account.AccountSubscription,
         messaging.MessagingSubscription,
-        membership.MembershipSubscription,
+        membership_live.MembershipSubscription,
         dispatch_live.DispatchSubscription,
     ),
 )

@@ -34,7 +34,7 @@ from schema.base import (
 from schema.context import Info
 from schema.http.live import decode_event_cursor, encode_event_cursor, follow
 from schema.loaders import MembershipByIdLoader, caches, loader, prime_fields
-from schema.membership import Membership
+from schema.membership.types import Membership
 from schema.node import AuthorizedNode
 
 if TYPE_CHECKING:
