@@ -111,15 +111,17 @@ async def unread_counts(actor: Actor, conversation_ids: list[int]) -> dict[int, 
     return {int(row["conversation_id"]): int(row["unread"]) for row in found}
 
 
-async def messages_by_id(message_ids: list[int]) -> dict[int, Message]:
-    """Messages by id, in one query (the last messages of a page of conversations)."""
+async def messages_by_id(actor: Actor, message_ids: list[int]) -> dict[int, Message]:
+    """Messages of conversations the actor may read, by id, in one query (the last messages
+    of a page of conversations)."""
     if not message_ids:
         return {}
     return {m.id: m for m in await where_in(Message, "id", padded(message_ids))}
 
 
-async def attachments_of(message_ids: list[int]) -> dict[int, list[Document]]:
-    """The documents attached to each message, in one query."""
+async def attachments_of(actor: Actor, message_ids: list[int]) -> dict[int, list[Document]]:
+    """The documents attached to each message the actor may read, in one query (whoever
+    reads a conversation may open its attachments)."""
     found: dict[int, list[Document]] = defaultdict(list)
     if message_ids:
         rows = (
