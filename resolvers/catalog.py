@@ -214,12 +214,10 @@ _BY_NAME = ("name", "id")
 async def membership_services(actor: Actor, membership_id: int) -> list[ServiceLine]:
     """The Services tab: every service of the marketplace with this provider's status."""
     membership = await visible_membership(actor, membership_id)
-    catalogue = await Service.filter(
-        marketplace_id=membership.marketplace_id  # type: ignore[attr-defined]
-    ).order_by("name", "id")
-    rows = await ProviderService.filter(membership_id=membership.id)
-    by_service = {r.service_id: r for r in rows}  # type: ignore[attr-defined]
-    return [(s, by_service.get(s.id)) for s in catalogue]
+    lines = (await services_of_files(actor, [membership]))[membership.id]
+    if isinstance(lines, Exception):
+        raise lines
+    return lines
 
 
 async def services_by_id(actor: Actor, ids: list[int]) -> dict[int, Service]:
