@@ -1,4 +1,7 @@
-"""Accounts: sign-up, log-in with rotating refresh tokens, API keys, and authentication."""
+"""Accounts: sign-up, log-in with rotating refresh tokens, profiles and API keys.
+
+Authenticating a request is ``resolvers.authentication``; its names stay importable from here.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +12,9 @@ from enum import StrEnum
 
 from email_validator import EmailNotValidError, validate_email
 
-from models.account import ApiKey, ApiScope, Client, RefreshToken, StaffMember, StaffRole, User
-from models.membership import Membership, MembershipStatus
-from presta import clock, db
+from models.account import ApiKey, ApiScope, RefreshToken, User
+from presta import clock
 from presta.security import (
-    TokenError,
-    decode_access_token,
     dummy_verify,
     hash_password,
     make_access_token,
@@ -24,13 +24,30 @@ from presta.security import (
 )
 from presta.settings import settings
 from presta.tx import atomic
-from resolvers.actor import ANONYMOUS, Actor, RoleGrant
-from resolvers.errors import AuthError, UserError, UserErrors, not_found, unauthenticated
+from resolvers.actor import Actor
+from resolvers.authentication import (
+    API_KEY_PREFIX,
+    Profile,
+    actor_for_user,
+    authenticate,
+    authenticate_with_profile,
+)
+from resolvers.errors import AuthError, UserError, UserErrors, not_found
 from resolvers.events import record_event
+
+# The authentication names, re-exported for the transport, the demo data and test helpers.
+__all__ = [
+    "AuthError",
+    "Profile",
+    "Session",
+    "actor_for_user",
+    "authenticate",
+    "authenticate_with_profile",
+]
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 256
-API_KEY_PREFIX = "pk_"
+USER_UPDATED = "user.updated"
 
 
 class AccountErrorCode(StrEnum):
@@ -165,173 +182,57 @@ async def _open_session(user: User, *, family: uuid.UUID | None = None) -> Sessi
     return Session(user=user, access_token=access, expires_in=ttl, refresh_token=refresh)
 
 
-@dataclass(frozen=True, slots=True)
-class Profile:
-    """The signed-in user's own row, read with its roles while authenticating one request."""
-
-    user_id: int
-    email: str
-    full_name: str
-
-
-async def authenticate(
-    *, bearer: str | None, api_key: str | None, marketplace_id: int | None
-) -> Actor:
-    """Build the actor of a request from its credentials and the acting marketplace it names."""
-    actor, _ = await authenticate_with_profile(
-        bearer=bearer, api_key=api_key, marketplace_id=marketplace_id
-    )
-    return actor
-
-
-async def authenticate_with_profile(
-    *, bearer: str | None, api_key: str | None, marketplace_id: int | None
-) -> tuple[Actor, Profile | None]:
-    """The actor, and for a bearer token the user's profile as read in the same statement."""
-    if api_key:
-        return await _authenticate_api_key(api_key, marketplace_id), None
-    if not bearer:
-        return ANONYMOUS, None
-    try:
-        user_id = decode_access_token(bearer)
-    except TokenError as exc:
-        raise unauthenticated(
-            "Access token expired." if exc.reason == "expired" else "Invalid access token."
-        ) from None
-    found = await _user_with_roles(user_id)
-    if found is None:
-        raise unauthenticated("Invalid access token.")
-    return _actor(found, marketplace_id), Profile(found.user_id, found.email, found.full_name)
-
-
-# Every request of a logged-in user runs this: the user and all its roles in one statement.
-_USER_WITH_ROLES = """
-SELECT u.id, u.email, u.full_name, u.is_platform_admin, u.provider_company_id,
-       r.kind, r.marketplace_id, r.ref, r.role
-FROM account_user u
-LEFT JOIN (
-    SELECT 'S' AS kind, s.user_id AS user_id, s.marketplace_id AS marketplace_id,
-           s.id AS ref, s.role AS role
-    FROM account_staff_member s WHERE s.user_id = :user_id
-    UNION ALL
-    SELECT 'P', pu.id, m.marketplace_id, m.id, ''
-    FROM membership m JOIN account_user pu ON pu.provider_company_id = m.company_id
-    WHERE pu.id = :user_id AND m.status <> 'DELETED'
-    UNION ALL
-    SELECT 'C', c.user_id, c.marketplace_id, c.id, ''
-    FROM account_client c WHERE c.user_id = :user_id
-) r ON r.user_id = u.id
-WHERE u.id = :user_id AND u.is_active
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class _UserRoles:
-    user_id: int
-    email: str
-    full_name: str
-    is_platform_admin: bool
-    company_id: int | None
-    staff: list[tuple[int, str]]
-    memberships: list[tuple[int, int]]
-    clients: list[tuple[int, int]]
-
-
-async def _user_with_roles(user_id: int) -> _UserRoles | None:
-    rows = await db.rows(_USER_WITH_ROLES, user_id=user_id)
-    if not rows:
-        return None
-    first = rows[0]
-    found = _UserRoles(
-        user_id=int(first["id"]),
-        email=first["email"],
-        full_name=first["full_name"],
-        is_platform_admin=bool(first["is_platform_admin"]),
-        company_id=first["provider_company_id"],
-        staff=[],
-        memberships=[],
-        clients=[],
-    )
-    for row in sorted((r for r in rows if r["kind"]), key=lambda r: (r["kind"], r["ref"])):
-        marketplace_id, ref = int(row["marketplace_id"]), int(row["ref"])
-        if row["kind"] == "S":
-            found.staff.append((marketplace_id, StaffRole(row["role"])))
-        elif row["kind"] == "P":
-            found.memberships.append((marketplace_id, ref))
-        else:
-            found.clients.append((marketplace_id, ref))
-    return found
-
-
-async def actor_for_user(user: User, marketplace_id: int | None) -> Actor:
-    staff = await StaffMember.filter(user_id=user.id).values_list("marketplace_id", "role")
-    clients = await Client.filter(user_id=user.id).values_list("marketplace_id", "id")
-    memberships: list[tuple[int, int]] = []
-    if user.provider_company_id is not None:  # type: ignore[attr-defined]
-        memberships = (
-            await Membership.filter(
-                company_id=user.provider_company_id,  # type: ignore[attr-defined]
+async def create_platform_admin(*, email: str, password: str, full_name: str = "") -> User:
+    """Operator bootstrap (CLI): create or promote a platform admin."""
+    email = normalize_email(email)
+    _check_password(password)
+    async with atomic():
+        user = await User.get_or_none(email=email)
+        if user is None:
+            return await User.create(
+                email=email,
+                password_hash=hash_password(password),
+                full_name=full_name,
+                is_platform_admin=True,
             )
-            .exclude(status=MembershipStatus.DELETED)
-            .values_list("marketplace_id", "id")
+        user.is_platform_admin = True
+        await user.save(update_fields=["is_platform_admin"])
+        return user
+
+
+async def update_profile(actor: Actor, *, full_name: str) -> User:
+    """A user changes their own name; their other sessions see it live."""
+    user_id = actor.require_user()
+    full_name = full_name.strip()
+    if len(full_name) > 200:
+        raise UserError(AccountErrorCode.INVALID, "Name is too long.", field="fullName")
+    async with atomic() as tx:
+        user = await User.get(id=user_id)
+        user.full_name = full_name
+        await user.save(update_fields=["full_name"])
+        await record_event(
+            tx,
+            topic=USER_UPDATED,
+            marketplace_id=None,
+            object_type="User",
+            object_id=user.id,
+            audience=[f"user:{user.id}"],
         )
-    found = _UserRoles(
-        user_id=user.id,
-        email=user.email,
-        full_name=user.full_name,
-        is_platform_admin=user.is_platform_admin,
-        company_id=user.provider_company_id,  # type: ignore[attr-defined]
-        staff=list(staff),
-        memberships=list(memberships),
-        clients=list(clients),
-    )
-    return _actor(found, marketplace_id)
+    return user
 
 
-def _actor(found: _UserRoles, marketplace_id: int | None) -> Actor:
-    staff, memberships, clients = found.staff, found.memberships, found.clients
-    grants = (
-        [RoleGrant(m, str(role)) for m, role in staff]
-        + [RoleGrant(m, "PROVIDER") for m, _ in memberships]
-        + [RoleGrant(m, "CLIENT") for m, _ in clients]
-    )
-    if marketplace_id is None:
-        # One marketplace only: it is the acting one without asking.
-        distinct = {g.marketplace_id for g in grants}
-        if len(distinct) == 1:
-            marketplace_id = distinct.pop()
-    in_marketplace = marketplace_id is not None and any(
-        g.marketplace_id == marketplace_id for g in grants
-    )
-    if marketplace_id is not None and not in_marketplace and not found.is_platform_admin:
-        # Naming a marketplace one has no role in grants nothing there.
-        marketplace_id = None
-    return Actor(
-        user_id=found.user_id,
-        is_platform_admin=found.is_platform_admin,
-        marketplace_id=marketplace_id,
-        staff_role=next((StaffRole(role) for m, role in staff if m == marketplace_id), None),
-        company_id=found.company_id,
-        membership_id=next((mid for m, mid in memberships if m == marketplace_id), None),
-        client_id=next((cid for m, cid in clients if m == marketplace_id), None),
-        roles=tuple(grants),
-    )
+async def load_self(actor: Actor, user_id: int) -> User | None:
+    """The user, if it is the actor itself."""
+    if actor.user_id != user_id:
+        return None
+    return await User.get_or_none(id=user_id)
 
 
-async def _authenticate_api_key(raw: str, marketplace_id: int | None) -> Actor:
-    prefix, _, secret = raw.removeprefix(API_KEY_PREFIX).partition("_")
-    key = await ApiKey.get_or_none(prefix=prefix, revoked_at=None) if secret else None
-    if key is None or sha256_hex(secret) != key.secret_hash:
-        raise unauthenticated("Invalid or revoked API key.")
-    key_marketplace: int = key.marketplace_id  # type: ignore[attr-defined]
-    if marketplace_id is not None and marketplace_id != key_marketplace:
-        raise unauthenticated("This API key belongs to another marketplace.")
-    return Actor(
-        marketplace_id=key_marketplace,
-        api_key_id=key.id,
-        api_scope=key.scope,
-        roles=(RoleGrant(key_marketplace, "PARTNER"),),
-    )
+async def visible_users(actor: Actor, ids: list[int]) -> list[User]:
+    """People are only visible as themselves; others appear through the objects naming them."""
+    if actor.user_id not in ids:
+        return []
+    return [await User.get(id=actor.user_id)]
 
 
 async def create_api_key(actor: Actor, *, name: str, scope: ApiScope) -> tuple[ApiKey, str]:
@@ -368,57 +269,6 @@ async def revoke_api_key(actor: Actor, *, key_id: int) -> ApiKey:
 async def list_api_keys(actor: Actor) -> list[ApiKey]:
     marketplace_id = actor.require_staff(admin=True)
     return await ApiKey.filter(marketplace_id=marketplace_id).order_by("-id")
-
-
-async def create_platform_admin(*, email: str, password: str, full_name: str = "") -> User:
-    """Operator bootstrap (CLI): create or promote a platform admin."""
-    email = normalize_email(email)
-    _check_password(password)
-    async with atomic():
-        user = await User.get_or_none(email=email)
-        if user is None:
-            return await User.create(
-                email=email,
-                password_hash=hash_password(password),
-                full_name=full_name,
-                is_platform_admin=True,
-            )
-        user.is_platform_admin = True
-        await user.save(update_fields=["is_platform_admin"])
-        return user
-
-
-__all__ = ["AuthError", "Session"]
-
-
-async def update_profile(actor: Actor, *, full_name: str) -> User:
-    """A user changes their own name; their other sessions see it live."""
-    user_id = actor.require_user()
-    full_name = full_name.strip()
-    if len(full_name) > 200:
-        raise UserError(AccountErrorCode.INVALID, "Name is too long.", field="fullName")
-    async with atomic() as tx:
-        user = await User.get(id=user_id)
-        user.full_name = full_name
-        await user.save(update_fields=["full_name"])
-        await record_event(
-            tx,
-            topic=USER_UPDATED,
-            marketplace_id=None,
-            object_type="User",
-            object_id=user.id,
-            audience=[f"user:{user.id}"],
-        )
-    return user
-
-
-async def load_self(actor: Actor, user_id: int) -> User | None:
-    if actor.user_id != user_id:
-        return None
-    return await User.get_or_none(id=user_id)
-
-
-USER_UPDATED = "user.updated"
 
 
 async def visible_api_keys(actor: Actor, ids: list[int]) -> list[ApiKey]:

@@ -20,14 +20,8 @@ from resolvers.actor import Actor
 from resolvers.document import missing_required_documents
 from resolvers.errors import UserError, UserErrors, not_found
 from resolvers.invitation import ENDED, InvitationErrorCode, check_usable
-from resolvers.membership import (
-    MembershipErrorCode,
-    clean_reason,
-    lock_membership,
-    must_accept_terms,
-    record_membership_event,
-    transition,
-)
+from resolvers.lifecycle import clean_reason, lock_membership, record_membership_event, transition
+from resolvers.membership import MembershipErrorCode, must_accept_terms
 
 S = MembershipStatus
 _SIRET = re.compile(r"^\d{14}$")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from enum import StrEnum
 
-from tortoise.queryset import QuerySet
-
 from models.catalog import ProviderService, ProviderServiceStatus, Service
+from models.membership import Membership
 from presta import clock
+from presta.db import padded
+from presta.statements import where_in
 from presta.tx import AfterCommit, atomic
 from resolvers.actor import Actor
 from resolvers.errors import UserError, UserErrors, not_found
 from resolvers.events import record_event, staff_audience
+from resolvers.membership import split_files
+from resolvers.pagination import Page, keyset_page
 from resolvers.zone import visible_membership
 
 SERVICE_UPDATED = "service.updated"
@@ -107,11 +111,23 @@ async def archive_service(actor: Actor, service_id: int) -> Service:
     return service
 
 
-def services(actor: Actor, *, include_archived: bool = False) -> QuerySet[Service]:
-    """Anyone acting in the marketplace reads its catalogue."""
+async def list_services(
+    actor: Actor,
+    *,
+    include_archived: bool = False,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Page[Service]:
+    """Anyone acting in the marketplace reads its catalogue, oldest first."""
     marketplace_id = actor.require_marketplace()
     query = Service.filter(marketplace_id=marketplace_id)
-    return query if include_archived else query.filter(archived_at=None)
+    if not include_archived:
+        query = query.filter(archived_at=None)
+    return await keyset_page(
+        query, first=first, after=after, last=last, before=before, newest_first=False
+    )
 
 
 async def visible_services(actor: Actor, ids: list[int]) -> dict[int, Service]:
@@ -191,17 +207,48 @@ async def decide_provider_service(
     return row
 
 
-async def membership_services(
-    actor: Actor, membership_id: int
-) -> list[tuple[Service, ProviderService | None]]:
+ServiceLine = tuple[Service, ProviderService | None]
+_BY_NAME = ("name", "id")
+
+
+async def membership_services(actor: Actor, membership_id: int) -> list[ServiceLine]:
     """The Services tab: every service of the marketplace with this provider's status."""
     membership = await visible_membership(actor, membership_id)
-    catalogue = await Service.filter(
-        marketplace_id=membership.marketplace_id  # type: ignore[attr-defined]
-    ).order_by("name", "id")
-    rows = await ProviderService.filter(membership_id=membership.id)
-    by_service = {r.service_id: r for r in rows}  # type: ignore[attr-defined]
-    return [(s, by_service.get(s.id)) for s in catalogue]
+    lines = (await services_of_files(actor, [membership]))[membership.id]
+    if isinstance(lines, Exception):
+        raise lines
+    return lines
+
+
+async def services_by_id(actor: Actor, ids: list[int]) -> dict[int, Service]:
+    """Services named by rows the actor may read (its requests, its visits)."""
+    return {s.id: s for s in await where_in(Service, "id", padded(ids))}
+
+
+async def services_of_files(
+    actor: Actor, files: list[Membership]
+) -> dict[int, list[ServiceLine] | Exception]:
+    """The Services tab of several files (``membership_services``): the catalogue once, the
+    applications in one go; a file the actor may not open gives its error instead."""
+    allowed, denied = split_files(actor, files)
+    result: dict[int, list[ServiceLine] | Exception] = dict(denied)
+    if not allowed:
+        return result
+    marketplaces = sorted({m.marketplace_id for m in allowed})  # type: ignore[attr-defined]
+    catalogue: dict[int, list[Service]] = defaultdict(list)
+    for s in await where_in(Service, "marketplace_id", padded(marketplaces), order=_BY_NAME):
+        catalogue[s.marketplace_id].append(s)  # type: ignore[attr-defined]
+    applying = padded([m.id for m in allowed])
+    applications: dict[tuple[int, int], ProviderService] = {
+        (r.membership_id, r.service_id): r  # type: ignore[attr-defined]
+        for r in await where_in(ProviderService, "membership_id", applying)
+    }
+    for m in allowed:
+        result[m.id] = [
+            (s, applications.get((m.id, s.id)))
+            for s in catalogue[m.marketplace_id]  # type: ignore[attr-defined]
+        ]
+    return result
 
 
 async def visible_provider_services(actor: Actor, ids: list[int]) -> dict[int, ProviderService]:

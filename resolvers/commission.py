@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -10,6 +11,8 @@ from models.catalog import Service
 from models.commission import CommissionRate
 from models.marketplace import Marketplace
 from models.membership import Membership, MembershipStatus
+from presta.db import padded
+from presta.statements import where_in
 from presta.tx import atomic
 from resolvers.actor import Actor
 from resolvers.errors import UserError, not_found
@@ -82,11 +85,15 @@ async def set_provider_commission(
         )
 
 
-async def commission_history(membership: Membership) -> list[CommissionRate]:
-    """Every rate ever set for the provider, the latest first."""
-    return await CommissionRate.filter(membership_id=membership.id).order_by(
-        "-effective_from", "-id"
-    )
+async def rate_histories(
+    actor: Actor, membership_ids: list[int]
+) -> dict[int, list[CommissionRate]]:
+    """Every rate ever set for each provider of files the actor may read, the latest first."""
+    grouped: dict[int, list[CommissionRate]] = defaultdict(list)
+    order = ("-effective_from", "-id")
+    for r in await where_in(CommissionRate, "membership_id", padded(membership_ids), order=order):
+        grouped[r.membership_id].append(r)  # type: ignore[attr-defined]
+    return grouped
 
 
 async def default_rate(marketplace_id: int) -> Decimal:

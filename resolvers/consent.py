@@ -9,9 +9,11 @@ from tortoise.queryset import QuerySet
 from models.consent import ConsentChannel, ConsentRecord, ConsentState
 from models.membership import Membership, MembershipStatus
 from presta import clock
+from presta.db import padded
 from presta.tx import atomic
 from resolvers.actor import Actor
 from resolvers.errors import UserError, UserErrors, not_found
+from resolvers.membership import split_files
 from resolvers.pagination import Page, keyset_page
 
 MAX_LABEL = 64
@@ -58,7 +60,8 @@ async def set_marketing_consent(
     wording_version: str,
     source: str,
 ) -> ConsentRecord:
-    """Append a grant or withdrawal and make it the consent in force, in one transaction."""
+    """Append a grant or withdrawal and make it the consent in force, in one transaction
+    (the record is returned with who recorded it)."""
     errors: list[UserError] = []
     labels: dict[str, str] = {}
     for field, value in (("wordingVersion", wording_version), ("source", source)):
@@ -90,6 +93,7 @@ async def set_marketing_consent(
                 "updated_at": clock.now(),
             },
         )
+    await record.fetch_related("actor")
     return record
 
 
@@ -115,6 +119,22 @@ async def current_consent(actor: Actor, *, membership_id: int) -> list[ConsentSt
     """The consent in force on each channel that has a record."""
     membership = await _membership_for(actor, membership_id, write=False)
     return await ConsentState.filter(membership_id=membership.id).select_related("record")
+
+
+async def consent_of_files(
+    actor: Actor, files: list[Membership]
+) -> dict[int, list[ConsentState] | Exception]:
+    """The consent in force on each channel of several files (the GDPR tab); a file the
+    actor may not open gives its error instead."""
+    allowed, denied = split_files(actor, files)
+    result: dict[int, list[ConsentState] | Exception] = dict(denied)
+    found: dict[int, list[ConsentState]] = {m.id: [] for m in allowed}
+    if allowed:
+        rows = ConsentState.filter(membership_id__in=padded([m.id for m in allowed]))
+        for state in await rows.select_related("record").order_by("id"):
+            found[state.membership_id].append(state)  # type: ignore[attr-defined]
+    result.update(found)
+    return result
 
 
 def consented_memberships_query(

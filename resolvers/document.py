@@ -16,6 +16,7 @@ from presta import clock, storage
 from presta.settings import settings
 from presta.tx import atomic
 from resolvers.actor import Actor, RoleGrant
+from resolvers.authentication import actor_for_user
 from resolvers.errors import not_found
 
 EXPIRING_SOON_DAYS = 30
@@ -65,6 +66,13 @@ async def list_document_types(actor: Actor) -> list[DocumentType]:
 
 async def document_types_by_id(ids: list[int]) -> dict[int, DocumentType]:
     return {t.id: t for t in await DocumentType.filter(id__in=ids)} if ids else {}
+
+
+async def visible_document_types(actor: Actor, ids: list[int]) -> dict[int, DocumentType]:
+    """The catalogue is readable by anyone signed in."""
+    if not actor.is_authenticated:
+        return {}
+    return await document_types_by_id(ids)
 
 
 async def required_types_of(marketplace_id: int) -> list[DocumentType]:
@@ -284,8 +292,6 @@ async def open_download(token: str, *, presenter: Actor | None = None) -> Docume
 
 
 async def _actor_of_grant(grant: storage.Grant) -> Actor | None:
-    from resolvers.account import actor_for_user
-
     if grant.user_id is not None:
         user = await User.get_or_none(id=grant.user_id, is_active=True)
         if user is None:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from models.document import Document, DocumentKind, DocumentType
+from models.document import Document, DocumentKind, DocumentType, RequiredDocumentType
 from models.membership import Membership
 from models.terms import TermsAcceptance, TermsVersion
 from presta import clock
+from presta.db import padded
 from resolvers.actor import Actor
 from resolvers.document import DocumentState, required_types_of, state_of
 from resolvers.errors import not_found
+from resolvers.membership import split_files
 from resolvers.terms import current_terms, internal_documents_of, terms_acceptances
 
 
@@ -41,10 +45,7 @@ async def membership_documents(actor: Actor, membership_id: int) -> MembershipDo
     """Staff of the membership's marketplace and the provider itself see its documents."""
     marketplace_id = actor.require_marketplace()
     membership = await Membership.get_or_none(id=membership_id, marketplace_id=marketplace_id)
-    allowed = membership is not None and (
-        actor.sees_whole_marketplace or actor.membership_id == membership_id
-    )
-    if membership is None or not allowed:
+    if membership is None or not actor.sees_tab_of(membership_id):
         raise not_found("Membership", field="membershipId")
     company_id: int = membership.company_id  # type: ignore[attr-defined]
     own = await Document.filter(
@@ -110,3 +111,48 @@ def _best(documents: list[Document], today: date) -> Document | None:
         documents,
         key=lambda d: (d.expires_on is None, d.expires_on or today, d.id),
     )
+
+
+_SEVERITY = [
+    DocumentState.VALID,
+    DocumentState.EXPIRING_SOON,
+    DocumentState.EXPIRED,
+    DocumentState.MISSING,
+]
+
+
+def _worst(states: Iterable[DocumentState]) -> DocumentState:
+    return max(states, key=_SEVERITY.index, default=DocumentState.VALID)
+
+
+async def document_states(actor: Actor, files: list[Membership]) -> dict[int, DocumentState]:
+    """The worst state of each file's required company documents (``company_document_statuses``
+    in short), for those who open the file (absent for anyone else)."""
+    allowed, _ = split_files(actor, files)
+    if not allowed:
+        return {}
+    marketplaces = padded(sorted({m.marketplace_id for m in allowed}))  # type: ignore[attr-defined]
+    required: dict[int, set[int]] = defaultdict(set)
+    for marketplace_id, type_id in await RequiredDocumentType.filter(
+        marketplace_id__in=marketplaces
+    ).values_list("marketplace_id", "document_type_id"):
+        required[marketplace_id].add(type_id)
+    wanted = set().union(*required.values()) if required else set()
+    filed: dict[tuple[int, int], list[Document]] = defaultdict(list)
+    if wanted:
+        documents = await Document.filter(
+            company_id__in=padded(sorted({m.company_id for m in allowed})),  # type: ignore[attr-defined]
+            kind=DocumentKind.COMPANY,
+            deleted_at__isnull=True,
+            document_type_id__in=sorted(wanted),
+        ).only("id", "company_id", "document_type_id", "expires_on")
+        for d in documents:
+            filed[(d.company_id, d.document_type_id)].append(d)  # type: ignore[attr-defined]
+    today = clock.now().date()
+    return {
+        m.id: _worst(
+            state_of(_best(filed[(m.company_id, t)], today), today)  # type: ignore[attr-defined]
+            for t in required[m.marketplace_id]  # type: ignore[attr-defined]
+        )
+        for m in allowed
+    }

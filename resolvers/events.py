@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tortoise import connections
 from tortoise.expressions import Q
 
 from models.events import Event
+from presta import db
 from presta.settings import settings
 from presta.tx import AfterCommit
 from resolvers.actor import Actor
@@ -30,9 +30,7 @@ async def record_event(
 ) -> Event:
     """Store the event now; its envelope is published once the transaction commits."""
     if settings().is_postgres and not tx.envelopes:
-        await connections.get("default").execute_query(
-            "SELECT pg_advisory_xact_lock($1)", [_EVENT_ORDER_LOCK]
-        )
+        await db.rows("SELECT pg_advisory_xact_lock(:key)", key=_EVENT_ORDER_LOCK)
     event = await Event.create(
         topic=topic,
         marketplace_id=marketplace_id,

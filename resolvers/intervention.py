@@ -21,6 +21,7 @@ from resolvers.commission import rate_in_force
 from resolvers.dispatch.core import load_request
 from resolvers.errors import UserError, not_found
 from resolvers.events import record_event, staff_audience
+from resolvers.membership import require_tab
 from resolvers.pagination import Page, Paging, keyset_page
 
 INTERVENTION_UPDATED = "intervention.updated"
@@ -283,19 +284,16 @@ async def list_interventions(
     last: int | None = None,
     before: str | None = None,
 ) -> Page[Intervention]:
-    """The Interventions tab: staff see the marketplace's, providers theirs, clients theirs."""
+    """Staff see the marketplace's visits, providers theirs, clients theirs."""
     marketplace_id = actor.require_marketplace()
     page = Paging(first=first, after=after, last=last, before=before)
-    if f == InterventionFilter(membership_id=f.membership_id) and actor.sees_tab_of(
-        f.membership_id
-    ):
-        # A provider's visits, read whole by its viewer: asked by every provider app on
-        # opening, so its SQL is built once (presta.statements).
-        tab = Intervention.filter(marketplace_id=marketplace_id, membership_id=f.membership_id)
-        return await keyset_page(
-            tab, **page, shape="visits tab", params=[marketplace_id, f.membership_id]
-        )
-    query = interventions_visible_to(actor)
+    whole = actor.sees_tab_of(f.membership_id)
+    # Who reads a provider's tab whole sees all its visits: the filter says it all.
+    query = (
+        Intervention.filter(marketplace_id=marketplace_id)
+        if whole
+        else interventions_visible_to(actor)
+    )
     if f.status is not None:
         query = query.filter(status=f.status)
     if f.membership_id is not None:
@@ -308,4 +306,24 @@ async def list_interventions(
         query = query.filter(starts_at__gte=datetime.combine(f.starts_from, time(), UTC))
     if f.starts_before is not None:
         query = query.filter(starts_at__lt=datetime.combine(f.starts_before, time(), UTC))
+    if whole and f == InterventionFilter(membership_id=f.membership_id):
+        # The whole tab: every provider app asks for it on opening, so its SQL is built once
+        # (presta.statements).
+        tab = [marketplace_id, f.membership_id]
+        return await keyset_page(query, **page, shape="visits tab", params=tab)
     return await keyset_page(query, **page)
+
+
+async def interventions_tab(
+    actor: Actor,
+    membership_id: int,
+    *,
+    starts_from: date | None = None,
+    first: int | None = None,
+    after: str | None = None,
+) -> Page[Intervention]:
+    """A provider's Interventions tab, its visits for the marketplace's clients: for its
+    marketplace's staff and partners, and the provider itself (``require_tab``)."""
+    require_tab(actor, membership_id)
+    f = InterventionFilter(membership_id=membership_id, starts_from=starts_from)
+    return await list_interventions(actor, f, first=first, after=after)

@@ -210,7 +210,8 @@ async def _lock_staff_invitation(actor: Actor, invitation_id: int) -> Invitation
 
 
 async def resend_invitation(actor: Actor, *, invitation_id: int) -> Invitation:
-    """Staff resend a pending or expired invitation: the same link, valid for a new period."""
+    """Staff resend a pending or expired invitation: the same link, valid for a new period
+    (returned with its marketplace)."""
     async with atomic() as tx:
         invitation = await _lock_staff_invitation(actor, invitation_id)
         if invitation.status not in (InvitationStatus.PENDING, InvitationStatus.EXPIRED):
@@ -222,11 +223,13 @@ async def resend_invitation(actor: Actor, *, invitation_id: int) -> Invitation:
         invitation.last_sent_at = now
         await invitation.save(update_fields=["status", "expires_at", "sent_count", "last_sent_at"])
         tx.enqueue("send_invitation_email", invitation_id=invitation.id)
+    await invitation.fetch_related("marketplace")
     return invitation
 
 
 async def revoke_invitation(actor: Actor, *, invitation_id: int) -> Invitation:
-    """Staff revoke an invitation that was not used: its link stops working at once."""
+    """Staff revoke an invitation that was not used: its link stops working at once
+    (returned with its marketplace)."""
     async with atomic():
         invitation = await _lock_staff_invitation(actor, invitation_id)
         if invitation.status not in (InvitationStatus.PENDING, InvitationStatus.EXPIRED):
@@ -234,6 +237,7 @@ async def revoke_invitation(actor: Actor, *, invitation_id: int) -> Invitation:
         invitation.status = InvitationStatus.REVOKED
         invitation.revoked_at = clock.now()
         await invitation.save(update_fields=["status", "revoked_at"])
+    await invitation.fetch_related("marketplace")
     return invitation
 
 
@@ -306,7 +310,8 @@ async def list_invitations(
     last: int | None = None,
     before: str | None = None,
 ) -> Page[Invitation]:
-    """Staff page through the marketplace's invitations, newest first."""
+    """Staff page through the marketplace's invitations, newest first (with their
+    marketplace)."""
     marketplace_id = actor.require_reader()
     query = Invitation.filter(marketplace_id=marketplace_id)
     now = clock.now()
@@ -316,7 +321,9 @@ async def list_invitations(
         query = query.filter(status__in=[InvitationStatus.PENDING, status], expires_at__lte=now)
     elif status is not None:
         query = query.filter(status=status)
-    return await keyset_page(query, first=first, after=after, last=last, before=before)
+    page = await keyset_page(query, first=first, after=after, last=last, before=before)
+    await Invitation.fetch_for_list(page.items, "marketplace")
+    return page
 
 
 async def visible_invitations(actor: Actor, ids: list[int]) -> list[Invitation]:

@@ -1,4 +1,7 @@
-"""The provider relationship: reading memberships, and their lifecycle transitions."""
+"""The provider relationship: who sees a provider's file, and reading files.
+
+Their lifecycle transitions are in ``resolvers.lifecycle``.
+"""
 
 from __future__ import annotations
 
@@ -13,22 +16,19 @@ from tortoise.queryset import QuerySet
 
 from models.catalog import ProviderService
 from models.document import Document, DocumentKind
-from models.intervention import Intervention, InterventionStatus
 from models.membership import Membership, MembershipAudit, MembershipStatus
 from presta import clock
-from presta.statements import select
-from presta.tx import AfterCommit, atomic
+from presta.db import padded
+from presta.statements import select, where_in
 from resolvers.actor import Actor
 from resolvers.document import current_terms_version
-from resolvers.errors import UserError, not_found
-from resolvers.events import record_event, staff_audience
+from resolvers.errors import AuthError, not_found
 from resolvers.pagination import Page, keyset_page
+from resolvers.terms import current_terms_numbers
 
 MEMBERSHIP_UPDATED = "membership.updated"
-MAX_REASON_LENGTH = 2000
 
 S = MembershipStatus
-LIVE_INTERVENTIONS = (InterventionStatus.SCHEDULED, InterventionStatus.IN_PROGRESS)
 EXPIRING_SOON_DAYS = 30
 
 
@@ -53,6 +53,41 @@ def can_see(actor: Actor, membership: Membership) -> bool:
     if actor.sees_whole_marketplace:
         return True
     return actor.company_id is not None and actor.company_id == membership.company_id  # type: ignore[attr-defined]
+
+
+def sees_file(actor: Actor, membership: Membership) -> bool:
+    """Whether the actor opens this provider's file and its tabs: staff and partners of its
+    marketplace, or the provider itself (``Actor.sees_tab_of``); never a DELETED file."""
+    return (
+        actor.marketplace_id == membership.marketplace_id  # type: ignore[attr-defined]
+        and membership.status is not S.DELETED
+        and actor.sees_tab_of(membership.id)
+    )
+
+
+def require_tab(actor: Actor, membership_id: int) -> int:
+    """The acting marketplace, when the actor reads this provider's tabs whole; another
+    provider's tabs do not exist for it."""
+    marketplace_id = actor.require_marketplace()
+    if not actor.sees_tab_of(membership_id):
+        raise not_found("Membership", field="membershipId")
+    return marketplace_id
+
+
+def split_files(
+    actor: Actor, files: list[Membership]
+) -> tuple[list[Membership], dict[int, Exception]]:
+    """The files the actor may open (``sees_file``), and the error each other one gives."""
+    allowed = [m for m in files if sees_file(actor, m)]
+    denied: dict[int, Exception] = {}
+    for m in files:
+        if not sees_file(actor, m):
+            try:
+                actor.require_marketplace()
+                denied[m.id] = not_found("Membership", field="membershipId")
+            except AuthError as error:
+                denied[m.id] = error
+    return allowed, denied
 
 
 async def visible_memberships(actor: Actor, ids: Iterable[int]) -> list[Membership]:
@@ -167,208 +202,35 @@ async def provider_counts(actor: Actor) -> dict[MembershipStatus, int]:
 async def must_accept_terms(membership: Membership) -> bool:
     """True while a published terms version is newer than the one the provider accepted."""
     current = await current_terms_version(membership.marketplace_id)  # type: ignore[attr-defined]
-    if current is None:
-        return False
-    return (membership.terms_version_accepted or 0) < current
+    return _behind(membership, current)
 
 
-async def audit_entries(actor: Actor, membership: Membership) -> list[MembershipAudit] | None:
-    """Staff read the whole trail; providers do not see it (None)."""
-    if not actor.sees_whole_marketplace or not can_see(actor, membership):
-        return None
-    return (
-        await MembershipAudit.filter(membership_id=membership.id)
-        .select_related("actor")
-        .order_by("id")
-    )
+async def terms_to_accept(actor: Actor, files: list[Membership]) -> dict[int, bool]:
+    """``must_accept_terms`` of several files the actor may read, in one statement."""
+    marketplaces = sorted({m.marketplace_id for m in files})  # type: ignore[attr-defined]
+    current = await current_terms_numbers(actor, marketplaces)
+    return {m.id: _behind(m, current.get(m.marketplace_id)) for m in files}  # type: ignore[attr-defined]
 
 
-# --- transitions ----------------------------------------------------------------------------
+def _behind(membership: Membership, current: int | None) -> bool:
+    return current is not None and (membership.terms_version_accepted or 0) < current
 
 
-async def transition(
-    actor: Actor,
-    tx: AfterCommit,
-    membership: Membership,
-    *,
-    allowed_from: tuple[MembershipStatus, ...],
-    to: MembershipStatus,
-    action: str,
-    reason: str = "",
-) -> Membership:
-    """Move a membership locked FOR UPDATE; audit it and tell staff and the provider."""
-    before = membership.status
-    if before not in allowed_from:
-        raise UserError(
-            MembershipErrorCode.ILLEGAL_TRANSITION,
-            f"Cannot {action} a provider whose membership is {before.value}.",
-            field="membershipId",
-        )
-    now = clock.now()
-    membership.status = to
-    changed = ["status", "updated_at"]
-    if to is S.APPLIED:
-        membership.applied_at = now
-        changed.append("applied_at")
-    if before is S.APPLIED and to in (S.ACCEPTED, S.REFUSED):
-        membership.decided_at = now
-        changed.append("decided_at")
-    await membership.save(update_fields=changed)
-    audit = await MembershipAudit.create(
-        membership=membership,
-        actor_id=actor.user_id,
-        from_status=before,
-        to_status=to,
-        reason=reason,
-    )
-    await record_membership_event(tx, membership)
-    tx.enqueue("notify_membership_change", audit_id=audit.id)
-    return membership
+async def memberships_by_id(actor: Actor, ids: list[int]) -> dict[int, Membership]:
+    """Files, with their company and marketplace, named by rows the actor may read (a
+    conversation, a visit): what those rows show of them is theirs to decide."""
+    rows = await where_in(Membership, "id", padded(ids), related=("company", "marketplace"))
+    return {m.id: m for m in rows}
 
 
-async def record_membership_event(tx: AfterCommit, membership: Membership) -> None:
-    marketplace_id: int = membership.marketplace_id  # type: ignore[attr-defined]
-    await record_event(
-        tx,
-        topic=MEMBERSHIP_UPDATED,
-        marketplace_id=marketplace_id,
-        object_type="Membership",
-        object_id=membership.id,
-        audience=[staff_audience(marketplace_id), f"membership:{membership.id}"],
-    )
-
-
-async def lock_membership(marketplace_id: int, membership_id: int) -> Membership:
-    membership = (
-        await Membership.filter(id=membership_id, marketplace_id=marketplace_id)
-        .select_for_update()
-        .first()
-    )
-    if membership is None:
-        raise not_found("Membership", field="membershipId")
-    await membership.fetch_related("company", "marketplace")
-    return membership
-
-
-def clean_reason(reason: str, *, required: bool = False) -> str:
-    reason = reason.strip()
-    if required and not reason:
-        raise UserError(
-            MembershipErrorCode.REASON_REQUIRED, "Give the provider a reason.", field="reason"
-        )
-    if len(reason) > MAX_REASON_LENGTH:
-        raise UserError(
-            MembershipErrorCode.INVALID,
-            f"The reason is at most {MAX_REASON_LENGTH} characters.",
-            field="reason",
-        )
-    return reason
-
-
-async def _ensure_no_live_interventions(membership: Membership, action: str) -> None:
-    live = (
-        await Intervention.filter(
-            membership_id=membership.id,
-            marketplace_id=membership.marketplace_id,  # type: ignore[attr-defined]
-            status__in=LIVE_INTERVENTIONS,
-        )
-        .select_related("client")
-        .order_by("starts_at", "id")
-    )
-    if live:
-        listed = "; ".join(
-            f"intervention {i.id} ({i.status.value}, starts {i.starts_at:%Y-%m-%d %H:%M} UTC, "
-            f"client {i.client.full_name})"
-            for i in live
-        )
-        raise UserError(
-            MembershipErrorCode.INTERVENTIONS_PENDING,
-            f"Cannot {action} while interventions are in progress or upcoming: {listed}.",
-            field="membershipId",
-        )
-
-
-async def _staff_transition(
-    actor: Actor,
-    membership_id: int,
-    *,
-    allowed_from: tuple[MembershipStatus, ...],
-    to: MembershipStatus,
-    action: str,
-    reason: str,
-    reason_required: bool = False,
-    guard_interventions: bool = False,
-) -> Membership:
-    marketplace_id = actor.require_staff()
-    reason = clean_reason(reason, required=reason_required)
-    async with atomic() as tx:
-        membership = await lock_membership(marketplace_id, membership_id)
-        if guard_interventions and membership.status in allowed_from:
-            await _ensure_no_live_interventions(membership, action)
-        return await transition(
-            actor, tx, membership, allowed_from=allowed_from, to=to, action=action, reason=reason
-        )
-
-
-async def suspend_provider(actor: Actor, *, membership_id: int, reason: str = "") -> Membership:
-    """Staff suspend an ACCEPTED provider: it receives no new requests until reinstated."""
-    return await _staff_transition(
-        actor,
-        membership_id,
-        allowed_from=(S.ACCEPTED,),
-        to=S.SUSPENDED,
-        action="suspend",
-        reason=reason,
-    )
-
-
-async def reinstate_provider(actor: Actor, *, membership_id: int, reason: str = "") -> Membership:
-    """Staff reinstate a SUSPENDED provider to ACCEPTED."""
-    return await _staff_transition(
-        actor,
-        membership_id,
-        allowed_from=(S.SUSPENDED,),
-        to=S.ACCEPTED,
-        action="reinstate",
-        reason=reason,
-    )
-
-
-async def deactivate_provider(actor: Actor, *, membership_id: int, reason: str = "") -> Membership:
-    """Staff deactivate an ACCEPTED or SUSPENDED provider with no live intervention here."""
-    return await _staff_transition(
-        actor,
-        membership_id,
-        allowed_from=(S.ACCEPTED, S.SUSPENDED),
-        to=S.DEACTIVATED,
-        action="deactivate",
-        reason=reason,
-        guard_interventions=True,
-    )
-
-
-async def reactivate_provider(actor: Actor, *, membership_id: int, reason: str = "") -> Membership:
-    """Staff bring a DEACTIVATED provider back to ACCEPTED."""
-    return await _staff_transition(
-        actor,
-        membership_id,
-        allowed_from=(S.DEACTIVATED,),
-        to=S.ACCEPTED,
-        action="reactivate",
-        reason=reason,
-    )
-
-
-async def delete_provider_relationship(
-    actor: Actor, *, membership_id: int, reason: str = ""
-) -> Membership:
-    """Staff end the relationship from any state (kept for audit) with no live intervention."""
-    return await _staff_transition(
-        actor,
-        membership_id,
-        allowed_from=tuple(s for s in S if s is not S.DELETED),
-        to=S.DELETED,
-        action="delete",
-        reason=reason,
-        guard_interventions=True,
-    )
+async def audits_of(actor: Actor, files: list[Membership]) -> dict[int, list[MembershipAudit]]:
+    """The status changes of each file, oldest first: staff and partners of its marketplace
+    only (absent for anyone else)."""
+    allowed = [m.id for m in files if actor.sees_whole_marketplace and can_see(actor, m)]
+    if not allowed:
+        return {}
+    grouped: dict[int, list[MembershipAudit]] = {m: [] for m in allowed}
+    rows = MembershipAudit.filter(membership_id__in=padded(allowed)).select_related("actor")
+    for a in await rows.order_by("id"):
+        grouped[a.membership_id].append(a)  # type: ignore[attr-defined]
+    return grouped

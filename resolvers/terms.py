@@ -10,6 +10,8 @@ from models.marketplace import Marketplace
 from models.membership import Membership, MembershipStatus
 from models.terms import TermsAcceptance, TermsVersion
 from presta import clock
+from presta.db import padded
+from presta.statements import select
 from presta.tx import atomic
 from resolvers.actor import Actor
 from resolvers.document_upload import (
@@ -48,7 +50,8 @@ def _member_or_staff(actor: Actor) -> int:
 async def publish_terms_of_use(
     actor: Actor, *, text: str = "", upload: UploadedFile | None = None
 ) -> TermsVersion:
-    """ADMIN staff publish a new version; every provider must then accept it again."""
+    """ADMIN staff publish a new version; every provider must then accept it again (the
+    version is returned with its document)."""
     marketplace_id = actor.require_staff(admin=True)
     text = text.strip()
     if not text and upload is None:
@@ -58,11 +61,14 @@ async def publish_terms_of_use(
     if len(text) > MAX_TERMS_TEXT:
         raise UserError(TermsErrorCode.INVALID, "The text is too long.", field="text")
     if upload is None:
-        return await _publish(actor, marketplace_id, text, None)
-    content_type, filename = check_file(upload)
-    with staged(upload, content_type) as stored:
-        fields = document_fields(stored, filename)
-        return await _publish(actor, marketplace_id, text, fields)
+        version = await _publish(actor, marketplace_id, text, None)
+    else:
+        content_type, filename = check_file(upload)
+        with staged(upload, content_type) as stored:
+            fields = document_fields(stored, filename)
+            version = await _publish(actor, marketplace_id, text, fields)
+    await version.fetch_related("document")
+    return version
 
 
 async def _publish(
@@ -117,6 +123,22 @@ async def current_terms(marketplace_id: int) -> TermsVersion | None:
         .select_related("document")
         .first()
     )
+
+
+async def current_terms_numbers(actor: Actor, marketplace_ids: list[int]) -> dict[int, int]:
+    """Number of the current version in each marketplace of files the actor may read (absent:
+    none published)."""
+    keys = padded(marketplace_ids)
+    latest: dict[int, int] = {}
+    versions = await select(
+        "terms versions",
+        keys,  # the text of the terms is not read: only their numbers
+        lambda: TermsVersion.filter(marketplace_id__in=keys).only("marketplace_id", "number"),
+    )
+    for version in versions:
+        marketplace_id = version.marketplace_id  # type: ignore[attr-defined]
+        latest[marketplace_id] = max(version.number, latest.get(marketplace_id, 0))
+    return latest
 
 
 async def terms_of_use(actor: Actor) -> TermsVersion | None:

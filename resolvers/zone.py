@@ -225,7 +225,7 @@ async def action_zone(actor: Actor, membership_id: int) -> ActionZone:
 async def visible_membership(actor: Actor, membership_id: int) -> Membership:
     """The membership when the actor is its marketplace's reader or that provider."""
     marketplace_id = actor.require_marketplace()
-    if actor.sees_whole_marketplace or actor.membership_id == membership_id:
+    if actor.sees_tab_of(membership_id):
         membership = (
             await Membership.filter(id=membership_id, marketplace_id=marketplace_id)
             .exclude(status=MembershipStatus.DELETED)

@@ -41,11 +41,7 @@ class User(AuthorizedNode):
 
     @classmethod
     async def load_visible(cls, actor: Actor, ids: list[int]) -> dict[int, Any]:
-        # People are only visible as themselves; others appear through the objects naming them.
-        if actor.user_id in ids:
-            user = await UserModel.get(id=actor.user_id)
-            return {user.id: cls.from_model(user)}
-        return {}
+        return {u.id: cls.from_model(u) for u in await account.visible_users(actor, ids)}
 
 
 @strawberry.enum(description="A role held in a marketplace.")
@@ -258,7 +254,7 @@ async def _viewer_user(info: Info) -> User | None:
     if profile is not None and profile.user_id == actor.user_id:
         # Read with the roles while authenticating this very request: no second statement.
         return User(id=profile.user_id, email=profile.email, full_name=profile.full_name)
-    user = await UserModel.get_or_none(id=actor.user_id)
+    user = await account.load_self(actor, actor.user_id)
     return User.from_model(user) if user is not None else None
 
 

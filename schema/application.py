@@ -11,7 +11,7 @@ from resolvers import application as use_cases
 from resolvers.actor import Actor
 from schema.base import decode_id
 from schema.context import Info
-from schema.membership import Membership, MembershipError, run
+from schema.membership.types import Membership, MembershipError, run
 
 
 @strawberry.input(description="Apply to the marketplace (an INVITED membership).")

@@ -15,7 +15,6 @@ from models.catalog import Service as ServiceModel
 from resolvers import catalog as use_cases
 from resolvers.actor import Actor
 from resolvers.errors import UserError
-from resolvers.pagination import keyset_page
 from schema.base import (
     After,
     Before,
@@ -317,9 +316,7 @@ async def services_tab(actor: Actor, membership_id: int) -> list[MembershipServi
     return service_lines(await use_cases.membership_services(actor, membership_id))
 
 
-def service_lines(
-    rows: list[tuple[ServiceModel, ProviderServiceModel | None]],
-) -> list[MembershipService]:
+def service_lines(rows: list[use_cases.ServiceLine]) -> list[MembershipService]:
     return [
         MembershipService(
             service=Service.from_model(s),
@@ -344,9 +341,13 @@ class CatalogQuery:
         last: Last = None,
         before: Before = None,
     ) -> Connection[Service]:
-        query = use_cases.services(info.context.actor, include_archived=include_archived)
-        page = await keyset_page(
-            query, first=first, after=after, last=last, before=before, newest_first=False
+        page = await use_cases.list_services(
+            info.context.actor,
+            include_archived=include_archived,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
         return connection(page, Service.from_model)
 

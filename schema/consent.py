@@ -28,7 +28,7 @@ from schema.base import (
     run_mutation,
 )
 from schema.context import Info
-from schema.membership import Membership
+from schema.membership.types import Membership
 from schema.node import AuthorizedNode
 
 strawberry.enum(use_cases.ConsentErrorCode, description="Why a consent operation failed.")
@@ -127,7 +127,6 @@ async def _set(actor: Actor, data: SetMarketingConsentInput) -> dict[str, Any]:
         wording_version=data.wording_version,
         source=data.source,
     )
-    await record.fetch_related("actor")
     states = await use_cases.current_consent(actor, membership_id=membership_id)
     return {
         "record": ConsentRecord.from_model(record),

@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.websockets import WebSocket
 from strawberry.types import Info as _Info
 
-from resolvers.account import Profile
 from resolvers.actor import Actor
+from resolvers.authentication import Profile
 
 # Set by ``schema.loaders.FreshLoaders`` for each operation. A websocket keeps one Context for
 # all its operations, but each operation runs in its own task, so a context variable is per

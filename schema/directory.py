@@ -12,7 +12,7 @@ from resolvers.actor import Actor
 from schema.base import After, Before, Connection, First, Last, connection, decode_id
 from schema.context import Info
 from schema.invitation import Invitation, InvitationError, partial
-from schema.membership import ProviderCompany
+from schema.membership.types import ProviderCompany
 
 
 @strawberry.input(description="Invite providers of the platform directory.")

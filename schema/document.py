@@ -59,9 +59,7 @@ class DocumentType(AuthorizedNode):
 
     @classmethod
     async def load_visible(cls, actor: Actor, ids: list[int]) -> dict[int, Any]:
-        if not actor.is_authenticated:
-            return {}
-        found = await use_cases.document_types_by_id(ids)
+        found = await use_cases.visible_document_types(actor, ids)
         return {i: cls.from_model(t) for i, t in found.items()}
 
 

@@ -13,6 +13,7 @@ from models.intervention import Intervention as InterventionModel
 from models.intervention import InterventionStatus
 from resolvers import intervention as use_cases
 from resolvers.actor import Actor
+from resolvers.pagination import Page
 from schema.base import (
     After,
     Before,
@@ -270,9 +271,8 @@ class InterventionMutation:
 
 
 async def interventions_connection(
-    info: Info, f: use_cases.InterventionFilter, **page: Any
+    info: Info, found: Page[InterventionModel]
 ) -> Connection[Intervention]:
-    found = await use_cases.list_interventions(info.context.actor, f, **page)
     result = connection(found, Intervention.from_model)
     await Intervention.prime(info, [e.node for e in result.edges])
     return result
@@ -281,11 +281,9 @@ async def interventions_connection(
 async def interventions_tab(
     info: Info, membership_id: int, *, starts_from: date | None = None, **page: Any
 ) -> Connection[Intervention]:
-    """A membership's Interventions tab: staff of its marketplace, or the provider itself."""
-    if not info.context.actor.sees_tab_of(membership_id):
-        membership_id = 0  # another provider's tab: nothing
-    f = use_cases.InterventionFilter(membership_id=membership_id, starts_from=starts_from)
-    return await interventions_connection(info, f, **page)
+    actor = info.context.actor
+    found = await use_cases.interventions_tab(actor, membership_id, starts_from=starts_from, **page)
+    return await interventions_connection(info, found)
 
 
 @strawberry.type
@@ -329,6 +327,7 @@ class InterventionQuery:
             starts_from=starts_from,
             starts_before=starts_before,
         )
-        return await interventions_connection(
-            info, f, first=first, after=after, last=last, before=before
+        found = await use_cases.list_interventions(
+            info.context.actor, f, first=first, after=after, last=last, before=before
         )
+        return await interventions_connection(info, found)

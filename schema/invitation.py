@@ -27,7 +27,7 @@ from schema.base import (
 )
 from schema.context import Info
 from schema.document import Document, DocumentType
-from schema.membership import Membership
+from schema.membership.types import Membership
 from schema.node import AuthorizedNode
 from schema.terms import TermsOfUse
 
@@ -255,13 +255,11 @@ async def _invite(actor: Actor, data: InviteProvidersInput) -> Any:
 
 async def _resend(actor: Actor, data: ResendInvitationInput) -> dict[str, Any]:
     i = await use_cases.resend_invitation(actor, invitation_id=decode_id(data.id, "Invitation"))
-    await i.fetch_related("marketplace")
     return {"invitation": Invitation.from_model(i)}
 
 
 async def _revoke(actor: Actor, data: RevokeInvitationInput) -> dict[str, Any]:
     i = await use_cases.revoke_invitation(actor, invitation_id=decode_id(data.id, "Invitation"))
-    await i.fetch_related("marketplace")
     return {"invitation": Invitation.from_model(i)}
 
 
@@ -356,7 +354,6 @@ class InvitationQuery:
         page = await use_cases.list_invitations(
             info.context.actor, status=status, first=first, after=after, last=last, before=before
         )
-        await InvitationModel.fetch_for_list(page.items, "marketplace")
         return connection(page, Invitation.from_model)
 
     @strawberry.field(

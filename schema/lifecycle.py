@@ -7,11 +7,11 @@ from typing import Any
 import strawberry
 from strawberry import relay
 
-from resolvers import membership as use_cases
+from resolvers import lifecycle as use_cases
 from resolvers.actor import Actor
 from schema.base import decode_id
 from schema.context import Info
-from schema.membership import Membership, MembershipError, run
+from schema.membership.types import Membership, MembershipError, run
 
 
 @strawberry.input(description="Suspend an ACCEPTED provider.")

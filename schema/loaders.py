@@ -1,18 +1,17 @@
 """Per-operation DataLoaders: one statement per list level, whatever the number of rows.
 
-Each loader fetches the rows behind one relation for every object of a list at once, and
-applies the same visibility rule as the single-object path it replaces. Loaders live for one
-operation (``FreshLoaders``); in a subscription they do not cache, since one operation lasts
-as long as the subscription and the rows change between events.
+Each loader gathers the keys of one relation for every object of a list, and hands them at
+once to the use case that reads them (``resolvers``), which also decides what the actor sees
+of them. Loaders live for one operation (``FreshLoaders``); in a subscription they do not
+cache, since one operation lasts as long as the subscription and the rows change between
+events.
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Hashable, Iterator
-from datetime import date
+from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
 from graphql import OperationType
@@ -21,28 +20,17 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.nodes import SelectedField
 
 from models.account import Client
-from models.catalog import ProviderService, ProviderServiceStatus, Service
+from models.catalog import Service
 from models.commission import CommissionRate
 from models.consent import ConsentState
-from models.dispatch import (
-    Dispatch,
-    DispatchAnswerAudit,
-    DispatchStatus,
-    Proposal,
-    RequestRound,
-    ServiceRequest,
-)
-from models.document import Document, DocumentKind, RequiredDocumentType
-from models.membership import Membership, MembershipAudit, MembershipStatus
-from models.terms import TermsVersion
-from presta import clock
-from presta.db import padded
-from presta.statements import select, where_in
+from models.dispatch import Dispatch, DispatchAnswerAudit, RequestRound, ServiceRequest
+from models.membership import Membership, MembershipAudit
+from resolvers import catalog, commission, consent, document_tab, membership
 from resolvers.actor import Actor
-from resolvers.dispatch.core import visible_requests
-from resolvers.document import DocumentState, state_of
-from resolvers.errors import AuthError, not_found
-from resolvers.membership import can_see
+from resolvers.catalog import ServiceLine
+from resolvers.dispatch import reads
+from resolvers.dispatch.reads import ProposalEntries
+from resolvers.document import DocumentState
 from schema.context import Info, operation_loaders
 
 K = TypeVar("K")
@@ -77,11 +65,29 @@ class _Loader(DataLoader[K, V], Generic[K, V]):
 
     async def _load(self, keys: list[K]) -> list[V]:
         unique = list({self.key_of(k): k for k in keys}.values())
-        found = await self.fetch(padded(unique))
+        found = await self.fetch(unique)
         return [found.get(self.key_of(k), self.missing) for k in keys]
 
-    async def fetch(self, keys: list[K]) -> dict[Hashable, V]:
+    async def fetch(self, keys: list[K]) -> Mapping[Any, V]:
+        """The value of each key found, by ``key_of``; an exception as a value is raised by
+        the load of its key."""
         raise NotImplementedError
+
+
+class _ByFile(_Loader[Membership, V]):
+    """Keyed by a provider's file, loaded once per membership id."""
+
+    @staticmethod
+    def key_of(key: Membership) -> Hashable:
+        return int(key.id)
+
+
+class _ByRequest(_Loader[ServiceRequest, V]):
+    """Keyed by a request, loaded once per request id."""
+
+    @staticmethod
+    def key_of(key: ServiceRequest) -> Hashable:
+        return int(key.id)
 
 
 # The fields a query asks of some objects, by name, each with what it asks in turn.
@@ -157,127 +163,46 @@ def loader(info: Info, cls: type[L]) -> L:
 class ServiceByIdLoader(_Loader[int, Service]):
     """Services named by rows the actor was already allowed to read (requests, visits)."""
 
-    async def fetch(self, keys: list[int]) -> dict[Hashable, Service]:
-        return {s.id: s for s in await where_in(Service, "id", keys)}
+    async def fetch(self, keys: list[int]) -> Mapping[Any, Service]:
+        return await catalog.services_by_id(self.actor, keys)
 
 
-def _sees_file(actor: Actor, m: Membership) -> bool:
-    """Staff and partners of its marketplace, or the provider itself; never a DELETED file."""
-    return (
-        actor.marketplace_id == m.marketplace_id  # type: ignore[attr-defined]
-        and m.status is not MembershipStatus.DELETED
-        and (actor.sees_whole_marketplace or actor.membership_id == m.id)
-    )
+class MembershipServicesLoader(_ByFile[list[ServiceLine]]):
+    """The Services tab of several files."""
 
-
-def _split(actor: Actor, keys: list[Membership]) -> tuple[list[Membership], dict[Hashable, Any]]:
-    """The files the actor may open, and the error each other one resolves to."""
-    allowed = [m for m in keys if _sees_file(actor, m)]
-    denied: dict[Hashable, Any] = {}
-    for m in keys:
-        if not _sees_file(actor, m):
-            try:
-                actor.require_marketplace()
-                denied[m.id] = not_found("Membership", field="membershipId")
-            except AuthError as error:
-                denied[m.id] = error
-    return allowed, denied
-
-
-ServiceLine = tuple[Service, ProviderService | None]
-_BY_NAME = ("name", "id")
-
-
-class MembershipServicesLoader(_Loader[Membership, list[ServiceLine]]):
-    """The Services tab of several files: the catalogue once, the applications in one go."""
-
-    @staticmethod
-    def key_of(key: Membership) -> Hashable:
-        return int(key.id)
-
-    async def fetch(self, keys: list[Membership]) -> dict[Hashable, Any]:
-        allowed, result = _split(self.actor, keys)
-        if not allowed:
-            return result
-        marketplaces = {m.marketplace_id for m in allowed}  # type: ignore[attr-defined]
-        catalogue: dict[int, list[Service]] = defaultdict(list)
-        for s in await where_in(Service, "marketplace_id", list(marketplaces), order=_BY_NAME):
-            catalogue[s.marketplace_id].append(s)  # type: ignore[attr-defined]
-        applying = [m.id for m in allowed]
-        applications: dict[tuple[int, int], ProviderService] = {
-            (r.membership_id, r.service_id): r  # type: ignore[attr-defined]
-            for r in await where_in(ProviderService, "membership_id", applying)
-        }
-        for m in allowed:
-            result[m.id] = [
-                (s, applications.get((m.id, s.id)))
-                for s in catalogue[m.marketplace_id]  # type: ignore[attr-defined]
-            ]
-        return result
+    async def fetch(self, keys: list[Membership]) -> Mapping[Any, Any]:
+        return await catalog.services_of_files(self.actor, keys)
 
 
 # --- membership -----------------------------------------------------------------------------
 
 
-class CurrentTermsByMarketplaceLoader(_Loader[int, int]):
-    """Number of the current terms-of-use version of each marketplace (absent: none)."""
+class TermsToAcceptLoader(_ByFile[bool]):
+    """Whether each file's provider must accept its marketplace's current terms of use."""
 
-    async def fetch(self, keys: list[int]) -> dict[Hashable, int]:
-        latest: dict[Hashable, int] = {}
-        versions = await select(
-            "terms versions",
-            keys,  # the text of the terms is not read: only their numbers
-            lambda: TermsVersion.filter(marketplace_id__in=keys).only("marketplace_id", "number"),
-        )
-        for version in versions:
-            marketplace_id = version.marketplace_id  # type: ignore[attr-defined]
-            latest[marketplace_id] = max(version.number, latest.get(marketplace_id, 0))
-        return latest
+    async def fetch(self, keys: list[Membership]) -> Mapping[Any, bool]:
+        return await membership.terms_to_accept(self.actor, keys)
 
 
 class MembershipByIdLoader(_Loader[int, Membership]):
     """Files (with company and marketplace) named by rows the actor was already allowed to read."""
 
-    async def fetch(self, keys: list[int]) -> dict[Hashable, Membership]:
-        rows = await where_in(Membership, "id", keys, related=("company", "marketplace"))
-        return {m.id: m for m in rows}
+    async def fetch(self, keys: list[int]) -> Mapping[Any, Membership]:
+        return await membership.memberships_by_id(self.actor, keys)
 
 
-class ConsentByMembershipLoader(_Loader[Membership, list[ConsentState]]):
+class ConsentByMembershipLoader(_ByFile[list[ConsentState]]):
     """The consent in force on each channel of several files (the GDPR tab)."""
 
-    @staticmethod
-    def key_of(key: Membership) -> Hashable:
-        return int(key.id)
-
-    async def fetch(self, keys: list[Membership]) -> dict[Hashable, Any]:
-        allowed, result = _split(self.actor, keys)
-        for m in allowed:
-            result[m.id] = []
-        if allowed:
-            rows = ConsentState.filter(membership_id__in=[m.id for m in allowed])
-            for state in await rows.select_related("record").order_by("id"):
-                result[state.membership_id].append(state)  # type: ignore[attr-defined]
-        return result
+    async def fetch(self, keys: list[Membership]) -> Mapping[Any, Any]:
+        return await consent.consent_of_files(self.actor, keys)
 
 
-class AuditByMembershipLoader(_Loader[Membership, list[MembershipAudit]]):
+class AuditByMembershipLoader(_ByFile[list[MembershipAudit]]):
     """Status changes of several files, oldest first; staff only (others get null)."""
 
-    @staticmethod
-    def key_of(key: Membership) -> Hashable:
-        return int(key.id)
-
-    async def fetch(self, keys: list[Membership]) -> dict[Hashable, list[MembershipAudit]]:
-        actor = self.actor
-        allowed = [m.id for m in keys if actor.sees_whole_marketplace and can_see(actor, m)]
-        if not allowed:
-            return {}
-        grouped: dict[Hashable, list[MembershipAudit]] = {m: [] for m in allowed}
-        rows = MembershipAudit.filter(membership_id__in=allowed).select_related("actor")
-        for a in await rows.order_by("id"):
-            grouped[a.membership_id].append(a)  # type: ignore[attr-defined]
-        return grouped
+    async def fetch(self, keys: list[Membership]) -> Mapping[Any, list[MembershipAudit]]:
+        return await membership.audits_of(self.actor, keys)
 
 
 class CommissionHistoryByMembershipLoader(_Loader[int, list[CommissionRate]]):
@@ -285,106 +210,39 @@ class CommissionHistoryByMembershipLoader(_Loader[int, list[CommissionRate]]):
 
     missing: Any = []
 
-    async def fetch(self, keys: list[int]) -> dict[Hashable, list[CommissionRate]]:
-        grouped: dict[Hashable, list[CommissionRate]] = defaultdict(list)
-        order = ("-effective_from", "-id")
-        for r in await where_in(CommissionRate, "membership_id", keys, order=order):
-            grouped[r.membership_id].append(r)  # type: ignore[attr-defined]
-        return grouped
+    async def fetch(self, keys: list[int]) -> Mapping[Any, list[CommissionRate]]:
+        return await commission.rate_histories(self.actor, keys)
 
 
-class DocumentStateByMembershipLoader(_Loader[Membership, DocumentState]):
+class DocumentStateByMembershipLoader(_ByFile[DocumentState]):
     """The worst state of a file's required company documents; null for other viewers."""
 
-    @staticmethod
-    def key_of(key: Membership) -> Hashable:
-        return int(key.id)
-
-    async def fetch(self, keys: list[Membership]) -> dict[Hashable, DocumentState]:
-        allowed, _ = _split(self.actor, keys)
-        if not allowed:
-            return {}
-        marketplaces = {m.marketplace_id for m in allowed}  # type: ignore[attr-defined]
-        required: dict[int, set[int]] = defaultdict(set)
-        for marketplace_id, type_id in await RequiredDocumentType.filter(
-            marketplace_id__in=marketplaces
-        ).values_list("marketplace_id", "document_type_id"):
-            required[marketplace_id].add(type_id)
-        wanted = set().union(*required.values()) if required else set()
-        best: dict[tuple[int, int], Document] = {}
-        if wanted:
-            documents = await Document.filter(
-                company_id__in={m.company_id for m in allowed},  # type: ignore[attr-defined]
-                kind=DocumentKind.COMPANY,
-                deleted_at__isnull=True,
-                document_type_id__in=wanted,
-            ).only("id", "company_id", "document_type_id", "expires_on")
-            for d in documents:
-                key = (d.company_id, d.document_type_id)  # type: ignore[attr-defined]
-                if key not in best or _lasts_longer(d, best[key]):
-                    best[key] = d
-        today = clock.now().date()
-        return {
-            m.id: _worst(
-                state_of(best.get((m.company_id, t)), today)  # type: ignore[attr-defined]
-                for t in required[m.marketplace_id]  # type: ignore[attr-defined]
-            )
-            for m in allowed
-        }
-
-
-_SEVERITY = [
-    DocumentState.VALID,
-    DocumentState.EXPIRING_SOON,
-    DocumentState.EXPIRED,
-    DocumentState.MISSING,
-]
-
-
-def _worst(states: Iterator[DocumentState] | Any) -> DocumentState:
-    return max(states, key=_SEVERITY.index, default=DocumentState.VALID)
-
-
-def _lasts_longer(a: Document, b: Document) -> bool:
-    """The document that keeps the type valid the longest (no end date beats any date)."""
-    far = date.max
-
-    def rank(d: Document) -> tuple[bool, date, int]:
-        return (d.expires_on is None, d.expires_on or far, d.id)
-
-    return rank(a) > rank(b)
+    async def fetch(self, keys: list[Membership]) -> Mapping[Any, DocumentState]:
+        return await document_tab.document_states(self.actor, keys)
 
 
 # --- requests and answers -------------------------------------------------------------------
 
 
-class ClientByIdLoader(_Loader[int, Client]):
-    """Clients named by requests the actor was allowed to read (callers check the rest)."""
+class ClientByRequestLoader(_ByRequest[Client]):
+    """The client of each request, where the actor is shown it (null otherwise)."""
 
-    async def fetch(self, keys: list[int]) -> dict[Hashable, Client]:
-        return {c.id: c for c in await where_in(Client, "id", keys)}
+    async def fetch(self, keys: list[ServiceRequest]) -> Mapping[Any, Client]:
+        return await reads.clients_of(self.actor, keys)
 
 
 class VisibleRequestLoader(_Loader[int, ServiceRequest]):
     """Requests by id, as the actor may see them (absent otherwise)."""
 
-    async def fetch(self, keys: list[int]) -> dict[Hashable, ServiceRequest]:
-        return {r.id: r for r in await visible_requests(self.actor, keys)}
+    async def fetch(self, keys: list[int]) -> Mapping[Any, ServiceRequest]:
+        return await reads.requests_by_id(self.actor, keys)
 
 
 class MyDispatchByRequestLoader(_Loader[int, Dispatch]):
     """The acting provider's own dispatch of each request."""
 
-    async def fetch(self, keys: list[int]) -> dict[Hashable, Dispatch]:
-        mine = self.actor.membership_id
-        if mine is None:
-            return {}
-        rows = await select(
-            "my dispatches",
-            [*keys, mine],
-            lambda: Dispatch.filter(request_id__in=keys, membership_id=mine),
-        )
-        return {d.request_id: d for d in rows}  # type: ignore[attr-defined]
+    async def fetch(self, keys: list[int]) -> Mapping[Any, Dispatch]:
+        return await reads.my_dispatches(self.actor, keys)
 
 
 class DispatchesByRequestLoader(_Loader[int, list[Dispatch]]):
@@ -392,17 +250,8 @@ class DispatchesByRequestLoader(_Loader[int, list[Dispatch]]):
 
     missing: Any = []
 
-    async def fetch(self, keys: list[int]) -> dict[Hashable, list[Dispatch]]:
-        actor = self.actor
-        query = Dispatch.filter(request_id__in=keys)
-        if not actor.sees_whole_marketplace:
-            if actor.membership_id is None:
-                return {}
-            query = query.filter(membership_id=actor.membership_id)
-        grouped: dict[Hashable, list[Dispatch]] = defaultdict(list)
-        for d in await query.order_by("id"):
-            grouped[d.request_id].append(d)  # type: ignore[attr-defined]
-        return grouped
+    async def fetch(self, keys: list[int]) -> Mapping[Any, list[Dispatch]]:
+        return await reads.dispatches_of(self.actor, keys)
 
 
 class AnswersByDispatchLoader(_Loader[int, list[DispatchAnswerAudit]]):
@@ -410,11 +259,8 @@ class AnswersByDispatchLoader(_Loader[int, list[DispatchAnswerAudit]]):
 
     missing: Any = []
 
-    async def fetch(self, keys: list[int]) -> dict[Hashable, list[DispatchAnswerAudit]]:
-        grouped: dict[Hashable, list[DispatchAnswerAudit]] = defaultdict(list)
-        for a in await where_in(DispatchAnswerAudit, "dispatch_id", keys, order=("id",)):
-            grouped[a.dispatch_id].append(a)  # type: ignore[attr-defined]
-        return grouped
+    async def fetch(self, keys: list[int]) -> Mapping[Any, list[DispatchAnswerAudit]]:
+        return await reads.answers_of(self.actor, keys)
 
 
 class RoundsByRequestLoader(_Loader[int, list[RequestRound]]):
@@ -422,41 +268,12 @@ class RoundsByRequestLoader(_Loader[int, list[RequestRound]]):
 
     missing: Any = []
 
-    async def fetch(self, keys: list[int]) -> dict[Hashable, list[RequestRound]]:
-        grouped: dict[Hashable, list[RequestRound]] = defaultdict(list)
-        for r in await where_in(RequestRound, "request_id", keys, order=("number",)):
-            grouped[r.request_id].append(r)  # type: ignore[attr-defined]
-        return grouped
+    async def fetch(self, keys: list[int]) -> Mapping[Any, list[RequestRound]]:
+        return await reads.rounds_of(self.actor, keys)
 
 
-ProposalEntries = tuple[Proposal, list[Dispatch], dict[int, list[str]]]
+class ProposalByRequestLoader(_ByRequest[ProposalEntries]):
+    """The proposal of each request, for those who see the request whole (null otherwise)."""
 
-
-class ProposalByRequestLoader(_Loader[int, ProposalEntries]):
-    """The proposal of requests the caller may see in full, its providers in the order they
-    joined it, and the services each is accepted for (callers check access)."""
-
-    async def fetch(self, keys: list[int]) -> dict[Hashable, ProposalEntries]:
-        proposals = {p.request_id: p for p in await Proposal.filter(request_id__in=keys)}  # type: ignore[attr-defined]
-        if not proposals:
-            return {}
-        entries: dict[int, list[Dispatch]] = defaultdict(list)
-        rows = (
-            Dispatch.filter(request_id__in=list(proposals), proposed_at__not_isnull=True)
-            .exclude(status=DispatchStatus.DECLINED)
-            .select_related("membership__company")
-        )
-        for d in await rows.order_by("proposed_at", "id"):
-            entries[d.request_id].append(d)  # type: ignore[attr-defined]
-        members = {d.membership_id for ds in entries.values() for d in ds}  # type: ignore[attr-defined]
-        services: dict[int, list[str]] = defaultdict(list)
-        if members:
-            accepted = ProviderService.filter(
-                membership_id__in=members, status=ProviderServiceStatus.ACCEPTED
-            ).select_related("service")
-            for r in await accepted.order_by("service__name"):
-                services[r.membership_id].append(r.service.name)  # type: ignore[attr-defined]
-        return {
-            request_id: (proposal, entries[request_id], services)
-            for request_id, proposal in proposals.items()
-        }
+    async def fetch(self, keys: list[ServiceRequest]) -> Mapping[Any, ProposalEntries]:
+        return await reads.proposals_of(self.actor, keys)

@@ -20,12 +20,12 @@ from schema import (
     invitation,
     lifecycle,
     marketplace,
-    membership,
     terms,
     zone,
 )
 from schema.dispatch import mutations as dispatch_mutation
-from schema.dispatch import types as dispatch
+from schema.dispatch import queries as dispatch
+from schema.dispatch import subscriptions as dispatch_live
 from schema.fast import install as install_direct_resolvers
 from schema.http.execution import Execution
 from schema.http.hooks import Schema
@@ -35,6 +35,8 @@ from schema.http.masking import ErrorMasking
 from schema.http.ratelimit import RateLimit
 from schema.http.upload import UPLOAD_SCALAR
 from schema.loaders import FreshLoaders
+from schema.membership import queries as membership
+from schema.membership import subscriptions as membership_live
 from schema.messaging import mutations as messaging_mutations
 from schema.messaging import types as messaging
 from schema.policy import install as install_policy
@@ -96,8 +98,8 @@ Subscription = merge_types(
     (
         account.AccountSubscription,
         messaging.MessagingSubscription,
-        membership.MembershipSubscription,
-        dispatch.DispatchSubscription,
+        membership_live.MembershipSubscription,
+        dispatch_live.DispatchSubscription,
     ),
 )
 

@@ -123,7 +123,6 @@ class RemoveInternalDocumentPayload:
 async def _publish(actor: Actor, data: PublishTermsOfUseInput) -> dict[str, Any]:
     upload = await read_upload(data.file) if data.file is not None else None
     version = await use_cases.publish_terms_of_use(actor, text=data.text, upload=upload)
-    await version.fetch_related("document")
     return {"terms_of_use": TermsOfUse.from_model(version)}
 
 

@@ -18,9 +18,9 @@ from schema.base import UserErrorBase, decode_id, encode_id, run_mutation
 from schema.context import Info
 
 if TYPE_CHECKING:
-    from schema.membership import Membership
+    from schema.membership.types import Membership
 
-MembershipRef = Annotated["Membership", strawberry.lazy("schema.membership")]
+MembershipRef = Annotated["Membership", strawberry.lazy("schema.membership.types")]
 
 strawberry.enum(use_cases.ZoneErrorCode, description="Why a zone operation failed.")
 strawberry.enum(
@@ -224,7 +224,7 @@ async def zone_tab(actor: Actor, membership_id: int) -> ActionZone:
 
 
 def _membership(m: MembershipModel) -> Membership:
-    from schema.membership import Membership
+    from schema.membership.types import Membership
 
     return Membership.from_model(m)
 

@@ -222,7 +222,7 @@ async def test_the_whole_path_through_graphql_ends_done():
 
 
 async def test_deactivation_is_refused_while_a_scheduled_visit_is_upcoming_then_allowed():
-    from resolvers.membership import deactivate_provider
+    from resolvers.lifecycle import deactivate_provider
 
     world = await make_world(providers=1, proposals_required=1)
     request_id, chosen = await _accepted(world)

@@ -10,9 +10,10 @@ import pytest
 from models.intervention import InterventionStatus
 from models.membership import Membership, MembershipAudit, MembershipStatus
 from presta import clock, jobs
-from resolvers import membership as use_cases
+from resolvers import lifecycle as use_cases
 from resolvers.application import refuse_application
 from resolvers.errors import UserError
+from resolvers.membership import MembershipErrorCode
 from schema.base import encode_id
 from schema.context import Context
 from schema.http.live import encode_event_cursor
@@ -99,7 +100,7 @@ async def test_deactivation_is_refused_while_an_intervention_is_upcoming_and_nam
     for use_case in (use_cases.deactivate_provider, use_cases.delete_provider_relationship):
         with pytest.raises(UserError) as refused:
             await use_case(staff, membership_id=membership.id)
-        assert refused.value.code is use_cases.MembershipErrorCode.INTERVENTIONS_PENDING
+        assert refused.value.code is MembershipErrorCode.INTERVENTIONS_PENDING
         assert f"intervention {upcoming.id}" in refused.value.message
         assert client.full_name in refused.value.message
     await membership.refresh_from_db()
@@ -157,7 +158,7 @@ async def test_a_refusal_needs_a_reason_and_the_provider_receives_it_by_e_mail(m
 
     with pytest.raises(UserError) as missing:
         await refuse_application(staff, membership_id=membership.id, reason="  ")
-    assert missing.value.code is use_cases.MembershipErrorCode.REASON_REQUIRED
+    assert missing.value.code is MembershipErrorCode.REASON_REQUIRED
     await refuse_application(staff, membership_id=membership.id, reason="No insurance in 2025.")
     await jobs.drain()
 
@@ -180,7 +181,7 @@ async def test_two_staff_suspending_at_once_make_one_transition_and_one_typed_re
 
     refused = [r for r in results if isinstance(r, UserError)]
     assert len(refused) == 1
-    assert refused[0].code is use_cases.MembershipErrorCode.ILLEGAL_TRANSITION
+    assert refused[0].code is MembershipErrorCode.ILLEGAL_TRANSITION
     assert "SUSPENDED" in refused[0].message
     assert await MembershipAudit.filter(membership_id=membership.id).count() == 1
 

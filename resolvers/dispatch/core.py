@@ -314,11 +314,18 @@ async def requeue_stale_jobs(limit: int = 200) -> int:
     return requeued
 
 
+def dispatches_seen_by(actor: Actor, query: QuerySet[Dispatch]) -> QuerySet[Dispatch] | None:
+    """The dispatches of ``query`` the actor sees: staff and partners every one, a provider
+    only its own; None when it sees none."""
+    if actor.sees_whole_marketplace:
+        return query
+    if actor.membership_id is None:
+        return None
+    return query.filter(membership_id=actor.membership_id)
+
+
 async def visible_dispatches(actor: Actor, ids: list[int]) -> list[Dispatch]:
-    """Staff and partners see their marketplace's dispatches, a provider only its own."""
+    """Dispatches of the acting marketplace, as ``dispatches_seen_by`` lets the actor see them."""
     query = Dispatch.filter(id__in=ids, request__marketplace_id=actor.marketplace_id)
-    if not actor.sees_whole_marketplace:
-        if actor.membership_id is None:
-            return []
-        query = query.filter(membership_id=actor.membership_id)
-    return await query
+    seen = dispatches_seen_by(actor, query)
+    return [] if seen is None else await seen

@@ -26,6 +26,7 @@ from resolvers.dispatch.core import (
 )
 from resolvers.errors import UserError, UserErrors, forbidden, not_found
 from resolvers.matching import matching_membership_ids
+from resolvers.membership import require_tab
 from resolvers.pagination import Page, Paging, keyset_page
 
 _POSTAL_CODE = re.compile(r"^\d{5}$")
@@ -312,13 +313,27 @@ async def list_service_requests(
     """Staff: the marketplace's requests; providers: those sent to them; clients: their own."""
     marketplace_id = actor.require_marketplace()
     page = Paging(first=first, after=after, last=last, before=before)
-    if f == RequestFilter(membership_id=f.membership_id) and actor.sees_tab_of(f.membership_id):
-        # A provider's Requests tab, read whole by its viewer: every request sent to it. Every
-        # provider app asks for it on opening, so its SQL is built once (presta.statements).
-        tab = ServiceRequest.filter(
-            marketplace_id=marketplace_id, dispatches__membership_id=f.membership_id
-        )
-        return await keyset_page(
-            tab, **page, shape="requests tab", params=[marketplace_id, f.membership_id]
-        )
-    return await keyset_page(_filtered(requests_visible_to(actor), f), **page)
+    whole = actor.sees_tab_of(f.membership_id)
+    # Who reads a provider's tab whole sees every request sent to it: the filter says it all.
+    visible = (
+        ServiceRequest.filter(marketplace_id=marketplace_id)
+        if whole
+        else requests_visible_to(actor)
+    )
+    query = _filtered(visible, f)
+    if whole and f == RequestFilter(membership_id=f.membership_id):
+        # The whole tab: every provider app asks for it on opening, so its SQL is built once
+        # (presta.statements).
+        tab = [marketplace_id, f.membership_id]
+        return await keyset_page(query, **page, shape="requests tab", params=tab)
+    return await keyset_page(query, **page)
+
+
+async def requests_tab(
+    actor: Actor, membership_id: int, *, first: int | None = None, after: str | None = None
+) -> Page[ServiceRequest]:
+    """A provider's Requests tab, every request sent to it whatever its status: for its
+    marketplace's staff and partners, and the provider itself (``require_tab``)."""
+    require_tab(actor, membership_id)
+    f = RequestFilter(membership_id=membership_id)
+    return await list_service_requests(actor, f, first=first, after=after)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from tortoise import connections
 from tortoise.expressions import Subquery
 
 from models.account import ApiKey, Client, StaffMember
 from models.document import Document
 from models.membership import Membership, MembershipStatus
 from models.messaging import Conversation, ConversationKind, Message, MessageAttachment
+from presta import db
 from presta.db import padded
 from presta.statements import where_in
 from resolvers import document as documents
@@ -31,23 +31,25 @@ async def list_conversations(
 ) -> Page[Conversation]:
     """The viewer's conversations, newest first (staff: the marketplace's, or one provider's)."""
     page = Paging(first=first, after=after, last=last, before=before)
-    if kind is None and actor.sees_tab_of(membership_id):
-        # A provider's Messaging tab, read whole by its viewer: asked by every provider app on
-        # opening, so its SQL is built once (presta.statements).
-        marketplace_id = actor.require_marketplace()
-        tab = Conversation.filter(marketplace_id=marketplace_id, membership_id=membership_id)
-        return await keyset_page(
-            tab.select_related("client"),
-            **page,
-            shape="conversations tab",
-            params=[marketplace_id, membership_id],
-        )
-    query = visible_conversations(actor)
+    whole = actor.sees_tab_of(membership_id)
+    # Who reads a provider's tab whole sees all its conversations: the filter says it all.
+    marketplace_id = actor.require_marketplace()
+    query = (
+        Conversation.filter(marketplace_id=marketplace_id)
+        if whole
+        else visible_conversations(actor)
+    )
     if kind is not None:
         query = query.filter(kind=kind)
     if membership_id is not None:
         query = query.filter(membership_id=membership_id)
-    return await keyset_page(query.select_related("client"), **page)
+    query = query.select_related("client")
+    if whole and kind is None:
+        # The whole Messaging tab: every provider app asks for it on opening, so its SQL is
+        # built once (presta.statements).
+        tab = [marketplace_id, membership_id]
+        return await keyset_page(query, **page, shape="conversations tab", params=tab)
+    return await keyset_page(query, **page)
 
 
 async def visible_conversations_by_id(actor: Actor, ids: list[int]) -> list[Conversation]:
@@ -84,6 +86,19 @@ async def list_messages(
     )
 
 
+# The ids as one array: one prepared statement for every viewer and page size.
+_UNREAD = """
+SELECT m.conversation_id AS conversation_id, COUNT(*) AS unread
+FROM message m
+LEFT JOIN conversation_participant p
+  ON p.conversation_id = m.conversation_id AND p.user_id = :viewer
+WHERE m.conversation_id = ANY(CAST(:ids AS bigint[]))
+  AND m.id > COALESCE(p.last_read_message_id, 0)
+  AND (m.sender_id IS NULL OR m.sender_id <> :viewer)
+GROUP BY m.conversation_id
+"""
+
+
 async def unread_counts(actor: Actor, conversation_ids: list[int]) -> dict[int, int]:
     """Messages from others after the viewer's read position, for many conversations at once.
 
@@ -92,35 +107,21 @@ async def unread_counts(actor: Actor, conversation_ids: list[int]) -> dict[int, 
     ids = sorted({int(i) for i in conversation_ids})
     if actor.user_id is None or not ids:
         return {}
-    conn = connections.get("default")
-    # Parameters, not interpolation: one prepared statement for every viewer and page size.
-    if conn.capabilities.dialect == "postgres":
-        viewer, among, values = "$1", "= ANY($2::bigint[])", [int(actor.user_id), ids]
-    else:
-        marks = ", ".join(f"?{n}" for n in range(2, len(ids) + 2))
-        viewer, among, values = "?1", f"IN ({marks})", [int(actor.user_id), *ids]
-    sql = (
-        "SELECT m.conversation_id, COUNT(*) FROM message m "
-        "LEFT JOIN conversation_participant p "
-        f"ON p.conversation_id = m.conversation_id AND p.user_id = {viewer} "
-        f"WHERE m.conversation_id {among} "
-        "AND m.id > COALESCE(p.last_read_message_id, 0) "
-        f"AND (m.sender_id IS NULL OR m.sender_id <> {viewer}) "
-        "GROUP BY m.conversation_id"
-    )
-    _, rows = await conn.execute_query(sql, values)
-    return {int(row[0]): int(row[1]) for row in rows}
+    found = await db.rows(_UNREAD, viewer=int(actor.user_id), ids=ids)
+    return {int(row["conversation_id"]): int(row["unread"]) for row in found}
 
 
-async def messages_by_id(message_ids: list[int]) -> dict[int, Message]:
-    """Messages by id, in one query (the last messages of a page of conversations)."""
+async def messages_by_id(actor: Actor, message_ids: list[int]) -> dict[int, Message]:
+    """Messages of conversations the actor may read, by id, in one query (the last messages
+    of a page of conversations)."""
     if not message_ids:
         return {}
     return {m.id: m for m in await where_in(Message, "id", padded(message_ids))}
 
 
-async def attachments_of(message_ids: list[int]) -> dict[int, list[Document]]:
-    """The documents attached to each message, in one query."""
+async def attachments_of(actor: Actor, message_ids: list[int]) -> dict[int, list[Document]]:
+    """The documents attached to each message the actor may read, in one query (whoever
+    reads a conversation may open its attachments)."""
     found: dict[int, list[Document]] = defaultdict(list)
     if message_ids:
         rows = (

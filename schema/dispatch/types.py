@@ -1,14 +1,14 @@
-"""Service requests, their dispatch to providers, answers and proposals (types and queries).
+"""Service requests, their dispatch to providers, answers and proposals: the types.
 
-Mutations are in ``schema.dispatch.mutations``; subscriptions at the end of this module.
+Queries are in ``schema.dispatch.queries``, mutations in ``schema.dispatch.mutations``, the
+live feeds in ``schema.dispatch.subscriptions``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
 import strawberry
 from strawberry import relay
@@ -24,25 +24,16 @@ from models.dispatch import RequestRound as RequestRoundModel
 from models.dispatch import ServiceRequest as ServiceRequestModel
 from resolvers.actor import Actor
 from resolvers.dispatch import core
-from resolvers.dispatch import request as use_cases
 from schema.base import (
-    After,
-    Before,
-    Connection,
-    First,
-    Last,
     UserErrorBase,
-    connection,
-    decode_id,
     encode_id,
 )
 from schema.catalog import Service
 from schema.context import Info
-from schema.http.live import decode_event_cursor, encode_event_cursor, follow
 from schema.loaders import (
     AnswersByDispatchLoader,
     Asked,
-    ClientByIdLoader,
+    ClientByRequestLoader,
     DispatchesByRequestLoader,
     MyDispatchByRequestLoader,
     ProposalByRequestLoader,
@@ -253,12 +244,11 @@ class ServiceRequest(AuthorizedNode):
     async def prime(info: Info, requests: list[ServiceRequest]) -> None:
         """Load what the fields asked of these requests read, one statement per relation,
         before graphql-core resolves them: each then finds its rows loaded."""
-        actor = info.context.actor
         await prime_fields(info, requests, {
             "service": lambda rows, _: loader(info, ServiceByIdLoader).load_many(
                 [r.model.service_id for r in rows]),
-            "client": lambda rows, _: loader(info, ClientByIdLoader).load_many(
-                [r.model.client_id for r in rows if core.shows_client(actor, r.model)]),
+            "client": lambda rows, _: loader(info, ClientByRequestLoader).load_many(
+                [r.model for r in rows]),
             "myDispatch": lambda rows, asked: Dispatch.prime_mine(
                 info, [r.model.id for r in rows], asked),
         })  # fmt: skip
@@ -276,9 +266,9 @@ class ServiceRequest(AuthorizedNode):
         description="The client: for staff, the client itself and the chosen provider."
     )
     async def client(self, info: Info) -> RequestClient | None:
-        if not core.shows_client(info.context.actor, self.model):
+        c = await loader(info, ClientByRequestLoader).load(self.model)
+        if c is None:
             return None
-        c = await loader(info, ClientByIdLoader).load(self.model.client_id)  # type: ignore[attr-defined]
         return RequestClient(
             id=encode_id("Client", c.id), full_name=c.full_name, email=c.email, phone=c.phone
         )
@@ -303,9 +293,7 @@ class ServiceRequest(AuthorizedNode):
 
     @strawberry.field(description="The proposal sent to the client (client and staff only).")
     async def proposal(self, info: Info) -> Proposal | None:
-        if not core.sees_whole_request(info.context.actor, self.model):
-            return None
-        found = await loader(info, ProposalByRequestLoader).load(self.model.id)
+        found = await loader(info, ProposalByRequestLoader).load(self.model)
         if found is None:
             return None
         proposal, entries, services = found
@@ -331,166 +319,3 @@ def _proposed(
         late=d.proposed_at > sent_at,
         status=d.status,
     )
-
-
-def _filter(
-    status: RequestStatus | None,
-    service_id: relay.GlobalID | None,
-    postal_code: str | None,
-    created_from: date | None,
-    created_to: date | None,
-    membership_id: int | None = None,
-) -> use_cases.RequestFilter:
-    return use_cases.RequestFilter(
-        status=status,
-        service_id=decode_id(service_id, "Service", field="serviceId") if service_id else None,
-        postal_code=postal_code,
-        created_from=created_from,
-        created_to=created_to,
-        membership_id=membership_id,
-    )
-
-
-async def requests_connection(
-    info: Info, f: use_cases.RequestFilter, **page: Any
-) -> Connection[ServiceRequest]:
-    found = await use_cases.list_service_requests(info.context.actor, f, **page)
-    result = connection(found, ServiceRequest.from_model)
-    await ServiceRequest.prime(info, [e.node for e in result.edges])
-    return result
-
-
-async def requests_tab(info: Info, membership_id: int, **page: Any) -> Connection[ServiceRequest]:
-    """A membership's Requests tab: staff of its marketplace, or the provider itself."""
-    if not info.context.actor.sees_tab_of(membership_id):
-        membership_id = 0  # another provider's tab: nothing
-    f = use_cases.RequestFilter(membership_id=membership_id)
-    return await requests_connection(info, f, **page)
-
-
-@strawberry.type
-class DispatchQuery:
-    @strawberry.field(
-        description="Requests: staff see every request of the marketplace; a provider, every "
-        "request sent to it whatever its status (its Requests tab); a client, its own. "
-        "Newest first."
-    )
-    async def service_requests(
-        self,
-        info: Info,
-        status: Annotated[
-            RequestStatus | None, strawberry.argument(description="Only this status.")
-        ] = None,
-        service_id: Annotated[
-            relay.GlobalID | None,
-            strawberry.argument(description="Only requests for this service."),
-        ] = None,
-        postal_code: Annotated[
-            str | None,
-            strawberry.argument(description="Postal code, or its beginning (a département: `75`)."),
-        ] = None,
-        created_from: Annotated[
-            date | None, strawberry.argument(description="Created on or after this day (UTC).")
-        ] = None,
-        created_to: Annotated[
-            date | None, strawberry.argument(description="Created on or before this day (UTC).")
-        ] = None,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[ServiceRequest]:
-        f = _filter(status, service_id, postal_code, created_from, created_to)
-        return await requests_connection(
-            info, f, first=first, after=after, last=last, before=before
-        )
-
-
-@strawberry.type(description="A request was sent to the viewer's company.")
-class ServiceRequestDispatchedEvent:
-    cursor: str = strawberry.field(description="Pass as `after` to resume after this event.")
-    service_request: ServiceRequest = strawberry.field(description="The request.")
-    dispatch: Dispatch = strawberry.field(description="The request as sent to the viewer.")
-
-
-@strawberry.type(description="A request the viewer can see changed (status, answers, proposal).")
-class ServiceRequestUpdatedEvent:
-    cursor: str = strawberry.field(description="Pass as `after` to resume after this event.")
-    service_request: ServiceRequest = strawberry.field(description="The request as it now is.")
-
-
-async def _load_dispatched(
-    actor: Actor, envelope: dict[str, Any]
-) -> ServiceRequestDispatchedEvent | None:
-    dispatch = await core.dispatch_for_provider(
-        actor, envelope["object_id"], event_id=envelope["id"]
-    )
-    if dispatch is None:
-        return None
-    return ServiceRequestDispatchedEvent(
-        cursor="",
-        service_request=ServiceRequest.from_model(dispatch.request),
-        dispatch=Dispatch.from_model(dispatch),
-    )
-
-
-def _load_updated(request_id: int | None) -> Any:
-    async def load(actor: Actor, envelope: dict[str, Any]) -> ServiceRequest | None:
-        if request_id is not None and envelope["object_id"] != request_id:
-            return None
-        if not await core.still_allowed(actor):
-            return None
-        found = await core.visible_requests(actor, [envelope["object_id"]])
-        return ServiceRequest.from_model(found[0]) if found else None
-
-    return load
-
-
-@strawberry.type
-class DispatchSubscription:
-    @strawberry.subscription(
-        description="Provider users: every request sent to their company in the acting "
-        "marketplace, live (first sending and reminder rounds). Stops delivering when the "
-        "provider is no longer accepted. `after` replays what was missed."
-    )
-    async def service_request_dispatched(
-        self,
-        info: Info,
-        after: After = None,
-    ) -> AsyncGenerator[ServiceRequestDispatchedEvent, None]:
-        actor = info.context.actor
-        actor.require_marketplace()
-        async for event_id, item in follow(
-            actor,
-            topics=[core.REQUEST_DISPATCHED],
-            after=decode_event_cursor(after),
-            load=_load_dispatched,
-        ):
-            item.cursor = encode_event_cursor(event_id)
-            yield item
-
-    @strawberry.subscription(
-        description="Changes of the requests the viewer can see (or of one): status, answers, "
-        "proposal. Access is checked again for every event."
-    )
-    async def service_request_updated(
-        self,
-        info: Info,
-        request_id: Annotated[
-            relay.GlobalID | None, strawberry.argument(description="Only this request.")
-        ] = None,
-        after: After = None,
-    ) -> AsyncGenerator[ServiceRequestUpdatedEvent, None]:
-        actor = info.context.actor
-        actor.require_marketplace()
-        wanted = decode_id(request_id, "ServiceRequest", field="requestId") if request_id else None
-        async for event_id, item in follow(
-            actor,
-            topics=[core.REQUEST_UPDATED],
-            after=decode_event_cursor(after),
-            load=_load_updated(wanted),
-            share=("serviceRequestUpdated", wanted),
-        ):
-            yield ServiceRequestUpdatedEvent(
-                cursor=encode_event_cursor(event_id), service_request=item
-            )

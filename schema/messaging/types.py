@@ -34,7 +34,7 @@ from schema.base import (
 from schema.context import Info
 from schema.http.live import decode_event_cursor, encode_event_cursor, follow
 from schema.loaders import MembershipByIdLoader, caches, loader, prime_fields
-from schema.membership import Membership
+from schema.membership.types import Membership
 from schema.node import AuthorizedNode
 
 if TYPE_CHECKING:
@@ -70,8 +70,10 @@ def _unread_counts(info: Info) -> DataLoader[int, int]:
 
 
 def _messages(info: Info) -> DataLoader[int, MessageModel | None]:
+    actor = info.context.actor
+
     async def load(ids: list[int]) -> list[Any]:
-        found = await inbox.messages_by_id(ids)
+        found = await inbox.messages_by_id(actor, ids)
         return [found.get(i) for i in ids]
 
     return _loader(info, "message.by_id", load)  # type: ignore[no-any-return]
@@ -107,8 +109,10 @@ class Message(AuthorizedNode):
 
     @strawberry.field(description="Documents attached to the message.")
     async def attachments(self, info: Info) -> list[MessageAttachment]:
+        actor = info.context.actor
+
         async def load(ids: list[int]) -> list[list[Any]]:
-            found = await inbox.attachments_of(ids)
+            found = await inbox.attachments_of(actor, ids)
             return [found.get(i, []) for i in ids]
 
         documents = await _loader(info, "message.attachments", load).load(self.id)

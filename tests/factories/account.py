@@ -5,8 +5,8 @@ import itertools
 from models.account import Client, StaffMember, StaffRole, User
 from models.marketplace import Marketplace
 from presta.security import hash_password
-from resolvers.account import actor_for_user
 from resolvers.actor import Actor
+from resolvers.authentication import actor_for_user
 
 PASSWORD = "correct horse battery"
 _seq = itertools.count(1)

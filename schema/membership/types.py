@@ -1,8 +1,11 @@
-"""The provider relationship: a provider company's file in one marketplace (membership)."""
+"""The provider relationship: a provider company's file in one marketplace (membership).
+
+The types; the root queries are in ``schema.membership.queries``, the live feed in
+``schema.membership.subscriptions``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
@@ -22,27 +25,22 @@ from resolvers.document import DocumentState
 from schema import document as _documents  # noqa: F401  (registers DocumentState first)
 from schema.base import (
     After,
-    Before,
     Connection,
     First,
-    Last,
     UserErrorBase,
-    connection,
     decode_id,
     encode_id,
     run_mutation,
 )
 from schema.commission import CommissionRate
 from schema.context import Info
-from schema.http.live import decode_event_cursor, encode_event_cursor, follow
 from schema.loaders import (
     AuditByMembershipLoader,
     CommissionHistoryByMembershipLoader,
     ConsentByMembershipLoader,
-    CurrentTermsByMarketplaceLoader,
     DocumentStateByMembershipLoader,
-    MembershipByIdLoader,
     MembershipServicesLoader,
+    TermsToAcceptLoader,
     loader,
 )
 from schema.node import AuthorizedNode
@@ -143,9 +141,8 @@ class Membership(AuthorizedNode):
         "the provider must accept the current version."
     )
     async def must_accept_terms(self, info: Info) -> bool:
-        marketplace_id = self.model.marketplace_id  # type: ignore[attr-defined]
-        current = await loader(info, CurrentTermsByMarketplaceLoader).load(marketplace_id)
-        return current is not None and (self.model.terms_version_accepted or 0) < current
+        found: bool = await loader(info, TermsToAcceptLoader).load(self.model)
+        return found
 
     @strawberry.field(
         description="Staff: every status change (who, when, from, to, reason), oldest first. "
@@ -221,7 +218,7 @@ class Membership(AuthorizedNode):
         first: First = None,
         after: After = None,
     ) -> Connection[Annotated[ServiceRequest, strawberry.lazy("schema.dispatch.types")]]:
-        from schema.dispatch.types import requests_tab
+        from schema.dispatch.queries import requests_tab
 
         return await requests_tab(info, self.model.id, first=first, after=after)
 
@@ -292,121 +289,5 @@ def _today() -> date:
     return clock.now().date()
 
 
-@strawberry.type(description="How many providers the marketplace has in each status.")
-class ProviderCounts:
-    invited: int = strawberry.field(description="INVITED: joined through an invitation.")
-    applied: int = strawberry.field(description="APPLIED: waiting for a decision.")
-    accepted: int = strawberry.field(description="ACCEPTED: active providers.")
-    refused: int = strawberry.field(description="REFUSED applications.")
-    suspended: int = strawberry.field(description="SUSPENDED providers.")
-    deactivated: int = strawberry.field(description="DEACTIVATED providers.")
-    deleted: int = strawberry.field(description="DELETED relationships (kept for audit).")
-    total: int = strawberry.field(description="Every status except DELETED.")
-
-
 def run(payload: Any, action: Any) -> Any:
     return run_mutation(payload, MembershipError, use_cases.MembershipErrorCode, action)
-
-
-# --- queries and subscription --------------------------------------------------------------
-
-
-@strawberry.type
-class MembershipQuery:
-    @strawberry.field(
-        description="Staff: the providers of the acting marketplace, newest first. DELETED "
-        "relationships appear only when `status: DELETED` is asked for."
-    )
-    async def providers(
-        self,
-        info: Info,
-        status: Annotated[
-            MembershipStatus | None, strawberry.argument(description="Only this status.")
-        ] = None,
-        service_id: Annotated[
-            relay.GlobalID | None,
-            strawberry.argument(description="Only providers that applied for this Service."),
-        ] = None,
-        text: Annotated[
-            str | None,
-            strawberry.argument(description="Search in company name, e-mail and SIRET."),
-        ] = None,
-        document_expiry: Annotated[
-            use_cases.DocumentExpiry | None,
-            strawberry.argument(description="Only providers with documents in this state."),
-        ] = None,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[Membership]:
-        page = await use_cases.list_providers(
-            info.context.actor,
-            status=status,
-            service_id=decode_id(service_id, "Service", field="serviceId") if service_id else None,
-            text=text,
-            document_expiry=document_expiry,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-        )
-        return connection(page, Membership.from_model)
-
-    @strawberry.field(description="Staff: how many providers are in each status.")
-    async def provider_counts(self, info: Info) -> ProviderCounts:
-        counts = await use_cases.provider_counts(info.context.actor)
-        S = MembershipStatus
-        return ProviderCounts(
-            invited=counts[S.INVITED],
-            applied=counts[S.APPLIED],
-            accepted=counts[S.ACCEPTED],
-            refused=counts[S.REFUSED],
-            suspended=counts[S.SUSPENDED],
-            deactivated=counts[S.DEACTIVATED],
-            deleted=counts[S.DELETED],
-            total=sum(n for s, n in counts.items() if s is not S.DELETED),
-        )
-
-    @strawberry.field(
-        description="Provider user: its company's files, in the acting marketplace (or in "
-        "every marketplace it belongs to when none is named)."
-    )
-    async def my_memberships(self, info: Info) -> list[Membership]:
-        files = await use_cases.my_memberships(info.context.actor)
-        # Read with their company and marketplace: what their visits and conversations ask.
-        loader(info, MembershipByIdLoader).prime_many({m.id: m for m in files})
-        return [Membership.from_model(m) for m in files]
-
-
-@strawberry.type(description="A provider's membership changed.")
-class MembershipEvent:
-    cursor: str = strawberry.field(description="Pass as `after` to resume after this event.")
-    membership: Membership = strawberry.field(description="The membership as it now is.")
-
-
-async def _load_membership(actor: Actor, envelope: dict[str, Any]) -> Membership | None:
-    found = await use_cases.visible_memberships(actor, [envelope["object_id"]])
-    return Membership.from_model(found[0]) if found else None
-
-
-@strawberry.type
-class MembershipSubscription:
-    @strawberry.subscription(
-        description="Status changes of memberships, live: staff see every provider of the "
-        "marketplace, a provider its own file. `after` replays what was missed."
-    )
-    async def membership_updated(
-        self,
-        info: Info,
-        after: After = None,
-    ) -> AsyncGenerator[MembershipEvent, None]:
-        actor = info.context.actor
-        actor.require_marketplace()
-        async for event_id, membership in follow(
-            actor,
-            topics=[use_cases.MEMBERSHIP_UPDATED],
-            after=decode_event_cursor(after),
-            load=_load_membership,
-        ):
-            yield MembershipEvent(cursor=encode_event_cursor(event_id), membership=membership)

@@ -1,0 +1,184 @@
+"""Who calls: the actor of a request, from its bearer token or its partner API key and the
+acting marketplace it names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models.account import ApiKey, Client, StaffMember, StaffRole, User
+from models.membership import Membership, MembershipStatus
+from presta import db
+from presta.security import TokenError, decode_access_token, sha256_hex
+from resolvers.actor import ANONYMOUS, Actor, RoleGrant
+from resolvers.errors import unauthenticated
+
+API_KEY_PREFIX = "pk_"
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """The signed-in user's own row, read with its roles while authenticating one request."""
+
+    user_id: int
+    email: str
+    full_name: str
+
+
+async def authenticate(
+    *, bearer: str | None, api_key: str | None, marketplace_id: int | None
+) -> Actor:
+    """Build the actor of a request from its credentials and the acting marketplace it names."""
+    actor, _ = await authenticate_with_profile(
+        bearer=bearer, api_key=api_key, marketplace_id=marketplace_id
+    )
+    return actor
+
+
+async def authenticate_with_profile(
+    *, bearer: str | None, api_key: str | None, marketplace_id: int | None
+) -> tuple[Actor, Profile | None]:
+    """The actor, and for a bearer token the user's profile as read in the same statement."""
+    if api_key:
+        return await _authenticate_api_key(api_key, marketplace_id), None
+    if not bearer:
+        return ANONYMOUS, None
+    try:
+        user_id = decode_access_token(bearer)
+    except TokenError as exc:
+        raise unauthenticated(
+            "Access token expired." if exc.reason == "expired" else "Invalid access token."
+        ) from None
+    found = await _user_with_roles(user_id)
+    if found is None:
+        raise unauthenticated("Invalid access token.")
+    return _actor(found, marketplace_id), Profile(found.user_id, found.email, found.full_name)
+
+
+# Every request of a logged-in user runs this: the user and all its roles in one statement.
+_USER_WITH_ROLES = """
+SELECT u.id, u.email, u.full_name, u.is_platform_admin, u.provider_company_id,
+       r.kind, r.marketplace_id, r.ref, r.role
+FROM account_user u
+LEFT JOIN (
+    SELECT 'S' AS kind, s.user_id AS user_id, s.marketplace_id AS marketplace_id,
+           s.id AS ref, s.role AS role
+    FROM account_staff_member s WHERE s.user_id = :user_id
+    UNION ALL
+    SELECT 'P', pu.id, m.marketplace_id, m.id, ''
+    FROM membership m JOIN account_user pu ON pu.provider_company_id = m.company_id
+    WHERE pu.id = :user_id AND m.status <> 'DELETED'
+    UNION ALL
+    SELECT 'C', c.user_id, c.marketplace_id, c.id, ''
+    FROM account_client c WHERE c.user_id = :user_id
+) r ON r.user_id = u.id
+WHERE u.id = :user_id AND u.is_active
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _UserRoles:
+    user_id: int
+    email: str
+    full_name: str
+    is_platform_admin: bool
+    company_id: int | None
+    staff: list[tuple[int, str]]
+    memberships: list[tuple[int, int]]
+    clients: list[tuple[int, int]]
+
+
+async def _user_with_roles(user_id: int) -> _UserRoles | None:
+    rows = await db.rows(_USER_WITH_ROLES, user_id=user_id)
+    if not rows:
+        return None
+    first = rows[0]
+    found = _UserRoles(
+        user_id=int(first["id"]),
+        email=first["email"],
+        full_name=first["full_name"],
+        is_platform_admin=bool(first["is_platform_admin"]),
+        company_id=first["provider_company_id"],
+        staff=[],
+        memberships=[],
+        clients=[],
+    )
+    for row in sorted((r for r in rows if r["kind"]), key=lambda r: (r["kind"], r["ref"])):
+        marketplace_id, ref = int(row["marketplace_id"]), int(row["ref"])
+        if row["kind"] == "S":
+            found.staff.append((marketplace_id, StaffRole(row["role"])))
+        elif row["kind"] == "P":
+            found.memberships.append((marketplace_id, ref))
+        else:
+            found.clients.append((marketplace_id, ref))
+    return found
+
+
+async def actor_for_user(user: User, marketplace_id: int | None) -> Actor:
+    staff = await StaffMember.filter(user_id=user.id).values_list("marketplace_id", "role")
+    clients = await Client.filter(user_id=user.id).values_list("marketplace_id", "id")
+    memberships: list[tuple[int, int]] = []
+    if user.provider_company_id is not None:  # type: ignore[attr-defined]
+        memberships = (
+            await Membership.filter(
+                company_id=user.provider_company_id,  # type: ignore[attr-defined]
+            )
+            .exclude(status=MembershipStatus.DELETED)
+            .values_list("marketplace_id", "id")
+        )
+    found = _UserRoles(
+        user_id=user.id,
+        email=user.email,
+        full_name=user.full_name,
+        is_platform_admin=user.is_platform_admin,
+        company_id=user.provider_company_id,  # type: ignore[attr-defined]
+        staff=list(staff),
+        memberships=list(memberships),
+        clients=list(clients),
+    )
+    return _actor(found, marketplace_id)
+
+
+def _actor(found: _UserRoles, marketplace_id: int | None) -> Actor:
+    staff, memberships, clients = found.staff, found.memberships, found.clients
+    grants = (
+        [RoleGrant(m, str(role)) for m, role in staff]
+        + [RoleGrant(m, "PROVIDER") for m, _ in memberships]
+        + [RoleGrant(m, "CLIENT") for m, _ in clients]
+    )
+    if marketplace_id is None:
+        # One marketplace only: it is the acting one without asking.
+        distinct = {g.marketplace_id for g in grants}
+        if len(distinct) == 1:
+            marketplace_id = distinct.pop()
+    in_marketplace = marketplace_id is not None and any(
+        g.marketplace_id == marketplace_id for g in grants
+    )
+    if marketplace_id is not None and not in_marketplace and not found.is_platform_admin:
+        # Naming a marketplace one has no role in grants nothing there.
+        marketplace_id = None
+    return Actor(
+        user_id=found.user_id,
+        is_platform_admin=found.is_platform_admin,
+        marketplace_id=marketplace_id,
+        staff_role=next((StaffRole(role) for m, role in staff if m == marketplace_id), None),
+        company_id=found.company_id,
+        membership_id=next((mid for m, mid in memberships if m == marketplace_id), None),
+        client_id=next((cid for m, cid in clients if m == marketplace_id), None),
+        roles=tuple(grants),
+    )
+
+
+async def _authenticate_api_key(raw: str, marketplace_id: int | None) -> Actor:
+    prefix, _, secret = raw.removeprefix(API_KEY_PREFIX).partition("_")
+    key = await ApiKey.get_or_none(prefix=prefix, revoked_at=None) if secret else None
+    if key is None or sha256_hex(secret) != key.secret_hash:
+        raise unauthenticated("Invalid or revoked API key.")
+    key_marketplace: int = key.marketplace_id  # type: ignore[attr-defined]
+    if marketplace_id is not None and marketplace_id != key_marketplace:
+        raise unauthenticated("This API key belongs to another marketplace.")
+    return Actor(
+        marketplace_id=key_marketplace,
+        api_key_id=key.id,
+        api_scope=key.scope,
+        roles=(RoleGrant(key_marketplace, "PARTNER"),),
+    )

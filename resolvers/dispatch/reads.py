@@ -1,0 +1,125 @@
+"""What a page of requests shows of each one: its client, rounds, dispatches with their
+answers, and proposal. Each is read for the whole page in one statement, as the actor may see
+it (``resolvers.dispatch.core``: who sees a request, a dispatch, a client, a proposal)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from models.account import Client
+from models.catalog import ProviderService, ProviderServiceStatus
+from models.dispatch import (
+    Dispatch,
+    DispatchAnswerAudit,
+    DispatchStatus,
+    Proposal,
+    RequestRound,
+    ServiceRequest,
+)
+from presta.db import padded
+from presta.statements import select, where_in
+from resolvers.actor import Actor
+from resolvers.dispatch.core import (
+    dispatches_seen_by,
+    sees_whole_request,
+    shows_client,
+    visible_requests,
+)
+
+
+async def requests_by_id(actor: Actor, ids: list[int]) -> dict[int, ServiceRequest]:
+    """Requests by id, those the actor may see (``requests_visible_to``)."""
+    return {r.id: r for r in await visible_requests(actor, padded(ids))}
+
+
+async def clients_of(actor: Actor, requests: list[ServiceRequest]) -> dict[int, Client]:
+    """The client of each request, by request id, where the actor is shown it
+    (``shows_client``)."""
+    shown = [r for r in requests if shows_client(actor, r)]
+    if not shown:
+        return {}
+    ids = padded(sorted({r.client_id for r in shown}))  # type: ignore[attr-defined]
+    clients = {c.id: c for c in await where_in(Client, "id", ids)}
+    return {
+        r.id: clients[r.client_id]  # type: ignore[attr-defined]
+        for r in shown
+        if r.client_id in clients  # type: ignore[attr-defined]
+    }
+
+
+async def rounds_of(actor: Actor, request_ids: list[int]) -> dict[int, list[RequestRound]]:
+    """The rounds of requests the actor may see, first first."""
+    grouped: dict[int, list[RequestRound]] = defaultdict(list)
+    for r in await where_in(RequestRound, "request_id", padded(request_ids), order=("number",)):
+        grouped[r.request_id].append(r)  # type: ignore[attr-defined]
+    return grouped
+
+
+async def dispatches_of(actor: Actor, request_ids: list[int]) -> dict[int, list[Dispatch]]:
+    """The dispatches of requests the actor may see, as it may see them
+    (``dispatches_seen_by``), oldest first."""
+    seen = dispatches_seen_by(actor, Dispatch.filter(request_id__in=padded(request_ids)))
+    grouped: dict[int, list[Dispatch]] = defaultdict(list)
+    if seen is not None:
+        for d in await seen.order_by("id"):
+            grouped[d.request_id].append(d)  # type: ignore[attr-defined]
+    return grouped
+
+
+async def my_dispatches(actor: Actor, request_ids: list[int]) -> dict[int, Dispatch]:
+    """The acting provider's own dispatch of each request (none for anyone else)."""
+    mine = actor.membership_id
+    if mine is None:
+        return {}
+    keys = padded(request_ids)
+    rows = await select(
+        "my dispatches",
+        [*keys, mine],
+        lambda: Dispatch.filter(request_id__in=keys, membership_id=mine),
+    )
+    return {d.request_id: d for d in rows}  # type: ignore[attr-defined]
+
+
+async def answers_of(actor: Actor, dispatch_ids: list[int]) -> dict[int, list[DispatchAnswerAudit]]:
+    """The answer history of dispatches the actor may see, oldest first."""
+    grouped: dict[int, list[DispatchAnswerAudit]] = defaultdict(list)
+    keys = padded(dispatch_ids)
+    for a in await where_in(DispatchAnswerAudit, "dispatch_id", keys, order=("id",)):
+        grouped[a.dispatch_id].append(a)  # type: ignore[attr-defined]
+    return grouped
+
+
+# A proposal, its providers in the order they joined it, and the services each is accepted for.
+ProposalEntries = tuple[Proposal, list[Dispatch], dict[int, list[str]]]
+
+
+async def proposals_of(actor: Actor, requests: list[ServiceRequest]) -> dict[int, ProposalEntries]:
+    """The proposal of each request, by request id, for those who see it whole
+    (``sees_whole_request``: its client, the marketplace's staff and partners)."""
+    whole = [r.id for r in requests if sees_whole_request(actor, r)]
+    if not whole:
+        return {}
+    found = await Proposal.filter(request_id__in=padded(whole))
+    proposals = {p.request_id: p for p in found}  # type: ignore[attr-defined]
+    if not proposals:
+        return {}
+    entries: dict[int, list[Dispatch]] = defaultdict(list)
+    rows = (
+        Dispatch.filter(request_id__in=list(proposals), proposed_at__not_isnull=True)
+        .exclude(status=DispatchStatus.DECLINED)
+        .select_related("membership__company")
+    )
+    for d in await rows.order_by("proposed_at", "id"):
+        entries[d.request_id].append(d)  # type: ignore[attr-defined]
+    members = {d.membership_id for ds in entries.values() for d in ds}  # type: ignore[attr-defined]
+    services: dict[int, list[str]] = defaultdict(list)
+    if members:
+        accepted = ProviderService.filter(
+            membership_id__in=members, status=ProviderServiceStatus.ACCEPTED
+        ).select_related("service")
+        for r in await accepted.order_by("service__name"):
+            services[r.membership_id].append(r.service.name)  # type: ignore[attr-defined]
+    return {
+        request_id: (proposal, entries[request_id], services)
+        for request_id, proposal in proposals.items()
+    }

@@ -1,0 +1,206 @@
+"""A provider's file through its life: staff suspend, reinstate, deactivate, reactivate or
+delete it; every change is audited and told to staff and the provider."""
+
+from __future__ import annotations
+
+from models.intervention import Intervention, InterventionStatus
+from models.membership import Membership, MembershipAudit, MembershipStatus
+from presta import clock
+from presta.tx import AfterCommit, atomic
+from resolvers.actor import Actor
+from resolvers.errors import UserError, not_found
+from resolvers.events import record_event, staff_audience
+from resolvers.membership import MEMBERSHIP_UPDATED, MembershipErrorCode
+
+MAX_REASON_LENGTH = 2000
+
+S = MembershipStatus
+LIVE_INTERVENTIONS = (InterventionStatus.SCHEDULED, InterventionStatus.IN_PROGRESS)
+
+
+async def transition(
+    actor: Actor,
+    tx: AfterCommit,
+    membership: Membership,
+    *,
+    allowed_from: tuple[MembershipStatus, ...],
+    to: MembershipStatus,
+    action: str,
+    reason: str = "",
+) -> Membership:
+    """Move a membership locked FOR UPDATE; audit it and tell staff and the provider."""
+    before = membership.status
+    if before not in allowed_from:
+        raise UserError(
+            MembershipErrorCode.ILLEGAL_TRANSITION,
+            f"Cannot {action} a provider whose membership is {before.value}.",
+            field="membershipId",
+        )
+    now = clock.now()
+    membership.status = to
+    changed = ["status", "updated_at"]
+    if to is S.APPLIED:
+        membership.applied_at = now
+        changed.append("applied_at")
+    if before is S.APPLIED and to in (S.ACCEPTED, S.REFUSED):
+        membership.decided_at = now
+        changed.append("decided_at")
+    await membership.save(update_fields=changed)
+    audit = await MembershipAudit.create(
+        membership=membership,
+        actor_id=actor.user_id,
+        from_status=before,
+        to_status=to,
+        reason=reason,
+    )
+    await record_membership_event(tx, membership)
+    tx.enqueue("notify_membership_change", audit_id=audit.id)
+    return membership
+
+
+async def record_membership_event(tx: AfterCommit, membership: Membership) -> None:
+    marketplace_id: int = membership.marketplace_id  # type: ignore[attr-defined]
+    await record_event(
+        tx,
+        topic=MEMBERSHIP_UPDATED,
+        marketplace_id=marketplace_id,
+        object_type="Membership",
+        object_id=membership.id,
+        audience=[staff_audience(marketplace_id), f"membership:{membership.id}"],
+    )
+
+
+async def lock_membership(marketplace_id: int, membership_id: int) -> Membership:
+    membership = (
+        await Membership.filter(id=membership_id, marketplace_id=marketplace_id)
+        .select_for_update()
+        .first()
+    )
+    if membership is None:
+        raise not_found("Membership", field="membershipId")
+    await membership.fetch_related("company", "marketplace")
+    return membership
+
+
+def clean_reason(reason: str, *, required: bool = False) -> str:
+    reason = reason.strip()
+    if required and not reason:
+        raise UserError(
+            MembershipErrorCode.REASON_REQUIRED, "Give the provider a reason.", field="reason"
+        )
+    if len(reason) > MAX_REASON_LENGTH:
+        raise UserError(
+            MembershipErrorCode.INVALID,
+            f"The reason is at most {MAX_REASON_LENGTH} characters.",
+            field="reason",
+        )
+    return reason
+
+
+async def _ensure_no_live_interventions(membership: Membership, action: str) -> None:
+    live = (
+        await Intervention.filter(
+            membership_id=membership.id,
+            marketplace_id=membership.marketplace_id,  # type: ignore[attr-defined]
+            status__in=LIVE_INTERVENTIONS,
+        )
+        .select_related("client")
+        .order_by("starts_at", "id")
+    )
+    if live:
+        listed = "; ".join(
+            f"intervention {i.id} ({i.status.value}, starts {i.starts_at:%Y-%m-%d %H:%M} UTC, "
+            f"client {i.client.full_name})"
+            for i in live
+        )
+        raise UserError(
+            MembershipErrorCode.INTERVENTIONS_PENDING,
+            f"Cannot {action} while interventions are in progress or upcoming: {listed}.",
+            field="membershipId",
+        )
+
+
+async def _staff_transition(
+    actor: Actor,
+    membership_id: int,
+    *,
+    allowed_from: tuple[MembershipStatus, ...],
+    to: MembershipStatus,
+    action: str,
+    reason: str,
+    reason_required: bool = False,
+    guard_interventions: bool = False,
+) -> Membership:
+    marketplace_id = actor.require_staff()
+    reason = clean_reason(reason, required=reason_required)
+    async with atomic() as tx:
+        membership = await lock_membership(marketplace_id, membership_id)
+        if guard_interventions and membership.status in allowed_from:
+            await _ensure_no_live_interventions(membership, action)
+        return await transition(
+            actor, tx, membership, allowed_from=allowed_from, to=to, action=action, reason=reason
+        )
+
+
+async def suspend_provider(actor: Actor, *, membership_id: int, reason: str = "") -> Membership:
+    """Staff suspend an ACCEPTED provider: it receives no new requests until reinstated."""
+    return await _staff_transition(
+        actor,
+        membership_id,
+        allowed_from=(S.ACCEPTED,),
+        to=S.SUSPENDED,
+        action="suspend",
+        reason=reason,
+    )
+
+
+async def reinstate_provider(actor: Actor, *, membership_id: int, reason: str = "") -> Membership:
+    """Staff reinstate a SUSPENDED provider to ACCEPTED."""
+    return await _staff_transition(
+        actor,
+        membership_id,
+        allowed_from=(S.SUSPENDED,),
+        to=S.ACCEPTED,
+        action="reinstate",
+        reason=reason,
+    )
+
+
+async def deactivate_provider(actor: Actor, *, membership_id: int, reason: str = "") -> Membership:
+    """Staff deactivate an ACCEPTED or SUSPENDED provider with no live intervention here."""
+    return await _staff_transition(
+        actor,
+        membership_id,
+        allowed_from=(S.ACCEPTED, S.SUSPENDED),
+        to=S.DEACTIVATED,
+        action="deactivate",
+        reason=reason,
+        guard_interventions=True,
+    )
+
+
+async def reactivate_provider(actor: Actor, *, membership_id: int, reason: str = "") -> Membership:
+    """Staff bring a DEACTIVATED provider back to ACCEPTED."""
+    return await _staff_transition(
+        actor,
+        membership_id,
+        allowed_from=(S.DEACTIVATED,),
+        to=S.ACCEPTED,
+        action="reactivate",
+        reason=reason,
+    )
+
+
+async def delete_provider_relationship(
+    actor: Actor, *, membership_id: int, reason: str = ""
+) -> Membership:
+    """Staff end the relationship from any state (kept for audit) with no live intervention."""
+    return await _staff_transition(
+        actor,
+        membership_id,
+        allowed_from=tuple(s for s in S if s is not S.DELETED),
+        to=S.DELETED,
+        action="delete",
+        reason=reason,
+        guard_interventions=True,
+    )
