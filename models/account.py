@@ -33,6 +33,7 @@ class User(Model):
     provider_company: fields.ForeignKeyNullableRelation[ProviderCompany] = fields.ForeignKeyField(
         "models.ProviderCompany", related_name="users", null=True, on_delete=fields.SET_NULL
     )
+    provider_company_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -46,6 +47,7 @@ class RefreshToken(Model):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="refresh_tokens", on_delete=fields.CASCADE
     )
+    user_id: int
     family = fields.UUIDField(db_index=True)
     token_hash = fields.CharField(max_length=64, unique=True)
     expires_at = fields.DatetimeField()
@@ -62,6 +64,7 @@ class ApiKey(Model):
     marketplace: fields.ForeignKeyRelation[Marketplace] = fields.ForeignKeyField(
         "models.Marketplace", related_name="api_keys", on_delete=fields.CASCADE
     )
+    marketplace_id: int
     name = fields.CharField(max_length=100)
     prefix = fields.CharField(max_length=16, unique=True)
     secret_hash = fields.CharField(max_length=64)
@@ -69,6 +72,7 @@ class ApiKey(Model):
     created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="api_keys", null=True, on_delete=fields.SET_NULL
     )
+    created_by_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
     revoked_at = fields.DatetimeField(null=True)
     last_used_at = fields.DatetimeField(null=True)
@@ -82,9 +86,11 @@ class StaffMember(Model):
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="staff_roles", on_delete=fields.CASCADE
     )
+    user_id: int
     marketplace: fields.ForeignKeyRelation[Marketplace] = fields.ForeignKeyField(
         "models.Marketplace", related_name="staff", on_delete=fields.CASCADE
     )
+    marketplace_id: int
     role = fields.CharEnumField(StaffRole, max_length=16)
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -100,9 +106,11 @@ class Client(Model):
     marketplace: fields.ForeignKeyRelation[Marketplace] = fields.ForeignKeyField(
         "models.Marketplace", related_name="clients", on_delete=fields.CASCADE
     )
+    marketplace_id: int
     user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="client_of", null=True, on_delete=fields.SET_NULL
     )
+    user_id: int | None
     full_name = fields.CharField(max_length=200)
     email = fields.CharField(max_length=254)
     phone = fields.CharField(max_length=32, default="")

@@ -27,6 +27,7 @@ class Service(Model):
     marketplace: fields.ForeignKeyRelation[Marketplace] = fields.ForeignKeyField(
         "models.Marketplace", related_name="services", on_delete=fields.CASCADE
     )
+    marketplace_id: int
     name = fields.CharField(max_length=200)
     category = fields.CharField(max_length=100, default="")
     description = fields.TextField(default="")
@@ -44,9 +45,11 @@ class ProviderService(Model):
     membership: fields.ForeignKeyRelation[Membership] = fields.ForeignKeyField(
         "models.Membership", related_name="services", on_delete=fields.CASCADE
     )
+    membership_id: int
     service: fields.ForeignKeyRelation[Service] = fields.ForeignKeyField(
         "models.Service", related_name="providers", on_delete=fields.CASCADE
     )
+    service_id: int
     status = fields.CharEnumField(ProviderServiceStatus, max_length=16)
     reason = fields.TextField(default="")
     updated_at = fields.DatetimeField(auto_now=True)

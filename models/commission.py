@@ -21,17 +21,21 @@ class CommissionRate(Model):
     marketplace: fields.ForeignKeyRelation[Marketplace] = fields.ForeignKeyField(
         "models.Marketplace", related_name="commission_rates", on_delete=fields.CASCADE
     )
+    marketplace_id: int
     membership: fields.ForeignKeyRelation[Membership] = fields.ForeignKeyField(
         "models.Membership", related_name="commission_rates", on_delete=fields.CASCADE
     )
+    membership_id: int
     service: fields.ForeignKeyNullableRelation[Service] = fields.ForeignKeyField(
         "models.Service", related_name="commission_rates", null=True, on_delete=fields.CASCADE
     )
+    service_id: int | None
     rate = fields.DecimalField(max_digits=5, decimal_places=2)
     effective_from = fields.DateField()
     created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="commission_rates_set", null=True, on_delete=fields.SET_NULL
     )
+    created_by_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

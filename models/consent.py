@@ -27,6 +27,7 @@ class ConsentRecord(Model):
     membership: fields.ForeignKeyRelation[Membership] = fields.ForeignKeyField(
         "models.Membership", related_name="consent_records", on_delete=fields.CASCADE
     )
+    membership_id: int
     channel = fields.CharEnumField(ConsentChannel, max_length=8)
     granted = fields.BooleanField()
     wording_version = fields.CharField(max_length=64)
@@ -34,6 +35,7 @@ class ConsentRecord(Model):
     actor: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="consent_records", null=True, on_delete=fields.SET_NULL
     )
+    actor_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -50,14 +52,17 @@ class ConsentState(Model):
     marketplace: fields.ForeignKeyRelation[Marketplace] = fields.ForeignKeyField(
         "models.Marketplace", related_name="consent_states", on_delete=fields.CASCADE
     )
+    marketplace_id: int
     membership: fields.ForeignKeyRelation[Membership] = fields.ForeignKeyField(
         "models.Membership", related_name="consent_states", on_delete=fields.CASCADE
     )
+    membership_id: int
     channel = fields.CharEnumField(ConsentChannel, max_length=8)
     granted = fields.BooleanField()
     record: fields.ForeignKeyRelation[ConsentRecord] = fields.ForeignKeyField(
         "models.ConsentRecord", related_name="states", on_delete=fields.CASCADE
     )
+    record_id: int
     updated_at = fields.DatetimeField()
 
     class Meta:

@@ -50,12 +50,15 @@ class ServiceRequest(Model):
     marketplace: fields.ForeignKeyRelation[Marketplace] = fields.ForeignKeyField(
         "models.Marketplace", related_name="requests", on_delete=fields.CASCADE
     )
+    marketplace_id: int
     client: fields.ForeignKeyRelation[Client] = fields.ForeignKeyField(
         "models.Client", related_name="requests", on_delete=fields.CASCADE
     )
+    client_id: int
     service: fields.ForeignKeyRelation[Service] = fields.ForeignKeyField(
         "models.Service", related_name="requests", on_delete=fields.RESTRICT
     )
+    service_id: int
     status = fields.CharEnumField(RequestStatus, max_length=16, db_index=True)
     postal_code = fields.CharField(max_length=5, db_index=True)
     city = fields.CharField(max_length=100)
@@ -73,9 +76,11 @@ class ServiceRequest(Model):
     selected_membership: fields.ForeignKeyNullableRelation[Membership] = fields.ForeignKeyField(
         "models.Membership", related_name="won_requests", null=True, on_delete=fields.SET_NULL
     )
+    selected_membership_id: int | None
     created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="created_requests", null=True, on_delete=fields.SET_NULL
     )
+    created_by_id: int | None
     cancel_reason = fields.TextField(default="")
     closed_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -93,6 +98,7 @@ class RequestRound(Model):
     request: fields.ForeignKeyRelation[ServiceRequest] = fields.ForeignKeyField(
         "models.ServiceRequest", related_name="rounds", on_delete=fields.CASCADE
     )
+    request_id: int
     number = fields.IntField()
     providers_asked = fields.IntField(default=0)
     started_at = fields.DatetimeField()
@@ -109,9 +115,11 @@ class Dispatch(Model):
     request: fields.ForeignKeyRelation[ServiceRequest] = fields.ForeignKeyField(
         "models.ServiceRequest", related_name="dispatches", on_delete=fields.CASCADE
     )
+    request_id: int
     membership: fields.ForeignKeyRelation[Membership] = fields.ForeignKeyField(
         "models.Membership", related_name="dispatches", on_delete=fields.CASCADE
     )
+    membership_id: int
     round = fields.IntField(default=1)
     status = fields.CharEnumField(DispatchStatus, max_length=16, default=DispatchStatus.PENDING)
     message = fields.TextField(default="")
@@ -121,6 +129,7 @@ class Dispatch(Model):
     assigned_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="assigned_dispatches", null=True, on_delete=fields.SET_NULL
     )
+    assigned_by_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -137,9 +146,11 @@ class DispatchAnswerAudit(Model):
     dispatch: fields.ForeignKeyRelation[Dispatch] = fields.ForeignKeyField(
         "models.Dispatch", related_name="answers", on_delete=fields.CASCADE
     )
+    dispatch_id: int
     user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="dispatch_answers", null=True, on_delete=fields.SET_NULL
     )
+    user_id: int | None
     round = fields.IntField()
     from_status = fields.CharEnumField(DispatchStatus, max_length=16)
     to_status = fields.CharEnumField(DispatchStatus, max_length=16)
@@ -158,6 +169,7 @@ class Proposal(Model):
     request: fields.OneToOneRelation[ServiceRequest] = fields.OneToOneField(
         "models.ServiceRequest", related_name="proposal", on_delete=fields.CASCADE
     )
+    request_id: int
     trigger = fields.CharEnumField(ProposalTrigger, max_length=16)
     sent_at = fields.DatetimeField()
     accepted_at = fields.DatetimeField(null=True)
@@ -184,7 +196,7 @@ class DispatchJob(Model):
 
     id = fields.BigIntField(primary_key=True)
     actor_name = fields.CharField(max_length=64)
-    kwargs: dict[str, Any] = fields.JSONField(default=dict)  # type: ignore[assignment]
+    kwargs: dict[str, Any] = fields.JSONField(default=dict)
     attempts = fields.IntField(default=1)
     retry_at = fields.DatetimeField()
     done_at = fields.DatetimeField(null=True)

@@ -43,9 +43,11 @@ class RequiredDocumentType(Model):
     marketplace: fields.ForeignKeyRelation[Marketplace] = fields.ForeignKeyField(
         "models.Marketplace", related_name="required_document_types", on_delete=fields.CASCADE
     )
+    marketplace_id: int
     document_type: fields.ForeignKeyRelation[DocumentType] = fields.ForeignKeyField(
         "models.DocumentType", related_name="required_by", on_delete=fields.CASCADE
     )
+    document_type_id: int
 
     class Meta:
         table = "required_document_type"
@@ -60,15 +62,19 @@ class Document(Model):
     company: fields.ForeignKeyNullableRelation[ProviderCompany] = fields.ForeignKeyField(
         "models.ProviderCompany", related_name="documents", null=True, on_delete=fields.CASCADE
     )
+    company_id: int | None
     marketplace: fields.ForeignKeyNullableRelation[Marketplace] = fields.ForeignKeyField(
         "models.Marketplace", related_name="documents", null=True, on_delete=fields.CASCADE
     )
+    marketplace_id: int | None
     membership: fields.ForeignKeyNullableRelation[Membership] = fields.ForeignKeyField(
         "models.Membership", related_name="documents", null=True, on_delete=fields.CASCADE
     )
+    membership_id: int | None
     document_type: fields.ForeignKeyNullableRelation[DocumentType] = fields.ForeignKeyField(
         "models.DocumentType", related_name="documents", null=True, on_delete=fields.RESTRICT
     )
+    document_type_id: int | None
     title = fields.CharField(max_length=200, default="")
     filename = fields.CharField(max_length=255)
     content_type = fields.CharField(max_length=64)
@@ -80,6 +86,7 @@ class Document(Model):
     uploaded_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="uploaded_documents", null=True, on_delete=fields.SET_NULL
     )
+    uploaded_by_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
     deleted_at = fields.DatetimeField(null=True)
 
@@ -95,6 +102,7 @@ class InvoiceCounter(Model):
     marketplace: fields.OneToOneRelation[Marketplace] = fields.OneToOneField(
         "models.Marketplace", related_name="invoice_counter", on_delete=fields.CASCADE
     )
+    marketplace_id: int
     last_number = fields.IntField(default=0)
 
     class Meta:
@@ -108,15 +116,18 @@ class CommissionInvoice(Model):
     marketplace: fields.ForeignKeyRelation[Marketplace] = fields.ForeignKeyField(
         "models.Marketplace", related_name="commission_invoices", on_delete=fields.CASCADE
     )
+    marketplace_id: int
     membership: fields.ForeignKeyRelation[Membership] = fields.ForeignKeyField(
         "models.Membership", related_name="commission_invoices", on_delete=fields.CASCADE
     )
+    membership_id: int
     year = fields.IntField()
     month = fields.IntField()
     number = fields.IntField()
     document: fields.OneToOneRelation[Document] = fields.OneToOneField(
         "models.Document", related_name="commission_invoice", on_delete=fields.RESTRICT
     )
+    document_id: int
     interventions = fields.IntField()
     total_price = fields.DecimalField(max_digits=12, decimal_places=2)
     total_commission = fields.DecimalField(max_digits=12, decimal_places=2)

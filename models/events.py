@@ -17,8 +17,8 @@ class Event(Model):
     object_type = fields.CharField(max_length=64)
     object_id = fields.BigIntField()
     # Who may see it: audience keys such as "company:12", "staff:3", "user:7", "client:5".
-    audience: list[str] = fields.JSONField(default=list)  # type: ignore[assignment]
-    payload: dict[str, Any] = fields.JSONField(default=dict)  # type: ignore[assignment]
+    audience: list[str] = fields.JSONField(default=list)
+    payload: dict[str, Any] = fields.JSONField(default=dict)
     created_at = fields.DatetimeField(auto_now_add=True, db_index=True)
 
     class Meta:

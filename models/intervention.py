@@ -30,21 +30,26 @@ class Intervention(Model):
     marketplace: fields.ForeignKeyRelation[Marketplace] = fields.ForeignKeyField(
         "models.Marketplace", related_name="interventions", on_delete=fields.CASCADE
     )
+    marketplace_id: int
     membership: fields.ForeignKeyRelation[Membership] = fields.ForeignKeyField(
         "models.Membership", related_name="interventions", on_delete=fields.RESTRICT
     )
+    membership_id: int
     request: fields.ForeignKeyNullableRelation[ServiceRequest] = fields.ForeignKeyField(
         "models.ServiceRequest",
         related_name="interventions",
         null=True,
         on_delete=fields.SET_NULL,
     )
+    request_id: int | None
     client: fields.ForeignKeyRelation[Client] = fields.ForeignKeyField(
         "models.Client", related_name="interventions", on_delete=fields.RESTRICT
     )
+    client_id: int
     service: fields.ForeignKeyRelation[Service] = fields.ForeignKeyField(
         "models.Service", related_name="interventions", on_delete=fields.RESTRICT
     )
+    service_id: int
     status = fields.CharEnumField(InterventionStatus, max_length=16, db_index=True)
     starts_at = fields.DatetimeField(db_index=True)
     ends_at = fields.DatetimeField()

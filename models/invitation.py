@@ -28,6 +28,7 @@ class Invitation(Model):
     marketplace: fields.ForeignKeyRelation[Marketplace] = fields.ForeignKeyField(
         "models.Marketplace", related_name="invitations", on_delete=fields.CASCADE
     )
+    marketplace_id: int
     email = fields.CharField(max_length=254)
     token_hash = fields.CharField(max_length=64, unique=True)
     # Random per invitation: the token is an HMAC of it, so a job can rebuild the link.
@@ -37,17 +38,21 @@ class Invitation(Model):
     company: fields.ForeignKeyNullableRelation[ProviderCompany] = fields.ForeignKeyField(
         "models.ProviderCompany", related_name="invitations", null=True, on_delete=fields.CASCADE
     )
+    company_id: int | None
     membership: fields.ForeignKeyNullableRelation[Membership] = fields.ForeignKeyField(
         "models.Membership", related_name="invitations", null=True, on_delete=fields.SET_NULL
     )
+    membership_id: int | None
     sent_count = fields.IntField(default=0)
     last_sent_at = fields.DatetimeField(null=True)
     created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="sent_invitations", null=True, on_delete=fields.SET_NULL
     )
+    created_by_id: int | None
     accepted_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="accepted_invitations", null=True, on_delete=fields.SET_NULL
     )
+    accepted_by_id: int | None
     accepted_at = fields.DatetimeField(null=True)
     revoked_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -16,7 +16,7 @@ class JobOutbox(Model):
 
     id = fields.BigIntField(primary_key=True)
     actor_name = fields.CharField(max_length=64)
-    kwargs: dict[str, Any] = fields.JSONField(default=dict)  # type: ignore[assignment]
+    kwargs: dict[str, Any] = fields.JSONField(default=dict)
     attempts = fields.IntField(default=0)
     retry_at = fields.DatetimeField(db_index=True)
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -43,9 +43,11 @@ class Membership(Model):
     marketplace: fields.ForeignKeyRelation[Marketplace] = fields.ForeignKeyField(
         "models.Marketplace", related_name="memberships", on_delete=fields.CASCADE
     )
+    marketplace_id: int
     company: fields.ForeignKeyRelation[ProviderCompany] = fields.ForeignKeyField(
         "models.ProviderCompany", related_name="memberships", on_delete=fields.CASCADE
     )
+    company_id: int
     status = fields.CharEnumField(MembershipStatus, max_length=16, db_index=True)
     terms_version_accepted = fields.IntField(null=True)
     applied_at = fields.DatetimeField(null=True)
@@ -65,9 +67,11 @@ class MembershipAudit(Model):
     membership: fields.ForeignKeyRelation[Membership] = fields.ForeignKeyField(
         "models.Membership", related_name="audit", on_delete=fields.CASCADE
     )
+    membership_id: int
     actor: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="membership_audits", null=True, on_delete=fields.SET_NULL
     )
+    actor_id: int | None
     from_status = fields.CharEnumField(MembershipStatus, max_length=16, null=True)
     to_status = fields.CharEnumField(MembershipStatus, max_length=16)
     reason = fields.TextField(default="")

@@ -35,19 +35,24 @@ class Conversation(Model):
     marketplace: fields.ForeignKeyRelation[Marketplace] = fields.ForeignKeyField(
         "models.Marketplace", related_name="conversations", on_delete=fields.CASCADE
     )
+    marketplace_id: int
     kind = fields.CharEnumField(ConversationKind, max_length=16)
     membership: fields.ForeignKeyRelation[Membership] = fields.ForeignKeyField(
         "models.Membership", related_name="conversations", on_delete=fields.CASCADE
     )
+    membership_id: int
     client: fields.ForeignKeyNullableRelation[Client] = fields.ForeignKeyField(
         "models.Client", related_name="conversations", null=True, on_delete=fields.CASCADE
     )
+    client_id: int | None
     request: fields.ForeignKeyNullableRelation[ServiceRequest] = fields.ForeignKeyField(
         "models.ServiceRequest", related_name="conversations", null=True, on_delete=fields.SET_NULL
     )
+    request_id: int | None
     intervention: fields.ForeignKeyNullableRelation[Intervention] = fields.ForeignKeyField(
         "models.Intervention", related_name="conversations", null=True, on_delete=fields.SET_NULL
     )
+    intervention_id: int | None
     # Unique per subject (one staff-provider thread per membership, one thread per request or
     # intervention and client): starting an existing conversation returns it.
     subject_key = fields.CharField(max_length=128, unique=True)
@@ -69,9 +74,11 @@ class Participant(Model):
     conversation: fields.ForeignKeyRelation[Conversation] = fields.ForeignKeyField(
         "models.Conversation", related_name="participants", on_delete=fields.CASCADE
     )
+    conversation_id: int
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="conversation_participations", on_delete=fields.CASCADE
     )
+    user_id: int
     role = fields.CharEnumField(ParticipantRole, max_length=16)
     last_read_message_id = fields.BigIntField(default=0)
     joined_at = fields.DatetimeField(auto_now_add=True)
@@ -88,9 +95,11 @@ class Message(Model):
     conversation: fields.ForeignKeyRelation[Conversation] = fields.ForeignKeyField(
         "models.Conversation", related_name="messages", on_delete=fields.CASCADE
     )
+    conversation_id: int
     sender: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="messages_sent", null=True, on_delete=fields.SET_NULL
     )
+    sender_id: int | None
     sender_role = fields.CharEnumField(ParticipantRole, max_length=16)
     sender_name = fields.CharField(max_length=200, default="")
     text = fields.TextField(default="")
@@ -108,9 +117,11 @@ class MessageAttachment(Model):
     message: fields.ForeignKeyRelation[Message] = fields.ForeignKeyField(
         "models.Message", related_name="attachments", on_delete=fields.CASCADE
     )
+    message_id: int
     document: fields.ForeignKeyRelation[Document] = fields.ForeignKeyField(
         "models.Document", related_name="message_attachments", on_delete=fields.RESTRICT
     )
+    document_id: int
 
     class Meta:
         table = "message_attachment"

@@ -21,15 +21,18 @@ class TermsVersion(Model):
     marketplace: fields.ForeignKeyRelation[Marketplace] = fields.ForeignKeyField(
         "models.Marketplace", related_name="terms_versions", on_delete=fields.CASCADE
     )
+    marketplace_id: int
     number = fields.IntField()
     text = fields.TextField(default="")
     document: fields.ForeignKeyNullableRelation[Document] = fields.ForeignKeyField(
         "models.Document", related_name="terms_versions", null=True, on_delete=fields.RESTRICT
     )
+    document_id: int | None
     published_at = fields.DatetimeField()
     published_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="published_terms", null=True, on_delete=fields.SET_NULL
     )
+    published_by_id: int | None
 
     class Meta:
         table = "terms_version"
@@ -43,12 +46,15 @@ class TermsAcceptance(Model):
     membership: fields.ForeignKeyRelation[Membership] = fields.ForeignKeyField(
         "models.Membership", related_name="terms_acceptances", on_delete=fields.CASCADE
     )
+    membership_id: int
     version: fields.ForeignKeyRelation[TermsVersion] = fields.ForeignKeyField(
         "models.TermsVersion", related_name="acceptances", on_delete=fields.CASCADE
     )
+    version_id: int
     user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="terms_acceptances", null=True, on_delete=fields.SET_NULL
     )
+    user_id: int | None
     accepted_at = fields.DatetimeField()
 
     class Meta:

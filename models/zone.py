@@ -113,9 +113,11 @@ class ZoneEntry(Model):
     company: fields.ForeignKeyNullableRelation[ProviderCompany] = fields.ForeignKeyField(
         "models.ProviderCompany", related_name="zone_entries", null=True, on_delete=fields.CASCADE
     )
+    company_id: int | None
     membership: fields.ForeignKeyNullableRelation[Membership] = fields.ForeignKeyField(
         "models.Membership", related_name="zone_entries", null=True, on_delete=fields.CASCADE
     )
+    membership_id: int | None
     kind = fields.CharEnumField(ZoneEntryKind, max_length=16)
     code = fields.CharField(max_length=5, null=True)
     latitude = fields.FloatField(null=True)
@@ -135,9 +137,11 @@ class ZoneRestriction(Model):
     membership: fields.OneToOneRelation[Membership] = fields.OneToOneField(
         "models.Membership", related_name="zone_restriction", on_delete=fields.CASCADE
     )
+    membership_id: int
     restricted_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
         "models.User", related_name="zone_restrictions", null=True, on_delete=fields.SET_NULL
     )
+    restricted_by_id: int | None
     updated_at = fields.DatetimeField(auto_now=True)
 
     class Meta:
@@ -151,12 +155,15 @@ class ZoneKey(Model):
     entry: fields.ForeignKeyRelation[ZoneEntry] = fields.ForeignKeyField(
         "models.ZoneEntry", related_name="keys", on_delete=fields.CASCADE
     )
+    entry_id: int
     company: fields.ForeignKeyNullableRelation[ProviderCompany] = fields.ForeignKeyField(
         "models.ProviderCompany", related_name="zone_keys", null=True, on_delete=fields.CASCADE
     )
+    company_id: int | None
     membership: fields.ForeignKeyNullableRelation[Membership] = fields.ForeignKeyField(
         "models.Membership", related_name="zone_keys", null=True, on_delete=fields.CASCADE
     )
+    membership_id: int | None
     key = fields.CharField(max_length=16)
     latitude = fields.FloatField(null=True)
     longitude = fields.FloatField(null=True)

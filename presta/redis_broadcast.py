@@ -170,6 +170,6 @@ class RedisBroadcast:
         finally:
             self._subscribed.clear()
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
             with contextlib.suppress(Exception):
                 await client.aclose()

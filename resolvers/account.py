@@ -152,7 +152,7 @@ async def refresh_session(*, refresh_token: str) -> Session:
             reuse = False
             token.rotated_at = now
             await token.save(update_fields=["rotated_at"])
-            user = await User.get(id=token.user_id)  # type: ignore[attr-defined]
+            user = await User.get(id=token.user_id)
             if not user.is_active:
                 raise invalid
             session = await _open_session(user, family=token.family)

@@ -101,8 +101,8 @@ async def accept_invitation(
     async with atomic() as tx:
         invitation, field = await _lock_invitation(actor, token, invitation_id)
         user = await User.filter(id=user_id).select_for_update().get()
-        company_id = user.provider_company_id  # type: ignore[attr-defined]
-        if invitation.company_id is not None and invitation.company_id != company_id:  # type: ignore[attr-defined]
+        company_id = user.provider_company_id
+        if invitation.company_id is not None and invitation.company_id != company_id:
             raise UserError(
                 InvitationErrorCode.INVALID,
                 "This invitation is for another company: log in with one of its accounts.",
@@ -123,9 +123,9 @@ async def accept_invitation(
                 listed_in_directory=cleaned.listed_in_directory,
             )
             company_id = created.id
-            user.provider_company_id = company_id  # type: ignore[attr-defined]
+            user.provider_company_id = company_id
             await user.save(update_fields=["provider_company_id"])
-        marketplace_id: int = invitation.marketplace_id  # type: ignore[attr-defined]
+        marketplace_id: int = invitation.marketplace_id
         membership = (
             await Membership.filter(marketplace_id=marketplace_id, company_id=company_id)
             .select_for_update()
@@ -158,7 +158,7 @@ async def accept_invitation(
         )
         invitation.status = InvitationStatus.ACCEPTED
         invitation.accepted_at = clock.now()
-        invitation.accepted_by_id = user_id  # type: ignore[attr-defined]
+        invitation.accepted_by_id = user_id
         invitation.membership = membership
         await invitation.save(
             update_fields=["status", "accepted_at", "accepted_by_id", "membership_id"]
@@ -173,7 +173,7 @@ async def submit_application(actor: Actor, *, membership_id: int) -> Membership:
     marketplace_id = actor.require_marketplace()
     async with atomic() as tx:
         membership = await lock_membership(marketplace_id, membership_id)
-        if actor.company_id != membership.company_id:  # type: ignore[attr-defined]
+        if actor.company_id != membership.company_id:
             raise not_found("Membership", field="membershipId")
         if membership.status is S.INVITED:
             missing: list[UserError] = []
@@ -261,7 +261,7 @@ async def notify_membership_change(audit_id: int) -> None:
         if audit.to_status is S.DEACTIVATED:
             news = "Your account was deactivated: you receive no new requests."
     elif change in _NEWS:
-        news = _NEWS[change]  # type: ignore[index]
+        news = _NEWS[change]
     else:
         return
     membership = audit.membership

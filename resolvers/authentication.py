@@ -117,10 +117,10 @@ async def actor_for_user(user: User, marketplace_id: int | None) -> Actor:
     staff = await StaffMember.filter(user_id=user.id).values_list("marketplace_id", "role")
     clients = await Client.filter(user_id=user.id).values_list("marketplace_id", "id")
     memberships: list[tuple[int, int]] = []
-    if user.provider_company_id is not None:  # type: ignore[attr-defined]
+    if user.provider_company_id is not None:
         memberships = (
             await Membership.filter(
-                company_id=user.provider_company_id,  # type: ignore[attr-defined]
+                company_id=user.provider_company_id,
             )
             .exclude(status=MembershipStatus.DELETED)
             .values_list("marketplace_id", "id")
@@ -130,7 +130,7 @@ async def actor_for_user(user: User, marketplace_id: int | None) -> Actor:
         email=user.email,
         full_name=user.full_name,
         is_platform_admin=user.is_platform_admin,
-        company_id=user.provider_company_id,  # type: ignore[attr-defined]
+        company_id=user.provider_company_id,
         staff=list(staff),
         memberships=list(memberships),
         clients=list(clients),
@@ -173,7 +173,7 @@ async def _authenticate_api_key(raw: str, marketplace_id: int | None) -> Actor:
     key = await ApiKey.get_or_none(prefix=prefix, revoked_at=None) if secret else None
     if key is None or sha256_hex(secret) != key.secret_hash:
         raise unauthenticated("Invalid or revoked API key.")
-    key_marketplace: int = key.marketplace_id  # type: ignore[attr-defined]
+    key_marketplace: int = key.marketplace_id
     if marketplace_id is not None and marketplace_id != key_marketplace:
         raise unauthenticated("This API key belongs to another marketplace.")
     return Actor(

@@ -234,20 +234,17 @@ async def services_of_files(
     result: dict[int, list[ServiceLine] | Exception] = dict(denied)
     if not allowed:
         return result
-    marketplaces = sorted({m.marketplace_id for m in allowed})  # type: ignore[attr-defined]
+    marketplaces = sorted({m.marketplace_id for m in allowed})
     catalogue: dict[int, list[Service]] = defaultdict(list)
     for s in await where_in(Service, "marketplace_id", padded(marketplaces), order=_BY_NAME):
-        catalogue[s.marketplace_id].append(s)  # type: ignore[attr-defined]
+        catalogue[s.marketplace_id].append(s)
     applying = padded([m.id for m in allowed])
     applications: dict[tuple[int, int], ProviderService] = {
-        (r.membership_id, r.service_id): r  # type: ignore[attr-defined]
+        (r.membership_id, r.service_id): r
         for r in await where_in(ProviderService, "membership_id", applying)
     }
     for m in allowed:
-        result[m.id] = [
-            (s, applications.get((m.id, s.id)))
-            for s in catalogue[m.marketplace_id]  # type: ignore[attr-defined]
-        ]
+        result[m.id] = [(s, applications.get((m.id, s.id))) for s in catalogue[m.marketplace_id]]
     return result
 
 
@@ -274,7 +271,7 @@ async def _service_for_update(marketplace_id: int, service_id: int) -> Service:
 
 
 async def _service_changed(tx: AfterCommit, service: Service) -> None:
-    marketplace_id: int = service.marketplace_id  # type: ignore[attr-defined]
+    marketplace_id: int = service.marketplace_id
     await record_event(
         tx,
         topic=SERVICE_UPDATED,
@@ -288,7 +285,7 @@ async def _service_changed(tx: AfterCommit, service: Service) -> None:
 async def _provider_service_changed(
     tx: AfterCommit, row: ProviderService, marketplace_id: int
 ) -> None:
-    membership_id: int = row.membership_id  # type: ignore[attr-defined]
+    membership_id: int = row.membership_id
     await record_event(
         tx,
         topic=PROVIDER_SERVICE_UPDATED,

@@ -34,10 +34,10 @@ async def rate_in_force(membership_id: int, service_id: int | None, on: date) ->
     ).order_by("-effective_from", "-id")
     if service_id is not None:
         for rate in rates:
-            if rate.service_id == service_id:  # type: ignore[attr-defined]
+            if rate.service_id == service_id:
                 return rate.rate
     for rate in rates:
-        if rate.service_id is None:  # type: ignore[attr-defined]
+        if rate.service_id is None:
             return rate.rate
     return membership.marketplace.default_commission_rate
 
@@ -92,7 +92,7 @@ async def rate_histories(
     grouped: dict[int, list[CommissionRate]] = defaultdict(list)
     order = ("-effective_from", "-id")
     for r in await where_in(CommissionRate, "membership_id", padded(membership_ids), order=order):
-        grouped[r.membership_id].append(r)  # type: ignore[attr-defined]
+        grouped[r.membership_id].append(r)
     return grouped
 
 

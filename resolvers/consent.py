@@ -87,7 +87,7 @@ async def set_marketing_consent(
             membership_id=membership.id,
             channel=channel,
             defaults={
-                "marketplace_id": membership.marketplace_id,  # type: ignore[attr-defined]
+                "marketplace_id": membership.marketplace_id,
                 "granted": granted,
                 "record_id": record.id,
                 "updated_at": clock.now(),
@@ -132,7 +132,7 @@ async def consent_of_files(
     if allowed:
         rows = ConsentState.filter(membership_id__in=padded([m.id for m in allowed]))
         for state in await rows.select_related("record").order_by("id"):
-            found[state.membership_id].append(state)  # type: ignore[attr-defined]
+            found[state.membership_id].append(state)
     result.update(found)
     return result
 

@@ -104,7 +104,7 @@ async def set_required_document_types(
             .delete()
         )
         kept = {
-            r.document_type_id  # type: ignore[attr-defined]
+            r.document_type_id
             for r in await RequiredDocumentType.filter(marketplace_id=marketplace_id)
         }
         for type_id in wanted:
@@ -120,12 +120,12 @@ async def missing_required_documents(membership_id: int) -> list[DocumentType]:
     membership = await Membership.get_or_none(id=membership_id)
     if membership is None:
         return []
-    required = await required_types_of(membership.marketplace_id)  # type: ignore[attr-defined]
+    required = await required_types_of(membership.marketplace_id)
     if not required:
         return []
     valid_type_ids = set(
         await _valid_company_documents(
-            membership.company_id,  # type: ignore[attr-defined]
+            membership.company_id,
             [t.id for t in required],
         ).values_list("document_type_id", flat=True)
     )
@@ -192,7 +192,7 @@ async def can_see(actor: Actor, document: Document) -> bool:
 
 async def _base_access(actor: Actor, document: Document) -> bool:
     if document.kind is DocumentKind.COMPANY:
-        company_id: int = document.company_id  # type: ignore[attr-defined]
+        company_id = document.company_id
         if actor.user_id is not None and actor.company_id == company_id:
             return True
         if actor.sees_whole_marketplace and actor.marketplace_id is not None:
@@ -202,18 +202,18 @@ async def _base_access(actor: Actor, document: Document) -> bool:
                 .exists()
             )
         return False
-    marketplace_id = document.marketplace_id  # type: ignore[attr-defined]
+    marketplace_id = document.marketplace_id
     if actor.marketplace_id is None or marketplace_id != actor.marketplace_id:
         return False
     if actor.sees_whole_marketplace:
         return True
     if document.kind in (DocumentKind.CONTRACT, DocumentKind.INVOICE):
-        membership_id = document.membership_id  # type: ignore[attr-defined]
+        membership_id = document.membership_id
         return actor.membership_id is not None and actor.membership_id == membership_id
     if document.kind in (DocumentKind.INTERNAL, DocumentKind.TERMS):
         return actor.membership_id is not None
     if document.kind is DocumentKind.ATTACHMENT:
-        uploader = document.uploaded_by_id  # type: ignore[attr-defined]
+        uploader = document.uploaded_by_id
         return actor.user_id is not None and actor.user_id == uploader
     return False
 
@@ -250,7 +250,7 @@ def public_download_url(document: Document) -> str:
     return _link(
         storage.Grant(
             document_id=document.id,
-            marketplace_id=document.marketplace_id,  # type: ignore[attr-defined]
+            marketplace_id=document.marketplace_id,
             user_id=None,
             api_key_id=None,
             expires_at=_expiry(),
@@ -283,7 +283,7 @@ async def open_download(token: str, *, presenter: Actor | None = None) -> Docume
         return None
     if grant.user_id is None and grant.api_key_id is None:
         public = document.kind in (DocumentKind.INTERNAL, DocumentKind.TERMS)
-        same_marketplace = document.marketplace_id == grant.marketplace_id  # type: ignore[attr-defined]
+        same_marketplace = document.marketplace_id == grant.marketplace_id
         return document if public and same_marketplace else None
     actor = await _actor_of_grant(grant)
     if actor is None or not await can_see(actor, document):
@@ -299,11 +299,11 @@ async def _actor_of_grant(grant: storage.Grant) -> Actor | None:
         actor = await actor_for_user(user, grant.marketplace_id)
         return actor if actor.marketplace_id == grant.marketplace_id else None
     key = await ApiKey.get_or_none(id=grant.api_key_id, revoked_at=None)
-    if key is None or key.marketplace_id != grant.marketplace_id:  # type: ignore[attr-defined]
+    if key is None or key.marketplace_id != grant.marketplace_id:
         return None
     return Actor(
         marketplace_id=grant.marketplace_id,
         api_key_id=key.id,
         api_scope=key.scope,
-        roles=(RoleGrant(key.marketplace_id, "PARTNER"),),  # type: ignore[attr-defined]
+        roles=(RoleGrant(key.marketplace_id, "PARTNER"),),
     )

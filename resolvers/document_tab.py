@@ -47,7 +47,7 @@ async def membership_documents(actor: Actor, membership_id: int) -> MembershipDo
     membership = await Membership.get_or_none(id=membership_id, marketplace_id=marketplace_id)
     if membership is None or not actor.sees_tab_of(membership_id):
         raise not_found("Membership", field="membershipId")
-    company_id: int = membership.company_id  # type: ignore[attr-defined]
+    company_id: int = membership.company_id
     own = await Document.filter(
         deleted_at__isnull=True,
         membership_id=membership_id,
@@ -131,28 +131,28 @@ async def document_states(actor: Actor, files: list[Membership]) -> dict[int, Do
     allowed, _ = split_files(actor, files)
     if not allowed:
         return {}
-    marketplaces = padded(sorted({m.marketplace_id for m in allowed}))  # type: ignore[attr-defined]
+    marketplaces = padded(sorted({m.marketplace_id for m in allowed}))
     required: dict[int, set[int]] = defaultdict(set)
     for marketplace_id, type_id in await RequiredDocumentType.filter(
         marketplace_id__in=marketplaces
     ).values_list("marketplace_id", "document_type_id"):
         required[marketplace_id].add(type_id)
     wanted = set().union(*required.values()) if required else set()
-    filed: dict[tuple[int, int], list[Document]] = defaultdict(list)
+    filed: dict[tuple[int | None, int | None], list[Document]] = defaultdict(list)
     if wanted:
         documents = await Document.filter(
-            company_id__in=padded(sorted({m.company_id for m in allowed})),  # type: ignore[attr-defined]
+            company_id__in=padded(sorted({m.company_id for m in allowed})),
             kind=DocumentKind.COMPANY,
             deleted_at__isnull=True,
             document_type_id__in=sorted(wanted),
         ).only("id", "company_id", "document_type_id", "expires_on")
         for d in documents:
-            filed[(d.company_id, d.document_type_id)].append(d)  # type: ignore[attr-defined]
+            filed[(d.company_id, d.document_type_id)].append(d)
     today = clock.now().date()
     return {
         m.id: _worst(
-            state_of(_best(filed[(m.company_id, t)], today), today)  # type: ignore[attr-defined]
-            for t in required[m.marketplace_id]  # type: ignore[attr-defined]
+            state_of(_best(filed[(m.company_id, t)], today), today)
+            for t in required[m.marketplace_id]
         )
         for m in allowed
     }

@@ -154,7 +154,7 @@ async def upload_contract(
                 kind=DocumentKind.CONTRACT,
                 marketplace_id=marketplace_id,
                 membership=membership,
-                company_id=membership.company_id,  # type: ignore[attr-defined]
+                company_id=membership.company_id,
                 title=clean_title(title, filename),
                 uploaded_by_id=actor.user_id,
                 **document_fields(stored, filename),

@@ -108,13 +108,13 @@ async def _record(tx: AfterCommit, intervention: Intervention, change: str) -> N
     await record_event(
         tx,
         topic=INTERVENTION_UPDATED,
-        marketplace_id=intervention.marketplace_id,  # type: ignore[attr-defined]
+        marketplace_id=intervention.marketplace_id,
         object_type="Intervention",
         object_id=intervention.id,
         audience=[
-            staff_audience(intervention.marketplace_id),  # type: ignore[attr-defined]
-            f"membership:{intervention.membership_id}",  # type: ignore[attr-defined]
-            f"client:{intervention.client_id}",  # type: ignore[attr-defined]
+            staff_audience(intervention.marketplace_id),
+            f"membership:{intervention.membership_id}",
+            f"client:{intervention.client_id}",
         ],
         payload={"change": change, "status": str(intervention.status)},
     )
@@ -148,7 +148,7 @@ async def schedule_intervention(
         )
     async with atomic() as tx:
         request: ServiceRequest = await load_request(actor, request_id, lock=True)
-        chosen = request.selected_membership_id  # type: ignore[attr-defined]
+        chosen = request.selected_membership_id
         if not _may_plan(actor, chosen):
             raise not_found("Service request", field="requestId")
         if actor.sees_whole_marketplace:
@@ -171,15 +171,15 @@ async def schedule_intervention(
             start = _shift(starts_at, request.frequency, n)
             rate = await rate_in_force(
                 chosen,
-                request.service_id,  # type: ignore[attr-defined]
+                request.service_id,
                 start.date(),
             )
             intervention = await Intervention.create(
-                marketplace_id=request.marketplace_id,  # type: ignore[attr-defined]
+                marketplace_id=request.marketplace_id,
                 membership_id=chosen,
                 request_id=request.id,
-                client_id=request.client_id,  # type: ignore[attr-defined]
-                service_id=request.service_id,  # type: ignore[attr-defined]
+                client_id=request.client_id,
+                service_id=request.service_id,
                 status=InterventionStatus.SCHEDULED,
                 starts_at=start,
                 ends_at=start + (ends_at - starts_at),
@@ -208,7 +208,7 @@ async def reschedule_intervention(
     _check_period(starts_at, ends_at)
     async with atomic() as tx:
         intervention = await _load(actor, intervention_id)
-        if not _may_plan(actor, intervention.membership_id):  # type: ignore[attr-defined]
+        if not _may_plan(actor, intervention.membership_id):
             raise not_found("Intervention", field="interventionId")
         changed = await Intervention.filter(
             id=intervention.id, status=InterventionStatus.SCHEDULED
@@ -235,7 +235,7 @@ async def change_intervention_status(
     async with atomic() as tx:
         intervention = await _load(actor, intervention_id)
         allowed = _FROM[to]
-        if not _may_plan(actor, intervention.membership_id):  # type: ignore[attr-defined]
+        if not _may_plan(actor, intervention.membership_id):
             if to is not InterventionStatus.CANCELLED:
                 raise not_found("Intervention", field="interventionId")
             allowed = (InterventionStatus.SCHEDULED,)

@@ -291,7 +291,7 @@ async def preview_invitation(token: str) -> InvitationPreview | None:
     status = effective_status(invitation)
     if status is not InvitationStatus.PENDING:
         return InvitationPreview(invitation, status, None, [], [])
-    marketplace_id: int = invitation.marketplace_id  # type: ignore[attr-defined]
+    marketplace_id: int = invitation.marketplace_id
     return InvitationPreview(
         invitation,
         status,
@@ -334,8 +334,8 @@ async def visible_invitations(actor: Actor, ids: list[int]) -> list[Invitation]:
     return [
         i
         for i in rows
-        if (actor.sees_whole_marketplace and i.marketplace_id == actor.marketplace_id)  # type: ignore[attr-defined]
-        or (actor.company_id is not None and i.company_id == actor.company_id)  # type: ignore[attr-defined]
+        if (actor.sees_whole_marketplace and i.marketplace_id == actor.marketplace_id)
+        or (actor.company_id is not None and i.company_id == actor.company_id)
     ]
 
 

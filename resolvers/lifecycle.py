@@ -59,7 +59,7 @@ async def transition(
 
 
 async def record_membership_event(tx: AfterCommit, membership: Membership) -> None:
-    marketplace_id: int = membership.marketplace_id  # type: ignore[attr-defined]
+    marketplace_id: int = membership.marketplace_id
     await record_event(
         tx,
         topic=MEMBERSHIP_UPDATED,
@@ -101,7 +101,7 @@ async def _ensure_no_live_interventions(membership: Membership, action: str) -> 
     live = (
         await Intervention.filter(
             membership_id=membership.id,
-            marketplace_id=membership.marketplace_id,  # type: ignore[attr-defined]
+            marketplace_id=membership.marketplace_id,
             status__in=LIVE_INTERVENTIONS,
         )
         .select_related("client")

@@ -274,15 +274,15 @@ async def _reasons(
         ).values_list("membership_id", flat=True)
     )
     required: set[int] = set(
-        await RequiredDocumentType.filter(
-            marketplace_id=service.marketplace_id  # type: ignore[attr-defined]
-        ).values_list("document_type_id", flat=True)  # type: ignore[arg-type]
+        await RequiredDocumentType.filter(marketplace_id=service.marketplace_id).values_list(
+            "document_type_id", flat=True
+        )  # type: ignore[arg-type]
     )
     today = clock.now().date()
     held: dict[tuple[int, int], bool] = {}  # (company, type) -> some copy still valid
     if required:
         for company_id, type_id, expires_on in await Document.filter(
-            company_id__in=[m.company_id for m in memberships],  # type: ignore[attr-defined]
+            company_id__in=[m.company_id for m in memberships],
             document_type_id__in=required,
             kind=DocumentKind.COMPANY,
             deleted_at=None,
@@ -300,7 +300,7 @@ async def _reasons(
             why.append(MatchReason.SERVICE_NOT_ACCEPTED)
         if m.id not in in_zone:
             why.append(MatchReason.OUTSIDE_ZONE)
-        copies = [held.get((m.company_id, t)) for t in required]  # type: ignore[attr-defined]
+        copies = [held.get((m.company_id, t)) for t in required]
         if None in copies:
             why.append(MatchReason.DOCUMENT_MISSING)
         if False in copies:

@@ -48,18 +48,18 @@ class DocumentExpiry(StrEnum):
 
 def can_see(actor: Actor, membership: Membership) -> bool:
     """Staff and partners of its marketplace; users of its company acting in that marketplace."""
-    if actor.marketplace_id != membership.marketplace_id:  # type: ignore[attr-defined]
+    if actor.marketplace_id != membership.marketplace_id:
         return False
     if actor.sees_whole_marketplace:
         return True
-    return actor.company_id is not None and actor.company_id == membership.company_id  # type: ignore[attr-defined]
+    return actor.company_id is not None and actor.company_id == membership.company_id
 
 
 def sees_file(actor: Actor, membership: Membership) -> bool:
     """Whether the actor opens this provider's file and its tabs: staff and partners of its
     marketplace, or the provider itself (``Actor.sees_tab_of``); never a DELETED file."""
     return (
-        actor.marketplace_id == membership.marketplace_id  # type: ignore[attr-defined]
+        actor.marketplace_id == membership.marketplace_id
         and membership.status is not S.DELETED
         and actor.sees_tab_of(membership.id)
     )
@@ -201,15 +201,15 @@ async def provider_counts(actor: Actor) -> dict[MembershipStatus, int]:
 
 async def must_accept_terms(membership: Membership) -> bool:
     """True while a published terms version is newer than the one the provider accepted."""
-    current = await current_terms_version(membership.marketplace_id)  # type: ignore[attr-defined]
+    current = await current_terms_version(membership.marketplace_id)
     return _behind(membership, current)
 
 
 async def terms_to_accept(actor: Actor, files: list[Membership]) -> dict[int, bool]:
     """``must_accept_terms`` of several files the actor may read, in one statement."""
-    marketplaces = sorted({m.marketplace_id for m in files})  # type: ignore[attr-defined]
+    marketplaces = sorted({m.marketplace_id for m in files})
     current = await current_terms_numbers(actor, marketplaces)
-    return {m.id: _behind(m, current.get(m.marketplace_id)) for m in files}  # type: ignore[attr-defined]
+    return {m.id: _behind(m, current.get(m.marketplace_id)) for m in files}
 
 
 def _behind(membership: Membership, current: int | None) -> bool:
@@ -232,5 +232,5 @@ async def audits_of(actor: Actor, files: list[Membership]) -> dict[int, list[Mem
     grouped: dict[int, list[MembershipAudit]] = {m: [] for m in allowed}
     rows = MembershipAudit.filter(membership_id__in=padded(allowed)).select_related("actor")
     for a in await rows.order_by("id"):
-        grouped[a.membership_id].append(a)  # type: ignore[attr-defined]
+        grouped[a.membership_id].append(a)
     return grouped

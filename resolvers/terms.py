@@ -136,7 +136,7 @@ async def current_terms_numbers(actor: Actor, marketplace_ids: list[int]) -> dic
         lambda: TermsVersion.filter(marketplace_id__in=keys).only("marketplace_id", "number"),
     )
     for version in versions:
-        marketplace_id = version.marketplace_id  # type: ignore[attr-defined]
+        marketplace_id = version.marketplace_id
         latest[marketplace_id] = max(version.number, latest.get(marketplace_id, 0))
     return latest
 

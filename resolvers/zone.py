@@ -200,7 +200,7 @@ async def restrict_provider_zone(
         )
         if membership is None:
             raise not_found("Membership", field="membershipId")
-        company_id: int = membership.company_id  # type: ignore[attr-defined]
+        company_id: int = membership.company_id
         # The company zone must not change between the check and the write.
         await ProviderCompany.filter(id=company_id).select_for_update().first()
         if restriction is None:
@@ -219,7 +219,7 @@ async def restrict_provider_zone(
 async def action_zone(actor: Actor, membership_id: int) -> ActionZone:
     """Staff of the marketplace and the provider itself see a membership's zones."""
     membership = await visible_membership(actor, membership_id)
-    return await _view(membership.id, membership.company_id)  # type: ignore[attr-defined]
+    return await _view(membership.id, membership.company_id)
 
 
 async def visible_membership(actor: Actor, membership_id: int) -> Membership:
@@ -347,7 +347,7 @@ def _keys(entries: Sequence[ZoneEntry], owner: dict[str, int | None]) -> Iterabl
 
 
 async def _changed(tx: AfterCommit, membership: Membership) -> None:
-    marketplace_id: int = membership.marketplace_id  # type: ignore[attr-defined]
+    marketplace_id: int = membership.marketplace_id
     await record_event(
         tx,
         topic=ZONE_UPDATED,

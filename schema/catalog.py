@@ -89,8 +89,8 @@ class ProviderService(AuthorizedNode):
             status=r.status,
             reason=r.reason,
             updated_at=r.updated_at,
-            membership_id=encode_id("Membership", r.membership_id),  # type: ignore[attr-defined]
-            service_id=encode_id("Service", r.service_id),  # type: ignore[attr-defined]
+            membership_id=encode_id("Membership", r.membership_id),
+            service_id=encode_id("Service", r.service_id),
         )
 
     @classmethod

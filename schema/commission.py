@@ -38,7 +38,7 @@ class CommissionRate:
 
     @classmethod
     def from_model(cls, r: CommissionRateModel) -> CommissionRate:
-        service_id = r.service_id  # type: ignore[attr-defined]
+        service_id = r.service_id
         return cls(
             id=encode_id("CommissionRate", r.id),
             rate=r.rate,

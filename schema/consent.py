@@ -57,7 +57,7 @@ class ConsentRecord(AuthorizedNode):
     def from_model(cls, r: ConsentRecordModel) -> ConsentRecord:
         return cls(
             id=r.id,
-            membership_id=encode_id("Membership", r.membership_id),  # type: ignore[attr-defined]
+            membership_id=encode_id("Membership", r.membership_id),
             channel=r.channel,
             granted=r.granted,
             wording_version=r.wording_version,

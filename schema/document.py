@@ -104,7 +104,7 @@ class Document(AuthorizedNode):
 
     @classmethod
     def from_model(cls, d: DocumentModel, *, public_link: bool = False) -> Document:
-        type_id = d.document_type_id  # type: ignore[attr-defined]
+        type_id = d.document_type_id
         return cls(
             id=d.id,
             kind=d.kind,

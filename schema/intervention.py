@@ -92,8 +92,8 @@ class Intervention(AuthorizedNode):
             started_at=i.started_at,
             completed_at=i.completed_at,
             cancelled_at=i.cancelled_at,
-            provider_id=encode_id("Membership", i.membership_id),  # type: ignore[attr-defined]
-            client_id=encode_id("Client", i.client_id),  # type: ignore[attr-defined]
+            provider_id=encode_id("Membership", i.membership_id),
+            client_id=encode_id("Client", i.client_id),
             created_at=i.created_at,
             model=i,
         )
@@ -115,12 +115,12 @@ class Intervention(AuthorizedNode):
 
     @strawberry.field(description="The service.")
     async def service(self, info: Info) -> Service:
-        service_id = self.model.service_id  # type: ignore[attr-defined]
+        service_id = self.model.service_id
         return Service.from_model(await loader(info, ServiceByIdLoader).load(service_id))
 
     @strawberry.field(description="The provider company's name.")
     async def company_name(self, info: Info) -> str:
-        membership_id = self.model.membership_id  # type: ignore[attr-defined]
+        membership_id = self.model.membership_id
         membership = await loader(info, MembershipByIdLoader).load(membership_id)
         return membership.company.name
 
@@ -128,7 +128,7 @@ class Intervention(AuthorizedNode):
     async def service_request(self, info: Info) -> ServiceRequestRef | None:
         from schema.dispatch.types import ServiceRequest
 
-        request_id = self.model.request_id  # type: ignore[attr-defined]
+        request_id = self.model.request_id
         if request_id is None:
             return None
         found = await loader(info, VisibleRequestLoader).load(request_id)

@@ -69,8 +69,8 @@ class Invitation(AuthorizedNode):
 
     @classmethod
     def from_model(cls, i: InvitationModel) -> Invitation:
-        company_id = i.company_id  # type: ignore[attr-defined]
-        membership_id = i.membership_id  # type: ignore[attr-defined]
+        company_id = i.company_id
+        membership_id = i.membership_id
         return cls(
             id=i.id,
             email=i.email,

@@ -23,7 +23,7 @@ class AuthorizedNode(relay.Node):
         raise NotImplementedError
 
     @classmethod
-    async def resolve_nodes(  # type: ignore[override]
+    async def resolve_nodes(
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Any]:
         wanted = list(node_ids)

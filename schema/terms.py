@@ -130,10 +130,10 @@ async def _accept(actor: Actor, data: AcceptTermsOfUseInput) -> dict[str, Any]:
     a = await use_cases.accept_terms_of_use(actor, number=data.version)
     return {
         "acceptance": TermsAcceptance(
-            membership_id=encode_id("Membership", a.membership_id),  # type: ignore[attr-defined]
+            membership_id=encode_id("Membership", a.membership_id),
             version=a.version.number,
             accepted_at=a.accepted_at,
-            accepted_by_id=encode_id("User", a.user_id) if a.user_id else None,  # type: ignore[attr-defined]
+            accepted_by_id=encode_id("User", a.user_id) if a.user_id else None,
         )
     }
 

@@ -193,7 +193,7 @@ async def test_concurrent_changes_leave_the_state_equal_to_the_last_record():
     assert len(states) == 1
     assert last is not None
     assert states[0].granted == last.granted
-    assert states[0].record_id == last.id  # type: ignore[attr-defined]
+    assert states[0].record_id == last.id
     assert await ConsentRecord.filter(membership_id=cast.membership.id).count() == 20
 
 

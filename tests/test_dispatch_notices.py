@@ -42,10 +42,7 @@ async def test_an_smtp_failure_keeps_the_notices_sent_before_it_and_the_retry_se
     request_id = await world.request()
     await jobs.drain()  # the job fails at the third provider's second address
 
-    order = [
-        d.membership_id  # type: ignore[attr-defined]
-        for d in await Dispatch.filter(request_id=request_id).order_by("id")
-    ]
+    order = [d.membership_id for d in await Dispatch.filter(request_id=request_id).order_by("id")]
     by_membership = {p.membership.id: p for p in world.providers}
     told = [by_membership[m] for m in order]
     stored = set(await Notice.filter(key__startswith="dispatch:").values_list("key", flat=True))

@@ -81,7 +81,7 @@ async def test_each_provider_with_done_interventions_gets_one_invoice_with_the_f
 
     created = await build_commission_invoices(2026, 3)
     assert len(created) == 2
-    invoices = {i.membership_id: i for i in await CommissionInvoice.all()}  # type: ignore[attr-defined]
+    invoices = {i.membership_id: i for i in await CommissionInvoice.all()}
     assert set(invoices) == {alice.id, bob.id}
     a = invoices[alice.id]
     assert (a.interventions, a.total_price, a.total_commission) == (
@@ -92,9 +92,9 @@ async def test_each_provider_with_done_interventions_gets_one_invoice_with_the_f
     assert invoices[bob.id].total_commission == Decimal("7.50")
     assert sorted(i.number for i in invoices.values()) == [1, 2]
 
-    document = await Document.get(id=a.document_id)  # type: ignore[attr-defined]
+    document = await Document.get(id=a.document_id)
     assert document.kind is DocumentKind.INVOICE
-    assert document.membership_id == alice.id  # type: ignore[attr-defined]
+    assert document.membership_id == alice.id
     data = storage.path_of(document.storage_key).read_bytes()
     assert data.startswith(b"%PDF-")
     assert document.size == len(data)
@@ -139,7 +139,7 @@ async def test_numbers_run_without_gaps_per_marketplace_across_months_and_concur
     await build_commission_invoices(2026, 4)
 
     numbers = {
-        (i.marketplace_id, i.month, i.membership_id): i.number  # type: ignore[attr-defined]
+        (i.marketplace_id, i.month, i.membership_id): i.number
         for i in await CommissionInvoice.all()
     }
     assert sorted(n for (m, _, _), n in numbers.items() if m == marketplace.id) == [1, 2, 3]

@@ -299,9 +299,9 @@ async def test_a_client_files_a_message_attachment_that_only_they_and_staff_can_
 
     marketplace = await make_marketplace()
     client = await make_client(marketplace)
-    client_user = await User.get(id=client.user_id)  # type: ignore[attr-defined]
+    client_user = await User.get(id=client.user_id)
     other = await make_client(marketplace)
-    other_client_user = await User.get(id=other.user_id)  # type: ignore[attr-defined]
+    other_client_user = await User.get(id=other.user_id)
     staff = await make_staff(marketplace, StaffRole.AGENT)
     async with http_client() as http:
         result = await _upload(

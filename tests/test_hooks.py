@@ -31,7 +31,7 @@ class _Seen(SchemaExtension):
         type(self).operations += 1
         yield
 
-    def on_stream_result(self, result: object) -> Iterator[None]:  # type: ignore[override]
+    def on_stream_result(self, result: object) -> Iterator[None]:
         type(self).events.append(result)
         yield
 
@@ -39,7 +39,7 @@ class _Seen(SchemaExtension):
 async def _collect(schema: Schema) -> list[object]:
     stream = await schema.subscribe("subscription { count }")
     assert not isinstance(stream, strawberry.types.ExecutionResult)
-    return [result.data async for result in stream]  # type: ignore[union-attr]
+    return [result.data async for result in stream]
 
 
 async def test_an_extension_with_a_stream_hook_sees_every_event():

@@ -164,7 +164,7 @@ async def test_an_expired_link_is_refused_and_nothing_is_created(mailbox):
     assert not await ProviderCompany.exists()
     assert not await Membership.exists()
     await user.refresh_from_db()
-    assert user.provider_company_id is None  # type: ignore[attr-defined]
+    assert user.provider_company_id is None
 
 
 async def test_resending_mails_the_same_link_again_with_a_new_expiry(mailbox):
@@ -245,8 +245,8 @@ async def test_a_user_who_already_works_for_a_company_joins_with_it(mailbox):
         await actor_of(user), token=_token(mailbox, "boss@example.com")
     )
 
-    assert membership.company_id == existing.company_id  # type: ignore[attr-defined]
-    assert membership.marketplace_id == marketplace.id  # type: ignore[attr-defined]
+    assert membership.company_id == existing.company_id
+    assert membership.marketplace_id == marketplace.id
     assert await ProviderCompany.all().count() == 1
 
 

@@ -70,7 +70,7 @@ class Feed:
 async def subscribe(actor: Actor, **variables: Any) -> Feed:
     context = Context(request=None, response=None, actor=actor, request_id="test")  # type: ignore[arg-type]
     results = await schema.subscribe(RECEIVED, variable_values=variables, context_value=context)
-    return Feed(results)  # type: ignore[arg-type]
+    return Feed(results)
 
 
 @contextlib.asynccontextmanager
@@ -164,7 +164,7 @@ async def test_one_conversation_only_and_a_foreign_conversation_is_not_found():
     outsider = await (await make_cast()).provider_actor()
     context = Context(request=None, response=None, actor=outsider, request_id="t")  # type: ignore[arg-type]
     results = await schema.subscribe(RECEIVED, variable_values=only_first, context_value=context)
-    first_result = await anext(results)  # type: ignore[arg-type]
+    first_result = await anext(results)
     assert first_result.data is None
     assert first_result.errors is not None
     assert first_result.errors[0].extensions == {"code": "NOT_FOUND"}

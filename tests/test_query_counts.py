@@ -283,7 +283,7 @@ async def test_a_subscription_reads_the_answers_as_they_are_at_each_event():
     seen: list[str] = []
 
     async def follow() -> None:
-        async for result in events:  # type: ignore[union-attr]
+        async for result in events:
             assert result.data is not None, result.errors
             dispatches = result.data["serviceRequestUpdated"]["serviceRequest"]["dispatches"]
             mine = encode_id("Membership", talker.membership.id)

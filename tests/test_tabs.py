@@ -70,7 +70,7 @@ async def test_tabs_page_through_every_row_once_for_the_provider_and_for_staff()
     marketplace = await Marketplace.get(id=provider.marketplace_id)
     staff_member = await StaffMember.filter(marketplace_id=marketplace.id).first()
     assert staff_member is not None
-    staff = await actor_of(await User.get(id=staff_member.user_id), marketplace)  # type: ignore[attr-defined]
+    staff = await actor_of(await User.get(id=staff_member.user_id), marketplace)
 
     whole = await _walk(provider, provider.membership_id, first=100)
     for tab in TABS:
@@ -97,7 +97,7 @@ async def _staff_of(marketplace_id: int) -> Actor:
     marketplace = await Marketplace.get(id=marketplace_id)
     staff_member = await StaffMember.filter(marketplace_id=marketplace.id).first()
     assert staff_member is not None
-    return await actor_of(await User.get(id=staff_member.user_id), marketplace)  # type: ignore[attr-defined]
+    return await actor_of(await User.get(id=staff_member.user_id), marketplace)
 
 
 async def test_each_tab_is_the_general_list_filtered_by_the_provider() -> None:
@@ -122,12 +122,12 @@ async def test_each_tab_is_the_general_list_filtered_by_the_provider() -> None:
 
         visits = (await list_interventions(viewer, InterventionFilter(), first=100)).items
         visits_tab = (await interventions_tab(viewer, mine, first=100)).items
-        theirs = [v.id for v in visits if v.membership_id == mine]  # type: ignore[attr-defined]
+        theirs = [v.id for v in visits if v.membership_id == mine]
         assert [v.id for v in visits_tab] == theirs
 
         talks = (await list_conversations(viewer, first=100)).items
         talks_tab = (await list_conversations(viewer, membership_id=mine, first=100)).items
-        theirs = [c.id for c in talks if c.membership_id == mine]  # type: ignore[attr-defined]
+        theirs = [c.id for c in talks if c.membership_id == mine]
         assert [c.id for c in talks_tab] == theirs
         assert len(tab) == len(visits_tab) == len(talks_tab) == 3
     # The staff's general lists hold the other provider's rows too.

@@ -103,7 +103,7 @@ async def test_publishing_numbers_versions_and_every_member_must_accept_again():
     await membership.refresh_from_db()
     assert membership.terms_version_accepted == 2
     history = await TermsAcceptance.filter(membership=membership).order_by("id")
-    assert [(a.user_id, a.accepted_at is not None) for a in history] == [  # type: ignore[attr-defined]
+    assert [(a.user_id, a.accepted_at is not None) for a in history] == [
         (user.id, True),
         (user.id, True),
     ]

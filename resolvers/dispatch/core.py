@@ -95,8 +95,8 @@ async def still_allowed(actor: Actor) -> bool:
 async def request_audience(request: ServiceRequest) -> list[str]:
     members = await Dispatch.filter(request_id=request.id).values_list("membership_id", flat=True)
     return [
-        staff_audience(request.marketplace_id),  # type: ignore[attr-defined]
-        f"client:{request.client_id}",  # type: ignore[attr-defined]
+        staff_audience(request.marketplace_id),
+        f"client:{request.client_id}",
         *(f"membership:{m}" for m in members),
     ]
 
@@ -105,7 +105,7 @@ async def record_request_updated(tx: AfterCommit, request: ServiceRequest, chang
     await record_event(
         tx,
         topic=REQUEST_UPDATED,
-        marketplace_id=request.marketplace_id,  # type: ignore[attr-defined]
+        marketplace_id=request.marketplace_id,
         object_type="ServiceRequest",
         object_id=request.id,
         audience=await request_audience(request),
@@ -128,10 +128,7 @@ async def send_to_providers(
     round. Returns the memberships asked now.
     """
     now = clock.now()
-    existing = {
-        d.membership_id: d  # type: ignore[attr-defined]
-        for d in await Dispatch.filter(request_id=request.id)
-    }
+    existing = {d.membership_id: d for d in await Dispatch.filter(request_id=request.id)}
     number = request.round + 1 if new_round or request.round == 0 else request.round
     wanted = list(dict.fromkeys(membership_ids))
     fresh = [m for m in wanted if m not in existing]
@@ -205,18 +202,18 @@ async def load_request(actor: Actor, request_id: int, *, lock: bool = False) -> 
 
 
 async def client_of(request: ServiceRequest) -> Client:
-    return await Client.get(id=request.client_id)  # type: ignore[attr-defined]
+    return await Client.get(id=request.client_id)
 
 
 def sees_whole_request(actor: Actor, request: ServiceRequest) -> bool:
     """Its client, and readers of the whole marketplace: the proposal, the client's details."""
-    own = actor.client_id is not None and actor.client_id == request.client_id  # type: ignore[attr-defined]
+    own = actor.client_id is not None and actor.client_id == request.client_id
     return own or actor.sees_whole_marketplace
 
 
 def shows_client(actor: Actor, request: ServiceRequest) -> bool:
     """Who sees the client of a request: those who see it whole, and the provider chosen."""
-    chosen = request.selected_membership_id  # type: ignore[attr-defined]
+    chosen = request.selected_membership_id
     return sees_whole_request(actor, request) or (
         chosen is not None and chosen == actor.membership_id
     )
@@ -238,7 +235,7 @@ async def dispatch_for_provider(
     else:
         found = await _shared_snapshot(event_id, request_id)
     dispatch = found.get(actor.membership_id)
-    if dispatch is None or dispatch.request.marketplace_id != actor.marketplace_id:  # type: ignore[attr-defined]
+    if dispatch is None or dispatch.request.marketplace_id != actor.marketplace_id:
         return None
     return dispatch
 
@@ -258,7 +255,7 @@ async def _accepted_dispatches(
     for d in dispatches:
         # One request instance for every provider's dispatch (select_related builds one each).
         d.request = request
-        found[d.membership_id] = d  # type: ignore[attr-defined]
+        found[d.membership_id] = d
     return found
 
 

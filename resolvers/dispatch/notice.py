@@ -95,7 +95,7 @@ async def addresses_of(memberships: list[Membership]) -> dict[int, list[str]]:
 
     The memberships come with their company (``select_related``).
     """
-    companies = {m.company_id for m in memberships}  # type: ignore[attr-defined]
+    companies = {m.company_id for m in memberships}
     users: dict[int, list[str]] = {c: [] for c in companies}
     rows = (
         await User.filter(provider_company_id__in=companies, is_active=True)
@@ -106,16 +106,14 @@ async def addresses_of(memberships: list[Membership]) -> dict[int, list[str]]:
         users[company_id].append(email)
     return {
         m.id: list(
-            dict.fromkeys(
-                [*([m.company.email] if m.company.email else []), *users[m.company_id]]  # type: ignore[attr-defined]
-            )
+            dict.fromkeys([*([m.company.email] if m.company.email else []), *users[m.company_id]])
         )
         for m in memberships
     }
 
 
 async def _describe(request: ServiceRequest) -> str:
-    service = await Service.get(id=request.service_id)  # type: ignore[attr-defined]
+    service = await Service.get(id=request.service_id)
     return f"{service.name} in {request.postal_code} {request.city}"
 
 
@@ -145,7 +143,7 @@ async def send_proposal_mail(proposal_id: int) -> bool:
     if proposal is None:
         return False
     request = proposal.request
-    client = await Client.get(id=request.client_id)  # type: ignore[attr-defined]
+    client = await Client.get(id=request.client_id)
     _, entries = await proposal_of(request.id)
     lines = [await _entry_line(d) for d in entries]
     return await _once(
@@ -165,7 +163,7 @@ async def notify_proposal_extended(dispatch_id: int) -> bool:
     )
     if dispatch is None or dispatch.proposed_at is None:
         return False
-    client = await Client.get(id=dispatch.request.client_id)  # type: ignore[attr-defined]
+    client = await Client.get(id=dispatch.request.client_id)
     return await _once(
         f"proposal-late:{dispatch.id}",
         to=[client.email],

@@ -130,7 +130,7 @@ async def respond_to_service_request(
 
 
 async def _after_answer(tx: AfterCommit, request: ServiceRequest) -> None:
-    marketplace = await Marketplace.get(id=request.marketplace_id)  # type: ignore[attr-defined]
+    marketplace = await Marketplace.get(id=request.marketplace_id)
     interested = await Dispatch.filter(
         request_id=request.id, status=DispatchStatus.INTERESTED
     ).count()
@@ -176,7 +176,7 @@ async def accept_proposal(
     actor.require_writer()
     async with atomic() as tx:
         request = await load_request(actor, request_id, lock=True)
-        own = actor.client_id is not None and actor.client_id == request.client_id  # type: ignore[attr-defined]
+        own = actor.client_id is not None and actor.client_id == request.client_id
         if not (own or actor.sees_whole_marketplace):
             raise not_found("Service request", field="requestId")
         if not own:
@@ -214,7 +214,7 @@ async def accept_proposal(
         )
         await Proposal.filter(request_id=request.id).update(accepted_at=now)
         request.status = RequestStatus.ACCEPTED
-        request.selected_membership_id = membership_id  # type: ignore[attr-defined]
+        request.selected_membership_id = membership_id
         request.closed_at = now
         await request.save(update_fields=["status", "selected_membership_id", "closed_at"])
         await record_request_updated(tx, request, "accepted")

@@ -38,20 +38,16 @@ async def clients_of(actor: Actor, requests: list[ServiceRequest]) -> dict[int, 
     shown = [r for r in requests if shows_client(actor, r)]
     if not shown:
         return {}
-    ids = padded(sorted({r.client_id for r in shown}))  # type: ignore[attr-defined]
+    ids = padded(sorted({r.client_id for r in shown}))
     clients = {c.id: c for c in await where_in(Client, "id", ids)}
-    return {
-        r.id: clients[r.client_id]  # type: ignore[attr-defined]
-        for r in shown
-        if r.client_id in clients  # type: ignore[attr-defined]
-    }
+    return {r.id: clients[r.client_id] for r in shown if r.client_id in clients}
 
 
 async def rounds_of(actor: Actor, request_ids: list[int]) -> dict[int, list[RequestRound]]:
     """The rounds of requests the actor may see, first first."""
     grouped: dict[int, list[RequestRound]] = defaultdict(list)
     for r in await where_in(RequestRound, "request_id", padded(request_ids), order=("number",)):
-        grouped[r.request_id].append(r)  # type: ignore[attr-defined]
+        grouped[r.request_id].append(r)
     return grouped
 
 
@@ -62,7 +58,7 @@ async def dispatches_of(actor: Actor, request_ids: list[int]) -> dict[int, list[
     grouped: dict[int, list[Dispatch]] = defaultdict(list)
     if seen is not None:
         for d in await seen.order_by("id"):
-            grouped[d.request_id].append(d)  # type: ignore[attr-defined]
+            grouped[d.request_id].append(d)
     return grouped
 
 
@@ -77,7 +73,7 @@ async def my_dispatches(actor: Actor, request_ids: list[int]) -> dict[int, Dispa
         [*keys, mine],
         lambda: Dispatch.filter(request_id__in=keys, membership_id=mine),
     )
-    return {d.request_id: d for d in rows}  # type: ignore[attr-defined]
+    return {d.request_id: d for d in rows}
 
 
 async def answers_of(actor: Actor, dispatch_ids: list[int]) -> dict[int, list[DispatchAnswerAudit]]:
@@ -85,7 +81,7 @@ async def answers_of(actor: Actor, dispatch_ids: list[int]) -> dict[int, list[Di
     grouped: dict[int, list[DispatchAnswerAudit]] = defaultdict(list)
     keys = padded(dispatch_ids)
     for a in await where_in(DispatchAnswerAudit, "dispatch_id", keys, order=("id",)):
-        grouped[a.dispatch_id].append(a)  # type: ignore[attr-defined]
+        grouped[a.dispatch_id].append(a)
     return grouped
 
 
@@ -100,7 +96,7 @@ async def proposals_of(actor: Actor, requests: list[ServiceRequest]) -> dict[int
     if not whole:
         return {}
     found = await Proposal.filter(request_id__in=padded(whole))
-    proposals = {p.request_id: p for p in found}  # type: ignore[attr-defined]
+    proposals = {p.request_id: p for p in found}
     if not proposals:
         return {}
     entries: dict[int, list[Dispatch]] = defaultdict(list)
@@ -110,15 +106,15 @@ async def proposals_of(actor: Actor, requests: list[ServiceRequest]) -> dict[int
         .select_related("membership__company")
     )
     for d in await rows.order_by("proposed_at", "id"):
-        entries[d.request_id].append(d)  # type: ignore[attr-defined]
-    members = {d.membership_id for ds in entries.values() for d in ds}  # type: ignore[attr-defined]
+        entries[d.request_id].append(d)
+    members = {d.membership_id for ds in entries.values() for d in ds}
     services: dict[int, list[str]] = defaultdict(list)
     if members:
         accepted = ProviderService.filter(
             membership_id__in=members, status=ProviderServiceStatus.ACCEPTED
         ).select_related("service")
         for r in await accepted.order_by("service__name"):
-            services[r.membership_id].append(r.service.name)  # type: ignore[attr-defined]
+            services[r.membership_id].append(r.service.name)
     return {
         request_id: (proposal, entries[request_id], services)
         for request_id, proposal in proposals.items()

@@ -69,7 +69,7 @@ async def handle_request_deadlines(request_id: int) -> int:
             request.remind_at = None
             await request.save(update_fields=["remind_at"])
             return 0
-        marketplace = await Marketplace.get(id=request.marketplace_id)  # type: ignore[attr-defined]
+        marketplace = await Marketplace.get(id=request.marketplace_id)
         if request.round > marketplace.max_reminder_rounds:
             request.status = RequestStatus.EXPIRED
             request.closed_at = now
@@ -96,7 +96,7 @@ async def handle_request_deadlines(request_id: int) -> int:
         else:
             matched = await matching_membership_ids(
                 marketplace_id=marketplace.id,
-                service_id=request.service_id,  # type: ignore[attr-defined]
+                service_id=request.service_id,
                 postal_code=request.postal_code,
                 latitude=request.latitude,
                 longitude=request.longitude,

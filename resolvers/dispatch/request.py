@@ -181,7 +181,7 @@ async def cancel_service_request(actor: Actor, *, request_id: int, reason: str) 
         raise UserError(DispatchErrorCode.INVALID, "Reason is too long.", field="reason")
     async with atomic() as tx:
         request = await load_request(actor, request_id, lock=True)
-        own = actor.client_id is not None and actor.client_id == request.client_id  # type: ignore[attr-defined]
+        own = actor.client_id is not None and actor.client_id == request.client_id
         if not (own or actor.sees_whole_marketplace):
             raise not_found("Service request", field="requestId")
         if actor.sees_whole_marketplace and not own:
@@ -240,7 +240,7 @@ async def assign_service_request(
         matched = set(
             await matching_membership_ids(
                 marketplace_id=marketplace_id,
-                service_id=request.service_id,  # type: ignore[attr-defined]
+                service_id=request.service_id,
                 postal_code=request.postal_code,
                 latitude=request.latitude,
                 longitude=request.longitude,

@@ -70,11 +70,11 @@ async def get_conversation(
 
 def audience(conversation: Conversation) -> list[str]:
     keys = [
-        staff_audience(conversation.marketplace_id),  # type: ignore[attr-defined]
-        f"membership:{conversation.membership_id}",  # type: ignore[attr-defined]
+        staff_audience(conversation.marketplace_id),
+        f"membership:{conversation.membership_id}",
     ]
-    if conversation.client_id is not None:  # type: ignore[attr-defined]
-        keys.append(f"client:{conversation.client_id}")  # type: ignore[attr-defined]
+    if conversation.client_id is not None:
+        keys.append(f"client:{conversation.client_id}")
     return keys
 
 
@@ -90,7 +90,7 @@ def _require_person(actor: Actor) -> int:
 def _role_in(actor: Actor, conversation: Conversation) -> ParticipantRole:
     if actor.is_staff:
         return ParticipantRole.STAFF
-    if actor.membership_id == conversation.membership_id:  # type: ignore[attr-defined]
+    if actor.membership_id == conversation.membership_id:
         return ParticipantRole.PROVIDER
     return ParticipantRole.CLIENT
 
@@ -188,8 +188,8 @@ async def _provider_client_subject(
         )
         if intervention is None:
             raise not_found("Intervention", field="interventionId")
-        membership_id = intervention.membership_id  # type: ignore[attr-defined]
-        client_id: int = intervention.client_id  # type: ignore[attr-defined]
+        membership_id = intervention.membership_id
+        client_id: int = intervention.client_id
         if not _party_of(actor, membership_id, client_id):
             raise not_found("Intervention", field="interventionId")
         key = f"provider-client:intervention:{intervention_id}"
@@ -203,12 +203,12 @@ async def _provider_client_subject(
         sent = (
             request is not None
             and membership_id is not None
-            and _party_of(actor, membership_id, request.client_id)  # type: ignore[attr-defined]
+            and _party_of(actor, membership_id, request.client_id)
             and await Dispatch.filter(request_id=request.id, membership_id=membership_id).exists()
         )
         if not sent or request is None:
             raise not_found("Service request", field="requestId")
-        client_id = request.client_id  # type: ignore[attr-defined]
+        client_id = request.client_id
         key = f"provider-client:request:{request_id}:{membership_id}"
     membership = await Membership.get(id=membership_id)
     return membership, client_id, key
@@ -285,7 +285,7 @@ async def _post(
     if (
         conversation.kind is ConversationKind.PROVIDER_CLIENT
         and role is not ParticipantRole.STAFF
-        and not await _direct_messages_allowed(conversation.marketplace_id)  # type: ignore[attr-defined]
+        and not await _direct_messages_allowed(conversation.marketplace_id)
     ):
         raise _disabled()
     sender = await User.get(id=actor.user_id)
@@ -307,7 +307,7 @@ async def _post(
     await record_event(
         tx,
         topic=MESSAGE_CREATED,
-        marketplace_id=conversation.marketplace_id,  # type: ignore[attr-defined]
+        marketplace_id=conversation.marketplace_id,
         object_type="Message",
         object_id=message.id,
         audience=audience(conversation),

@@ -130,7 +130,7 @@ async def attachments_of(actor: Actor, message_ids: list[int]) -> dict[int, list
             .order_by("id")
         )
         for row in rows:
-            found[row.message_id].append(row.document)  # type: ignore[attr-defined]
+            found[row.message_id].append(row.document)
     return found
 
 
@@ -156,7 +156,7 @@ async def still_entitled(actor: Actor, conversation: Conversation) -> bool:
     A live subscription keeps the actor of its connection: a provider whose relationship was
     deleted, a client unlinked or a staff member removed must stop receiving at once.
     """
-    if conversation.marketplace_id != actor.marketplace_id:  # type: ignore[attr-defined]
+    if conversation.marketplace_id != actor.marketplace_id:
         return False
     if actor.api_key_id is not None:
         return await ApiKey.filter(id=actor.api_key_id, revoked_at=None).exists()
@@ -167,7 +167,7 @@ async def still_entitled(actor: Actor, conversation: Conversation) -> bool:
         ).exists()
     ):
         return True
-    conversation_membership: int = conversation.membership_id  # type: ignore[attr-defined]
+    conversation_membership: int = conversation.membership_id
     if (
         actor.membership_id is not None
         and actor.membership_id == conversation_membership
@@ -178,7 +178,7 @@ async def still_entitled(actor: Actor, conversation: Conversation) -> bool:
         return True
     return (
         actor.client_id is not None
-        and actor.client_id == conversation.client_id  # type: ignore[attr-defined]
+        and actor.client_id == conversation.client_id
         and await Client.filter(id=actor.client_id, user_id=actor.user_id).exists()
     )
 

@@ -121,7 +121,7 @@ class Dispatch(AuthorizedNode):
     def from_model(cls, d: DispatchModel) -> Dispatch:
         return cls(
             id=d.id,
-            provider_id=encode_id("Membership", d.membership_id),  # type: ignore[attr-defined]
+            provider_id=encode_id("Membership", d.membership_id),
             round=d.round,
             status=d.status,
             message=d.message,
@@ -157,7 +157,7 @@ class Dispatch(AuthorizedNode):
 
     @strawberry.field(description="The request.")
     async def request(self, info: Info) -> ServiceRequest | None:
-        request_id = self.model.request_id  # type: ignore[attr-defined]
+        request_id = self.model.request_id
         found = await loader(info, VisibleRequestLoader).load(request_id)
         return ServiceRequest.from_model(found) if found is not None else None
 
@@ -255,7 +255,7 @@ class ServiceRequest(AuthorizedNode):
 
     @strawberry.field(description="The requested service.")
     async def service(self, info: Info) -> Service:
-        service_id = self.model.service_id  # type: ignore[attr-defined]
+        service_id = self.model.service_id
         return Service.from_model(await loader(info, ServiceByIdLoader).load(service_id))
 
     @strawberry.field(description="Whether the visits repeat (a frequency is set).")

@@ -293,7 +293,7 @@ async def _ping_redis() -> None:
 
     client = Redis.from_url(settings().redis_url)
     try:
-        await client.ping()  # type: ignore[misc]
+        await client.ping()
     finally:
         await client.aclose()
 

@@ -184,7 +184,7 @@ class Membership(AuthorizedNode):
         from schema.catalog import service_lines
 
         rows = await loader(info, MembershipServicesLoader).load(self.model)
-        return service_lines(rows)  # type: ignore[return-value]
+        return service_lines(rows)
 
     @strawberry.field(
         description="The worst state of the company documents the marketplace requires: "
@@ -206,7 +206,7 @@ class Membership(AuthorizedNode):
     ) -> Annotated[ActionZone, strawberry.lazy("schema.zone")]:
         from schema.zone import zone_tab
 
-        return await zone_tab(info.context.actor, self.model.id)  # type: ignore[return-value]
+        return await zone_tab(info.context.actor, self.model.id)
 
     @strawberry.field(
         description="The Requests tab: every request sent to this provider, whatever its "
@@ -254,7 +254,7 @@ class Membership(AuthorizedNode):
     ) -> Connection[Annotated[Conversation, strawberry.lazy("schema.messaging.types")]]:
         from schema.messaging.types import conversations_of
 
-        return await conversations_of(info, membership_id=self.model.id, first=first, after=after)  # type: ignore[return-value]
+        return await conversations_of(info, membership_id=self.model.id, first=first, after=after)
 
     @strawberry.field(description="The GDPR tab: marketing consent in force on each channel.")
     async def consent(
@@ -263,7 +263,7 @@ class Membership(AuthorizedNode):
         from schema.consent import ConsentStatus
 
         states = await loader(info, ConsentByMembershipLoader).load(self.model)
-        return [ConsentStatus.from_model(s) for s in states]  # type: ignore[misc]
+        return [ConsentStatus.from_model(s) for s in states]
 
     @classmethod
     def from_model(cls, m: MembershipModel) -> Membership:
@@ -271,7 +271,7 @@ class Membership(AuthorizedNode):
             id=m.id,
             status=m.status,
             company=ProviderCompany.from_model(m.company),
-            marketplace_id=encode_id("Marketplace", m.marketplace_id),  # type: ignore[attr-defined]
+            marketplace_id=encode_id("Marketplace", m.marketplace_id),
             marketplace_name=m.marketplace.name,
             terms_version_accepted=m.terms_version_accepted,
             applied_at=m.applied_at,

@@ -131,11 +131,11 @@ class Message(AuthorizedNode):
     def from_model(cls, m: MessageModel, actor: Actor) -> Message:
         return cls(
             id=m.id,
-            conversation_id=encode_id("Conversation", m.conversation_id),  # type: ignore[attr-defined]
+            conversation_id=encode_id("Conversation", m.conversation_id),
             text=m.text,
             sender_role=m.sender_role,
             sender_name=m.sender_name,
-            sent_by_viewer=actor.user_id is not None and m.sender_id == actor.user_id,  # type: ignore[attr-defined]
+            sent_by_viewer=actor.user_id is not None and m.sender_id == actor.user_id,
             created_at=m.created_at,
         )
 
@@ -206,10 +206,10 @@ class Conversation(AuthorizedNode):
         return cls(
             id=c.id,
             kind=c.kind,
-            membership_id=c.membership_id,  # type: ignore[attr-defined]
+            membership_id=c.membership_id,
             client_name=c.client.full_name if c.client is not None else None,
-            request_id=_gid("ServiceRequest", c.request_id),  # type: ignore[attr-defined]
-            intervention_id=_gid("Intervention", c.intervention_id),  # type: ignore[attr-defined]
+            request_id=_gid("ServiceRequest", c.request_id),
+            intervention_id=_gid("Intervention", c.intervention_id),
             created_at=c.created_at,
             last_message_at=c.last_message_at,
             last_message_id=c.last_message_id,

@@ -55,7 +55,7 @@ async def load(ctx: dict[str, Any]) -> list[str]:
                 reason="Diplôme manquant." if status is S.REJECTED else "",
             )
         await replace_zone(
-            company_id=membership.company_id,  # type: ignore[attr-defined]
+            company_id=membership.company_id,
             membership_id=None,
             area=_ZONES[zone],
         )

@@ -41,17 +41,17 @@ async def _best_address(marketplace_id: int) -> tuple[int, str, list[int]] | Non
     ).select_related("membership")
     for offer in offers[:20]:
         codes = await ZoneEntry.filter(
-            company_id=offer.membership.company_id,  # type: ignore[attr-defined]
+            company_id=offer.membership.company_id,
             kind=ZoneEntryKind.POSTAL_CODE,
         ).values_list("code", flat=True)
         for code in list(codes)[:5]:
             matched = await matching_membership_ids(
                 marketplace_id=marketplace_id,
-                service_id=offer.service_id,  # type: ignore[attr-defined]
+                service_id=offer.service_id,
                 postal_code=str(code),
             )
             if best is None or len(matched) > len(best[2]):
-                best = (offer.service_id, str(code), matched)  # type: ignore[attr-defined]
+                best = (offer.service_id, str(code), matched)
     return best
 
 

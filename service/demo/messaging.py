@@ -23,7 +23,7 @@ async def load(ctx: dict[str, Any]) -> list[str]:
         .first()
     )
     provider = (
-        await User.filter(provider_company_id=membership.company_id).order_by("id").first()  # type: ignore[attr-defined]
+        await User.filter(provider_company_id=membership.company_id).order_by("id").first()
         if membership is not None
         else None
     )
@@ -57,7 +57,7 @@ async def load(ctx: dict[str, Any]) -> list[str]:
     lines = [f"messaging: {provider.email} has a conversation with staff (unread: 1)"]
     intervention = await Intervention.filter(membership_id=membership.id).order_by("id").first()
     if intervention is not None:
-        client_user = await User.get_or_none(client_of__id=intervention.client_id)  # type: ignore[attr-defined]
+        client_user = await User.get_or_none(client_of__id=intervention.client_id)
         if client_user is not None:
             client = await actor_for_user(client_user, marketplace.id)
             about = await messaging.start_conversation(

@@ -39,7 +39,7 @@ async def give_zone(
     """Write the company zone directly (tests of matching, not of validation)."""
     async with in_transaction():
         await replace_zone(
-            company_id=membership.company_id,  # type: ignore[attr-defined]
+            company_id=membership.company_id,
             membership_id=None,
             area=Area(
                 postal_codes=postal_codes,
@@ -62,7 +62,7 @@ async def upload(
     n = next(_seq)
     return await Document.create(
         kind=DocumentKind.COMPANY,
-        company_id=membership.company_id,  # type: ignore[attr-defined]
+        company_id=membership.company_id,
         document_type=doc_type,
         filename=f"doc{n}.pdf",
         content_type="application/pdf",

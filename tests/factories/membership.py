@@ -37,6 +37,6 @@ async def make_membership(
 async def make_provider_user(membership: Membership, **kw) -> User:
     """A user working for the membership's company."""
     return await make_user(
-        provider_company_id=membership.company_id,  # type: ignore[attr-defined]
+        provider_company_id=membership.company_id,
         **kw,
     )

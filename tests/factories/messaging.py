@@ -57,7 +57,7 @@ async def make_intervention(membership: Membership, client: Client) -> Intervent
     service = await make_service(await membership.marketplace)
     start = clock.now() + timedelta(days=2)
     return await Intervention.create(
-        marketplace_id=membership.marketplace_id,  # type: ignore[attr-defined]
+        marketplace_id=membership.marketplace_id,
         membership=membership,
         client=client,
         service=service,
@@ -73,7 +73,7 @@ async def make_dispatched_request(membership: Membership, client: Client) -> Ser
     """A request of the client sent to the membership's provider."""
     service = await make_service(await membership.marketplace)
     request = await ServiceRequest.create(
-        marketplace_id=membership.marketplace_id,  # type: ignore[attr-defined]
+        marketplace_id=membership.marketplace_id,
         client=client,
         service=service,
         status=RequestStatus.OPEN,
@@ -94,7 +94,7 @@ async def make_conversation(
     n = next(_seq)
     kind = ConversationKind.PROVIDER_CLIENT if client else ConversationKind.STAFF_PROVIDER
     return await Conversation.create(
-        marketplace_id=membership.marketplace_id,  # type: ignore[attr-defined]
+        marketplace_id=membership.marketplace_id,
         membership=membership,
         kind=kind,
         client=client,
