@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -318,6 +320,46 @@ async def test_a_websocket_subscribe_registers_and_runs_persisted_documents():
     assert answers[0]["type"] == "error"
     assert answers[0]["payload"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
     assert answers[1]["payload"] == answers[2]["payload"] == {"data": {"__typename": "Query"}}
+
+
+# Apollo Client, the client mobile and web apps use
+
+JS = ROOT / "tests" / "js"
+
+
+@pytest.fixture(scope="module")
+def apollo_client() -> Path:
+    """``@apollo/client`` from npm, installed into tests/js/node_modules (git-ignored)."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("SKIPPED: Node.js and npm are needed for the Apollo Client interop test")
+    if not (JS / "node_modules" / "@apollo" / "client").is_dir():
+        installed = subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=JS, timeout=300
+        )
+        if installed.returncode != 0 and os.environ.get("PRESTA_TEST_REQUIRE_SERVERS") != "1":
+            pytest.skip("SKIPPED: npm could not install @apollo/client (offline?)")
+        assert installed.returncode == 0, "npm ci failed in tests/js"
+    return JS / "persisted.mjs"
+
+
+async def test_apollo_clients_persisted_query_link_registers_then_gets_by_hash(apollo_client):
+    # Apollo prints the document (comments dropped): a name of its own makes the hash new.
+    query = f"query Probe{uuid.uuid4().hex} {{ __typename viewer {{ isPlatformAdmin }} }}"
+    async with serving() as port:
+        node = await asyncio.create_subprocess_exec(
+            "node", str(apollo_client), f"http://127.0.0.1:{port}/graphql", query,
+            stdout=subprocess.PIPE,
+        )  # fmt: skip
+        out, _ = await asyncio.wait_for(node.communicate(), timeout=60)
+    assert node.returncode == 0
+    run = json.loads(out)
+    assert run["first"] == run["second"] == {"__typename": "Query", "viewer": None}
+    exchanges = [(e["method"], e["status"]) for e in run["exchanges"]]
+    # Not found by GET, the text by POST (kept), then the second client by GET alone.
+    assert exchanges == [("GET", 200), ("POST", 200), ("GET", 200)]
+    assert run["exchanges"][0]["response"] == NOT_FOUND
+    assert run["exchanges"][1]["body"]["query"].startswith("query Probe")
+    assert "query=" not in run["exchanges"][2]["url"]
 
 
 # Trusted documents
