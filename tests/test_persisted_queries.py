@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets
+from graphql import get_introspection_query
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 from websockets.typing import Subprotocol
@@ -390,6 +391,8 @@ async def test_trusted_only_serves_manifest_documents_and_refuses_anything_else(
         registration = await _by_hash(client, _sha(raw), query=raw)
         other_text = await _by_hash(client, TRUSTED_ID, query=raw)
         introspection = await client.post("/graphql", json={"query": INTROSPECTION})
+        # What GraphiQL and codegen tools send.
+        full = await client.post("/graphql", json={"query": get_introspection_query(True)})
         sneaky = await client.post("/graphql", json={"query": SNEAKY})
     assert trusted.json() == with_its_text.json() == {"data": {"__typename": "Query"}}
     assert by_id.json()["data"]["viewer"]["user"] == {"email": user.email}
@@ -398,6 +401,10 @@ async def test_trusted_only_serves_manifest_documents_and_refuses_anything_else(
     assert _code(other_text) == "PERSISTED_QUERY_HASH_MISMATCH"
     assert _count("refused") == refused_before + 4
     assert introspection.json()["data"]["__schema"] == {"queryType": {"name": "Query"}}
+    assert "errors" not in full.json()
+    assert {"name": "User", "kind": "OBJECT"}.items() <= next(
+        t for t in full.json()["data"]["__schema"]["types"] if t["name"] == "User"
+    ).items()
 
 
 async def test_without_trusted_only_the_manifest_documents_run_beside_apq(tmp_path, env):
