@@ -18,3 +18,13 @@ GRAPHQL_ERRORS = Counter(
 )
 OPEN_WEBSOCKETS = Gauge("presta_open_websockets", "Open websocket connections")
 ACTIVE_SUBSCRIPTIONS = Gauge("presta_active_subscriptions", "Running GraphQL subscriptions")
+PERSISTED_QUERIES = Counter(
+    "presta_persisted_queries_total",
+    "Persisted documents by outcome: hit, miss (PersistedQueryNotFound), registered, refused "
+    "(not a trusted document)",
+    ["outcome"],
+)
+PERSISTED_QUERY_STORE_FAILURES = Counter(
+    "presta_persisted_query_store_failures_total",
+    "Persisted-query store calls that failed (Redis unreachable): read as not found",
+)

@@ -94,6 +94,18 @@ class Settings(BaseSettings):
     # Idempotency keys: kept this long; a duplicate waits this long for the first to finish.
     idempotency_ttl_hours: int = 24
     idempotency_wait_seconds: float = 5.0
+    # Automatic persisted queries (schema.http.persisted): a registered document is kept this
+    # long after its last use, in Redis (shared by every API process) or, without Redis, in an
+    # in-process LRU of persisted_query_cache_size documents. A document longer than
+    # persisted_query_max_bytes runs but is not kept (the client keeps sending its text).
+    persisted_query_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+    persisted_query_max_bytes: int = Field(default=64 * 1024, gt=0)
+    persisted_query_cache_size: int = Field(default=512, gt=0)
+    # Trusted documents: a JSON manifest, {"<hash>": "<document>"} or Apollo's persisted query
+    # manifest, loaded and validated against the schema when the API starts. With
+    # trusted_documents_only, only its documents run (by hash), and introspection.
+    trusted_documents: Path | None = None
+    trusted_documents_only: bool = False
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -122,6 +134,10 @@ class Settings(BaseSettings):
                 raise SettingsError("production mode needs PRESTA_DATABASE_URL on PostgreSQL")
         elif not self.secret_key:
             self.secret_key = _DEV_SECRET
+        if self.trusted_documents_only and self.trusted_documents is None:
+            raise SettingsError(
+                "PRESTA_TRUSTED_DOCUMENTS_ONLY needs PRESTA_TRUSTED_DOCUMENTS (the manifest path)"
+            )
         return self
 
     @property

@@ -24,6 +24,8 @@ def _serve(args: argparse.Namespace) -> None:
     from service import serving, ws
 
     cfg = settings()
+    if cfg.trusted_documents is not None:
+        _check_trusted_documents(cfg.trusted_documents)
     if args.demo:
         if cfg.mail_enabled and cfg.environment != "production":
             from service.mailcatcher import start_if_free
@@ -52,6 +54,18 @@ def _serve(args: argparse.Namespace) -> None:
         server.run()
         if not server.started:
             raise SystemExit(serving.STARTUP_FAILURE)
+
+
+def _check_trusted_documents(path: Path) -> None:
+    """Each API process reads the manifest as it starts; a bad one is refused here, once, with
+    its reason rather than a traceback per process."""
+    from schema.http.manifest import load_manifest
+    from schema.root import schema
+
+    try:
+        load_manifest(path, schema._schema)
+    except SettingsError as exc:
+        raise SystemExit(f"presta: configuration refused: {exc}") from None
 
 
 async def _prepare_demo() -> None:

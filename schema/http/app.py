@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from datetime import timedelta
 from typing import Any
 
 import orjson
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -19,7 +20,7 @@ from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -40,6 +41,7 @@ from schema.context import Context
 from schema.http import files
 from schema.http.errors import UNAVAILABLE_MESSAGE
 from schema.http.middleware import JSONBody, ServiceMiddleware, Websockets
+from schema.http.persisted import PersistedDocuments, PersistedQueryError
 from schema.root import schema
 
 log = logging.getLogger("presta.app")
@@ -139,11 +141,16 @@ class _CountingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             return
         if message["type"] == "subscribe" and message["id"] not in self.operations:
             limit = self.max_subscriptions_per_connection
+            error: GraphQLError | None = None
             if limit is not None and len(self.operations) >= limit:
                 error = GraphQLError(
                     f"At most {limit} operations may run at once on one connection.",
                     extensions={"code": "TOO_MANY_SUBSCRIPTIONS"},
                 )
+            elif self.connection_acknowledged:
+                persisted: PersistedDocuments = self.view.persisted  # type: ignore[attr-defined]
+                error = await persisted.prepare_subscribe(message["payload"])
+            if error is not None:
                 await self.send_message(
                     {"id": message["id"], "type": "error", "payload": [error.formatted]}
                 )
@@ -159,20 +166,30 @@ def _ws_message_problem(message: Any) -> str | None:
         return f"A `{kind}` message needs a string `id`."
     if kind == "subscribe":
         payload = message.get("payload")
-        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        if not isinstance(payload, dict):
             return "A `subscribe` payload must be an object with a string `query`."
         for key in ("variables", "extensions"):
             if not isinstance(payload.get(key) or {}, dict):
                 return f"`{key}` must be an object."
+        # The text may be left out when `extensions.persistedQuery` names the document.
+        named = "persistedQuery" in (payload.get("extensions") or {})
+        query = payload.get("query")
+        if not isinstance(query, str) and not (named and query is None):
+            return "A `subscribe` payload must be an object with a string `query`."
         if not isinstance(payload.get("operationName") or "", str):
             return "`operationName` must be a string."
     return None
 
 
 class PrestaGraphQL(GraphQL[Context, None]):
-    """Authenticates before anything runs: HTTP from headers, websockets from connection_init."""
+    """Authenticates before anything runs: HTTP from headers, websockets from connection_init;
+    runs persisted documents by hash (``schema.http.persisted``)."""
 
     graphql_transport_ws_handler_class = _CountingTransportWSHandler
+
+    def __init__(self, *args: Any, persisted: PersistedDocuments, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.persisted = persisted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -200,9 +217,40 @@ class PrestaGraphQL(GraphQL[Context, None]):
                 response = await self.run(Request(scope, receive))
             except HTTPException as error:
                 response = _http_error_response(error)
+            except PersistedQueryError as error:
+                response = _error_response(error.message, error.code, error.status)
             await response(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET naming a persisted document wants its data, whatever its Accept header says.
+        return bool(
+            super().should_render_graphql_ide(request)
+            and request.query_params.get("extensions") is None
+        )
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        resolved = await self.persisted.resolve(request_data.query, request_data.extensions)
+        result = await super().execute_single(
+            request=request,
+            request_adapter=request_adapter,
+            sub_response=sub_response,
+            context=context,
+            root_value=root_value,
+            request_data=dataclasses.replace(request_data, query=resolved.query),
+        )
+        # Kept once it ran: a mutation sent by GET was refused before (and is not kept).
+        await self.persisted.register(resolved)
+        return result
 
     async def parse_http_body(self, request: Any) -> Any:
         try:
@@ -307,6 +355,7 @@ def create_app(*, lifespan: Lifespan[Starlette] | None = None) -> ASGIApp:
     cfg = settings()
     graphql = PrestaGraphQL(
         schema,
+        persisted=PersistedDocuments.from_settings(schema._schema),
         graphql_ide="graphiql",
         allow_queries_via_get=True,
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],

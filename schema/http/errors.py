@@ -33,6 +33,10 @@ ERROR_CODES = frozenset(
         "QUERY_TOO_COSTLY",
         "PAGE_SIZE_EXCEEDED",
         "RATE_LIMITED",
+        # persisted documents (automatic persisted queries, trusted documents)
+        "PERSISTED_QUERY_NOT_FOUND",
+        "PERSISTED_QUERY_HASH_MISMATCH",
+        "PERSISTED_QUERY_REQUIRED",
         # idempotency keys on creating mutations
         "IDEMPOTENCY_KEY_INVALID",
         "IDEMPOTENCY_KEY_REUSED",

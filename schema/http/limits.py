@@ -12,9 +12,11 @@ from graphql import (
     ASTValidationRule,
     DocumentNode,
     GraphQLError,
+    GraphQLSchema,
     StringValueNode,
     Visitor,
     parse,
+    specified_rules,
     visit,
 )
 from strawberry.extensions import SchemaExtension
@@ -22,7 +24,6 @@ from strawberry.extensions.max_aliases import create_validator as aliases_valida
 from strawberry.extensions.query_depth_limiter import IgnoreContext
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.schema.schema import validate_document
-from strawberry.types import ExecutionContext
 
 from presta.settings import settings
 from schema.http.cost import expanded_size, static_limits
@@ -60,7 +61,9 @@ class DocumentLimits(SchemaExtension):
         cfg = settings()
         rules = _limit_rules(cfg.max_query_depth, cfg.max_aliases)
         if ctx.graphql_document is not None and ctx.pre_execution_errors is None and ctx.query:
-            ctx.pre_execution_errors = _validate(ctx.query, ctx.graphql_document, ctx, rules)
+            ctx.pre_execution_errors = _validate(
+                ctx.query, ctx.graphql_document, ctx.schema._schema, (*ctx.validation_rules, *rules)
+            )
         else:
             # A document given without its text: strawberry validates it, with our limits.
             ctx.validation_rules = (*ctx.validation_rules, *rules)
@@ -81,6 +84,31 @@ class DocumentLimits(SchemaExtension):
 _parse = functools.lru_cache(maxsize=256)(parse)
 
 
+def parsed(query: str) -> DocumentNode | None:
+    """The document under the token limit in force (cached), or None when it does not parse."""
+    try:
+        return _parse(query, max_tokens=settings().max_tokens)
+    except GraphQLError:
+        return None
+
+
+def document_problems(query: str, graphql_schema: GraphQLSchema) -> list[GraphQLError]:
+    """What the schema and the limits in force find wrong with a document, whatever its
+    variables: none when it may run. Persisted documents are checked by it before they are kept."""
+    cfg = settings()
+    try:
+        document = _parse(query, max_tokens=cfg.max_tokens)
+    except GraphQLError as error:
+        return [error]
+    rules = (*specified_rules, *_limit_rules(cfg.max_query_depth, cfg.max_aliases))
+    errors = _validate(query, document, graphql_schema, rules)
+    if errors:
+        return errors
+    # Page sizes and costs written in the document itself (variables count as 1 here).
+    problem = static_limits(document, {}, None) or _nul_character(query, None)
+    return [problem] if problem is not None else []
+
+
 def _ignore_introspection(context: IgnoreContext) -> bool:
     return context.field_name.startswith("__")
 
@@ -97,7 +125,7 @@ def _limit_rules(max_depth: int, max_aliases: int) -> tuple[type[ASTValidationRu
 def _validate(
     query: str,
     document: DocumentNode,
-    ctx: ExecutionContext,
+    graphql_schema: GraphQLSchema,
     rules: tuple[type[ASTValidationRule], ...],
 ) -> list[GraphQLError]:
     cfg = settings()
@@ -115,7 +143,7 @@ def _validate(
                 extensions={"code": "QUERY_TOO_COSTLY"},
             )
         ]
-    errors = validate_document(ctx.schema._schema, document, (*ctx.validation_rules, *rules))
+    errors = validate_document(graphql_schema, document, rules)
     if not errors:
         _VALID_DOCUMENTS[key] = None
         if len(_VALID_DOCUMENTS) > _VALID_DOCUMENTS_MAX:
