@@ -13,7 +13,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import dramatiq
-import pytest
 from dramatiq.brokers.redis import RedisBroker
 
 from models.dispatch import DispatchJob, RequestRound, ServiceRequest
@@ -21,8 +20,6 @@ from presta import clock, jobs
 from tests.conftest import SERVERS, wait_for
 from tests.factories.dispatch import make_world
 from tests.support.dramatiq_redis import forget_keys, requeue_dead_workers_messages
-
-pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 ROOT = Path(__file__).resolve().parents[1]
 DUE = 150

