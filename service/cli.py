@@ -194,7 +194,13 @@ def main(argv: list[str] | None = None) -> None:
     admin.set_defaults(func=_create_platform_admin)
 
     args = parser.parse_args(argv)
-    args.func(args)
+    if cfg.database_url or args.func is _export_schema:
+        args.func(args)
+        return
+    from service import embedded
+
+    with embedded.database(cfg.embedded_dir):
+        args.func(args)
 
 
 if __name__ == "__main__":

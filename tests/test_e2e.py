@@ -2,7 +2,8 @@
 
 On the production stack, two server processes share one PostgreSQL database and Redis; an
 event caused by a mutation on server B reaches a subscription held on server A. The same
-flow then runs on the embedded default (SQLite file, in-memory broadcast, one process).
+flow then runs on the embedded default (a PostgreSQL of its own, in-memory broadcast, one
+process).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 
+from service.embedded import Postgres
 from tests.conftest import SERVERS
 from tests.support.processes import free_port, stop
 
@@ -210,8 +212,15 @@ async def test_two_server_processes_share_events_through_redis(tmp_path):
             await _flow(a, b)
 
 
-async def test_the_embedded_default_serves_the_same_flow_in_one_process(tmp_path):
-    env = _env(PRESTA_DATABASE_URL=f"sqlite://{tmp_path}/embedded.sqlite3")
+async def test_the_embedded_default_serves_the_same_flow_in_one_process(tmp_path, server_dir):
+    """No PRESTA_DATABASE_URL: each command runs on the embedded PostgreSQL and stops it."""
+    cluster = Postgres(server_dir / "postgres")
+    env = _env(PRESTA_EMBEDDED_DIR=str(cluster.directory))
     _run_cli(env, "migrate")
+    assert (cluster.data / "PG_VERSION").exists()
+    assert not cluster.processes()
     with _serving(env, tmp_path, "embedded") as server:
+        assert cluster.running()
         await _flow(server, server)
+    # Stopped by SIGTERM, the server stopped its database too.
+    assert not cluster.processes()

@@ -5,15 +5,19 @@ after the last stop."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+import httpx
 import psutil
+import pytest
 import redis
 
 from service.embedded import Postgres
@@ -180,3 +184,57 @@ def test_the_servers_of_a_killed_test_run_are_stopped_by_the_next(server_dir):
     servers._private_root()
     assert not dead.exists()
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def _serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+            env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, "presta serve did not answer in 60 s"
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return process
+        time.sleep(0.1)
+
+
+@pytest.mark.e2e
+def test_presta_serve_stops_its_database_on_ctrl_c_and_reuses_a_crashed_runs(tmp_path, server_dir):
+    cluster = Postgres(server_dir / "postgres")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRESTA_")}
+    env |= {
+        "PRESTA_ENVIRONMENT": "test",
+        "PRESTA_EMBEDDED_DIR": str(cluster.directory),
+        "PRESTA_LOG_JSON": "false",
+        "PRESTA_MAIL_ENABLED": "false",
+    }
+    log, port = tmp_path / "serve.log", free_port()
+    with log.open("ab") as out:
+        subprocess.run(
+            [sys.executable, "-m", "service.cli", "migrate"],
+            env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, check=True, timeout=120,
+        )  # fmt: skip
+    assert not cluster.processes()
+
+    first = _serve(env, port, log)
+    assert cluster.running()
+    first.send_signal(signal.SIGINT)
+    first.wait(timeout=30)
+    assert not cluster.processes(), "Ctrl-C left the database running"
+
+    crashed = _serve(env, port, log)
+    crashed.send_signal(signal.SIGKILL)
+    crashed.wait(timeout=10)
+    assert cluster.running(), "the database went down with the service"
+
+    again = _serve(env, port, log)
+    try:
+        assert "embedded PostgreSQL running" in log.read_text()
+    finally:
+        stop(again)  # SIGTERM
+    assert not cluster.processes()
+    assert log.read_text().count("embedded PostgreSQL created") == 1

@@ -94,21 +94,16 @@ async def unread_counts(actor: Actor, conversation_ids: list[int]) -> dict[int, 
         return {}
     conn = connections.get("default")
     # Parameters, not interpolation: one prepared statement for every viewer and page size.
-    if conn.capabilities.dialect == "postgres":
-        viewer, among, values = "$1", "= ANY($2::bigint[])", [int(actor.user_id), ids]
-    else:
-        marks = ", ".join(f"?{n}" for n in range(2, len(ids) + 2))
-        viewer, among, values = "?1", f"IN ({marks})", [int(actor.user_id), *ids]
     sql = (
         "SELECT m.conversation_id, COUNT(*) FROM message m "
         "LEFT JOIN conversation_participant p "
-        f"ON p.conversation_id = m.conversation_id AND p.user_id = {viewer} "
-        f"WHERE m.conversation_id {among} "
+        "ON p.conversation_id = m.conversation_id AND p.user_id = $1 "
+        "WHERE m.conversation_id = ANY($2::bigint[]) "
         "AND m.id > COALESCE(p.last_read_message_id, 0) "
-        f"AND (m.sender_id IS NULL OR m.sender_id <> {viewer}) "
+        "AND (m.sender_id IS NULL OR m.sender_id <> $1) "
         "GROUP BY m.conversation_id"
     )
-    _, rows = await conn.execute_query(sql, values)
+    _, rows = await conn.execute_query(sql, [int(actor.user_id), ids])
     return {int(row[0]): int(row[1]) for row in rows}
 
 
