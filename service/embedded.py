@@ -124,12 +124,13 @@ class Postgres:
                 self.adopted = True
             self._users(add=True)
 
-    def stop(self) -> None:
-        """Stop the server unless another live process still uses it."""
+    def stop(self) -> bool:
+        """Stop the server unless another live process still uses it; whether it stopped."""
         with self._locked():
             if self._users(add=False):
-                return
+                return False
             self._stop_server()
+            return True
 
     def running(self) -> bool:
         return self._postmaster() is not None
@@ -329,7 +330,10 @@ def database(directory: Path) -> Iterator[str]:
         signal.signal(signal.SIGTERM, previous)
         os.environ.pop("PRESTA_DATABASE_URL", None)
         get_settings.cache_clear()
-        server.stop()
+        if server.stop():
+            log.info("embedded PostgreSQL stopped")
+        else:
+            log.info("embedded PostgreSQL left running for the other processes using it")
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
