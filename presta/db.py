@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -12,7 +11,7 @@ from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.exceptions import DBConnectionError
 
-from presta.settings import Settings, settings
+from presta.settings import Settings, SettingsError, settings
 
 MODELS_MODULES = ["models"]
 T = TypeVar("T")
@@ -21,8 +20,11 @@ T = TypeVar("T")
 def database_url(cfg: Settings | None = None) -> str:
     cfg = cfg or settings()
     url = cfg.database_url
-    if not cfg.is_postgres:
-        return url
+    if not url:
+        raise SettingsError(
+            "PRESTA_DATABASE_URL is unset: the presta command runs on the embedded PostgreSQL, "
+            "anything else needs the URL of one"
+        )
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))
     # asyncpg's default pool (maxsize=5) starves under concurrent requests.
@@ -51,11 +53,8 @@ class PooledConnection(asyncpg.Connection):  # type: ignore[misc]
         return ""
 
 
-def _connection(cfg: Settings) -> str | dict[str, Any]:
-    url = database_url(cfg)
-    if not cfg.is_postgres or not url.startswith("asyncpg://"):
-        return url
-    config = expand_db_url(url)
+def _connection(cfg: Settings) -> dict[str, Any]:
+    config = expand_db_url(database_url(cfg))
     config["credentials"]["connection_class"] = PooledConnection
     return config
 
@@ -76,15 +75,17 @@ def tortoise_config(cfg: Settings | None = None) -> dict[str, Any]:
     }
 
 
-# `tortoise makemigrations` reads this (pyproject: [tool.tortoise]).
-TORTOISE_ORM = tortoise_config()
+def __getattr__(name: str) -> Any:
+    # `tortoise -c presta.db.TORTOISE_ORM makemigrations` (make migrations) reads this; built
+    # when asked, as the URL may be unset until the presta command starts the embedded server.
+    if name == "TORTOISE_ORM":
+        return tortoise_config()
+    raise AttributeError(name)
 
 
 async def init_db(cfg: Settings | None = None) -> None:
     """Initialise Tortoise for this process, visible from every task and thread."""
     cfg = cfg or settings()
-    if not cfg.is_postgres:
-        _ensure_sqlite_dir(cfg.database_url)
     await Tortoise.init(config=tortoise_config(cfg), _enable_global_fallback=True)
 
 
@@ -98,8 +99,6 @@ async def migrate_db(cfg: Settings | None = None) -> None:
     from tortoise.migrations.api.migrate import migrate
 
     cfg = cfg or settings()
-    if not cfg.is_postgres:
-        _ensure_sqlite_dir(cfg.database_url)
     await migrate(config=tortoise_config(cfg))
     await close_db()
 
@@ -132,18 +131,6 @@ async def ping_db() -> None:
     await connections.get("default").execute_query("SELECT 1")
 
 
-def is_postgres() -> bool:
-    return settings().is_postgres
-
-
-def _ensure_sqlite_dir(url: str) -> None:
-    from pathlib import Path
-
-    path = url.split("://", 1)[1].split("?", 1)[0]
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-
-
 def padded(keys: list[T]) -> list[T]:
     """The keys, the last repeated up to the next power of two (Hibernate's "in-clause
     parameter padding").
@@ -162,17 +149,14 @@ def padded(keys: list[T]) -> list[T]:
 _NAMED = re.compile(r":([a-z_][a-z0-9_]*)")
 
 
-def bind(sql: str, params: dict[str, Any], *, postgres: bool) -> tuple[str, list[Any]]:
-    """Named ``:params`` to ``$n`` (asyncpg, typed) or ``?`` (SQLite, in order)."""
+def bind(sql: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
+    """Named ``:params`` to asyncpg's ``$n``, floats typed."""
     values: list[Any] = []
     numbers: dict[str, int] = {}
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
         value = params[name]
-        if not postgres:
-            values.append(value.isoformat() if isinstance(value, date) else value)
-            return "?"
         if name not in numbers:
             values.append(value)
             numbers[name] = len(values)
@@ -183,9 +167,9 @@ def bind(sql: str, params: dict[str, Any], *, postgres: bool) -> tuple[str, list
 
 
 async def rows(sql: str, **params: Any) -> list[Any]:
-    """The rows of a hand-written statement with ``:named`` parameters, on either database
-    (each row reads by column name)."""
+    """The rows of a hand-written statement with ``:named`` parameters (each row reads by
+    column name)."""
     conn = connections.get("default")
-    text, values = bind(sql, params, postgres=conn.capabilities.dialect == "postgres")
+    text, values = bind(sql, params)
     _, found = await conn.execute_query(text, values)
     return list(found)

@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _DEV_SECRET = "dev-insecure-secret-change-me-before-production"
+_POSTGRES_SCHEMES = ("postgres://", "postgresql://", "asyncpg://")
 
 
 class SettingsError(RuntimeError):
@@ -22,8 +23,11 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     secret_key: str = ""
 
-    # Embedded default: a SQLite file, in-memory broadcast, jobs run inside the API process.
-    database_url: str = "sqlite://var/presta.sqlite3"
+    # Embedded default: a PostgreSQL of our own, in-memory broadcast, jobs run inside the API
+    # process. Unset, the `presta` command starts that PostgreSQL (service.embedded) with its
+    # data in embedded_dir, and sets this to its URL for itself and its children.
+    database_url: str = ""
+    embedded_dir: Path = Path("var/postgres")
     db_pool_min: int = 2
     db_pool_max: int = 20
     db_connect_timeout_seconds: int = 5
@@ -130,13 +134,17 @@ class Settings(BaseSettings):
                 )
             if self.secret_key == _DEV_SECRET or len(self.secret_key) < 32:
                 raise SettingsError("PRESTA_SECRET_KEY must be at least 32 random characters")
-            if self.database_url.startswith("sqlite"):
+            if not self.database_url:
                 raise SettingsError("production mode needs PRESTA_DATABASE_URL on PostgreSQL")
         elif not self.secret_key:
             self.secret_key = _DEV_SECRET
         if self.trusted_documents_only and self.trusted_documents is None:
             raise SettingsError(
                 "PRESTA_TRUSTED_DOCUMENTS_ONLY needs PRESTA_TRUSTED_DOCUMENTS (the manifest path)"
+            )
+        if self.database_url and not self.database_url.startswith(_POSTGRES_SCHEMES):
+            raise SettingsError(
+                "PRESTA_DATABASE_URL must be a postgres:// URL (or unset: the embedded PostgreSQL)"
             )
         return self
 
@@ -145,10 +153,6 @@ class Settings(BaseSettings):
         if self.rate_limit_enabled is not None:
             return self.rate_limit_enabled
         return self.environment != "test"
-
-    @property
-    def is_postgres(self) -> bool:
-        return self.database_url.startswith(("postgres://", "postgresql://", "asyncpg://"))
 
 
 @functools.cache

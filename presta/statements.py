@@ -35,7 +35,7 @@ class _Statement:
     annotations: list[str]
 
 
-_built: dict[tuple[str, Hashable, int], _Statement] = {}
+_built: dict[tuple[Hashable, int], _Statement] = {}
 
 
 class ShapeError(AssertionError):
@@ -60,7 +60,7 @@ async def select(
     """The rows of ``query()``, whose SQL is built only the first time ``shape`` is seen;
     ``params`` are its parameters, in the order tortoise puts them in the SQL."""
     db = connections.get("default")
-    key = (db.capabilities.dialect, shape, len(params))
+    key = (shape, len(params))
     statement = _built.get(key)
     if statement is None or verify:
         fresh, values = _build(query())

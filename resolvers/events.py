@@ -8,13 +8,12 @@ from tortoise.expressions import Q
 
 from models.events import Event
 from presta import db
-from presta.settings import settings
 from presta.tx import AfterCommit
 from resolvers.actor import Actor
 
 # Event ids must become visible in id order, or a subscriber that has seen id 11 skips id 10
 # committed just after it: event-recording transactions queue here from their first event to
-# their commit (SQLite already serializes writers).
+# their commit.
 _EVENT_ORDER_LOCK = 7_310_001
 
 
@@ -29,7 +28,7 @@ async def record_event(
     payload: dict[str, Any] | None = None,
 ) -> Event:
     """Store the event now; its envelope is published once the transaction commits."""
-    if settings().is_postgres and not tx.envelopes:
+    if not tx.envelopes:
         await db.rows("SELECT pg_advisory_xact_lock(:key)", key=_EVENT_ORDER_LOCK)
     event = await Event.create(
         topic=topic,

@@ -9,7 +9,6 @@ address, not the size of the network.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -109,7 +108,7 @@ def match_statement(
     longitude: float | None,
     on: date,
 ) -> tuple[str, dict[str, Any]]:
-    """The matching SQL with ``:named`` parameters (``bind`` turns it into a dialect's)."""
+    """The matching SQL with ``:named`` parameters (``bind`` numbers them)."""
     sql, params = _address_sql(_MATCH, postal_code, latitude, longitude)
     return sql, params | {"mp": marketplace_id, "service": service_id, "today": on}
 
@@ -155,37 +154,9 @@ def _address_sql(
 
 
 async def _fetch(sql: str, params: dict[str, Any]) -> list[Any]:
-    conn = connections.get("default")
-    postgres = conn.capabilities.dialect == "postgres"
-    if not postgres:
-        await _ensure_sqlite_math(conn)
-    text, values = bind(sql, params, postgres=postgres)
-    _, rows = await conn.execute_query(text, values)
-    return [tuple(row.values()) if isinstance(row, dict) else tuple(row) for row in rows]
-
-
-_SQLITE_MATH = {
-    "sin": (1, math.sin),
-    "cos": (1, math.cos),
-    "asin": (1, math.asin),
-    "sqrt": (1, math.sqrt),
-    "radians": (1, math.radians),
-    "power": (2, math.pow),
-}
-_math_ready: set[int] = set()
-
-
-async def _ensure_sqlite_math(conn: Any) -> None:
-    """SQLite builds without SQLITE_ENABLE_MATH_FUNCTIONS get the few we use from Python."""
-    raw = getattr(conn, "_connection", None)
-    if raw is None or id(raw) in _math_ready:
-        return
-    try:
-        await conn.execute_query("SELECT sin(0), asin(0), radians(0), power(2, 2), sqrt(4)")
-    except Exception:
-        for name, (arity, fn) in _SQLITE_MATH.items():
-            await raw.create_function(name, arity, fn, deterministic=True)
-    _math_ready.add(id(raw))
+    text, values = bind(sql, params)
+    _, rows = await connections.get("default").execute_query(text, values)
+    return [tuple(row) for row in rows]
 
 
 class MatchReason(StrEnum):

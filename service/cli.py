@@ -69,6 +69,7 @@ def _check_trusted_documents(path: Path) -> None:
 
 
 async def _prepare_demo() -> None:
+    import workers.actors  # noqa: F401  (the demo's notifications run as in-process jobs)
     from presta import db, jobs
     from service import demo
     from service.migrate import migrate
@@ -208,7 +209,17 @@ def main(argv: list[str] | None = None) -> None:
     admin.set_defaults(func=_create_platform_admin)
 
     args = parser.parse_args(argv)
-    args.func(args)
+    try:
+        if cfg.database_url or args.func is _export_schema:
+            args.func(args)
+            return
+        from service import embedded
+
+        with embedded.database(cfg.embedded_dir):
+            args.func(args)
+    except KeyboardInterrupt:
+        # Ctrl-C: uvicorn has shut down and raises it again once done; a traceback says nothing.
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

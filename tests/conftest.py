@@ -1,5 +1,6 @@
-"""Test set-up: a fresh PostgreSQL database per run (SQLite when PostgreSQL is absent),
-a local SMTP server, in-process jobs, and a clean database for every test."""
+"""Test set-up: a fresh PostgreSQL database per run (on private servers when the machine's do
+not answer: tests/support/servers.py), a local SMTP server, in-process jobs, and a clean
+database for every test."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
+from tests.support import servers
 from tests.support.this_run import SERVERS
 
 STORAGE = Path(tempfile.mkdtemp(prefix="presta-storage-"))
@@ -20,7 +23,7 @@ os.environ.update(
     {
         "PRESTA_ENVIRONMENT": "test",
         "PRESTA_DATABASE_URL": SERVERS.database_url,
-        "PRESTA_REDIS_URL": SERVERS.redis_url or "",
+        "PRESTA_REDIS_URL": SERVERS.redis_url,
         "PRESTA_BROADCAST_URL": "memory://",
         "PRESTA_JOBS_BACKEND": "inline",
         "PRESTA_STORAGE_DIR": str(STORAGE),
@@ -43,29 +46,21 @@ statements.verify = True
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    if SERVERS.postgres and SERVERS.redis_url:
-        return [f"presta: PostgreSQL {SERVERS.database_url}, Redis {SERVERS.redis_url}"]
+    private = ", ".join(f"{type(s).__name__} in {s.directory}" for s in SERVERS.private)
     return [
-        "!" * 78,
-        "presta: PostgreSQL and/or Redis did not answer: running on the embedded default.",
-        "        Tests marked postgres/redis are SKIPPED. CI sets PRESTA_TEST_REQUIRE_SERVERS=1.",
-        "!" * 78,
+        f"presta: PostgreSQL {SERVERS.database_url}, Redis {SERVERS.redis_url}"
+        + (f" (private for this run: {private})" if private else "")
     ]
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if "postgres" in item.keywords and not SERVERS.postgres:
-            item.add_marker(pytest.mark.skip(reason="SKIPPED: needs PostgreSQL (not answering)"))
-        if "redis" in item.keywords and not SERVERS.redis_url:
-            item.add_marker(pytest.mark.skip(reason="SKIPPED: needs Redis (not answering)"))
+def pytest_unconfigure(config: pytest.Config) -> None:
+    SERVERS.stop()
 
 
 async def _admin_execute(sql: str) -> None:
     import asyncpg
 
-    assert SERVERS.postgres_admin_url is not None
-    conn = await asyncpg.connect(SERVERS.postgres_admin_url)
+    conn = await asyncpg.connect(SERVERS.admin_url)
     try:
         await conn.execute(sql)
     finally:
@@ -74,15 +69,13 @@ async def _admin_execute(sql: str) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 async def database() -> AsyncIterator[None]:
-    name = SERVERS.database_url.rsplit("/", 1)[1]
-    if SERVERS.postgres:
-        await _admin_execute(f'CREATE DATABASE "{name}"')
+    name = urlsplit(SERVERS.database_url).path.lstrip("/")
+    await _admin_execute(f'CREATE DATABASE "{name}"')
     await migrate()
     await db.init_db()
     yield
     await db.close_db()
-    if SERVERS.postgres:
-        await _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _truncate_all() -> None:
@@ -90,17 +83,9 @@ async def _truncate_all() -> None:
 
     conn = connections.get("default")
     tables = [m._meta.db_table for m in Tortoise.apps["models"].values()]
-    if SERVERS.postgres:
-        await conn.execute_script(
-            "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
-        )
-    else:
-        # Tables are emptied in any order: foreign keys are off for the sweep.
-        await conn.execute_script(
-            "PRAGMA foreign_keys = OFF; "
-            + " ".join(f'DELETE FROM "{t}";' for t in tables)
-            + " PRAGMA foreign_keys = ON;"
-        )
+    await conn.execute_script(
+        "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -127,6 +112,13 @@ def mailbox() -> Iterator[Mailbox]:
 @pytest.fixture(autouse=True)
 def _empty_mailbox(mailbox: Mailbox) -> None:
     mailbox.clear()
+
+
+@pytest.fixture
+def server_dir() -> Iterator[Path]:
+    """A directory for a private PostgreSQL or Redis (service.embedded), removed afterwards."""
+    with servers.server_dir() as path:
+        yield path
 
 
 @pytest.fixture

@@ -89,7 +89,6 @@ async def test_readyz_is_ready_with_the_database():
     assert response.json()["checks"]["database"] == "ok"
 
 
-@pytest.mark.redis
 async def test_readyz_reports_redis():
     async with http_client() as client:
         response = await client.get("/readyz")

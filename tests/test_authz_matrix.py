@@ -39,8 +39,6 @@ from schema.base import encode_id
 from tests.support.authz_world import PRINCIPALS, World, pdf_upload, seed
 from tests.support.graphql import Result, execute
 
-pytestmark = pytest.mark.postgres
-
 REFUSALS = {"UNAUTHENTICATED", "FORBIDDEN"}
 MISSING_PK = 987_654_321
 

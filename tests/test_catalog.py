@@ -2,16 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from models.catalog import ProviderServiceStatus
 from schema.base import encode_id
 from tests.factories.account import actor_of, make_marketplace, make_staff
 from tests.factories.catalog import make_service, offer
 from tests.factories.membership import make_membership, make_provider_user
 from tests.support.graphql import execute, ok
-
-pytestmark = pytest.mark.postgres
 
 CREATE = """
 mutation($input: CreateServiceInput!) {

@@ -19,8 +19,6 @@ from tests.factories.catalog import make_service
 from tests.factories.membership import make_membership, make_provider_user
 from tests.support.graphql import execute, ok
 
-pytestmark = pytest.mark.postgres
-
 SET = """mutation($input: SetProviderCommissionInput!) { setProviderCommission(input: $input) {
   userErrors { field code } commissionRate { rate effectiveFrom serviceId } } }"""
 RATE = """query($id: ID!, $service: ID, $on: Date) { node(id: $id) { ... on Membership {

@@ -5,7 +5,6 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from strawberry import relay
 
 from models.consent import ConsentChannel, ConsentRecord
@@ -17,8 +16,6 @@ from tests.factories.account import actor_of, make_client
 from tests.factories.membership import make_membership
 from tests.factories.messaging import make_cast, other_provider_of
 from tests.support.graphql import execute, ok
-
-pytestmark = pytest.mark.postgres
 
 SET = """
 mutation($input: SetMarketingConsentInput!) {

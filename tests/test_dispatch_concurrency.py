@@ -23,8 +23,6 @@ from resolvers.dispatch.proposal import Answer, respond_to_service_request
 from resolvers.dispatch.reminder import sweep_dispatch_deadlines
 from tests.factories.dispatch import make_world
 
-pytestmark = pytest.mark.postgres
-
 REPEAT = int(os.environ.get("PRESTA_TEST_RACE_REPEAT", "200"))
 
 

@@ -13,7 +13,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import dramatiq
-import pytest
 from dramatiq.brokers.redis import RedisBroker
 
 from models.dispatch import DispatchJob, RequestRound, ServiceRequest
@@ -22,8 +21,6 @@ from tests.factories.dispatch import make_world
 from tests.support.dramatiq_redis import forget_keys, requeue_dead_workers_messages
 from tests.support.polling import wait_for
 from tests.support.this_run import SERVERS
-
-pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 ROOT = Path(__file__).resolve().parents[1]
 DUE = 150

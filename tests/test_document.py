@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from models.account import StaffRole
 from models.document import DocumentType, RequiredDocumentType
 from presta import clock
@@ -15,8 +13,6 @@ from tests.factories.account import actor_of, make_marketplace, make_staff
 from tests.factories.document import make_company_document, publish_terms, require_types
 from tests.factories.membership import make_membership, make_provider_user
 from tests.support.graphql import execute, ok
-
-pytestmark = pytest.mark.postgres
 
 SET_REQUIRED = """
 mutation($ids: [ID!]!) {

@@ -7,8 +7,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
 from models.account import StaffRole
 from models.document import CommissionInvoice, Document, DocumentKind
 from models.intervention import Intervention, InterventionStatus
@@ -20,8 +18,6 @@ from tests.factories.catalog import make_service
 from tests.factories.document import stored_files
 from tests.factories.membership import make_membership, make_provider_user
 from tests.support.graphql import ok
-
-pytestmark = pytest.mark.postgres
 
 
 async def _intervention(

@@ -29,8 +29,6 @@ from tests.factories.document import (
 from tests.factories.membership import make_membership, make_provider_user
 from tests.support.graphql import http_client
 
-pytestmark = pytest.mark.postgres
-
 
 def _headers(user, marketplace) -> dict[str, str]:
     token, _ = make_access_token(user.id)

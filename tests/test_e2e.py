@@ -2,7 +2,8 @@
 
 On the production stack, two server processes share one PostgreSQL database and Redis; an
 event caused by a mutation on server B reaches a subscription held on server A. The same
-flow then runs on the embedded default (SQLite file, in-memory broadcast, one process).
+flow then runs on the embedded default (a PostgreSQL of its own, in-memory broadcast, one
+process).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 
+from service.embedded import Postgres
 from tests.support.api_server import Server, clean_env, presta_serve
 from tests.support.this_run import SERVERS
 
@@ -130,23 +132,19 @@ async def _flow(a: Server, b: Server) -> None:
 async def _fresh_postgres() -> AsyncIterator[str]:
     import asyncpg
 
-    assert SERVERS.postgres_admin_url is not None
     name = f"presta_e2e_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(SERVERS.postgres_admin_url)
+    admin = await asyncpg.connect(SERVERS.admin_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
         try:
-            yield urlsplit(SERVERS.postgres_admin_url)._replace(path=f"/{name}").geturl()
+            yield urlsplit(SERVERS.admin_url)._replace(path=f"/{name}").geturl()
         finally:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
 
 
-@pytest.mark.postgres
-@pytest.mark.redis
 async def test_two_server_processes_share_events_through_redis(tmp_path):
-    assert SERVERS.redis_url is not None
     async with _fresh_postgres() as database_url:
         env = clean_env(
             PRESTA_DATABASE_URL=database_url,
@@ -161,8 +159,15 @@ async def test_two_server_processes_share_events_through_redis(tmp_path):
             await _flow(a, b)
 
 
-async def test_the_embedded_default_serves_the_same_flow_in_one_process(tmp_path):
-    env = clean_env(PRESTA_DATABASE_URL=f"sqlite://{tmp_path}/embedded.sqlite3")
+async def test_the_embedded_default_serves_the_same_flow_in_one_process(tmp_path, server_dir):
+    """No PRESTA_DATABASE_URL: each command runs on the embedded PostgreSQL and stops it."""
+    cluster = Postgres(server_dir / "postgres")
+    env = clean_env(PRESTA_EMBEDDED_DIR=str(cluster.directory))
     _run_cli(env, "migrate")
+    assert (cluster.data / "PG_VERSION").exists()
+    assert not cluster.processes()
     with presta_serve(env, tmp_path, "embedded") as server:
+        assert cluster.running()
         await _flow(server, server)
+    # Stopped by SIGTERM, the server stopped its database too.
+    assert not cluster.processes()

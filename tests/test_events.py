@@ -214,7 +214,6 @@ class Listener:
         self.resyncs += 1
 
 
-@pytest.mark.redis
 async def test_a_failed_publish_sends_a_resync_order_to_listeners_whose_link_held(
     redis_server, monkeypatch
 ):
@@ -244,7 +243,6 @@ async def test_a_failed_publish_sends_a_resync_order_to_listeners_whose_link_hel
         await publisher.bus.stop()
 
 
-@pytest.mark.redis
 async def test_a_restarted_redis_is_resubscribed_and_the_listener_told_to_resync(
     redis_server, monkeypatch
 ):
@@ -261,7 +259,6 @@ async def test_a_restarted_redis_is_resubscribed_and_the_listener_told_to_resync
         await listener.bus.stop()
 
 
-@pytest.mark.redis
 async def test_a_frozen_redis_is_detected_by_ping_and_the_subscription_restored(
     redis_server, monkeypatch
 ):
@@ -271,11 +268,11 @@ async def test_a_frozen_redis_is_detected_by_ping_and_the_subscription_restored(
     await listener.bus.start()
     try:
         assert listener.bus.connected
-        os.kill(redis_server.proc.pid, signal.SIGSTOP)  # the link stays open but says nothing
+        os.kill(redis_server.process.pid, signal.SIGSTOP)  # the link stays open, says nothing
         try:
             await wait_for(lambda: not listener.bus.connected, within=5)
         finally:
-            os.kill(redis_server.proc.pid, signal.SIGCONT)
+            os.kill(redis_server.process.pid, signal.SIGCONT)
         resyncs = listener.resyncs
         await wait_for(lambda: listener.bus.connected and listener.resyncs > resyncs, within=10)
         publisher = Listener(redis_server.url, "t.events")

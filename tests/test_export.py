@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from models.catalog import ProviderServiceStatus
 from models.consent import ConsentChannel
 from models.membership import MembershipStatus
@@ -20,8 +18,6 @@ from tests.factories.messaging import (
     make_intervention,
 )
 from tests.support.graphql import execute, ok
-
-pytestmark = pytest.mark.postgres
 
 EXPORT = "{ exportMyData }"
 

@@ -137,8 +137,6 @@ async def test_the_jobs_of_a_change_are_written_with_it_and_cleared_once_enqueue
     assert len(mailbox.to("one@example.com")) == 1
 
 
-@pytest.mark.redis
-@pytest.mark.postgres
 async def test_a_job_asked_for_while_redis_is_down_runs_once_redis_is_back(
     private_redis, tmp_path, mailbox, monkeypatch
 ):
@@ -187,8 +185,6 @@ async def _invoiced() -> int:
     return await CommissionInvoice.filter(year=2026, month=3).count()
 
 
-@pytest.mark.redis
-@pytest.mark.postgres
 async def test_a_worker_killed_mid_invoicing_is_redelivered_and_invoices_each_provider_once(
     tmp_path,
 ):
@@ -214,8 +210,6 @@ async def test_a_worker_killed_mid_invoicing_is_redelivered_and_invoices_each_pr
             for m in members
         ]
     )
-
-    assert SERVERS.redis_url is not None
     log = tmp_path / "workers.log"
     first = Worker(SERVERS.redis_url, namespace, log).start()
     second = None

@@ -2,18 +2,16 @@
 `SERVICE_UNAVAILABLE` (and `/readyz` says 503); within 10 s of the database coming back,
 requests succeed again, from the same API process.
 
-The database is a private cluster in a temporary directory on a free port (the machine's
-PostgreSQL is never touched); the API is a real ``presta serve`` subprocess.
+The database is a private cluster (service.embedded) in a temporary directory on a free port
+(the machine's PostgreSQL is never touched); the API is a real ``presta serve`` subprocess.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,73 +20,29 @@ from pathlib import Path
 import httpx
 import pytest
 
+from service.embedded import Postgres
 from tests.support.api_server import ApiServer
 from tests.support.processes import free_port
+from tests.support.servers import FAST
 
-pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
+pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[1]
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PASSWORD = "fault-tolerant-password"
 CLIENTS = 8
 OUTAGE_SECONDS = 6.0
 RECOVERY_SECONDS = 10.0
 
 
-class PgCluster:
-    """A private PostgreSQL cluster; ``stop``/``start`` simulate a restart on the same port."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.directory = Path(tempfile.mkdtemp(prefix="presta-pg-"))
-        self.data = self.directory / "data"
-        self.log = self.directory / "server.log"
-        self._as_postgres = os.geteuid() == 0
-        if self._as_postgres:
-            shutil.chown(self.directory, "postgres", "postgres")
-        self._run(PG_BIN / "initdb", "-D", self.data, "-A", "trust", "-U", "postgres",
-                  "--no-sync", "-E", "UTF8")  # fmt: skip
-
-    @property
-    def url(self) -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/presta"
-
-    def _run(self, *argv: object) -> None:
-        command = [str(a) for a in argv]
-        if self._as_postgres:
-            command = ["runuser", "-u", "postgres", "--", *command]
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def start(self) -> None:
-        options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.directory} "
-            "-c fsync=off -c full_page_writes=off -c max_connections=50"
-        )
-        self._run(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.log, "-o", options, "-w", "start")
-
-    def stop(self) -> None:
-        # "fast": what a restart does to clients: their sessions are cut at once.
-        self._run(PG_BIN / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop")
-
-    def destroy(self) -> None:
-        if (self.data / "postmaster.pid").exists():
-            self._run(PG_BIN / "pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-
 @pytest.fixture
-def private_postgres() -> Iterator[PgCluster]:
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip(f"SKIPPED: no PostgreSQL binaries in {PG_BIN}")
-    cluster = PgCluster()
+def private_postgres(server_dir: Path) -> Iterator[Postgres]:
+    """A private cluster on a loopback port; ``stop``/``start`` simulate a restart on it (a
+    "fast" stop, as a restart does to clients: their sessions are cut at once)."""
+    cluster = Postgres(server_dir / "postgres", port=free_port(), options=FAST)
     try:
         cluster.start()
-        subprocess.run(
-            [PG_BIN / "createdb", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres",
-             "presta"],
-            check=True,
-        )  # fmt: skip
-        env = {**os.environ, "PRESTA_DATABASE_URL": cluster.url}
+        cluster.psql("CREATE DATABASE presta")
+        env = {**os.environ, "PRESTA_DATABASE_URL": cluster.url("presta")}
         for command in (
             ["migrate"],
             ["create-platform-admin", "admin@example.com", "--name", "Admin"],
@@ -102,7 +56,7 @@ def private_postgres() -> Iterator[PgCluster]:
             )
         yield cluster
     finally:
-        cluster.destroy()
+        cluster.stop()
 
 
 @dataclass
@@ -155,7 +109,7 @@ async def test_postgresql_restarted_under_load_fails_fast_then_recovers_within_1
 ):
     server = ApiServer(
         "memory://",
-        PRESTA_DATABASE_URL=private_postgres.url,
+        PRESTA_DATABASE_URL=private_postgres.url("presta"),
         PRESTA_DB_POOL_MAX="10",
         PRESTA_LOG_LEVEL="ERROR",
     ).start()

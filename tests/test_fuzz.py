@@ -36,8 +36,6 @@ from tests.factories.membership import make_membership, make_provider_user
 from tests.support.processes import free_port, stop
 from tests.support.this_run import SERVERS
 
-pytestmark = pytest.mark.postgres
-
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = int(os.environ.get("PRESTA_FUZZ_EXAMPLES", "60"))
 ROLES = ["anonymous", "client", "provider", "staff_admin", "partner_key"]

@@ -116,7 +116,6 @@ async def test_the_same_key_with_other_variables_is_refused_as_reused():
     assert not await User.filter(email="second@example.com").exists()
 
 
-@pytest.mark.postgres
 async def test_concurrent_duplicates_create_one_service_and_all_get_its_response():
     headers = {**await _staff_headers(), "Idempotency-Key": "same-click"}
     async with http_client() as client:

@@ -24,8 +24,6 @@ from tests.factories.document import PDF_BYTES, publish_terms, require_types
 from tests.factories.membership import make_company, make_membership, make_provider_user
 from tests.support.graphql import execute, http_client, ok
 
-pytestmark = pytest.mark.postgres
-
 Code = use_cases.InvitationErrorCode
 INVITE = """mutation($emails: [String!]!) { inviteProviders(input: {emails: $emails}) {
   userErrors { field code message email } invitations { id email status sentCount } } }"""

@@ -17,8 +17,6 @@ from tests.factories.catalog import give_zone, make_service, offer
 from tests.factories.membership import make_company, make_membership, make_provider_user
 from tests.support.graphql import ok
 
-pytestmark = pytest.mark.postgres
-
 DIRECTORY = """query($name: String, $serviceId: ID, $postalCode: String) {
   providerDirectory(name: $name, serviceId: $serviceId, postalCode: $postalCode) {
     nodes { id name } } }"""

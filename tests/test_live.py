@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import pytest
-
 from presta import clock, events
 from presta.settings import settings
 from presta.tx import atomic
@@ -142,7 +140,6 @@ async def test_an_event_whose_publish_failed_still_reaches_local_subscribers(mon
     await live.stop()
 
 
-@pytest.mark.postgres
 async def test_overlapping_transactions_publish_their_events_in_id_order():
     user = await make_user()
     actor = await actor_of(user)

@@ -32,7 +32,7 @@ from tests.support.live import UPDATE_PROFILE, logged_ids
 from tests.support.polling import wait_for
 from tests.support.redis_server import private_redis, redis_bus  # noqa: F401
 
-pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
+pytestmark = pytest.mark.e2e
 
 JS = Path(__file__).resolve().parent / "js"
 VIEWER_UPDATED = "subscription($after: String) { viewerUpdated(after: $after) { cursor } }"
@@ -185,7 +185,6 @@ def _metric(text: str, name: str) -> float:
     raise AssertionError(f"{name} not in /metrics")
 
 
-@pytest.mark.redis
 async def test_a_client_that_stops_reading_is_cut_off_with_a_code_and_server_memory_stays_bounded(
     redis_bus,  # noqa: F811
 ):

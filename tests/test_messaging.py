@@ -3,7 +3,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import pytest
 from strawberry import relay
 
 from models.account import StaffRole
@@ -21,8 +20,6 @@ from tests.factories.messaging import (
     make_intervention,
 )
 from tests.support.graphql import execute, ok
-
-pytestmark = pytest.mark.postgres
 
 START = """
 mutation($input: StartConversationInput!) {

@@ -6,8 +6,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
 from models.membership import Membership, MembershipStatus
 from resolvers.actor import Actor
 from resolvers.messaging import core as messaging
@@ -20,8 +18,6 @@ from tests.factories.messaging import (
     make_intervention,
     other_provider_of,
 )
-
-pytestmark = pytest.mark.postgres
 
 RECEIVED = """
 subscription($conversationId: ID, $after: String) {

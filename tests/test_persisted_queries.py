@@ -236,7 +236,6 @@ async def test_a_document_over_the_size_cap_runs_but_is_not_kept(env):
     assert later.json() == NOT_FOUND
 
 
-@pytest.mark.redis
 async def test_another_process_finds_a_document_registered_by_the_first_through_redis():
     query = _unique("{ __typename }")
     key = _sha(query)
@@ -500,7 +499,7 @@ def test_presta_serve_with_a_bad_manifest_exits_with_the_reason(tmp_path):
         [sys.executable, "-m", "service.cli", "serve", "--port", str(free_port())],
         cwd=ROOT,
         env=clean_env(
-            PRESTA_TRUSTED_DOCUMENTS=str(manifest), PRESTA_DATABASE_URL="sqlite://:memory:"
+            PRESTA_TRUSTED_DOCUMENTS=str(manifest), PRESTA_DATABASE_URL=SERVERS.database_url
         ),
         capture_output=True,
         text=True,

@@ -26,26 +26,3 @@ async def test_the_committed_migrations_match_the_models():
     detector = MigrationAutodetector(Tortoise.apps, apps_config)
     writers = await detector.changes()
     assert writers == [], "models changed without a migration: run `make migrations`"
-
-
-def test_the_migrations_apply_on_the_embedded_sqlite_default(tmp_path):
-    """`make run` migrates a SQLite file: the same migrations must work there."""
-    import subprocess
-    import sys
-
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "PRESTA_DATABASE_URL": f"sqlite://{tmp_path}/embedded.sqlite3",
-        "PRESTA_ENVIRONMENT": "test",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "service.cli", "migrate"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert (tmp_path / "embedded.sqlite3").stat().st_size > 0

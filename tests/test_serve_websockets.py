@@ -15,7 +15,7 @@ from websockets.typing import Subprotocol
 
 from tests.support.api_server import ROOT, ApiServer
 
-pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
+pytestmark = pytest.mark.e2e
 
 PROTOCOL = Subprotocol("graphql-transport-ws")
 

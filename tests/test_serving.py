@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests.support.processes import free_port, stop
+from tests.support.this_run import SERVERS
 
 ROOT = Path(__file__).resolve().parent.parent
 BURST = 16
@@ -32,7 +33,9 @@ def _two_workers(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRESTA_")}
     env.update(
         PRESTA_ENVIRONMENT="test",
-        PRESTA_DATABASE_URL=f"sqlite://{tmp_path / 'serving.sqlite3'}",
+        PRESTA_DATABASE_URL=SERVERS.database_url,
+        PRESTA_DB_POOL_MIN="1",
+        PRESTA_DB_POOL_MAX="2",
         PRESTA_LOG_LEVEL="WARNING",
         PRESTA_LOG_JSON="false",
         PRESTA_MAIL_ENABLED="false",

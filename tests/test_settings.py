@@ -35,9 +35,22 @@ def test_production_with_a_short_secret_key_is_refused():
         _production(secret_key="too-short-secret")
 
 
-def test_production_on_sqlite_is_refused():
-    with pytest.raises(SettingsError, match="PostgreSQL"):
-        _production(database_url="sqlite://var/presta.sqlite3")
+def test_production_without_a_database_url_is_refused():
+    """Unset means the embedded PostgreSQL: a development convenience only."""
+    with pytest.raises(SettingsError, match="PRESTA_DATABASE_URL on PostgreSQL"):
+        _production(database_url="")
+
+
+def test_a_database_url_other_than_postgresql_is_refused_in_every_environment():
+    for environment in ("development", "test"):
+        with pytest.raises(SettingsError, match="postgres://"):
+            Settings(environment=environment, database_url="mysql://presta@db/presta")
+
+
+def test_the_default_database_is_the_embedded_postgresql_under_var():
+    fields = Settings.model_fields
+    assert fields["database_url"].default == ""
+    assert fields["embedded_dir"].default == Path("var/postgres")
 
 
 def test_production_without_redis_is_refused():
@@ -48,7 +61,7 @@ def test_production_without_redis_is_refused():
 def test_production_with_real_values_starts_and_keeps_them():
     cfg = _production()
     assert cfg.secret_key == GOOD_SECRET
-    assert cfg.is_postgres
+    assert cfg.database_url == PG
 
 
 def test_development_gets_a_dev_secret_but_production_never_does():

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
 from tortoise import Tortoise, connections
-
-pytestmark = pytest.mark.postgres
 
 
 async def test_every_table_comment_is_its_models_current_description():

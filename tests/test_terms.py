@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
 from models.account import StaffRole
 from models.document import Document, DocumentKind
 from models.membership import Membership
@@ -25,8 +23,6 @@ from tests.factories.document import (
 )
 from tests.factories.membership import make_membership, make_provider_user
 from tests.support.graphql import execute, http_client, ok
-
-pytestmark = pytest.mark.postgres
 
 PUBLISH = """
 mutation($text: String!) {

@@ -20,8 +20,6 @@ from presta.settings import get_settings
 from tests.support.dramatiq_redis import forget_keys
 from tests.support.this_run import SERVERS
 
-pytestmark = pytest.mark.redis
-
 ROOT = Path(__file__).resolve().parents[1]
 IDLE_SECONDS = 1.5
 MAX_START_LATENCY = 0.2

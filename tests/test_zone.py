@@ -2,15 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from models.zone import ZoneKey
 from schema.base import encode_id
 from tests.factories.account import actor_of, make_marketplace, make_staff
 from tests.factories.membership import make_membership, make_provider_user
 from tests.support.graphql import execute, ok
-
-pytestmark = pytest.mark.postgres
 
 SET = """
 mutation($input: SetActionZoneInput!) {

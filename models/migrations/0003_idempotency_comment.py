@@ -1,5 +1,5 @@
 """The PostgreSQL comment of ``idempotency_key``, which 0002's AlterModelOptions left stale
-(tortoise runs no SQL for a changed model description). SQLite keeps no comments."""
+(tortoise runs no SQL for a changed model description)."""
 
 from typing import Any
 
@@ -12,10 +12,8 @@ PREVIOUS = "A mutation run under a key chosen by its caller, with the hash of it
 
 def _comment(text: str) -> Any:
     async def run(apps: Any, schema_editor: Any) -> None:
-        client = schema_editor.client
-        if client.capabilities.dialect == "postgres":
-            quoted = text.replace("'", "''")
-            await client.execute_script(f"COMMENT ON TABLE idempotency_key IS '{quoted}'")
+        quoted = text.replace("'", "''")
+        await schema_editor.client.execute_script(f"COMMENT ON TABLE idempotency_key IS '{quoted}'")
 
     return run
 

@@ -8,9 +8,8 @@ from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
 from presta import jobs
 
 
-def forget_keys(url: str | None, namespace: str) -> None:
+def forget_keys(url: str, namespace: str) -> None:
     """Delete every key of a test's namespace (Presta's and dramatiq's)."""
-    assert url is not None, "needs the real Redis"
     client = redis.Redis.from_url(url)
     try:
         keys = list(client.scan_iter(f"{namespace}*"))
@@ -20,14 +19,13 @@ def forget_keys(url: str | None, namespace: str) -> None:
         client.close()
 
 
-def requeue_dead_workers_messages(url: str | None, namespace: str) -> None:
+def requeue_dead_workers_messages(url: str, namespace: str) -> None:
     """Give back the unacknowledged messages of a worker silent for over 0.5 s.
 
     dramatiq's queue maintenance does it once a worker's heartbeat is older than its timeout
     (60 s by default); a broker with a 0.5 s timeout runs it now, so a test need not wait a
     minute. Call it at least 0.6 s after the kill.
     """
-    assert url is not None, "needs the real Redis"
     janitor = RedisBroker(  # type: ignore[no-untyped-call]
         url=url,
         namespace=f"{namespace}-dramatiq",
