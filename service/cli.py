@@ -92,6 +92,13 @@ def _export_schema(args: argparse.Namespace) -> None:
         print(f"schema written to {args.output}")
 
 
+def _check_schema(args: argparse.Namespace) -> None:
+    from service import contract
+
+    if not contract.check(Path(args.released), Path(args.current), Path(args.changelog)):
+        raise SystemExit(1)
+
+
 def _create_platform_admin(args: argparse.Namespace) -> None:
     from presta import db
     from resolvers.account import create_platform_admin
@@ -187,6 +194,14 @@ def main(argv: list[str] | None = None) -> None:
     export = sub.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument("output", nargs="?", default="schema.graphql")
     export.set_defaults(func=_export_schema)
+
+    contract = sub.add_parser(
+        "check-schema", help="compare schema.graphql with the released schema (make check)"
+    )
+    contract.add_argument("--released", default="schema/released.graphql")
+    contract.add_argument("--current", default="schema.graphql")
+    contract.add_argument("--changelog", default="CHANGELOG.md")
+    contract.set_defaults(func=_check_schema)
 
     admin = sub.add_parser("create-platform-admin", help="create or promote a platform admin")
     admin.add_argument("email")
