@@ -18,7 +18,6 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -57,11 +56,16 @@ async def _authenticate(
         token = bearer[7:].strip()
     api_key = params.get("apiKey") or headers.get("x-api-key")
     marketplace = params.get("marketplace") or headers.get("x-marketplace")
-    marketplace_id = await marketplace_id_from_header(marketplace) if marketplace else None
+    # Anything named (a connection_init may send a number) must name a marketplace.
+    named = bool(marketplace)
+    marketplace_id = (
+        await marketplace_id_from_header(marketplace) if isinstance(marketplace, str) else None
+    )
     return await account.authenticate_with_profile(
         bearer=token,
         api_key=api_key if isinstance(api_key, str) else None,
         marketplace_id=marketplace_id,
+        named=named,
     )
 
 
@@ -119,9 +123,25 @@ def _csrf_refusal(scope: Scope) -> Response | None:
     return _error_response(_MEDIA_TYPES_MESSAGE, "UNSUPPORTED_MEDIA_TYPE", 415)
 
 
+class _Refused(Exception):
+    """connection_init refused: the close reason says why (strawberry's own says Forbidden)."""
+
+    def __init__(self, error: AuthError) -> None:
+        super().__init__(str(error))
+        # A close reason holds at most 123 bytes.
+        self.reason = f"{error.code}: {error}".encode()[:123].decode(errors="ignore")
+
+
 class _CountingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """Counts the operations (subscriptions) running on websockets, for /metrics; closes the
-    connection with 4400 on a message that does not follow graphql-transport-ws."""
+    connection with 4400 on a message that does not follow graphql-transport-ws, and with 4403
+    and the code and reason of an authentication refused at connection_init."""
+
+    async def handle_connection_init(self, message: Any) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except _Refused as refused:
+            await self.websocket.close(code=4403, reason=refused.reason)
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         ACTIVE_SUBSCRIPTIONS.inc()
@@ -243,8 +263,8 @@ class PrestaGraphQL(GraphQL[Context, None]):
                 context.request.headers, context.connection_params or {}
             )
         except AuthError as error:
-            log.info("websocket rejected: %s", error)
-            raise ConnectionRejectionError({"code": error.code, "message": str(error)}) from None
+            log.info("websocket refused: %s", error, extra={"code": error.code})
+            raise _Refused(error) from None
         return None
 
     async def process_result(

@@ -15,6 +15,7 @@ ERROR_CODES = frozenset(
         # authentication and authorization
         "UNAUTHENTICATED",
         "FORBIDDEN",
+        "MARKETPLACE_NOT_FOUND",
         # the request itself (transport, JSON, GraphQL document, arguments)
         "BAD_REQUEST",
         "BATCHING_NOT_SUPPORTED",
