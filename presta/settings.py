@@ -98,7 +98,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
-    log_json: bool = True
+    # json: one object a line, for a log collector; text: one readable line (time level logger
+    # message key=value…). Unset: json in production, text elsewhere. PRESTA_LOG_JSON=true|false,
+    # its older form, is still honoured when PRESTA_LOG_FORMAT is not set.
+    log_format: Literal["json", "text"] | None = None
+    log_json: bool | None = None
 
     @model_validator(mode="after")
     def _check_production(self) -> Settings:
@@ -129,6 +133,14 @@ class Settings(BaseSettings):
         if self.rate_limit_enabled is not None:
             return self.rate_limit_enabled
         return self.environment != "test"
+
+    @property
+    def logs_as_json(self) -> bool:
+        if self.log_format is not None:
+            return self.log_format == "json"
+        if self.log_json is not None:
+            return self.log_json
+        return self.environment == "production"
 
     @property
     def is_postgres(self) -> bool:

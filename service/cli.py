@@ -36,6 +36,7 @@ def _serve(args: argparse.Namespace) -> None:
         host=args.host or cfg.host,
         port=args.port or cfg.port,
         log_level=cfg.log_level.lower(),
+        log_config=None,  # uvicorn's lines go through our handler: one format, the request id
         # uvicorn's line per request costs ~23 us of CPU and is not JSON: in production
         # /metrics counts requests and the proxy in front logs them.
         access_log=cfg.environment != "production",
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg = settings()
     except SettingsError as exc:
         raise SystemExit(f"presta: configuration refused: {exc}") from None
-    logs.configure(cfg.log_level, json=cfg.log_json)
+    logs.configure(cfg.log_level, json=cfg.logs_as_json)
     parser = argparse.ArgumentParser(prog="presta", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -34,7 +34,7 @@ def _two_workers(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]
         PRESTA_ENVIRONMENT="test",
         PRESTA_DATABASE_URL=f"sqlite://{tmp_path / 'serving.sqlite3'}",
         PRESTA_LOG_LEVEL="WARNING",
-        PRESTA_LOG_JSON="false",
+        PRESTA_LOG_FORMAT="text",
         PRESTA_MAIL_ENABLED="false",
     )
     log = (tmp_path / "serve.log").open("wb")

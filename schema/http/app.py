@@ -37,7 +37,7 @@ from resolvers.errors import AuthError
 from resolvers.marketplace import marketplace_id_from_header
 from schema.context import Context
 from schema.http import files
-from schema.http.errors import UNAVAILABLE_MESSAGE
+from schema.http.errors import UNAVAILABLE_MESSAGE, log_refusal
 from schema.http.middleware import JSONBody, ServiceMiddleware, Websockets
 from schema.root import schema
 
@@ -70,6 +70,8 @@ async def _authenticate(
 
 
 def _error_response(message: str, code: str, status: int = 200, **headers: str) -> Response:
+    if code != "SERVICE_UNAVAILABLE":  # logged with its cause where it is found
+        log_refusal(code, message)
     body = {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
     return JSONBody(body, status_code=status, headers=headers or None)
 
@@ -164,6 +166,7 @@ class _CountingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                     f"At most {limit} operations may run at once on one connection.",
                     extensions={"code": "TOO_MANY_SUBSCRIPTIONS"},
                 )
+                log_refusal("TOO_MANY_SUBSCRIPTIONS", error.message)
                 await self.send_message(
                     {"id": message["id"], "type": "error", "payload": [error.formatted]}
                 )
@@ -263,7 +266,7 @@ class PrestaGraphQL(GraphQL[Context, None]):
                 context.request.headers, context.connection_params or {}
             )
         except AuthError as error:
-            log.info("websocket refused: %s", error, extra={"code": error.code})
+            log_refusal(error.code, f"websocket connection_init: {error}")
             raise _Refused(error) from None
         return None
 
