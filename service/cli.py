@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from presta import logs
-from presta.settings import SettingsError, settings
+from presta.settings import SettingsError, get_settings, settings
 
 log = logging.getLogger("presta")
 
@@ -23,13 +23,15 @@ def _serve(args: argparse.Namespace) -> None:
 
     from service import serving, ws
 
+    _listen_on(args.host, args.port)
     cfg = settings()
     if args.demo:
+        mail = None
         if cfg.mail_enabled and cfg.environment != "production":
-            from service.mailcatcher import start_if_free
+            from service.mailcatcher import start_for_demo
 
-            start_if_free(cfg.smtp_host, cfg.smtp_port, Path("var") / "mail")
-        asyncio.run(_prepare_demo())
+            mail, _ = start_for_demo(Path("var") / "mail")
+        asyncio.run(_prepare_demo(mail))
     config = uvicorn.Config(
         "service.app:create_app",
         factory=True,
@@ -55,7 +57,18 @@ def _serve(args: argparse.Namespace) -> None:
             raise SystemExit(serving.STARTUP_FAILURE)
 
 
-async def _prepare_demo() -> None:
+def _listen_on(host: str | None, port: int | None) -> None:
+    """--host and --port are PRESTA_HOST and PRESTA_PORT for this process and its workers: the
+    public URL (links in e-mails, the banner) follows them unless PRESTA_PUBLIC_URL is set."""
+    if host:
+        os.environ["PRESTA_HOST"] = host
+    if port:
+        os.environ["PRESTA_PORT"] = str(port)
+    get_settings.cache_clear()
+
+
+async def _prepare_demo(mail: str | None = None) -> None:
+    import workers.actors  # noqa: F401  (the demo's notifications run as jobs of this process)
     from presta import db, jobs
     from service import demo
     from service.migrate import migrate
@@ -68,7 +81,7 @@ async def _prepare_demo() -> None:
         await jobs.drain()
     finally:
         await db.close_db()
-    print(demo.banner(logins), flush=True)
+    print(demo.banner(logins, mail=mail), flush=True)
 
 
 def _migrate(_: argparse.Namespace) -> None:
