@@ -9,7 +9,6 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException
-from graphql import GraphQLError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
@@ -21,15 +20,10 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-    Operation,
-)
 from strawberry.types import ExecutionResult
 
 from presta import db
 from presta.logs import request_id
-from presta.metrics import ACTIVE_SUBSCRIPTIONS
 from presta.settings import settings
 from resolvers import account
 from resolvers.actor import ANONYMOUS, Actor
@@ -39,6 +33,7 @@ from schema.context import Context
 from schema.http import files
 from schema.http.errors import UNAVAILABLE_MESSAGE, log_refusal
 from schema.http.middleware import JSONBody, ServiceMiddleware, Websockets
+from schema.http.websocket import Refused, TransportWSHandler
 from schema.root import schema
 
 log = logging.getLogger("presta.app")
@@ -125,77 +120,10 @@ def _csrf_refusal(scope: Scope) -> Response | None:
     return _error_response(_MEDIA_TYPES_MESSAGE, "UNSUPPORTED_MEDIA_TYPE", 415)
 
 
-class _Refused(Exception):
-    """connection_init refused: the close reason says why (strawberry's own says Forbidden)."""
-
-    def __init__(self, error: AuthError) -> None:
-        super().__init__(str(error))
-        # A close reason holds at most 123 bytes.
-        self.reason = f"{error.code}: {error}".encode()[:123].decode(errors="ignore")
-
-
-class _CountingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """Counts the operations (subscriptions) running on websockets, for /metrics; closes the
-    connection with 4400 on a message that does not follow graphql-transport-ws, and with 4403
-    and the code and reason of an authentication refused at connection_init."""
-
-    async def handle_connection_init(self, message: Any) -> None:
-        try:
-            await super().handle_connection_init(message)
-        except _Refused as refused:
-            await self.websocket.close(code=4403, reason=refused.reason)
-
-    async def run_operation(self, operation: Operation[Context, None]) -> None:
-        ACTIVE_SUBSCRIPTIONS.inc()
-        try:
-            await super().run_operation(operation)
-        finally:
-            ACTIVE_SUBSCRIPTIONS.dec()
-
-    async def handle_message(self, message: Any) -> None:
-        # strawberry indexes messages as it finds them: a list, a payload that is a string or
-        # an id that is not a string would raise outside its KeyError handling (close 1011).
-        problem = _ws_message_problem(message)
-        if problem is not None:
-            await self.handle_invalid_message(problem)
-            return
-        if message["type"] == "subscribe" and message["id"] not in self.operations:
-            limit = self.max_subscriptions_per_connection
-            if limit is not None and len(self.operations) >= limit:
-                error = GraphQLError(
-                    f"At most {limit} operations may run at once on one connection.",
-                    extensions={"code": "TOO_MANY_SUBSCRIPTIONS"},
-                )
-                log_refusal("TOO_MANY_SUBSCRIPTIONS", error.message)
-                await self.send_message(
-                    {"id": message["id"], "type": "error", "payload": [error.formatted]}
-                )
-                return
-        await super().handle_message(message)
-
-
-def _ws_message_problem(message: Any) -> str | None:
-    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-        return "A message must be a JSON object with a string `type`."
-    kind = message["type"]
-    if kind in ("subscribe", "complete") and not isinstance(message.get("id"), str):
-        return f"A `{kind}` message needs a string `id`."
-    if kind == "subscribe":
-        payload = message.get("payload")
-        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
-            return "A `subscribe` payload must be an object with a string `query`."
-        for key in ("variables", "extensions"):
-            if not isinstance(payload.get(key) or {}, dict):
-                return f"`{key}` must be an object."
-        if not isinstance(payload.get("operationName") or "", str):
-            return "`operationName` must be a string."
-    return None
-
-
 class PrestaGraphQL(GraphQL[Context, None]):
     """Authenticates before anything runs: HTTP from headers, websockets from connection_init."""
 
-    graphql_transport_ws_handler_class = _CountingTransportWSHandler
+    graphql_transport_ws_handler_class = TransportWSHandler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -267,7 +195,7 @@ class PrestaGraphQL(GraphQL[Context, None]):
             )
         except AuthError as error:
             log_refusal(error.code, f"websocket connection_init: {error}")
-            raise _Refused(error) from None
+            raise Refused(error) from None
         return None
 
     async def process_result(
