@@ -31,6 +31,7 @@ check: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	$(BIN)/lint-imports
+	$(BIN)/presta check-schema
 	$(MAKE) audit
 
 ## Known vulnerabilities in the installed dependencies (pip-audit; see tests/audit.py).
@@ -40,7 +41,7 @@ audit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-## Regenerate schema.graphql from the code.
+## Regenerate schema.graphql from the code (`presta check-schema` compares it with the release).
 schema: $(STAMP)
 	$(BIN)/presta export-schema schema.graphql
 

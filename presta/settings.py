@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,15 +46,17 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     mail_from: str = "Presta <no-reply@presta.local>"
     mail_enabled: bool = True
-    public_url: str = "http://127.0.0.1:8000"
+    # The base of links in e-mails and of download URLs. Unset: this server's own address
+    # (host and port, so `presta serve --port` moves the links too).
+    public_url: str = ""
 
     storage_dir: Path = Path("var/storage")
     max_upload_bytes: int = 10 * 1024 * 1024
     download_url_ttl_seconds: int = 600
 
-    allowed_origins: list[str] = Field(
-        default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"]
-    )
+    # Browser origins allowed to open websockets. Unset (or empty): the public URL's, and this
+    # server's own on 127.0.0.1 and localhost.
+    allowed_origins: list[str] = Field(default_factory=list)
 
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_days: int = 30
@@ -114,7 +117,21 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
-    log_json: bool = True
+    # json: one object a line, for a log collector; text: one readable line (time level logger
+    # message key=value…). Unset: json in production, text elsewhere. PRESTA_LOG_JSON=true|false,
+    # its older form, is still honoured when PRESTA_LOG_FORMAT is not set.
+    log_format: Literal["json", "text"] | None = None
+    log_json: bool | None = None
+
+    @model_validator(mode="after")
+    def _derive_addresses(self) -> Settings:
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        own = f"http://{f'[{host}]' if ':' in host else host}:{self.port}"
+        self.public_url = self.public_url.rstrip("/") or own
+        if not self.allowed_origins:
+            origins = [self.public_url, own, f"http://localhost:{self.port}"]
+            self.allowed_origins = list(dict.fromkeys(_origin(url) for url in origins))
+        return self
 
     @model_validator(mode="after")
     def _check_production(self) -> Settings:
@@ -153,6 +170,19 @@ class Settings(BaseSettings):
         if self.rate_limit_enabled is not None:
             return self.rate_limit_enabled
         return self.environment != "test"
+
+    @property
+    def logs_as_json(self) -> bool:
+        if self.log_format is not None:
+            return self.log_format == "json"
+        if self.log_json is not None:
+            return self.log_json
+        return self.environment == "production"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 @functools.cache

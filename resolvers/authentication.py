@@ -10,7 +10,7 @@ from models.membership import Membership, MembershipStatus
 from presta import db
 from presta.security import TokenError, decode_access_token, sha256_hex
 from resolvers.actor import ANONYMOUS, Actor, RoleGrant
-from resolvers.errors import unauthenticated
+from resolvers.errors import marketplace_not_found, unauthenticated
 
 API_KEY_PREFIX = "pk_"
 
@@ -25,22 +25,40 @@ class Profile:
 
 
 async def authenticate(
-    *, bearer: str | None, api_key: str | None, marketplace_id: int | None
+    *,
+    bearer: str | None,
+    api_key: str | None,
+    marketplace_id: int | None,
+    named: bool | None = None,
 ) -> Actor:
     """Build the actor of a request from its credentials and the acting marketplace it names."""
     actor, _ = await authenticate_with_profile(
-        bearer=bearer, api_key=api_key, marketplace_id=marketplace_id
+        bearer=bearer, api_key=api_key, marketplace_id=marketplace_id, named=named
     )
     return actor
 
 
 async def authenticate_with_profile(
-    *, bearer: str | None, api_key: str | None, marketplace_id: int | None
+    *,
+    bearer: str | None,
+    api_key: str | None,
+    marketplace_id: int | None,
+    named: bool | None = None,
 ) -> tuple[Actor, Profile | None]:
-    """The actor, and for a bearer token the user's profile as read in the same statement."""
+    """The actor, and for a bearer token the user's profile as read in the same statement.
+
+    ``named``: the request names an acting marketplace (``X-Marketplace``), ``marketplace_id``
+    (None when no marketplace has that name); by default, whether ``marketplace_id`` is given.
+    A named marketplace the caller may not act in is refused (``MARKETPLACE_NOT_FOUND``) once
+    the credentials are known to be valid; never silently replaced by another one.
+    """
+    if named is None:
+        named = marketplace_id is not None
     if api_key:
-        return await _authenticate_api_key(api_key, marketplace_id), None
+        return await _authenticate_api_key(api_key, marketplace_id, named), None
     if not bearer:
+        if named:
+            raise marketplace_not_found(anonymous=True)
         return ANONYMOUS, None
     try:
         user_id = decode_access_token(bearer)
@@ -51,7 +69,8 @@ async def authenticate_with_profile(
     found = await _user_with_roles(user_id)
     if found is None:
         raise unauthenticated("Invalid access token.")
-    return _actor(found, marketplace_id), Profile(found.user_id, found.email, found.full_name)
+    actor = _actor(found, marketplace_id, named=named)
+    return actor, Profile(found.user_id, found.email, found.full_name)
 
 
 # Every request of a logged-in user runs this: the user and all its roles in one statement.
@@ -138,13 +157,20 @@ async def actor_for_user(user: User, marketplace_id: int | None) -> Actor:
     return _actor(found, marketplace_id)
 
 
-def _actor(found: _UserRoles, marketplace_id: int | None) -> Actor:
+def _actor(found: _UserRoles, marketplace_id: int | None, *, named: bool = False) -> Actor:
     staff, memberships, clients = found.staff, found.memberships, found.clients
     grants = (
         [RoleGrant(m, str(role)) for m, role in staff]
         + [RoleGrant(m, "PROVIDER") for m, _ in memberships]
         + [RoleGrant(m, "CLIENT") for m, _ in clients]
     )
+    if named and not (
+        marketplace_id is not None
+        and (found.is_platform_admin or any(g.marketplace_id == marketplace_id for g in grants))
+    ):
+        # The platform admin acts in any marketplace that exists; others only where they
+        # have a role.
+        raise marketplace_not_found()
     if marketplace_id is None:
         # One marketplace only: it is the acting one without asking.
         distinct = {g.marketplace_id for g in grants}
@@ -154,7 +180,8 @@ def _actor(found: _UserRoles, marketplace_id: int | None) -> Actor:
         g.marketplace_id == marketplace_id for g in grants
     )
     if marketplace_id is not None and not in_marketplace and not found.is_platform_admin:
-        # Naming a marketplace one has no role in grants nothing there.
+        # Code asking for an actor in a marketplace it has no role in (actor_for_user) gets
+        # one acting nowhere.
         marketplace_id = None
     return Actor(
         user_id=found.user_id,
@@ -168,14 +195,16 @@ def _actor(found: _UserRoles, marketplace_id: int | None) -> Actor:
     )
 
 
-async def _authenticate_api_key(raw: str, marketplace_id: int | None) -> Actor:
+async def _authenticate_api_key(raw: str, marketplace_id: int | None, named: bool) -> Actor:
     prefix, _, secret = raw.removeprefix(API_KEY_PREFIX).partition("_")
     key = await ApiKey.get_or_none(prefix=prefix, revoked_at=None) if secret else None
     if key is None or sha256_hex(secret) != key.secret_hash:
         raise unauthenticated("Invalid or revoked API key.")
     key_marketplace: int = key.marketplace_id
-    if marketplace_id is not None and marketplace_id != key_marketplace:
-        raise unauthenticated("This API key belongs to another marketplace.")
+    if named and marketplace_id != key_marketplace:
+        # A key acts in its own marketplace only; any other name, existing or not, is refused
+        # alike.
+        raise marketplace_not_found()
     return Actor(
         marketplace_id=key_marketplace,
         api_key_id=key.id,

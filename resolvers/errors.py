@@ -52,3 +52,14 @@ def unauthenticated(message: str = "Authentication required.") -> AuthError:
 
 def forbidden(message: str = "Not allowed.") -> AuthError:
     return AuthError("FORBIDDEN", message)
+
+
+def marketplace_not_found(*, anonymous: bool = False) -> AuthError:
+    """The same refusal whether the named marketplace does not exist or the caller has no role
+    in it: an outsider cannot tell which marketplaces exist."""
+    if anonymous:
+        return AuthError(
+            "MARKETPLACE_NOT_FOUND",
+            "X-Marketplace needs a signed-in caller with a role there (or an API key of it).",
+        )
+    return AuthError("MARKETPLACE_NOT_FOUND", "X-Marketplace names no marketplace you may act in.")

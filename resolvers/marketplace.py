@@ -127,41 +127,50 @@ async def add_staff_member(actor: Actor, *, email: str, role: StaffRole) -> Staf
 
 
 async def marketplace_id_from_header(value: str) -> int | None:
-    """The acting marketplace named by a request: its global ID or its slug."""
+    """The marketplace a request names (``X-Marketplace``): its global ID or its slug; None
+    when no marketplace has that name."""
     from strawberry import relay
 
+    key: tuple[str, str | int] | None = None
     try:
         gid = relay.GlobalID.from_id(value)
-        if gid.type_name == "Marketplace" and gid.node_id.isdigit():
-            return int(gid.node_id)
+        if gid.type_name == "Marketplace" and _ID.fullmatch(gid.node_id):
+            key = ("id", int(gid.node_id))
     except Exception:
         pass
-    slug = value.strip().lower()
-    if "\x00" in slug:  # PostgreSQL stores no such text: no marketplace has it
-        return None
-    kept = _found_slugs.get(slug)
+    if key is None:
+        slug = value.strip().lower()
+        if "\x00" in slug:  # PostgreSQL stores no such text: no marketplace has it
+            return None
+        key = ("slug", slug)
+    kept = _found.get(key)
     if kept is not None and clock.now() < kept[1]:
         return kept[0]
-    found = await db.rows("SELECT id FROM marketplace WHERE slug = :slug", slug=slug)
-    # An unknown marketplace is not an error here: the actor simply has no acting marketplace.
+    found = await db.rows(_LOOKUP[key[0]], value=key[1])
     if not found:
         return None
     marketplace_id = int(found[0]["id"])
-    _found_slugs[slug] = (marketplace_id, clock.now() + SLUG_KEPT)
+    _found[key] = (marketplace_id, clock.now() + SLUG_KEPT)
     return marketplace_id
 
 
+_LOOKUP = {
+    "id": "SELECT id FROM marketplace WHERE id = :value",
+    "slug": "SELECT id FROM marketplace WHERE slug = :value",
+}
+# An id column is a 32-bit integer: a longer number names no marketplace (and is not sent).
+_ID = re.compile(r"[1-9][0-9]{0,8}")
 # Most requests name their marketplace by slug. A slug never changes and no operation deletes
-# a marketplace, so the id found for a slug is kept a minute and those requests skip the
-# lookup; one removed by hand is forgotten within the minute. Unknown slugs are not kept, and
+# a marketplace, so the id found for a name is kept a minute and those requests skip the
+# lookup; one removed by hand is forgotten within the minute. Unknown names are not kept, and
 # only marketplaces that exist are, so the table stays as small as the list of marketplaces.
 SLUG_KEPT = timedelta(minutes=1)
-_found_slugs: dict[str, tuple[int, datetime]] = {}
+_found: dict[tuple[str, str | int], tuple[int, datetime]] = {}
 
 
 def forget_slugs() -> None:
-    """Forget the slugs found (tests: the database is emptied under the process)."""
-    _found_slugs.clear()
+    """Forget the names found (tests: the database is emptied under the process)."""
+    _found.clear()
 
 
 # Ranges of the dispatch settings: (input field, model attribute, lowest, highest).

@@ -64,7 +64,9 @@ class Viewer:
     user: User | None = strawberry.field(description="The logged-in user; null for API keys.")
     is_platform_admin: bool = strawberry.field(description="Runs the whole platform.")
     acting_marketplace_id: relay.GlobalID | None = strawberry.field(
-        description="The marketplace this request acts in (header `X-Marketplace`)."
+        description="The marketplace this request acts in: the one named by `X-Marketplace` "
+        "(one the caller may not act in is refused with `MARKETPLACE_NOT_FOUND`), else the "
+        "caller's only marketplace; null when none. `marketplace` reads it."
     )
     roles: list[MarketplaceRole] = strawberry.field(description="Roles in every marketplace.")
 

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from presta import logs
-from presta.settings import SettingsError, settings
+from presta.settings import SettingsError, get_settings, settings
 
 log = logging.getLogger("presta")
 
@@ -23,21 +23,24 @@ def _serve(args: argparse.Namespace) -> None:
 
     from service import serving, ws
 
+    _listen_on(args.host, args.port)
     cfg = settings()
     if cfg.trusted_documents is not None:
         _check_trusted_documents(cfg.trusted_documents)
     if args.demo:
+        mail = None
         if cfg.mail_enabled and cfg.environment != "production":
-            from service.mailcatcher import start_if_free
+            from service.mailcatcher import start_for_demo
 
-            start_if_free(cfg.smtp_host, cfg.smtp_port, Path("var") / "mail")
-        asyncio.run(_prepare_demo())
+            mail, _ = start_for_demo(Path("var") / "mail")
+        asyncio.run(_prepare_demo(mail))
     config = uvicorn.Config(
         "service.app:create_app",
         factory=True,
         host=args.host or cfg.host,
         port=args.port or cfg.port,
         log_level=cfg.log_level.lower(),
+        log_config=None,  # uvicorn's lines go through our handler: one format, the request id
         # uvicorn's line per request costs ~23 us of CPU and is not JSON: in production
         # /metrics counts requests and the proxy in front logs them.
         access_log=cfg.environment != "production",
@@ -68,8 +71,18 @@ def _check_trusted_documents(path: Path) -> None:
         raise SystemExit(f"presta: configuration refused: {exc}") from None
 
 
-async def _prepare_demo() -> None:
-    import workers.actors  # noqa: F401  (the demo's notifications run as in-process jobs)
+def _listen_on(host: str | None, port: int | None) -> None:
+    """--host and --port are PRESTA_HOST and PRESTA_PORT for this process and its workers: the
+    public URL (links in e-mails, the banner) follows them unless PRESTA_PUBLIC_URL is set."""
+    if host:
+        os.environ["PRESTA_HOST"] = host
+    if port:
+        os.environ["PRESTA_PORT"] = str(port)
+    get_settings.cache_clear()
+
+
+async def _prepare_demo(mail: str | None = None) -> None:
+    import workers.actors  # noqa: F401  (the demo's notifications run as jobs of this process)
     from presta import db, jobs
     from service import demo
     from service.migrate import migrate
@@ -82,7 +95,7 @@ async def _prepare_demo() -> None:
         await jobs.drain()
     finally:
         await db.close_db()
-    print(demo.banner(logins), flush=True)
+    print(demo.banner(logins, mail=mail), flush=True)
 
 
 def _migrate(_: argparse.Namespace) -> None:
@@ -105,6 +118,13 @@ def _export_schema(args: argparse.Namespace) -> None:
     else:
         Path(args.output).write_text(text)
         print(f"schema written to {args.output}")
+
+
+def _check_schema(args: argparse.Namespace) -> None:
+    from service import contract
+
+    if not contract.check(Path(args.released), Path(args.current), Path(args.changelog)):
+        raise SystemExit(1)
 
 
 def _create_platform_admin(args: argparse.Namespace) -> None:
@@ -159,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg = settings()
     except SettingsError as exc:
         raise SystemExit(f"presta: configuration refused: {exc}") from None
-    logs.configure(cfg.log_level, json=cfg.log_json)
+    logs.configure(cfg.log_level, json=cfg.logs_as_json)
     parser = argparse.ArgumentParser(prog="presta", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -203,6 +223,14 @@ def main(argv: list[str] | None = None) -> None:
     export.add_argument("output", nargs="?", default="schema.graphql")
     export.set_defaults(func=_export_schema)
 
+    contract = sub.add_parser(
+        "check-schema", help="compare schema.graphql with the released schema (make check)"
+    )
+    contract.add_argument("--released", default="schema/released.graphql")
+    contract.add_argument("--current", default="schema.graphql")
+    contract.add_argument("--changelog", default="CHANGELOG.md")
+    contract.set_defaults(func=_check_schema)
+
     admin = sub.add_parser("create-platform-admin", help="create or promote a platform admin")
     admin.add_argument("email")
     admin.add_argument("--name", default="")
@@ -210,7 +238,8 @@ def main(argv: list[str] | None = None) -> None:
 
     args = parser.parse_args(argv)
     try:
-        if cfg.database_url or args.func is _export_schema:
+        # The schema's commands read no database.
+        if cfg.database_url or args.func in (_export_schema, _check_schema):
             args.func(args)
             return
         from service import embedded

@@ -54,7 +54,7 @@ def _run_worker(config: uvicorn.Config, sock: socket.socket, ready: Any) -> None
     from presta.settings import settings
 
     cfg = settings()
-    logs.configure(cfg.log_level, json=cfg.log_json)  # as ``presta serve`` in one process
+    logs.configure(cfg.log_level, json=cfg.logs_as_json)  # as ``presta serve`` in one process
     config.configure_logging()
     server = uvicorn.Server(config)
     threading.Thread(target=_tell_when_serving, args=(server, ready), daemon=True).start()

@@ -53,7 +53,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "PRESTA_DATABASE_URL": SERVERS.database_url,
             "PRESTA_JOBS_BACKEND": "inline",
             "PRESTA_MAIL_ENABLED": "false",
-            "PRESTA_LOG_JSON": "false",
+            "PRESTA_LOG_FORMAT": "text",
             "PRESTA_LOG_LEVEL": "WARNING",
             "PRESTA_RATE_LIMIT_ENABLED": "false",
             "PRESTA_STORAGE_DIR": str(log.parent / "storage"),

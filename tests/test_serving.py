@@ -37,7 +37,7 @@ def _two_workers(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]
         PRESTA_DB_POOL_MIN="1",
         PRESTA_DB_POOL_MAX="2",
         PRESTA_LOG_LEVEL="WARNING",
-        PRESTA_LOG_JSON="false",
+        PRESTA_LOG_FORMAT="text",
         PRESTA_MAIL_ENABLED="false",
     )
     log = (tmp_path / "serve.log").open("wb")

@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
-from graphql import GraphQLError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
@@ -19,19 +18,13 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-    Operation,
-)
 from strawberry.types import ExecutionResult
 
 from presta import db
 from presta.logs import request_id
-from presta.metrics import ACTIVE_SUBSCRIPTIONS
 from presta.settings import settings
 from resolvers import account
 from resolvers.actor import ANONYMOUS, Actor
@@ -39,9 +32,10 @@ from resolvers.errors import AuthError
 from resolvers.marketplace import marketplace_id_from_header
 from schema.context import Context
 from schema.http import files
-from schema.http.errors import UNAVAILABLE_MESSAGE
+from schema.http.errors import UNAVAILABLE_MESSAGE, log_refusal
 from schema.http.middleware import JSONBody, ServiceMiddleware, Websockets
 from schema.http.persisted import PersistedDocuments, PersistedQueryError
+from schema.http.websocket import Refused, TransportWSHandler
 from schema.root import schema
 
 log = logging.getLogger("presta.app")
@@ -59,15 +53,22 @@ async def _authenticate(
         token = bearer[7:].strip()
     api_key = params.get("apiKey") or headers.get("x-api-key")
     marketplace = params.get("marketplace") or headers.get("x-marketplace")
-    marketplace_id = await marketplace_id_from_header(marketplace) if marketplace else None
+    # Anything named (a connection_init may send a number) must name a marketplace.
+    named = bool(marketplace)
+    marketplace_id = (
+        await marketplace_id_from_header(marketplace) if isinstance(marketplace, str) else None
+    )
     return await account.authenticate_with_profile(
         bearer=token,
         api_key=api_key if isinstance(api_key, str) else None,
         marketplace_id=marketplace_id,
+        named=named,
     )
 
 
 def _error_response(message: str, code: str, status: int = 200, **headers: str) -> Response:
+    if code != "SERVICE_UNAVAILABLE":  # logged with its cause where it is found
+        log_refusal(code, message)
     body = {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
     return JSONBody(body, status_code=status, headers=headers or None)
 
@@ -121,71 +122,11 @@ def _csrf_refusal(scope: Scope) -> Response | None:
     return _error_response(_MEDIA_TYPES_MESSAGE, "UNSUPPORTED_MEDIA_TYPE", 415)
 
 
-class _CountingTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
-    """Counts the operations (subscriptions) running on websockets, for /metrics; closes the
-    connection with 4400 on a message that does not follow graphql-transport-ws."""
-
-    async def run_operation(self, operation: Operation[Context, None]) -> None:
-        ACTIVE_SUBSCRIPTIONS.inc()
-        try:
-            await super().run_operation(operation)
-        finally:
-            ACTIVE_SUBSCRIPTIONS.dec()
-
-    async def handle_message(self, message: Any) -> None:
-        # strawberry indexes messages as it finds them: a list, a payload that is a string or
-        # an id that is not a string would raise outside its KeyError handling (close 1011).
-        problem = _ws_message_problem(message)
-        if problem is not None:
-            await self.handle_invalid_message(problem)
-            return
-        if message["type"] == "subscribe" and message["id"] not in self.operations:
-            limit = self.max_subscriptions_per_connection
-            error: GraphQLError | None = None
-            if limit is not None and len(self.operations) >= limit:
-                error = GraphQLError(
-                    f"At most {limit} operations may run at once on one connection.",
-                    extensions={"code": "TOO_MANY_SUBSCRIPTIONS"},
-                )
-            elif self.connection_acknowledged:
-                persisted: PersistedDocuments = self.view.persisted  # type: ignore[attr-defined]
-                error = await persisted.prepare_subscribe(message["payload"])
-            if error is not None:
-                await self.send_message(
-                    {"id": message["id"], "type": "error", "payload": [error.formatted]}
-                )
-                return
-        await super().handle_message(message)
-
-
-def _ws_message_problem(message: Any) -> str | None:
-    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-        return "A message must be a JSON object with a string `type`."
-    kind = message["type"]
-    if kind in ("subscribe", "complete") and not isinstance(message.get("id"), str):
-        return f"A `{kind}` message needs a string `id`."
-    if kind == "subscribe":
-        payload = message.get("payload")
-        if not isinstance(payload, dict):
-            return "A `subscribe` payload must be an object with a string `query`."
-        for key in ("variables", "extensions"):
-            if not isinstance(payload.get(key) or {}, dict):
-                return f"`{key}` must be an object."
-        # The text may be left out when `extensions.persistedQuery` names the document.
-        named = "persistedQuery" in (payload.get("extensions") or {})
-        query = payload.get("query")
-        if not isinstance(query, str) and not (named and query is None):
-            return "A `subscribe` payload must be an object with a string `query`."
-        if not isinstance(payload.get("operationName") or "", str):
-            return "`operationName` must be a string."
-    return None
-
-
 class PrestaGraphQL(GraphQL[Context, None]):
     """Authenticates before anything runs: HTTP from headers, websockets from connection_init;
     runs persisted documents by hash (``schema.http.persisted``)."""
 
-    graphql_transport_ws_handler_class = _CountingTransportWSHandler
+    graphql_transport_ws_handler_class = TransportWSHandler
 
     def __init__(self, *args: Any, persisted: PersistedDocuments, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -291,8 +232,8 @@ class PrestaGraphQL(GraphQL[Context, None]):
                 context.request.headers, context.connection_params or {}
             )
         except AuthError as error:
-            log.info("websocket rejected: %s", error)
-            raise ConnectionRejectionError({"code": error.code, "message": str(error)}) from None
+            log_refusal(error.code, f"websocket connection_init: {error}")
+            raise Refused(error) from None
         return None
 
     async def process_result(

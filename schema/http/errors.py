@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from graphql import GraphQLError
 from strawberry.relay.types import GlobalIDValueError
 
 from presta import db
+from presta.logs import request_id
 from resolvers.errors import AuthError, UserError
+
+log = logging.getLogger("presta.graphql")
 
 # Every `extensions.code` a top-level error (HTTP or websocket) may carry; README lists them.
 # Expected failures of mutations are not here: they travel in `userErrors` with domain codes.
@@ -15,6 +20,7 @@ ERROR_CODES = frozenset(
         # authentication and authorization
         "UNAUTHENTICATED",
         "FORBIDDEN",
+        "MARKETPLACE_NOT_FOUND",
         # the request itself (transport, JSON, GraphQL document, arguments)
         "BAD_REQUEST",
         "BATCHING_NOT_SUPPORTED",
@@ -52,6 +58,31 @@ ERROR_CODES = frozenset(
 )
 
 UNAVAILABLE_MESSAGE = "The service is unavailable for a moment: retry shortly."
+
+# Refusals worth an operator's eye: a client pushing against a limit that protects the service.
+_WARNED = frozenset(
+    {
+        "QUERY_TOO_DEEP",
+        "TOO_MANY_ALIASES",
+        "TOO_MANY_TOKENS",
+        "QUERY_TOO_COSTLY",
+        "PAGE_SIZE_EXCEEDED",
+        "PAYLOAD_TOO_LARGE",
+        "RATE_LIMITED",
+        "TOO_MANY_SUBSCRIPTIONS",
+        "SUBSCRIBER_TOO_SLOW",
+    }
+)
+
+
+def log_refusal(code: str, message: str, *, path: str | None = None) -> None:
+    """A request refused for what the client sent: one line with its code and request id, at
+    INFO (WARNING for limits), never a traceback: the service did its job."""
+    extra = {"code": code, "request_id": request_id.get()}
+    if path:
+        extra["path"] = path
+    level = logging.WARNING if code in _WARNED else logging.INFO
+    log.log(level, "refused: %s", message[:500], extra=extra)
 
 
 def code_of(error: GraphQLError) -> str:

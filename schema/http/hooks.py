@@ -1,4 +1,5 @@
-"""strawberry's Schema with extension hooks wrapped once per extension class.
+"""strawberry's Schema with extension hooks wrapped once per extension class, and errors
+logged by our rule (``schema.http.masking.log_errors``).
 
 strawberry inspects every hook of every extension and wraps it in a new context-manager
 function (``functools.wraps`` included) on every request, for the same result each time:
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.context import (
     ExecutingContextManager,
@@ -30,8 +32,15 @@ from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import ExecutionContext, StreamExecutionResult
 from strawberry.utils.await_maybe import await_maybe
 
+from schema.http.masking import log_errors
+
 
 class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_errors(errors)
+
     def create_extensions_runner(
         self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
     ) -> SchemaExtensionsRunner:

@@ -33,6 +33,7 @@ from presta.logs import request_id
 from presta.security import Vault
 from resolvers import idempotency
 from resolvers.idempotency import Verdict
+from schema.http.errors import log_refusal
 from schema.http.ratelimit import operation_of, principal_of, root_fields
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ def _sha(content: Any) -> str:
 
 
 def _error(message: str, code: str) -> ExecutionResult:
+    log_refusal(code, message)  # set as the result: strawberry's process_errors never sees it
     return ExecutionResult(data=None, errors=[GraphQLError(message, extensions={"code": code})])
 
 

@@ -1,4 +1,5 @@
-"""Error masking: unexpected errors become 'Unexpected error' with the request id."""
+"""Error masking: unexpected errors become 'Unexpected error' with the request id; and the
+one log line of each error (``log_errors``, in place of strawberry's)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from presta import db
 from presta.logs import request_id
 from presta.metrics import GRAPHQL_ERRORS
 from resolvers.errors import AuthError, UserError
-from schema.http.errors import UNAVAILABLE_MESSAGE, code_of
+from schema.http.errors import UNAVAILABLE_MESSAGE, code_of, log_refusal
 from schema.http.suggestions import may_see_suggestions, without_suggestion
 
 log = logging.getLogger("presta.graphql")
@@ -32,6 +33,47 @@ def _is_expected(error: GraphQLError) -> bool:
     return isinstance(original, _EXPECTED) or db.is_unavailable(original)
 
 
+def _is_fault(error: GraphQLError) -> bool:
+    """The service's own failure: what masking hides, or an extension that raised (strawberry
+    wraps the exception with neither path nor location)."""
+    if not _is_expected(error):
+        return True
+    original = error.original_error
+    return (
+        original is not None
+        and not error.nodes
+        and not isinstance(original, (GraphQLError, *_EXPECTED))
+        and not db.is_unavailable(original)
+    )
+
+
+def log_errors(errors: list[GraphQLError]) -> None:
+    """Each error of an operation, once, before masking: a fault at ERROR with its traceback,
+    the database unavailable at WARNING, refused input as one line with its code (strawberry
+    logged them all at ERROR, refused input with a traceback)."""
+    rid = request_id.get()
+    for error in errors:
+        path = ".".join(map(str, error.path or []))
+        if _is_fault(error):
+            log.error(
+                "unexpected error in %s",
+                path or "the operation",
+                exc_info=error.original_error,
+                extra={"request_id": rid, "code": "INTERNAL_SERVER_ERROR"},
+            )
+            continue
+        code = (error.extensions or {}).get("code") or code_of(error)
+        if code == "SERVICE_UNAVAILABLE":
+            # The driver's text names hosts and ports: in the log only, never in the answer.
+            log.warning(
+                "database unavailable: %s",
+                error.original_error,
+                extra={"request_id": rid, "code": code},
+            )
+        else:
+            log_refusal(str(code), error.message, path=path)
+
+
 class ErrorMasking(MaskErrors):
     """Unexpected errors become 'Unexpected error' with the request id; expected ones get a code."""
 
@@ -46,13 +88,7 @@ class ErrorMasking(MaskErrors):
             result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        rid = request_id.get()
-        log.error(
-            "unexpected error in %s",
-            ".".join(map(str, error.path or [])),
-            exc_info=error.original_error,
-            extra={"request_id": rid},
-        )
+        rid = request_id.get()  # logged with its traceback by log_errors
         GRAPHQL_ERRORS.labels("INTERNAL_SERVER_ERROR").inc()
         return GraphQLError(
             message=f"Unexpected error (request id {rid}).",
@@ -74,8 +110,6 @@ class ErrorMasking(MaskErrors):
                 if isinstance(error.original_error, UserError):
                     error.extensions["field"] = error.original_error.field
                 if error.extensions["code"] == "SERVICE_UNAVAILABLE":
-                    # The driver's text names hosts and ports: keep it in the log only.
-                    log.warning("database unavailable: %s", error.original_error)
                     error.message = UNAVAILABLE_MESSAGE
                 GRAPHQL_ERRORS.labels(error.extensions["code"]).inc()
         return processed

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from presta.logs import request_id
 from presta.metrics import HTTP_LATENCY, HTTP_REQUESTS, OPEN_WEBSOCKETS
 from presta.settings import settings
+from schema.http.errors import log_refusal
 
 
 class JSONBody(JSONResponse):
@@ -124,6 +125,7 @@ _KNOWN_PATHS = {"/graphql", "/healthz", "/readyz", "/metrics"}
 
 
 def _too_large(limit: int) -> Response:
+    log_refusal("PAYLOAD_TOO_LARGE", f"request body over the limit of {limit} bytes")
     return JSONBody(
         {
             "data": None,

@@ -94,13 +94,15 @@ def _read_notes(path: Path) -> list[str]:
     return [line for line in path.read_text().splitlines() if line] if path.exists() else []
 
 
-def banner(logins: list[Login]) -> str:
+def banner(logins: list[Login], *, mail: str | None = None) -> str:
+    """What ``make run`` prints: where to go, how to log in, and where e-mails go."""
     lines = [
         "",
-        "Presta demo is ready: GraphiQL at http://127.0.0.1:8000/graphql",
+        f"Presta demo is ready: GraphiQL at {settings().public_url}/graphql",
         f"Every demo account's password is: {DEMO_PASSWORD}",
         "Log in with the logIn mutation, then send the header",
         "  Authorization: Bearer <accessToken>   (and X-Marketplace: <slug> to pick a marketplace)",
+        *([mail] if mail else []),
         "",
     ]
     lines += [f"  {login.role:<32} {login.email:<28} {login.marketplace or ''}" for login in logins]

@@ -110,7 +110,7 @@ def clean_env(**presta: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("PRESTA_")}
     defaults = {
         "PRESTA_ENVIRONMENT": "test",
-        "PRESTA_LOG_JSON": "false",
+        "PRESTA_LOG_FORMAT": "text",
         "PRESTA_LOG_LEVEL": "WARNING",
         "PRESTA_MAIL_ENABLED": "false",
     }

@@ -1,0 +1,96 @@
+"""The graphql-transport-ws handler: counts running operations, refuses malformed messages
+and too many operations per connection, resolves persisted documents named by hash
+(``schema.http.persisted``), and says why a connection_init was refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+
+from presta.metrics import ACTIVE_SUBSCRIPTIONS
+from resolvers.errors import AuthError
+from schema.context import Context
+from schema.http.errors import log_refusal
+from schema.http.persisted import PersistedDocuments
+
+
+class Refused(Exception):
+    """connection_init refused: the close reason says why (strawberry's own says Forbidden)."""
+
+    def __init__(self, error: AuthError) -> None:
+        super().__init__(str(error))
+        # A close reason holds at most 123 bytes.
+        self.reason = f"{error.code}: {error}".encode()[:123].decode(errors="ignore")
+
+
+class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """Counts the operations (subscriptions) running on websockets, for /metrics; closes the
+    connection with 4400 on a message that does not follow graphql-transport-ws, and with 4403
+    and the code and reason of an authentication refused at connection_init."""
+
+    async def handle_connection_init(self, message: Any) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except Refused as refused:
+            await self.websocket.close(code=4403, reason=refused.reason)
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        ACTIVE_SUBSCRIPTIONS.inc()
+        try:
+            await super().run_operation(operation)
+        finally:
+            ACTIVE_SUBSCRIPTIONS.dec()
+
+    async def handle_message(self, message: Any) -> None:
+        # strawberry indexes messages as it finds them: a list, a payload that is a string or
+        # an id that is not a string would raise outside its KeyError handling (close 1011).
+        problem = _ws_message_problem(message)
+        if problem is not None:
+            await self.handle_invalid_message(problem)
+            return
+        if message["type"] == "subscribe" and message["id"] not in self.operations:
+            limit = self.max_subscriptions_per_connection
+            error: GraphQLError | None = None
+            if limit is not None and len(self.operations) >= limit:
+                error = GraphQLError(
+                    f"At most {limit} operations may run at once on one connection.",
+                    extensions={"code": "TOO_MANY_SUBSCRIPTIONS"},
+                )
+                log_refusal("TOO_MANY_SUBSCRIPTIONS", error.message)
+            elif self.connection_acknowledged:
+                persisted: PersistedDocuments = self.view.persisted  # type: ignore[attr-defined]
+                error = await persisted.prepare_subscribe(message["payload"])
+            if error is not None:
+                await self.send_message(
+                    {"id": message["id"], "type": "error", "payload": [error.formatted]}
+                )
+                return
+        await super().handle_message(message)
+
+
+def _ws_message_problem(message: Any) -> str | None:
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        return "A message must be a JSON object with a string `type`."
+    kind = message["type"]
+    if kind in ("subscribe", "complete") and not isinstance(message.get("id"), str):
+        return f"A `{kind}` message needs a string `id`."
+    if kind == "subscribe":
+        payload = message.get("payload")
+        if not isinstance(payload, dict):
+            return "A `subscribe` payload must be an object with a string `query`."
+        for key in ("variables", "extensions"):
+            if not isinstance(payload.get(key) or {}, dict):
+                return f"`{key}` must be an object."
+        # The text may be left out when `extensions.persistedQuery` names the document.
+        named = "persistedQuery" in (payload.get("extensions") or {})
+        query = payload.get("query")
+        if not isinstance(query, str) and not (named and query is None):
+            return "A `subscribe` payload must be an object with a string `query`."
+        if not isinstance(payload.get("operationName") or "", str):
+            return "`operationName` must be a string."
+    return None
