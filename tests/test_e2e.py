@@ -12,10 +12,8 @@ import contextlib
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from gql import Client, GraphQLRequest
@@ -24,6 +22,7 @@ from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 
 from tests.support.api_server import Server, clean_env, presta_serve
+from tests.support.demo_server import fresh_postgres
 from tests.support.this_run import SERVERS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,28 +125,11 @@ async def _flow(a: Server, b: Server) -> None:
     assert refused.value.errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
-@contextlib.asynccontextmanager
-async def _fresh_postgres() -> AsyncIterator[str]:
-    import asyncpg
-
-    assert SERVERS.postgres_admin_url is not None
-    name = f"presta_e2e_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(SERVERS.postgres_admin_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield urlsplit(SERVERS.postgres_admin_url)._replace(path=f"/{name}").geturl()
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 @pytest.mark.postgres
 @pytest.mark.redis
 async def test_two_server_processes_share_events_through_redis(tmp_path):
     assert SERVERS.redis_url is not None
-    async with _fresh_postgres() as database_url:
+    async with fresh_postgres() as database_url:
         env = clean_env(
             PRESTA_DATABASE_URL=database_url,
             PRESTA_REDIS_URL=SERVERS.redis_url,
