@@ -50,4 +50,24 @@ migrations: $(STAMP)
 	PRESTA_DATABASE_URL=postgres://postgres@127.0.0.1:1/unused $(BIN)/tortoise -c presta.db.TORTOISE_ORM makemigrations
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(CODEGEN) var .mypy_cache .ruff_cache .pytest_cache
+
+## Partner clients (README): a typed Python client generated from schema.graphql by
+## ariadne-codegen, and one query with it against the demo (PRESTA_URL, default `make run`'s;
+## when nothing answers there, the example starts `presta serve --demo` itself).
+.PHONY: client-example codegen-tool
+CODEGEN := .venv-codegen
+
+# ariadne-codegen needs graphql-core < 3.3, strawberry 3.3: it gets a virtualenv of its own.
+$(CODEGEN)/.installed: examples/partner/codegen-requirements.txt
+	test -x $(CODEGEN)/bin/python || $(PYTHON) -m venv $(CODEGEN)
+	$(CODEGEN)/bin/pip install --quiet --upgrade pip
+	$(CODEGEN)/bin/pip install --quiet -r examples/partner/codegen-requirements.txt
+	touch $@
+
+codegen-tool: $(CODEGEN)/.installed
+
+client-example: $(STAMP) $(CODEGEN)/.installed
+	mkdir -p var/partner
+	$(CODEGEN)/bin/ariadne-codegen --config examples/partner/codegen.toml
+	PYTHONPATH=var/partner $(BIN)/python examples/partner/example.py

@@ -45,14 +45,14 @@ async def test_the_demo_loads_every_domain_once_and_prints_the_same_guide_again(
 
 
 def test_make_run_on_another_port_links_everything_to_it_and_moves_off_a_busy_smtp_port(
-    tmp_path: Path,
+    tmp_path: Path, server_dir: Path
 ):
     """`presta serve --demo --port N`, as `make run` runs it (cwd holds var/), while something
     that is not an SMTP server holds the SMTP port."""
     port = free_port()
     env = clean_env(
         PRESTA_ENVIRONMENT="development",
-        PRESTA_DATABASE_URL=f"sqlite://{tmp_path}/var/presta.sqlite3",
+        PRESTA_EMBEDDED_DIR=str(server_dir / "postgres"),
         PRESTA_STORAGE_DIR=str(tmp_path / "var" / "storage"),
         PRESTA_MAIL_ENABLED="true",
         PRESTA_LOG_LEVEL="INFO",

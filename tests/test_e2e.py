@@ -13,10 +13,8 @@ import contextlib
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from gql import Client, GraphQLRequest
@@ -26,6 +24,7 @@ from gql.transport.websockets import WebsocketsTransport
 
 from service.embedded import Postgres
 from tests.support.api_server import Server, clean_env, presta_serve
+from tests.support.demo_server import fresh_postgres
 from tests.support.this_run import SERVERS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,24 +127,8 @@ async def _flow(a: Server, b: Server) -> None:
     assert refused.value.errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
-@contextlib.asynccontextmanager
-async def _fresh_postgres() -> AsyncIterator[str]:
-    import asyncpg
-
-    name = f"presta_e2e_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(SERVERS.admin_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield urlsplit(SERVERS.admin_url)._replace(path=f"/{name}").geturl()
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 async def test_two_server_processes_share_events_through_redis(tmp_path):
-    async with _fresh_postgres() as database_url:
+    async with fresh_postgres() as database_url:
         env = clean_env(
             PRESTA_DATABASE_URL=database_url,
             PRESTA_REDIS_URL=SERVERS.redis_url,

@@ -31,7 +31,7 @@ from resolvers.actor import ANONYMOUS, Actor
 from resolvers.errors import AuthError
 from resolvers.marketplace import marketplace_id_from_header
 from schema.context import Context
-from schema.http import files
+from schema.http import files, graphiql
 from schema.http.errors import UNAVAILABLE_MESSAGE, log_refusal
 from schema.http.middleware import JSONBody, ServiceMiddleware, Websockets
 from schema.http.persisted import PersistedDocuments, PersistedQueryError
@@ -216,6 +216,9 @@ class PrestaGraphQL(GraphQL[Context, None]):
         # Websocket messages; a str, since graphql-transport-ws speaks in text frames.
         return orjson.dumps(data).decode()
 
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql.page_response()
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         state = request.scope.get("state", {})
         return Context(
@@ -311,6 +314,7 @@ def create_app(*, lifespan: Lifespan[Starlette] | None = None) -> ASGIApp:
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         files.route,
+        graphiql.route,
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.add_middleware(ServiceMiddleware)

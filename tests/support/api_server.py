@@ -118,13 +118,16 @@ def clean_env(**presta: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def presta_serve(env: dict[str, str], log_dir: Path, name: str) -> Iterator[Server]:
-    """``presta serve`` in ``env``, logging to ``log_dir/name.log``; yielded once ready."""
+def presta_serve(
+    env: dict[str, str], log_dir: Path, name: str, *options: str, ready_within: float = 30
+) -> Iterator[Server]:
+    """``presta serve`` in ``env`` with ``options``, logging to ``log_dir/name.log``; yielded
+    once ready."""
     port = free_port()
     log = log_dir / f"{name}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "service.cli", "serve", "--port", str(port), *options],
             env=env,
             cwd=ROOT,
             stdout=out,
@@ -132,10 +135,10 @@ def presta_serve(env: dict[str, str], log_dir: Path, name: str) -> Iterator[Serv
         )
     server = Server(f"http://127.0.0.1:{port}", process, log)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + ready_within
         while True:
             assert process.poll() is None, f"{name} exited:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, f"{name} did not answer in 30 s"
+            assert time.monotonic() < deadline, f"{name} did not answer in {ready_within} s"
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{server.base}/readyz", timeout=1).status_code == 200:
                     break
