@@ -95,6 +95,20 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = 24
     idempotency_wait_seconds: float = 5.0
 
+    # Webhooks (resolvers/webhook): a delivery is retried with exponential backoff and jitter,
+    # from base to max seconds between attempts, for retry_days; an endpoint with no success
+    # for disable_after_days is disabled and its marketplace's admins are told. Addresses
+    # that are not public are refused; loopback may be allowed (unset: in development only,
+    # for the demo). https is required in production.
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_days: float = Field(default=3.0, gt=0)
+    webhook_backoff_base_seconds: float = Field(default=5.0, gt=0)
+    webhook_backoff_max_seconds: float = Field(default=6 * 3600.0, gt=0)
+    webhook_disable_after_days: float = Field(default=5.0, gt=0)
+    webhook_allow_loopback: bool | None = None
+    webhook_max_endpoints: int = Field(default=20, ge=1)
+    webhook_delivery_retention_days: int = Field(default=30, ge=1)
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
@@ -129,6 +143,12 @@ class Settings(BaseSettings):
         if self.rate_limit_enabled is not None:
             return self.rate_limit_enabled
         return self.environment != "test"
+
+    @property
+    def webhook_loopback_allowed(self) -> bool:
+        if self.webhook_allow_loopback is not None:
+            return self.webhook_allow_loopback
+        return self.environment == "development"
 
     @property
     def is_postgres(self) -> bool:
