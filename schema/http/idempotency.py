@@ -64,6 +64,7 @@ IDEMPOTENT_MUTATIONS = frozenset(
         "createServiceRequest",
         "respondToServiceRequest",
         "scheduleIntervention",
+        "createWebhookEndpoint",
     }
 )
 
