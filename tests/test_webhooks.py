@@ -18,12 +18,13 @@ from presta.settings import settings
 from resolvers.catalog import SERVICE_UPDATED, create_service
 from resolvers.events import event_cursor
 from resolvers.intervention import INTERVENTION_UPDATED
-from resolvers.webhook.delivery import backoff, fan_out_endpoint, global_id, send_webhooks
 from resolvers.webhook.endpoint import (
     redeliver_webhook,
     rotate_webhook_secret,
     signing_secret,
 )
+from resolvers.webhook.fanout import fan_out_endpoint, global_id
+from resolvers.webhook.sender import backoff, send_webhooks
 from resolvers.webhook.sweep import sweep_webhooks
 from tests.factories.webhook import deliveries_of, event_ids, hooked, record_events
 from tests.support.webhook_receiver import Answer, Receiver

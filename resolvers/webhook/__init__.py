@@ -1,3 +1,3 @@
 """Webhooks for partner tools: endpoints (``endpoint``), where they may point (``address``),
-the fan-out of events into deliveries and their sending (``delivery``), and the sweep that
-retries, disables failing endpoints and purges (``sweep``)."""
+events turned into deliveries (``fanout``) and sent (``sender``), and the sweep that retries,
+repairs, disables failing endpoints and purges (``sweep``)."""

@@ -27,7 +27,7 @@ from presta import clock, jobs
 from presta.mail import send_mail
 from presta.settings import settings
 from presta.tx import atomic
-from resolvers.webhook.delivery import fan_out_endpoint
+from resolvers.webhook.fanout import fan_out_endpoint
 
 log = logging.getLogger(__name__)
 

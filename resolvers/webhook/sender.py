@@ -1,36 +1,27 @@
-"""Events become deliveries, and deliveries are sent, signed per Standard Webhooks.
+"""Deliveries are sent, signed per Standard Webhooks.
 
-Fan-out: after an event-recording transaction commits, a job reads the marketplace's events
-after each endpoint's cursor (``fanned_out_to``; ids become visible in id order, so none is
-skipped) and writes one delivery per matching event, under the endpoint's row lock and a
-unique (endpoint, event) constraint: each is created once, whoever runs it.
-
-Sending: one sender per endpoint at a time holds its lease (``lease_owner``), which keeps an
-ordered endpoint's deliveries in order and lets one connection serve a batch. Each attempt
-resolves the host and posts to the checked address (``address``), follows no redirect, and
-counts a 2xx as delivered; anything else schedules the next attempt in the database
-(exponential backoff with jitter) until the retry window closes. Crashes leave rows pending
-and the lease expiring: the sweep picks them up.
+One sender per endpoint at a time holds its lease (``lease_owner``): an ordered endpoint's
+deliveries go in order, and one connection serves a batch. Each batch resolves the host and
+posts to the checked address (``address``), follows no redirect, and counts a 2xx as
+delivered; anything else schedules the next attempt in the database (exponential backoff with
+jitter) until the retry window closes. A crash leaves rows pending and the lease expiring:
+the sweep picks them up.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import random
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import takewhile
-from typing import cast
 
 import httpx
-import orjson
 from standardwebhooks import Webhook
 from tortoise.expressions import F, Q
 
-from models.events import Event
 from models.webhook import (
     WebhookDelivery,
     WebhookDeliveryStatus,
@@ -40,101 +31,15 @@ from models.webhook import (
 from presta import clock
 from presta.settings import settings
 from presta.tx import atomic
-from resolvers.events import event_cursor
 from resolvers.webhook import address
 from resolvers.webhook.endpoint import signing_secret
 
 log = logging.getLogger(__name__)
-FAN_OUT_BATCH = 500
 BATCH = 32  # deliveries sent at once to an unordered endpoint
 ORDERED_BATCH = 8  # deliveries sent one after the other to an ordered endpoint
 MAX_ROUNDS = 1000
 READ_AT_MOST = 64 * 1024  # of a response body: read to reuse the connection, never kept
 USER_AGENT = "Presta-Webhooks/1"
-
-
-def global_id(type_name: str, pk: int) -> str:
-    """The Relay global ID clients pass to ``node(id:)`` (the schema's encoding)."""
-    return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
-
-
-def body(event: Event) -> str:
-    """The JSON body sent for an event: Standard Webhooks' ``type``/``timestamp``/``data``,
-    the data being the event as the log and the subscriptions know it."""
-    return orjson.dumps(
-        {
-            "type": event.topic,
-            "timestamp": event.created_at,
-            "data": {
-                "eventId": event.id,
-                "cursor": event_cursor(event.id),
-                "topic": event.topic,
-                "objectType": event.object_type,
-                "objectId": global_id(event.object_type, event.object_id),
-                "marketplaceId": global_id("Marketplace", event.marketplace_id or 0),
-                "payload": event.payload,
-            },
-        },
-        option=orjson.OPT_UTC_Z,
-    ).decode()
-
-
-async def fan_out_webhooks(marketplace_id: int) -> int:
-    """Deliveries for the marketplace's new events, for every active endpoint."""
-    ids = cast(
-        list[int],
-        await WebhookEndpoint.filter(
-            marketplace_id=marketplace_id, status=WebhookEndpointStatus.ACTIVE
-        ).values_list("id", flat=True),
-    )
-    return sum([await fan_out_endpoint(i) for i in ids])
-
-
-async def fan_out_endpoint(endpoint_id: int) -> int:
-    """Create the endpoint's deliveries for the events after its cursor; how many."""
-    created = 0
-    while True:
-        async with atomic() as tx:
-            endpoint = (
-                await WebhookEndpoint.filter(id=endpoint_id, status=WebhookEndpointStatus.ACTIVE)
-                .select_for_update()
-                .first()
-            )
-            if endpoint is None:
-                return created
-            events = (
-                await Event.filter(
-                    marketplace_id=endpoint.marketplace_id, id__gt=endpoint.fanned_out_to
-                )
-                .order_by("id")
-                .limit(FAN_OUT_BATCH)
-            )
-            if not events:
-                return created
-            now = clock.now()
-            give_up_at = now + timedelta(days=settings().webhook_retry_days)
-            rows = [
-                WebhookDelivery(
-                    endpoint_id=endpoint.id,
-                    event_id=e.id,
-                    message_id=f"msg_{uuid.uuid4().hex}",
-                    topic=e.topic,
-                    object_type=e.object_type,
-                    object_id=e.object_id,
-                    body=body(e),
-                    next_attempt_at=now,
-                    give_up_at=give_up_at,
-                )
-                for e in events
-                if endpoint.topics is None or e.topic in endpoint.topics
-            ]
-            if rows:
-                await WebhookDelivery.bulk_create(rows, ignore_conflicts=True)
-                tx.enqueue("send_webhooks", endpoint_id=endpoint.id)
-            await WebhookEndpoint.filter(id=endpoint.id).update(fanned_out_to=events[-1].id)
-            created += len(rows)
-        if len(events) < FAN_OUT_BATCH:
-            return created
 
 
 async def send_webhooks(endpoint_id: int) -> int:
@@ -199,7 +104,10 @@ async def _send_due(endpoint_id: int, token: str) -> int:
     delivered = 0
     timeout = settings().webhook_timeout_seconds
     async with httpx.AsyncClient(
-        timeout=timeout, follow_redirects=False, trust_env=False, verify=True
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,
+        limits=httpx.Limits(max_connections=BATCH, max_keepalive_connections=BATCH),
     ) as client:
         for _ in range(MAX_ROUNDS):
             # Read again each round: a disabled, deleted or re-secreted endpoint takes effect.
