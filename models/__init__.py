@@ -29,6 +29,7 @@ from models.marketplace import Marketplace
 from models.membership import Membership, MembershipAudit, ProviderCompany
 from models.messaging import Conversation, Message, MessageAttachment, Participant
 from models.terms import TermsAcceptance, TermsVersion
+from models.webhook import WebhookDelivery, WebhookEndpoint
 from models.zone import ZoneEntry, ZoneKey, ZoneRestriction
 
 __models__ = [
@@ -72,6 +73,8 @@ __models__ = [
     ZoneEntry,
     ZoneRestriction,
     ZoneKey,
+    WebhookEndpoint,
+    WebhookDelivery,
 ]
 
 __all__ = [m.__name__ for m in __models__]

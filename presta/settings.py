@@ -114,6 +114,20 @@ class Settings(BaseSettings):
     trusted_documents: Path | None = None
     trusted_documents_only: bool = False
 
+    # Webhooks (resolvers/webhook): a delivery is retried with exponential backoff and jitter,
+    # from base to max seconds between attempts, for retry_days; an endpoint with no success
+    # for disable_after_days is disabled and its marketplace's admins are told. Addresses
+    # that are not public are refused; loopback may be allowed (unset: in development only,
+    # for the demo). https is required in production.
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_days: float = Field(default=3.0, gt=0)
+    webhook_backoff_base_seconds: float = Field(default=5.0, gt=0)
+    webhook_backoff_max_seconds: float = Field(default=6 * 3600.0, gt=0)
+    webhook_disable_after_days: float = Field(default=5.0, gt=0)
+    webhook_allow_loopback: bool | None = None
+    webhook_max_endpoints: int = Field(default=20, ge=1)
+    webhook_delivery_retention_days: int = Field(default=30, ge=1)
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
@@ -178,6 +192,12 @@ class Settings(BaseSettings):
         if self.log_json is not None:
             return self.log_json
         return self.environment == "production"
+
+    @property
+    def webhook_loopback_allowed(self) -> bool:
+        if self.webhook_allow_loopback is not None:
+            return self.webhook_allow_loopback
+        return self.environment == "development"
 
 
 def _origin(url: str) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from tortoise.expressions import Q
 
 from models.events import Event
+from models.webhook import WebhookEndpoint, WebhookEndpointStatus
 from presta import db
 from presta.tx import AfterCommit
 from resolvers.actor import Actor
@@ -39,7 +41,26 @@ async def record_event(
         payload=payload or {},
     )
     tx.publish(envelope(event))
+    if marketplace_id is not None:
+        await _fan_out_to_webhooks(tx, marketplace_id)
     return event
+
+
+async def _fan_out_to_webhooks(tx: AfterCommit, marketplace_id: int) -> None:
+    """After commit, a job turns the marketplace's new events into webhook deliveries
+    (``resolvers.webhook``); once per transaction, and only where an endpoint listens."""
+    job = ("fan_out_webhooks", {"marketplace_id": marketplace_id})
+    if job in tx.jobs:
+        return
+    if await WebhookEndpoint.filter(
+        marketplace_id=marketplace_id, status=WebhookEndpointStatus.ACTIVE
+    ).exists():
+        tx.enqueue(job[0], **job[1])
+
+
+def event_cursor(event_id: int) -> str:
+    """The opaque cursor of an event: subscriptions take it as ``after``."""
+    return base64.urlsafe_b64encode(f"e:{event_id}".encode()).decode()
 
 
 def envelope(event: Event) -> dict[str, Any]:

@@ -80,6 +80,8 @@ QUERY: dict[str, frozenset[Principal]] = {
     "matchingProviders": READERS,
     "serviceRequests": PARTIES,
     "interventions": PARTIES,
+    "webhookEndpoints": ADMIN,
+    "webhookDeliveries": ADMIN,
 }
 
 MUTATION: dict[str, frozenset[Principal]] = {
@@ -137,6 +139,12 @@ MUTATION: dict[str, frozenset[Principal]] = {
     "startIntervention": STAFF_WRITERS | {P.PROVIDER},
     "completeIntervention": STAFF_WRITERS | {P.PROVIDER},
     "cancelIntervention": STAFF_WRITERS | {P.PROVIDER, P.CLIENT},
+    "createWebhookEndpoint": ADMIN,
+    "updateWebhookEndpoint": ADMIN,
+    "rotateWebhookSecret": ADMIN,
+    "disableWebhookEndpoint": ADMIN,
+    "deleteWebhookEndpoint": ADMIN,
+    "redeliverWebhook": ADMIN,
 }
 
 SUBSCRIPTION: dict[str, frozenset[Principal]] = {
@@ -179,6 +187,8 @@ NODE: dict[str, dict[Principal, Scope]] = {
     "ServiceRequest": {**_READERS, P.PROVIDER: Scope.OWN, P.CLIENT: Scope.OWN},
     "TermsOfUse": {p: _MARKET for p in MEMBERS},
     "User": {P.USER: Scope.OWN},
+    "WebhookDelivery": {P.STAFF_ADMIN: _MARKET},
+    "WebhookEndpoint": {P.STAFF_ADMIN: _MARKET},
 }
 
 

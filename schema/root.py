@@ -40,6 +40,7 @@ from schema.membership import subscriptions as membership_live
 from schema.messaging import mutations as messaging_mutations
 from schema.messaging import types as messaging
 from schema.policy import install as install_policy
+from schema.webhook import operations as webhook
 
 
 @strawberry.type
@@ -69,6 +70,7 @@ Query = merge_types(
         zone.ZoneQuery,
         dispatch.DispatchQuery,
         intervention.InterventionQuery,
+        webhook.WebhookQuery,
     ),
 )
 Mutation = merge_types(
@@ -91,6 +93,7 @@ Mutation = merge_types(
         zone.ZoneMutation,
         dispatch_mutation.DispatchMutation,
         intervention.InterventionMutation,
+        webhook.WebhookMutation,
     ),
 )
 Subscription = merge_types(

@@ -146,6 +146,7 @@ QUERY_ARGS: dict[str, Callable[[World, Ref], dict[str, Any]]] = {
         "serviceId": r("service_a"),
         "address": {"postalCode": "75011"},
     },
+    "webhookDeliveries": lambda w, r: {"endpointId": r("webhook_endpoint")},
 }
 
 
@@ -384,6 +385,18 @@ MUTATIONS: dict[str, Build] = {
     "cancelIntervention": Build(
         "client_a", lambda w, r: {"interventionId": r("intervention"), "reason": "away"}
     ),
+    "createWebhookEndpoint": Build(
+        "admin_a",
+        lambda w, r: {"url": "https://hooks.example.com/presta", "events": ["service.updated"]},
+        foreign=(),
+    ),
+    "updateWebhookEndpoint": Build(
+        "admin_a", lambda w, r: {"id": r("webhook_endpoint"), "description": "CRM"}
+    ),
+    "rotateWebhookSecret": Build("admin_a", lambda w, r: {"id": r("webhook_endpoint")}),
+    "disableWebhookEndpoint": Build("admin_a", lambda w, r: {"id": r("webhook_endpoint")}),
+    "deleteWebhookEndpoint": Build("admin_a", lambda w, r: {"id": r("webhook_endpoint")}),
+    "redeliverWebhook": Build("admin_a", lambda w, r: {"id": r("webhook_delivery")}),
 }
 
 SUBSCRIPTION_ARGS: dict[str, dict[str, Any]] = {}
@@ -412,6 +425,8 @@ OWNERS: dict[str, set[str]] = {
     "terms": set(),
     "invitation": set(),
     "api_key": set(),
+    "webhook_endpoint": set(),
+    "webhook_delivery": set(),
 }
 IN_MARKETPLACE_B = {"marketplace_b"}
 

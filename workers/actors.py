@@ -22,6 +22,9 @@ from resolvers.dispatch import reminder  # isort: skip
 from resolvers.dispatch.core import run_job  # isort: skip
 from resolvers import application, invitation  # isort: skip
 from resolvers import invoice  # isort: skip
+from resolvers.webhook import fanout as webhook_fanout  # isort: skip
+from resolvers.webhook import sender as webhook_sender  # isort: skip
+from resolvers.webhook import sweep as webhook_sweep  # isort: skip
 
 F = TypeVar("F", bound=Callable[..., Awaitable[None]])
 
@@ -89,3 +92,24 @@ async def notify_membership_change(audit_id: int) -> None:
 @actor(max_retries=5)
 async def build_commission_invoices(year: int | None = None, month: int | None = None) -> None:
     await invoice.build_commission_invoices(year, month)
+
+
+@actor(max_retries=5)
+async def fan_out_webhooks(marketplace_id: int) -> None:
+    await webhook_fanout.fan_out_webhooks(marketplace_id)
+
+
+# Retries are the deliveries' own (next_attempt_at, swept): dramatiq's would resend at once.
+@actor(max_retries=0)
+async def send_webhooks(endpoint_id: int) -> None:
+    await webhook_sender.send_webhooks(endpoint_id)
+
+
+@actor(max_retries=0)
+async def sweep_webhooks() -> None:
+    await webhook_sweep.sweep_webhooks()
+
+
+@actor(max_retries=10)
+async def notify_webhook_disabled(endpoint_id: int) -> None:
+    await webhook_sweep.notify_webhook_disabled(endpoint_id)

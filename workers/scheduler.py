@@ -20,6 +20,7 @@ PERIODIC_JOBS = [
     "purge_expired_idempotency_keys",
     "sweep_dispatch_deadlines",
     "build_commission_invoices",
+    "sweep_webhooks",
 ]
 
 

@@ -65,6 +65,7 @@ IDEMPOTENT_MUTATIONS = frozenset(
         "createServiceRequest",
         "respondToServiceRequest",
         "scheduleIntervention",
+        "createWebhookEndpoint",
     }
 )
 

@@ -31,6 +31,7 @@ from resolvers.events import (
     audience_keys,
     cursor_expired,
     envelope,
+    event_cursor,
     events_after,
     latest_event_id,
 )
@@ -181,7 +182,7 @@ async def _shared_load(
 
 
 def encode_event_cursor(event_id: int) -> str:
-    return base64.urlsafe_b64encode(f"e:{event_id}".encode()).decode()
+    return event_cursor(event_id)
 
 
 def decode_event_cursor(cursor: str | None) -> int | None:

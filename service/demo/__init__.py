@@ -16,10 +16,18 @@ from service.demo import dispatch as demo_dispatch
 from service.demo import document as demo_document
 from service.demo import membership as demo_membership
 from service.demo import messaging as demo_messaging
+from service.demo import webhook as demo_webhook
 
 DEMO_PASSWORD = "demo-password"
 # Each domain adds its demo data in this order; later ones use what earlier ones put in ctx.
-DOMAINS = [demo_document, demo_membership, demo_catalog, demo_dispatch, demo_messaging]
+DOMAINS = [
+    demo_document,
+    demo_membership,
+    demo_catalog,
+    demo_dispatch,
+    demo_messaging,
+    demo_webhook,
+]
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,9 @@ from models.document import Document, DocumentKind, DocumentType
 from models.invitation import Invitation
 from models.membership import MembershipStatus
 from models.messaging import ConversationKind, Message
+from models.webhook import WebhookDelivery, WebhookDeliveryStatus
 from presta import clock
+from presta.settings import settings
 from resolvers import account
 from resolvers.actor import ANONYMOUS, Actor
 from resolvers.consent import set_marketing_consent
@@ -27,6 +29,7 @@ from resolvers.document_upload import UploadedFile
 from resolvers.invitation import invite_providers, token_of
 from resolvers.messaging.core import start_conversation
 from resolvers.terms import add_internal_document
+from resolvers.webhook.endpoint import create_webhook_endpoint
 from schema.base import encode_id
 from tests.factories.account import actor_of, make_client, make_marketplace, make_staff, make_user
 from tests.factories.catalog import give_zone, make_service, offer
@@ -150,6 +153,7 @@ async def seed() -> World:
     )
     assert internal.kind is DocumentKind.INTERNAL
     refresh = await account.log_in(email=p1.email, password="correct horse battery")
+    endpoint, delivery = await _webhook(actors["admin_a"])
 
     w.actors = actors
     w.users = {"provider_a": p1, "client_a": client.user, "admin_a": admin_a}
@@ -188,6 +192,32 @@ async def seed() -> World:
         "api_key": ("ApiKey", api_key.id),
         "user_provider_a": ("User", p1.id),
         "client": ("Client", client.id),
+        "webhook_endpoint": ("WebhookEndpoint", endpoint.id),
+        "webhook_delivery": ("WebhookDelivery", delivery.id),
     }
     assert await Document.filter(id=company_doc.id).exists()
     return w
+
+
+async def _webhook(admin: Actor) -> tuple[Any, WebhookDelivery]:
+    """An endpoint of A, created last (it receives none of the seed's events), at a loopback
+    address the test environment refuses at send time (no network), and one of its
+    deliveries."""
+    cfg = settings()
+    allowed, cfg.webhook_allow_loopback = cfg.webhook_allow_loopback, True
+    try:
+        endpoint, _ = await create_webhook_endpoint(admin, url="http://127.0.0.1:9/presta")
+    finally:
+        cfg.webhook_allow_loopback = allowed
+    delivery = await WebhookDelivery.create(
+        endpoint=endpoint,
+        event_id=1,
+        message_id="msg_seeded",
+        topic="service.updated",
+        object_type="Service",
+        object_id=1,
+        body="{}",
+        status=WebhookDeliveryStatus.DELIVERED,
+        give_up_at=clock.now(),
+    )
+    return endpoint, delivery

@@ -1,0 +1,1 @@
+"""Webhooks for partner tools: endpoint and delivery types, the ADMIN's queries and mutations."""
