@@ -16,18 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from prometheus_client import Counter
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
 from presta import clock
+from presta.quick_redis import FAILURES, OutageLog, quick_client
 from presta.settings import settings
 
 log = logging.getLogger(__name__)
@@ -148,19 +144,11 @@ return 0
 class RedisLimiter:
     """Buckets in Redis, one Lua script per request: every API process shares them."""
 
-    _LOG_EVERY_SECONDS = 10.0
-
     def __init__(self, url: str, namespace: str) -> None:
-        # No hidden retries and short timeouts: a slow Redis must not hold requests.
-        self._client = Redis.from_url(
-            url,
-            socket_connect_timeout=0.25,
-            socket_timeout=0.25,
-            retry=Retry(NoBackoff(), 0),
-        )
+        self._client = quick_client(url)
         self._script = self._client.register_script(_GCRA)
         self._prefix = f"{namespace}:ratelimit:"
-        self._last_log = 0.0
+        self._outages = OutageLog(log, "rate limiter unavailable, letting requests through")
 
     async def hit(self, buckets: Sequence[Bucket]) -> Decision:
         args: list[Any] = [_now_ms()]
@@ -168,7 +156,7 @@ class RedisLimiter:
             args += [bucket.increment_ms(), bucket.window_ms]
         try:
             result = await self._script(keys=[self._prefix + b.key for b in buckets], args=args)
-        except (TimeoutError, RedisError, OSError) as exc:
+        except FAILURES as exc:
             self._fail_open(exc)
             return ALLOWED
         if not isinstance(result, list):
@@ -177,10 +165,7 @@ class RedisLimiter:
 
     def _fail_open(self, exc: BaseException) -> None:
         RATE_LIMIT_FAILURES.inc()
-        now = time.monotonic()
-        if now - self._last_log >= self._LOG_EVERY_SECONDS:
-            self._last_log = now
-            log.warning("rate limiter unavailable, letting requests through: %r", exc)
+        self._outages.failed(exc)
 
     async def close(self) -> None:
         await self._client.aclose()

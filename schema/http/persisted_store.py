@@ -11,16 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import OrderedDict
 from typing import Protocol
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
-
 from presta.metrics import PERSISTED_QUERY_STORE_FAILURES
+from presta.quick_redis import FAILURES, OutageLog, quick_client
 from presta.settings import settings
 
 log = logging.getLogger(__name__)
@@ -55,25 +50,17 @@ class MemoryStore:
 class RedisStore:
     """One key per document, ``<namespace>:apq:<sha256>``, its expiry renewed on each read."""
 
-    _LOG_EVERY_SECONDS = 10.0
-
     def __init__(self, url: str, namespace: str) -> None:
-        # No hidden retries and short timeouts: a slow Redis must not hold requests.
-        self._client = Redis.from_url(
-            url,
-            socket_connect_timeout=0.25,
-            socket_timeout=0.25,
-            retry=Retry(NoBackoff(), 0),
-        )
+        self._client = quick_client(url)
         self._prefix = f"{namespace}:apq:"
-        self._last_log = 0.0
+        self._outages = OutageLog(log, "persisted-query store unavailable, answering not found")
 
     async def get(self, key: str) -> str | None:
         try:
             found = await self._client.getex(
                 self._prefix + key, ex=settings().persisted_query_ttl_seconds
             )
-        except (TimeoutError, RedisError, OSError) as exc:
+        except FAILURES as exc:
             self._failed(exc)
             return None
         return found.decode() if isinstance(found, bytes) else None
@@ -83,15 +70,12 @@ class RedisStore:
             await self._client.set(
                 self._prefix + key, text.encode(), ex=settings().persisted_query_ttl_seconds
             )
-        except (TimeoutError, RedisError, OSError) as exc:
+        except FAILURES as exc:
             self._failed(exc)
 
     def _failed(self, exc: BaseException) -> None:
         PERSISTED_QUERY_STORE_FAILURES.inc()
-        now = time.monotonic()
-        if now - self._last_log >= self._LOG_EVERY_SECONDS:
-            self._last_log = now
-            log.warning("persisted-query store unavailable, answering not found: %r", exc)
+        self._outages.failed(exc)
 
 
 _stores: dict[tuple[str, str, int], Store] = {}
