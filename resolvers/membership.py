@@ -19,6 +19,7 @@ from presta import clock
 from presta.statements import select
 from presta.tx import AfterCommit, atomic
 from resolvers.actor import Actor
+from resolvers.dispatch.proposal import withdraw_provider
 from resolvers.document import current_terms_version
 from resolvers.errors import UserError, not_found
 from resolvers.events import record_event, staff_audience
@@ -305,6 +306,8 @@ async def _staff_transition(
         membership = await lock_membership(marketplace_id, membership_id)
         if guard_interventions and membership.status in allowed_from:
             await _ensure_no_live_interventions(membership, action)
+        if to is not S.ACCEPTED and membership.status in allowed_from:
+            await withdraw_provider(tx, membership_id=membership.id, by=actor.user_id)
         return await transition(
             actor, tx, membership, allowed_from=allowed_from, to=to, action=action, reason=reason
         )

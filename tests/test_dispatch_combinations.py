@@ -1,0 +1,156 @@
+"""Combinations the dispatch model found (tests/test_dispatch_model.py), one test each.
+
+Each feature had its tests; these are two features meeting: a provider stopped while its
+interested answer stands, a deadline sweep that sends the proposal, an accepted request not yet
+scheduled when the provider leaves, a reminder with dispatch off.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from models.account import StaffRole
+from models.catalog import ProviderService, ProviderServiceStatus
+from models.dispatch import (
+    DispatchAnswerAudit,
+    DispatchStatus,
+    RequestStatus,
+    ServiceRequest,
+)
+from models.events import Event
+from models.membership import MembershipStatus
+from presta import clock
+from resolvers.actor import Actor
+from resolvers.catalog import decide_provider_service
+from resolvers.dispatch.proposal import (
+    Answer,
+    accept_proposal,
+    proposal_of,
+    respond_to_service_request,
+)
+from resolvers.dispatch.reminder import sweep_dispatch_deadlines
+from resolvers.errors import UserError
+from resolvers.membership import (
+    deactivate_provider,
+    delete_provider_relationship,
+    reinstate_provider,
+    suspend_provider,
+)
+from tests.factories.account import actor_of, make_staff
+from tests.factories.dispatch import Provider, World, make_world
+
+INTERESTED = Answer(DispatchStatus.INTERESTED)
+
+
+async def _interested(provider: Provider, request_id: int) -> None:
+    await respond_to_service_request(provider.actor, request_id=request_id, answer=INTERESTED)
+
+
+async def _changes(request_id: int) -> list[tuple[str, str]]:
+    logged = await Event.filter(object_id=request_id, topic="service_request.updated").order_by(
+        "id"
+    )
+    return [(e.payload["change"], e.payload["status"]) for e in logged]
+
+
+async def _admin(world: World) -> Actor:
+    return await actor_of(await make_staff(world.marketplace, StaffRole.ADMIN), world.marketplace)
+
+
+async def test_a_provider_suspended_after_answering_leaves_the_sent_proposal_and_cannot_be_chosen():
+    world = await make_world(providers=2, proposals_required=2)
+    request_id = await world.request()
+    staying, suspended = world.providers
+    await _interested(staying, request_id)
+    await _interested(suspended, request_id)
+    assert (await ServiceRequest.get(id=request_id)).status is RequestStatus.PROPOSAL_SENT
+
+    await suspend_provider(world.staff, membership_id=suspended.membership.id, reason="Late")
+
+    _, named = await proposal_of(request_id)
+    assert [d.membership_id for d in named] == [staying.membership.id]  # type: ignore[attr-defined]
+    with pytest.raises(UserError) as refused:
+        await accept_proposal(
+            world.client, request_id=request_id, membership_id=suspended.membership.id
+        )
+    assert refused.value.code == "NOT_IN_PROPOSAL"
+    assert (await _changes(request_id))[-1] == ("withdrawn", "PROPOSAL_SENT")
+    trail = await DispatchAnswerAudit.filter(
+        dispatch__membership_id=suspended.membership.id
+    ).order_by("id")
+    assert [(a.from_status, a.to_status) for a in trail][-1] == (
+        DispatchStatus.INTERESTED,
+        DispatchStatus.PENDING,
+    )
+
+    # Reinstated, it may answer again: a late answer joins the proposal.
+    await reinstate_provider(world.staff, membership_id=suspended.membership.id)
+    await _interested(suspended, request_id)
+    await accept_proposal(
+        world.client, request_id=request_id, membership_id=suspended.membership.id
+    )
+
+
+@pytest.mark.parametrize("stop", ["deactivate", "delete"])
+async def test_an_interested_provider_deactivated_or_deleted_no_longer_counts_for_the_proposal(
+    stop,
+):
+    world = await make_world(providers=3, proposals_required=2, days_before_reminder=2)
+    request_id = await world.request()
+    leaving, second, _ = world.providers
+    await _interested(leaving, request_id)
+    clock.advance(timedelta(days=2, minutes=1))
+    await sweep_dispatch_deadlines()  # someone is interested: no reminder round
+    assert (await ServiceRequest.get(id=request_id)).remind_at is None
+
+    end = deactivate_provider if stop == "deactivate" else delete_provider_relationship
+    await end(await _admin(world), membership_id=leaving.membership.id, reason="Leaving")
+
+    request = await ServiceRequest.get(id=request_id)
+    assert request.status is RequestStatus.OPEN
+    # Nobody is interested any more: silence counts again from now.
+    assert request.remind_at is not None
+    assert abs(request.remind_at - (clock.now() + timedelta(days=2))) < timedelta(seconds=5)
+    await _interested(second, request_id)
+    assert (await ServiceRequest.get(id=request_id)).status is RequestStatus.OPEN
+
+
+async def test_a_provider_whose_service_is_deactivated_cannot_answer_and_leaves_the_proposal():
+    world = await make_world(providers=3, proposals_required=1)
+    first_request = await world.request()
+    second_request = await world.request()
+    dropped, other, _ = world.providers
+    await _interested(dropped, first_request)
+    row = await ProviderService.get(
+        membership_id=dropped.membership.id, service_id=world.service.id
+    )
+
+    await decide_provider_service(world.staff, row.id, to=ProviderServiceStatus.DEACTIVATED)
+
+    with pytest.raises(UserError) as refused:
+        await _interested(dropped, second_request)
+    assert refused.value.code == "PROVIDER_UNAVAILABLE"
+    _, named = await proposal_of(first_request)
+    assert named == []
+    await _interested(other, first_request)
+    _, named = await proposal_of(first_request)
+    assert [d.membership_id for d in named] == [other.membership.id]  # type: ignore[attr-defined]
+
+
+async def test_the_client_cannot_choose_a_proposed_provider_no_longer_accepted():
+    world = await make_world(providers=1, proposals_required=1)
+    request_id = await world.request()
+    [provider] = world.providers
+    await _interested(provider, request_id)
+    # Changed under the use cases (another process, an import): the choice still checks.
+    provider.membership.status = MembershipStatus.SUSPENDED
+    await provider.membership.save(update_fields=["status"])
+
+    with pytest.raises(UserError) as refused:
+        await accept_proposal(
+            world.client, request_id=request_id, membership_id=provider.membership.id
+        )
+    assert refused.value.code == "PROVIDER_UNAVAILABLE"
+    assert (await ServiceRequest.get(id=request_id)).status is RequestStatus.PROPOSAL_SENT
