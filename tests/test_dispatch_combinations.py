@@ -8,8 +8,10 @@ scheduled when the provider leaves, a reminder with dispatch off.
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
+from strawberry import relay
 
 from models.account import StaffRole
 from models.catalog import ProviderService, ProviderServiceStatus
@@ -32,6 +34,7 @@ from resolvers.dispatch.proposal import (
 )
 from resolvers.dispatch.reminder import sweep_dispatch_deadlines
 from resolvers.errors import UserError
+from resolvers.intervention import schedule_intervention
 from resolvers.membership import (
     deactivate_provider,
     delete_provider_relationship,
@@ -40,6 +43,7 @@ from resolvers.membership import (
 )
 from tests.factories.account import actor_of, make_staff
 from tests.factories.dispatch import Provider, World, make_world
+from tests.support.graphql import ok
 
 INTERESTED = Answer(DispatchStatus.INTERESTED)
 
@@ -154,3 +158,61 @@ async def test_the_client_cannot_choose_a_proposed_provider_no_longer_accepted()
         )
     assert refused.value.code == "PROVIDER_UNAVAILABLE"
     assert (await ServiceRequest.get(id=request_id)).status is RequestStatus.PROPOSAL_SENT
+
+
+async def test_no_visit_is_scheduled_with_a_chosen_provider_suspended_since():
+    world = await make_world(providers=1, proposals_required=1)
+    request_id = await world.request()
+    [chosen] = world.providers
+    await _interested(chosen, request_id)
+    await accept_proposal(world.client, request_id=request_id, membership_id=chosen.membership.id)
+    await suspend_provider(world.staff, membership_id=chosen.membership.id)
+    start = (clock.now() + timedelta(days=2)).replace(microsecond=0)
+
+    for actor in (world.staff, chosen.actor):
+        with pytest.raises(UserError) as refused:
+            await schedule_intervention(
+                actor,
+                request_id=request_id,
+                starts_at=start,
+                ends_at=start + timedelta(hours=2),
+                price=Decimal(60),
+            )
+        assert refused.value.code == "PROVIDER_UNAVAILABLE"
+
+    await reinstate_provider(world.staff, membership_id=chosen.membership.id)
+    assert await schedule_intervention(
+        chosen.actor,
+        request_id=request_id,
+        starts_at=start,
+        ends_at=start + timedelta(hours=2),
+        price=Decimal(60),
+    )
+
+
+async def test_schedule_intervention_answers_an_unavailable_provider_with_a_typed_user_error():
+    world = await make_world(providers=1, proposals_required=1)
+    request_id = await world.request()
+    [chosen] = world.providers
+    await _interested(chosen, request_id)
+    await accept_proposal(world.client, request_id=request_id, membership_id=chosen.membership.id)
+    await suspend_provider(world.staff, membership_id=chosen.membership.id)
+    start = (clock.now() + timedelta(days=2)).replace(microsecond=0)
+
+    data = await ok(
+        """mutation($input: ScheduleInterventionInput!) { scheduleIntervention(input: $input) {
+            userErrors { code field } interventions { id } } }""",
+        {
+            "input": {
+                "requestId": str(relay.GlobalID("ServiceRequest", str(request_id))),
+                "startsAt": start.isoformat(),
+                "endsAt": (start + timedelta(hours=2)).isoformat(),
+                "price": "60.00",
+            }
+        },
+        actor=world.staff,
+    )
+    assert data["scheduleIntervention"] == {
+        "userErrors": [{"code": "PROVIDER_UNAVAILABLE", "field": "requestId"}],
+        "interventions": [],
+    }
