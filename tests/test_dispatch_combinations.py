@@ -18,6 +18,7 @@ from models.catalog import ProviderService, ProviderServiceStatus
 from models.dispatch import (
     DispatchAnswerAudit,
     DispatchStatus,
+    ProposalTrigger,
     RequestStatus,
     ServiceRequest,
 )
@@ -216,3 +217,22 @@ async def test_schedule_intervention_answers_an_unavailable_provider_with_a_type
         "userErrors": [{"code": "PROVIDER_UNAVAILABLE", "field": "requestId"}],
         "interventions": [],
     }
+
+
+async def test_a_proposal_sent_by_the_deadline_sweep_is_one_event_of_the_log():
+    world = await make_world(providers=2, proposals_required=2, days_before_sending=3)
+    request_id = await world.request()
+    await _interested(world.providers[0], request_id)
+    clock.advance(timedelta(days=3, minutes=1))
+
+    assert await sweep_dispatch_deadlines() == 1
+    await sweep_dispatch_deadlines()
+
+    request = await ServiceRequest.get(id=request_id)
+    assert request.status is RequestStatus.PROPOSAL_SENT
+    assert (await proposal_of(request_id))[0].trigger is ProposalTrigger.DEADLINE  # type: ignore[union-attr]
+    assert await _changes(request_id) == [
+        ("created", "OPEN"),
+        ("answered", "OPEN"),
+        ("proposal_sent", "PROPOSAL_SENT"),
+    ]

@@ -61,7 +61,10 @@ async def handle_request_deadlines(request_id: int) -> int:
             request_id=request.id, status=DispatchStatus.INTERESTED
         ).count()
         if interested and request.send_proposal_at is not None and request.send_proposal_at <= now:
-            return 1 if await send_proposal(tx, request, ProposalTrigger.DEADLINE) else 0
+            if await send_proposal(tx, request, ProposalTrigger.DEADLINE) is None:
+                return 0
+            await record_request_updated(tx, request, "proposal_sent")
+            return 1
         if request.remind_at is None or request.remind_at > now:
             return 0
         if interested:
