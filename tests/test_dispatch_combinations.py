@@ -236,3 +236,17 @@ async def test_a_proposal_sent_by_the_deadline_sweep_is_one_event_of_the_log():
         ("answered", "OPEN"),
         ("proposal_sent", "PROPOSAL_SENT"),
     ]
+
+
+async def test_a_reminder_skipped_because_someone_is_interested_is_one_event_of_the_log():
+    world = await make_world(
+        providers=2, proposals_required=2, days_before_sending=3, days_before_reminder=1
+    )
+    request_id = await world.request()
+    await _interested(world.providers[0], request_id)
+    clock.advance(timedelta(days=1, minutes=1))
+
+    await sweep_dispatch_deadlines()
+
+    assert (await ServiceRequest.get(id=request_id)).remind_at is None
+    assert (await _changes(request_id))[-1] == ("reminder_skipped", "OPEN")

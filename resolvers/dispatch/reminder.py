@@ -71,6 +71,7 @@ async def handle_request_deadlines(request_id: int) -> int:
             # Someone answered: no reminder; the sending deadline takes over.
             request.remind_at = None
             await request.save(update_fields=["remind_at"])
+            await record_request_updated(tx, request, "reminder_skipped")
             return 0
         marketplace = await Marketplace.get(id=request.marketplace_id)  # type: ignore[attr-defined]
         if request.round > marketplace.max_reminder_rounds:
