@@ -7,11 +7,12 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 
 from models.catalog import ProviderService
+from models.dispatch import RequestStatus, ServiceRequest
 from models.document import Document, DocumentKind
 from models.intervention import Intervention, InterventionStatus
 from models.membership import Membership, MembershipAudit, MembershipStatus
@@ -267,20 +268,45 @@ def clean_reason(reason: str, *, required: bool = False) -> str:
 
 
 async def _ensure_no_live_interventions(membership: Membership, action: str) -> None:
+    """Refuse while a visit is upcoming or in progress, or a client accepted this provider
+    and no visit was scheduled yet (the work is upcoming, only not dated)."""
+    marketplace_id: int = membership.marketplace_id  # type: ignore[attr-defined]
     live = (
         await Intervention.filter(
             membership_id=membership.id,
-            marketplace_id=membership.marketplace_id,  # type: ignore[attr-defined]
+            marketplace_id=marketplace_id,
             status__in=LIVE_INTERVENTIONS,
         )
         .select_related("client")
         .order_by("starts_at", "id")
     )
-    if live:
+    unscheduled = (
+        await ServiceRequest.filter(
+            marketplace_id=marketplace_id,
+            selected_membership_id=membership.id,
+            status=RequestStatus.ACCEPTED,
+        )
+        .exclude(
+            id__in=Subquery(
+                Intervention.filter(membership_id=membership.id, request_id__isnull=False).values(
+                    "request_id"
+                )
+            )
+        )
+        .select_related("client")
+        .order_by("id")
+    )
+    if live or unscheduled:
         listed = "; ".join(
-            f"intervention {i.id} ({i.status.value}, starts {i.starts_at:%Y-%m-%d %H:%M} UTC, "
-            f"client {i.client.full_name})"
-            for i in live
+            [
+                f"intervention {i.id} ({i.status.value}, starts {i.starts_at:%Y-%m-%d %H:%M} "
+                f"UTC, client {i.client.full_name})"
+                for i in live
+            ]
+            + [
+                f"request {r.id} (accepted, no visit scheduled yet, client {r.client.full_name})"
+                for r in unscheduled
+            ]
         )
         raise UserError(
             MembershipErrorCode.INTERVENTIONS_PENDING,

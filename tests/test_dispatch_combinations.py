@@ -23,6 +23,7 @@ from models.dispatch import (
     ServiceRequest,
 )
 from models.events import Event
+from models.intervention import InterventionStatus
 from models.membership import MembershipStatus
 from presta import clock
 from resolvers.actor import Actor
@@ -35,7 +36,7 @@ from resolvers.dispatch.proposal import (
 )
 from resolvers.dispatch.reminder import sweep_dispatch_deadlines
 from resolvers.errors import UserError
-from resolvers.intervention import schedule_intervention
+from resolvers.intervention import change_intervention_status, schedule_intervention
 from resolvers.membership import (
     deactivate_provider,
     delete_provider_relationship,
@@ -250,3 +251,32 @@ async def test_a_reminder_skipped_because_someone_is_interested_is_one_event_of_
 
     assert (await ServiceRequest.get(id=request_id)).remind_at is None
     assert (await _changes(request_id))[-1] == ("reminder_skipped", "OPEN")
+
+
+async def test_deactivation_is_refused_while_a_client_accepted_the_provider_and_no_visit_is_set():
+    world = await make_world(providers=1, proposals_required=1)
+    request_id = await world.request()
+    [chosen] = world.providers
+    await _interested(chosen, request_id)
+    await accept_proposal(world.client, request_id=request_id, membership_id=chosen.membership.id)
+    admin = await _admin(world)
+
+    for stop in (deactivate_provider, delete_provider_relationship):
+        with pytest.raises(UserError) as refused:
+            await stop(admin, membership_id=chosen.membership.id, reason="Leaving")
+        assert refused.value.code == "INTERVENTIONS_PENDING"
+        assert f"request {request_id} (accepted, no visit scheduled yet" in refused.value.message
+
+    start = (clock.now() + timedelta(days=2)).replace(microsecond=0)
+    [visit] = await schedule_intervention(
+        world.staff,
+        request_id=request_id,
+        starts_at=start,
+        ends_at=start + timedelta(hours=2),
+        price=Decimal(60),
+    )
+    await change_intervention_status(
+        world.staff, intervention_id=visit.id, to=InterventionStatus.CANCELLED, reason="Away"
+    )
+    done = await deactivate_provider(admin, membership_id=chosen.membership.id, reason="Leaving")
+    assert done.status is MembershipStatus.DEACTIVATED
