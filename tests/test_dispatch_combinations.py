@@ -16,6 +16,7 @@ from strawberry import relay
 from models.account import StaffRole
 from models.catalog import ProviderService, ProviderServiceStatus
 from models.dispatch import (
+    Dispatch,
     DispatchAnswerAudit,
     DispatchStatus,
     ProposalTrigger,
@@ -25,7 +26,7 @@ from models.dispatch import (
 from models.events import Event
 from models.intervention import InterventionStatus
 from models.membership import MembershipStatus
-from presta import clock
+from presta import clock, jobs
 from resolvers.actor import Actor
 from resolvers.catalog import decide_provider_service
 from resolvers.dispatch.proposal import (
@@ -37,6 +38,7 @@ from resolvers.dispatch.proposal import (
 from resolvers.dispatch.reminder import sweep_dispatch_deadlines
 from resolvers.errors import UserError
 from resolvers.intervention import change_intervention_status, schedule_intervention
+from resolvers.marketplace import update_dispatch_settings
 from resolvers.membership import (
     deactivate_provider,
     delete_provider_relationship,
@@ -280,3 +282,27 @@ async def test_deactivation_is_refused_while_a_client_accepted_the_provider_and_
     )
     done = await deactivate_provider(admin, membership_id=chosen.membership.id, reason="Leaving")
     assert done.status is MembershipStatus.DEACTIVATED
+
+
+async def test_with_dispatch_off_a_reminder_round_skips_providers_no_longer_accepted(mailbox):
+    world = await make_world(providers=2, days_before_reminder=1)
+    request_id = await world.request()
+    await jobs.drain()
+    staying, suspended = world.providers
+    await suspend_provider(world.staff, membership_id=suspended.membership.id)
+    await update_dispatch_settings(await _admin(world), dispatch_enabled=False)
+    await jobs.drain()
+    mailbox.clear()
+    clock.advance(timedelta(days=1, minutes=1))
+
+    await sweep_dispatch_deadlines()
+    await jobs.drain()
+
+    rounds = await Event.filter(object_id=request_id, topic="service_request.dispatched")
+    [reminded] = [e for e in rounds if e.payload == {"round": 2}]
+    assert reminded.audience == [f"membership:{staying.membership.id}"]
+    assert len(mailbox.to(staying.email)) == 1
+    assert mailbox.to(suspended.email) == []
+    assert (
+        await Dispatch.get(request_id=request_id, membership_id=suspended.membership.id)
+    ).round == 1

@@ -17,7 +17,12 @@ from models.dispatch import Dispatch, DispatchStatus, ProposalTrigger, RequestSt
 from models.marketplace import Marketplace
 from presta import clock
 from presta.tx import atomic
-from resolvers.dispatch.core import record_request_updated, requeue_stale_jobs, send_to_providers
+from resolvers.dispatch.core import (
+    available_providers,
+    record_request_updated,
+    requeue_stale_jobs,
+    send_to_providers,
+)
 from resolvers.dispatch.proposal import send_proposal
 from resolvers.matching import matching_membership_ids
 
@@ -93,10 +98,15 @@ async def handle_request_deadlines(request_id: int) -> int:
             )
         )
         if not marketplace.dispatch_enabled:
-            # Assigned by hand: remind those staff chose, nobody else.
-            matched = await Dispatch.filter(  # type: ignore[assignment]
-                request_id=request.id, status=DispatchStatus.PENDING
-            ).values_list("membership_id", flat=True)
+            # Assigned by hand: remind those staff chose, nobody else, while still available.
+            pending = cast(
+                list[int],
+                await Dispatch.filter(
+                    request_id=request.id, status=DispatchStatus.PENDING
+                ).values_list("membership_id", flat=True),
+            )
+            available = await available_providers(pending, request.service_id)  # type: ignore[attr-defined]
+            matched = [m for m in pending if m in available]
         else:
             matched = await matching_membership_ids(
                 marketplace_id=marketplace.id,
