@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test check audit bench schema migrations install clean
+.PHONY: run test fuzz check audit bench schema migrations install clean
 
 # A new venv's own setuptools is years old (known advisories): upgraded with pip.
 $(STAMP): pyproject.toml
@@ -25,6 +25,12 @@ run: $(STAMP)
 ## private ones started for the run (CI makes the machine's mandatory).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+## The dispatch model at length (tests/test_dispatch_model.py): at least FUZZ_STEPS random steps.
+FUZZ_STEPS ?= 10000
+fuzz: $(STAMP)
+	PRESTA_MODEL_EXAMPLES=400 PRESTA_MODEL_STEPS=50 PRESTA_MODEL_MIN_STEPS=$(FUZZ_STEPS) \
+		$(BIN)/python -m pytest -q tests/test_dispatch_model.py $(PYTEST_ARGS)
 
 check: $(STAMP)
 	$(BIN)/ruff check .

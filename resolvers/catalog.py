@@ -12,6 +12,7 @@ from presta.db import padded
 from presta.statements import where_in
 from presta.tx import AfterCommit, atomic
 from resolvers.actor import Actor
+from resolvers.dispatch.proposal import withdraw_provider
 from resolvers.errors import UserError, UserErrors, not_found
 from resolvers.events import record_event, staff_audience
 from resolvers.membership import split_files
@@ -200,6 +201,13 @@ async def decide_provider_service(
                 CatalogErrorCode.INVALID_TRANSITION,
                 f"A {row.status.value} service cannot become {to.value}.",
                 field="providerServiceId",
+            )
+        if to is not S.ACCEPTED:
+            await withdraw_provider(
+                tx,
+                membership_id=row.membership_id,
+                service_id=row.service_id,
+                by=actor.user_id,
             )
         row.status, row.reason = to, reason
         await row.save(update_fields=["status", "reason", "updated_at"])

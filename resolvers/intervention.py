@@ -18,7 +18,7 @@ from presta import clock
 from presta.tx import AfterCommit, atomic
 from resolvers.actor import Actor
 from resolvers.commission import rate_in_force
-from resolvers.dispatch.core import load_request
+from resolvers.dispatch.core import available_providers, load_request
 from resolvers.errors import UserError, not_found
 from resolvers.events import record_event, staff_audience
 from resolvers.membership import require_tab
@@ -36,6 +36,7 @@ class InterventionErrorCode(StrEnum):
     INVALID_PERIOD = "INVALID_PERIOD"
     REQUEST_NOT_ACCEPTED = "REQUEST_NOT_ACCEPTED"
     INVALID_TRANSITION = "INVALID_TRANSITION"
+    PROVIDER_UNAVAILABLE = "PROVIDER_UNAVAILABLE"
 
 
 S = InterventionStatus
@@ -136,7 +137,8 @@ async def schedule_intervention(
     occurrences: int = 1,
 ) -> list[Intervention]:
     """Staff or the chosen provider schedule an accepted request's visits (a recurring request:
-    a series); the commission rate in force on each visit's date is frozen on it."""
+    a series), while that provider is accepted for the service; the commission rate in force on
+    each visit's date is frozen on it."""
     actor.require_writer()
     _check_period(starts_at, ends_at)
     amount = _check_price(price)
@@ -157,6 +159,12 @@ async def schedule_intervention(
             raise UserError(
                 InterventionErrorCode.REQUEST_NOT_ACCEPTED,
                 "Interventions are scheduled once the client accepted a provider.",
+                field="requestId",
+            )
+        if not await available_providers([chosen], request.service_id):
+            raise UserError(
+                InterventionErrorCode.PROVIDER_UNAVAILABLE,
+                "The chosen provider is no longer accepted for this service: no new visit.",
                 field="requestId",
             )
         if request.frequency is None and occurrences != 1:

@@ -3,11 +3,15 @@ delete it; every change is audited and told to staff and the provider."""
 
 from __future__ import annotations
 
+from tortoise.expressions import Subquery
+
+from models.dispatch import RequestStatus, ServiceRequest
 from models.intervention import Intervention, InterventionStatus
 from models.membership import Membership, MembershipAudit, MembershipStatus
 from presta import clock
 from presta.tx import AfterCommit, atomic
 from resolvers.actor import Actor
+from resolvers.dispatch.proposal import withdraw_provider
 from resolvers.errors import UserError, not_found
 from resolvers.events import record_event, staff_audience
 from resolvers.membership import MEMBERSHIP_UPDATED, MembershipErrorCode
@@ -98,20 +102,45 @@ def clean_reason(reason: str, *, required: bool = False) -> str:
 
 
 async def _ensure_no_live_interventions(membership: Membership, action: str) -> None:
+    """Refuse while a visit is upcoming or in progress, or a client accepted this provider
+    and no visit was scheduled yet (the work is upcoming, only not dated)."""
+    marketplace_id = membership.marketplace_id
     live = (
         await Intervention.filter(
             membership_id=membership.id,
-            marketplace_id=membership.marketplace_id,
+            marketplace_id=marketplace_id,
             status__in=LIVE_INTERVENTIONS,
         )
         .select_related("client")
         .order_by("starts_at", "id")
     )
-    if live:
+    unscheduled = (
+        await ServiceRequest.filter(
+            marketplace_id=marketplace_id,
+            selected_membership_id=membership.id,
+            status=RequestStatus.ACCEPTED,
+        )
+        .exclude(
+            id__in=Subquery(
+                Intervention.filter(membership_id=membership.id, request_id__isnull=False).values(
+                    "request_id"
+                )
+            )
+        )
+        .select_related("client")
+        .order_by("id")
+    )
+    if live or unscheduled:
         listed = "; ".join(
-            f"intervention {i.id} ({i.status.value}, starts {i.starts_at:%Y-%m-%d %H:%M} UTC, "
-            f"client {i.client.full_name})"
-            for i in live
+            [
+                f"intervention {i.id} ({i.status.value}, starts {i.starts_at:%Y-%m-%d %H:%M} "
+                f"UTC, client {i.client.full_name})"
+                for i in live
+            ]
+            + [
+                f"request {r.id} (accepted, no visit scheduled yet, client {r.client.full_name})"
+                for r in unscheduled
+            ]
         )
         raise UserError(
             MembershipErrorCode.INTERVENTIONS_PENDING,
@@ -137,6 +166,8 @@ async def _staff_transition(
         membership = await lock_membership(marketplace_id, membership_id)
         if guard_interventions and membership.status in allowed_from:
             await _ensure_no_live_interventions(membership, action)
+        if to is not S.ACCEPTED and membership.status in allowed_from:
+            await withdraw_provider(tx, membership_id=membership.id, by=actor.user_id)
         return await transition(
             actor, tx, membership, allowed_from=allowed_from, to=to, action=action, reason=reason
         )

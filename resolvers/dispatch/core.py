@@ -17,6 +17,7 @@ from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
 from models.account import Client, StaffMember
+from models.catalog import ProviderService, ProviderServiceStatus
 from models.dispatch import (
     Dispatch,
     DispatchJob,
@@ -90,6 +91,40 @@ async def still_allowed(actor: Actor) -> bool:
             user_id=actor.user_id, marketplace_id=actor.marketplace_id
         ).exists()
     return True
+
+
+async def available_providers(membership_ids: list[int], service_id: int) -> set[int]:
+    """Those who may be asked, answer, be proposed and be chosen for a request of this service:
+    accepted, and accepted for the service (suspended and deactivated providers receive no new
+    requests; only accepted services are matched)."""
+    found = await ProviderService.filter(
+        membership_id__in=membership_ids,
+        service_id=service_id,
+        status=ProviderServiceStatus.ACCEPTED,
+        membership__status=MembershipStatus.ACCEPTED,
+    ).values_list("membership_id", flat=True)
+    return {int(m) for m in found}  # type: ignore[call-overload]
+
+
+async def lock_provider(membership_id: int, service_id: int) -> bool:
+    """Lock the provider's membership and its service row, and say whether it is available.
+
+    Lifecycle transitions and service decisions lock the same rows before withdrawing the
+    provider from open requests: an answer is either refused or withdrawn, never left behind.
+    Taken before the request's lock, as those transitions do.
+    """
+    member = await Membership.filter(id=membership_id).select_for_update().first()
+    row = (
+        await ProviderService.filter(membership_id=membership_id, service_id=service_id)
+        .select_for_update()
+        .first()
+    )
+    return (
+        member is not None
+        and member.status is MembershipStatus.ACCEPTED
+        and row is not None
+        and row.status is ProviderServiceStatus.ACCEPTED
+    )
 
 
 async def request_audience(request: ServiceRequest) -> list[str]:

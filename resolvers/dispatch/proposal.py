@@ -22,14 +22,15 @@ from models.dispatch import (
     ServiceRequest,
 )
 from models.marketplace import Marketplace
-from models.membership import Membership, MembershipStatus
 from presta import clock
 from presta.tx import AfterCommit, atomic
 from resolvers.actor import Actor
 from resolvers.dispatch.core import (
     DispatchErrorCode,
+    available_providers,
     enqueue_job,
     load_request,
+    lock_provider,
     record_request_updated,
 )
 from resolvers.errors import UserError, not_found
@@ -75,21 +76,17 @@ async def respond_to_service_request(
     if actor.membership_id is None:
         raise not_found("Service request", field="requestId")
     async with atomic() as tx:
-        request = await load_request(actor, request_id, lock=True)
-        dispatch = await Dispatch.get_or_none(
-            request_id=request.id, membership_id=actor.membership_id
-        )
-        if dispatch is None:
+        seen = await load_request(actor, request_id)
+        if not await Dispatch.exists(request_id=seen.id, membership_id=actor.membership_id):
             raise not_found("Service request", field="requestId")
-        accepted = await Membership.filter(
-            id=actor.membership_id, status=MembershipStatus.ACCEPTED
-        ).exists()
-        if not accepted:
+        if not await lock_provider(actor.membership_id, seen.service_id):
             raise UserError(
                 DispatchErrorCode.PROVIDER_UNAVAILABLE,
-                "Only an accepted provider may answer requests.",
+                "Only a provider accepted, and accepted for this service, may answer.",
                 field="requestId",
             )
+        request = await ServiceRequest.filter(id=seen.id).select_for_update().get()
+        dispatch = await Dispatch.get(request_id=request.id, membership_id=actor.membership_id)
         if request.status not in (RequestStatus.OPEN, RequestStatus.PROPOSAL_SENT):
             raise UserError(
                 DispatchErrorCode.REQUEST_CLOSED,
@@ -203,6 +200,12 @@ async def accept_proposal(
                 "This provider is not in the proposal.",
                 field="providerId",
             )
+        if not await available_providers([membership_id], request.service_id):
+            raise UserError(
+                DispatchErrorCode.PROVIDER_UNAVAILABLE,
+                "This provider is no longer available: choose another one of the proposal.",
+                field="providerId",
+            )
         now = clock.now()
         chosen.status = DispatchStatus.SELECTED
         await chosen.save(update_fields=["status"])
@@ -220,6 +223,58 @@ async def accept_proposal(
         await record_request_updated(tx, request, "accepted")
         await enqueue_job(tx, "notify_selection", request_id=request.id)
     return request, chosen
+
+
+async def withdraw_provider(
+    tx: AfterCommit, *, membership_id: int, service_id: int | None = None, by: int | None
+) -> None:
+    """A provider no longer accepted (or no longer for this service) leaves the requests still
+    open: its interested answer stops counting and leaves a sent proposal, so the client cannot
+    choose it; once accepted again it may answer again. One event per request changed.
+
+    The caller holds the membership's (or the service row's) lock, which answers take too, and
+    has recorded no event yet: the requests are locked first, in id order, then changed (an
+    event is recorded under a lock held until commit, and a sweep holds a request's lock while
+    it records its own).
+    """
+    interested = Dispatch.filter(
+        membership_id=membership_id,
+        status=DispatchStatus.INTERESTED,
+        request__status__in=[RequestStatus.OPEN, RequestStatus.PROPOSAL_SENT],
+    )
+    if service_id is not None:
+        interested = interested.filter(request__service_id=service_id)
+    ids = await interested.values_list("request_id", flat=True)
+    if not ids:
+        return
+    locked = await ServiceRequest.filter(id__in=ids).order_by("id").select_for_update()
+    for request in locked:
+        dispatch = await Dispatch.get(request_id=request.id, membership_id=membership_id)
+        if dispatch.status is not DispatchStatus.INTERESTED or request.status not in (
+            RequestStatus.OPEN,
+            RequestStatus.PROPOSAL_SENT,
+        ):
+            continue
+        await DispatchAnswerAudit.create(
+            dispatch_id=dispatch.id,
+            user_id=by,
+            round=request.round,
+            from_status=dispatch.status,
+            to_status=DispatchStatus.PENDING,
+            message="Withdrawn: the provider is no longer accepted for this service.",
+        )
+        dispatch.status = DispatchStatus.PENDING
+        dispatch.proposed_at = None
+        await dispatch.save(update_fields=["status", "proposed_at"])
+        nobody_left = not await Dispatch.exists(
+            request_id=request.id, status=DispatchStatus.INTERESTED
+        )
+        if request.status is RequestStatus.OPEN and request.remind_at is None and nobody_left:
+            # Nobody is interested any more: silence counts again from now.
+            marketplace = await Marketplace.get(id=request.marketplace_id)
+            request.remind_at = clock.now() + timedelta(days=marketplace.days_before_reminder)
+            await request.save(update_fields=["remind_at"])
+        await record_request_updated(tx, request, "withdrawn")
 
 
 async def proposal_of(request_id: int) -> tuple[Proposal | None, list[Dispatch]]:

@@ -17,7 +17,12 @@ from models.dispatch import Dispatch, DispatchStatus, ProposalTrigger, RequestSt
 from models.marketplace import Marketplace
 from presta import clock
 from presta.tx import atomic
-from resolvers.dispatch.core import record_request_updated, requeue_stale_jobs, send_to_providers
+from resolvers.dispatch.core import (
+    available_providers,
+    record_request_updated,
+    requeue_stale_jobs,
+    send_to_providers,
+)
 from resolvers.dispatch.proposal import send_proposal
 from resolvers.matching import matching_membership_ids
 
@@ -61,13 +66,17 @@ async def handle_request_deadlines(request_id: int) -> int:
             request_id=request.id, status=DispatchStatus.INTERESTED
         ).count()
         if interested and request.send_proposal_at is not None and request.send_proposal_at <= now:
-            return 1 if await send_proposal(tx, request, ProposalTrigger.DEADLINE) else 0
+            if await send_proposal(tx, request, ProposalTrigger.DEADLINE) is None:
+                return 0
+            await record_request_updated(tx, request, "proposal_sent")
+            return 1
         if request.remind_at is None or request.remind_at > now:
             return 0
         if interested:
             # Someone answered: no reminder; the sending deadline takes over.
             request.remind_at = None
             await request.save(update_fields=["remind_at"])
+            await record_request_updated(tx, request, "reminder_skipped")
             return 0
         marketplace = await Marketplace.get(id=request.marketplace_id)
         if request.round > marketplace.max_reminder_rounds:
@@ -89,10 +98,15 @@ async def handle_request_deadlines(request_id: int) -> int:
             )
         )
         if not marketplace.dispatch_enabled:
-            # Assigned by hand: remind those staff chose, nobody else.
-            matched = await Dispatch.filter(  # type: ignore[assignment]
-                request_id=request.id, status=DispatchStatus.PENDING
-            ).values_list("membership_id", flat=True)
+            # Assigned by hand: remind those staff chose, nobody else, while still available.
+            pending = cast(
+                list[int],
+                await Dispatch.filter(
+                    request_id=request.id, status=DispatchStatus.PENDING
+                ).values_list("membership_id", flat=True),
+            )
+            available = await available_providers(pending, request.service_id)
+            matched = [m for m in pending if m in available]
         else:
             matched = await matching_membership_ids(
                 marketplace_id=marketplace.id,
