@@ -89,7 +89,13 @@ async def test_memory_growing_starts_one_before_the_interval() -> None:
         with full_collections() as seen:
             await asyncio.sleep(0.2)
             assert seen == []
-            cycles = [_Cycle(4096) for _ in range(8_000)]  # 32 MiB that only cycles hold
+            # 32 MiB more resident that only cycles hold. Memory freed earlier in the process
+            # is reused first without growing it, so allocate until it has grown (256 MiB at
+            # most): the heap's shape left by other tests must not decide the outcome.
+            before = resident_bytes() or 0
+            cycles: list[_Cycle] = []
+            while (resident_bytes() or 0) - before < 32 << 20 and len(cycles) < 65_536:
+                cycles.extend(_Cycle(4096) for _ in range(1024))
             first = weakref.ref(cycles[0])
             gc.collect(1)
             del cycles

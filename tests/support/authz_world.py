@@ -102,6 +102,8 @@ async def seed() -> World:
     await give_zone(m1, postal_codes=("75011",))
 
     request = await make_dispatched_request(m1, client)
+    # Only a provider accepted for the request's service may answer it.
+    await offer(m1, await request.service)
     dispatch = await Dispatch.get(request=request, membership=m1)
     intervention = await make_intervention(m1, client)
     company_doc = await make_company_document(await m1.company, "KBIS")
