@@ -94,8 +94,6 @@ from tests.factories.membership import make_membership, make_provider_user
 from tests.support import dispatch_model as m
 from tests.support.mailbox import Mailbox
 
-pytestmark = pytest.mark.postgres
-
 EXAMPLES = int(os.environ.get("PRESTA_MODEL_EXAMPLES", "40"))
 STEPS = int(os.environ.get("PRESTA_MODEL_STEPS", "30"))
 # Runs again (new random examples) until this many steps were taken.
