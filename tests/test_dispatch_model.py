@@ -326,19 +326,24 @@ class DispatchMachine(RuleBasedStateMachine):
         """The providers asked answer one after the other (the first ones, in turn)."""
         self.step("answer")
         q = self.answerable(request)
-        asked = list(self.world.requests[q].dispatches) or [0]
         for n, answer in enumerate(interested):
+            asked = self.asked_available(q) or list(self.world.requests[q].dispatches) or [0]
             self.answer_now(asked[n % len(asked)], q, interested=answer)
 
     def answer(self, provider: int, request: int, *, interested: bool, lose: bool) -> None:
-        """Mostly a provider asked, on a request still taking answers."""
+        """Mostly a provider asked and still available, on a request still taking answers."""
         self.step("answer")
         q = self.answerable(request)
-        p = self.choose(
-            provider, list(self.world.requests[q].dispatches), len(self.world.providers)
-        )
+        asked = self.asked_available(q) or list(self.world.requests[q].dispatches)
+        p = self.choose(provider, asked, len(self.world.providers))
         self.lose_jobs(lose)
         self.answer_now(p, q, interested=interested)
+
+    def asked_available(self, q: int) -> list[int]:
+        """The providers asked for this request who may still answer it."""
+        wanted = self.world.requests[q]
+        providers = self.world.providers
+        return [p for p in wanted.dispatches if providers[p].available_for(wanted.service)]
 
     def answerable(self, request: int) -> int:
         return self.choose(
@@ -446,6 +451,24 @@ class DispatchMachine(RuleBasedStateMachine):
         self.lose_jobs(lose)
         expected = self.world.lifecycle(p, chosen)
         self.agree(expected, _LIFECYCLE[chosen](self.staff, membership_id=self.membership_ids[p]))
+
+    @precondition(lambda self: self.busy_providers())
+    @rule(provider=anyone, delete=st.booleans())
+    def stop_a_busy_provider(self, provider: int, delete: bool) -> None:
+        """Staff deactivate or delete a provider with work pending (a visit upcoming or in
+        progress, or a request the client accepted with no visit yet): the guard's case,
+        which random lifecycle moves rarely reach."""
+        self.step("stop_busy")
+        busy = self.busy_providers()
+        p = busy[provider % len(busy)]
+        chosen = "delete" if delete else "deactivate"
+        expected = self.world.lifecycle(p, chosen)
+        self.agree(expected, _LIFECYCLE[chosen](self.staff, membership_id=self.membership_ids[p]))
+
+    def busy_providers(self) -> list[int]:
+        if self.model is None:
+            return []
+        return [p for p in range(len(self.model.providers)) if self.model.pending_work(p)]
 
     @precondition(lambda self: self.model is not None)
     @rule(provider=anyone, service=st.integers(0, SERVICES - 1), to=anyone)
