@@ -11,6 +11,7 @@ from models.account import User
 from models.invitation import Invitation, InvitationStatus
 from models.membership import Membership, MembershipAudit, MembershipStatus, ProviderCompany
 from presta import clock
+from presta.i18n import Text, _
 from presta.mail import send_mail
 from presta.security import sha256_hex
 from presta.settings import settings
@@ -40,19 +41,19 @@ def _clean_company(data: CompanyData) -> CompanyData:
     errors: list[UserError] = []
     name = data.name.strip()
     if not 1 <= len(name) <= 200:
-        errors.append(_invalid("The company name is 1 to 200 characters.", "company.name"))
+        errors.append(_invalid(_("The company name is 1 to 200 characters."), "company.name"))
     siret = re.sub(r"\s", "", data.siret)
     if siret and not _SIRET.match(siret):
-        errors.append(_invalid("A SIRET number has 14 digits.", "company.siret"))
+        errors.append(_invalid(_("A SIRET number has 14 digits."), "company.siret"))
     email = ""
     if data.email.strip():
         try:
             email = normalize_email(data.email, field="company.email")
         except UserError as exc:
-            errors.append(_invalid(exc.message, "company.email"))
+            errors.append(_invalid(exc.text, "company.email"))
     phone = data.phone.strip()
     if len(phone) > 32:
-        errors.append(_invalid("The phone number is at most 32 characters.", "company.phone"))
+        errors.append(_invalid(_("The phone number is at most 32 characters."), "company.phone"))
     if errors:
         raise UserErrors(errors)
     return CompanyData(name, siret, email, phone, data.listed_in_directory)
@@ -60,11 +61,13 @@ def _clean_company(data: CompanyData) -> CompanyData:
 
 def _already_member(field: str) -> UserError:
     return UserError(
-        InvitationErrorCode.ALREADY_MEMBER, "Your company is already a provider here.", field=field
+        InvitationErrorCode.ALREADY_MEMBER,
+        _("Your company is already a provider here."),
+        field=field,
     )
 
 
-def _invalid(message: str, field: str) -> UserError:
+def _invalid(message: Text, field: str) -> UserError:
     return UserError(InvitationErrorCode.INVALID, message, field=field)
 
 
@@ -80,10 +83,10 @@ async def _lock_invitation(
         field = "invitationId"
         query = Invitation.filter(id=invitation_id, company_id=actor.company_id)
     else:
-        raise not_found("Invitation", field="invitationId" if invitation_id else "token")
+        raise not_found(_("Invitation"), field="invitationId" if invitation_id else "token")
     invitation = await query.select_for_update().first() if query is not None else None
     if invitation is None:
-        raise not_found("Invitation", field=field)
+        raise not_found(_("Invitation"), field=field)
     check_usable(invitation, field=field)
     return invitation, field
 
@@ -105,14 +108,14 @@ async def accept_invitation(
         if invitation.company_id is not None and invitation.company_id != company_id:
             raise UserError(
                 InvitationErrorCode.INVALID,
-                "This invitation is for another company: log in with one of its accounts.",
+                _("This invitation is for another company: log in with one of its accounts."),
                 field=field,
             )
         if company_id is None:
             if cleaned is None:
                 raise UserError(
                     InvitationErrorCode.COMPANY_REQUIRED,
-                    "Describe your company to join.",
+                    _("Describe your company to join."),
                     field="company",
                 )
             created = await ProviderCompany.create(
@@ -174,14 +177,14 @@ async def submit_application(actor: Actor, *, membership_id: int) -> Membership:
     async with atomic() as tx:
         membership = await lock_membership(marketplace_id, membership_id)
         if actor.company_id != membership.company_id:
-            raise not_found("Membership", field="membershipId")
+            raise not_found(_("Membership"), field="membershipId")
         if membership.status is S.INVITED:
             missing: list[UserError] = []
             if await must_accept_terms(membership):
                 missing.append(
                     UserError(
                         MembershipErrorCode.APPLICATION_INCOMPLETE,
-                        "Accept the current terms of use.",
+                        _("Accept the current terms of use."),
                         field="terms",
                     )
                 )
@@ -189,7 +192,11 @@ async def submit_application(actor: Actor, *, membership_id: int) -> Membership:
                 missing.append(
                     UserError(
                         MembershipErrorCode.APPLICATION_INCOMPLETE,
-                        f"Missing document: {doc_type.label} ({doc_type.code}).",
+                        _(
+                            "Missing document: {label} ({code}).",
+                            label=doc_type.label,
+                            code=doc_type.code,
+                        ),
                         field="documents",
                     )
                 )
@@ -201,7 +208,7 @@ async def submit_application(actor: Actor, *, membership_id: int) -> Membership:
             membership,
             allowed_from=(S.INVITED,),
             to=S.APPLIED,
-            action="submit the application of",
+            action=_("submit the application of"),
         )
 
 
@@ -217,7 +224,7 @@ async def accept_application(actor: Actor, *, membership_id: int, reason: str = 
             membership,
             allowed_from=(S.APPLIED,),
             to=S.ACCEPTED,
-            action="accept the application of",
+            action=_("accept the application of"),
             reason=reason,
         )
 
@@ -234,7 +241,7 @@ async def refuse_application(actor: Actor, *, membership_id: int, reason: str) -
             membership,
             allowed_from=(S.APPLIED,),
             to=S.REFUSED,
-            action="refuse the application of",
+            action=_("refuse the application of"),
             reason=reason,
         )
 

@@ -13,6 +13,7 @@ from models.document import Document, DocumentKind, DocumentType, RequiredDocume
 from models.membership import Membership, MembershipStatus
 from models.terms import TermsVersion
 from presta import clock, storage
+from presta.i18n import _
 from presta.settings import settings
 from presta.tx import atomic
 from resolvers.actor import Actor, RoleGrant
@@ -97,7 +98,7 @@ async def set_required_document_types(
     async with atomic():
         found = await document_types_by_id(wanted)
         if len(found) != len(wanted):
-            raise not_found("Document type", field="documentTypeIds")
+            raise not_found(_("Document type"), field="documentTypeIds")
         await (
             RequiredDocumentType.filter(marketplace_id=marketplace_id)
             .exclude(document_type_id__in=wanted)
@@ -226,7 +227,7 @@ async def visible_documents(actor: Actor, ids: list[int]) -> dict[int, Document]
 async def get_document(actor: Actor, document_id: int, *, field: str = "id") -> Document:
     document = await Document.get_or_none(id=document_id)
     if document is None or not await can_see(actor, document):
-        raise not_found("Document", field=field)
+        raise not_found(_("Document"), field=field)
     return document
 
 

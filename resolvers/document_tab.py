@@ -12,6 +12,7 @@ from models.membership import Membership
 from models.terms import TermsAcceptance, TermsVersion
 from presta import clock
 from presta.db import padded
+from presta.i18n import _
 from resolvers.actor import Actor
 from resolvers.document import DocumentState, required_types_of, state_of
 from resolvers.errors import not_found
@@ -46,7 +47,7 @@ async def membership_documents(actor: Actor, membership_id: int) -> MembershipDo
     marketplace_id = actor.require_marketplace()
     membership = await Membership.get_or_none(id=membership_id, marketplace_id=marketplace_id)
     if membership is None or not actor.sees_tab_of(membership_id):
-        raise not_found("Membership", field="membershipId")
+        raise not_found(_("Membership"), field="membershipId")
     company_id: int = membership.company_id
     own = await Document.filter(
         deleted_at__isnull=True,

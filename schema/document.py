@@ -12,6 +12,7 @@ from strawberry.file_uploads import Upload
 from models.document import Document as DocumentModel
 from models.document import DocumentKind
 from models.document import DocumentType as DocumentTypeModel
+from presta.i18n import _
 from presta.settings import settings
 from resolvers import document as use_cases
 from resolvers import document_tab
@@ -276,7 +277,7 @@ async def _upload(actor: Actor, data: UploadDocumentInput) -> dict[str, Any]:
         if data.membership_id is not None or data.document_type_id is not None:
             raise UserError(
                 use_cases.DocumentErrorCode.INVALID,
-                "An attachment takes neither documentTypeId nor membershipId.",
+                _("An attachment takes neither documentTypeId nor membershipId."),
                 field="forMessage",
             )
         document = await uploads.upload_attachment(actor, upload=upload, title=data.title)
@@ -284,7 +285,7 @@ async def _upload(actor: Actor, data: UploadDocumentInput) -> dict[str, Any]:
         if data.document_type_id is not None:
             raise UserError(
                 use_cases.DocumentErrorCode.INVALID,
-                "Give documentTypeId or membershipId, not both.",
+                _("Give documentTypeId or membershipId, not both."),
                 field="membershipId",
             )
         document = await uploads.upload_contract(
@@ -307,7 +308,7 @@ async def _upload(actor: Actor, data: UploadDocumentInput) -> dict[str, Any]:
     else:
         raise UserError(
             use_cases.DocumentErrorCode.INVALID,
-            "Give documentTypeId (company document) or membershipId (contract).",
+            _("Give documentTypeId (company document) or membershipId (contract)."),
             field="documentTypeId",
         )
     return {"document": Document.from_model(document)}
