@@ -54,7 +54,9 @@ class Text:
             template = translations.gettext(self.msgid)
         else:
             template = translations.ngettext(self.msgid, self.plural, self.n)
-        values = {k: render(v, locale) for k, v in self.params.items()}
+        values = {
+            k: v.render(locale) if isinstance(v, Text | Join) else v for k, v in self.params.items()
+        }
         return template.format(n=self.n, **values) if self.plural else template.format(**values)
 
     def __str__(self) -> str:

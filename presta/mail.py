@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from presta.i18n import Text, _, locale_or_default, render
+from presta.i18n import Join, Text, _, locale_or_default, render
 from presta.settings import Settings, settings
 
 
@@ -40,7 +40,7 @@ class Link:
     label: Text | str | None = None
 
 
-Paragraph = Text | str | Link
+Paragraph = Text | Join | str | Link
 HELLO = _("Hello,")
 
 

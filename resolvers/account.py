@@ -14,6 +14,7 @@ from enum import StrEnum
 from email_validator import EmailNotValidError, validate_email
 
 from models.account import ApiKey, ApiScope, RefreshToken, User
+from models.membership import ProviderCompany
 from presta import clock
 from presta.i18n import LOCALES, _
 from presta.mail import Recipient
@@ -221,6 +222,14 @@ async def recipients(emails: Iterable[str]) -> list[Recipient]:
         return []
     chosen = dict(await User.filter(email__in=wanted).values_list("email", "locale"))
     return [Recipient(e, chosen.get(e)) for e in wanted]
+
+
+async def company_recipients(company: ProviderCompany) -> list[Recipient]:
+    """Who hears about a provider company: its active users and its contact address."""
+    emails = await User.filter(provider_company_id=company.id, is_active=True).values_list(
+        "email", flat=True
+    )
+    return await recipients([str(e) for e in emails] + [company.email])
 
 
 async def update_profile(

@@ -12,11 +12,11 @@ from models.invitation import Invitation, InvitationStatus
 from models.membership import Membership, MembershipAudit, MembershipStatus, ProviderCompany
 from presta import clock
 from presta.i18n import Text, _
-from presta.mail import send_mail
+from presta.mail import Letter, Link, Paragraph, send_letter
 from presta.security import sha256_hex
 from presta.settings import settings
 from presta.tx import atomic
-from resolvers.account import normalize_email
+from resolvers.account import company_recipients, normalize_email
 from resolvers.actor import Actor
 from resolvers.document import missing_required_documents
 from resolvers.errors import UserError, UserErrors, not_found
@@ -246,13 +246,34 @@ async def refuse_application(actor: Actor, *, membership_id: int, reason: str) -
         )
 
 
+# (subject, news) of each change the provider is told about.
 _NEWS = {
-    (S.APPLIED, S.ACCEPTED): "Your application was accepted: welcome!",
-    (S.APPLIED, S.REFUSED): "Your application was refused.",
-    (S.ACCEPTED, S.SUSPENDED): "Your account was suspended: you receive no new requests.",
-    (S.SUSPENDED, S.ACCEPTED): "Your account was reinstated.",
-    (S.DEACTIVATED, S.ACCEPTED): "Your account was reactivated.",
+    (S.APPLIED, S.ACCEPTED): (
+        _("Your application was accepted"),
+        _("Your application was accepted: welcome!"),
+    ),
+    (S.APPLIED, S.REFUSED): (_("Your application was refused"), _("Your application was refused.")),
+    (S.ACCEPTED, S.SUSPENDED): (
+        _("Your account was suspended"),
+        _("Your account was suspended: you receive no new requests."),
+    ),
+    (S.SUSPENDED, S.ACCEPTED): (
+        _("Your account was reinstated"),
+        _("Your account was reinstated."),
+    ),
+    (S.DEACTIVATED, S.ACCEPTED): (
+        _("Your account was reactivated"),
+        _("Your account was reactivated."),
+    ),
 }
+_DEACTIVATED = (
+    _("Your account was deactivated"),
+    _("Your account was deactivated: you receive no new requests."),
+)
+_ENDED = (
+    _("Your relationship with this marketplace was ended"),
+    _("Your relationship with this marketplace was ended."),
+)
 
 
 async def notify_membership_change(audit_id: int) -> None:
@@ -263,31 +284,32 @@ async def notify_membership_change(audit_id: int) -> None:
     if audit is None:
         return
     change = (audit.from_status, audit.to_status)
-    if audit.to_status in (S.DEACTIVATED, S.DELETED):
-        news = "Your relationship with this marketplace was ended."
-        if audit.to_status is S.DEACTIVATED:
-            news = "Your account was deactivated: you receive no new requests."
+    if audit.to_status is S.DEACTIVATED:
+        subject, news = _DEACTIVATED
+    elif audit.to_status is S.DELETED:
+        subject, news = _ENDED
     elif change in _NEWS:
-        news = _NEWS[change]
+        subject, news = _NEWS[change]
     else:
         return
     membership = audit.membership
-    company = membership.company
-    recipients: set[str] = {
-        str(e)
-        for e in await User.filter(provider_company_id=company.id, is_active=True).values_list(
-            "email", flat=True
-        )
-    }
-    if company.email:
-        recipients.add(company.email)
-    marketplace = membership.marketplace
-    reason = f"\nReason given by {marketplace.name}:\n{audit.reason}\n" if audit.reason else ""
-    body = (
-        f"Hello,\n\n{marketplace.name} — {company.name}\n\n{news}\n{reason}\n"
-        f"Your provider file: {settings().public_url}/\n"
+    letter = membership_change_letter(
+        membership.marketplace.name, membership.company.name, subject, news, audit.reason
     )
-    for email in sorted(recipients):
-        await send_mail(
-            to=email, subject=f"{marketplace.name}: {news.split(':')[0].rstrip('.')}", body=body
+    await send_letter(letter, await company_recipients(membership.company))
+
+
+def membership_change_letter(
+    marketplace: str, company: str, subject: Text, news: Text, reason: str
+) -> Letter:
+    """The e-mail telling a provider a decision of the marketplace about its membership."""
+    paragraphs: list[Paragraph] = [f"{marketplace} — {company}", news]
+    if reason:
+        paragraphs.append(
+            _("Reason given by {marketplace}:\n{reason}", marketplace=marketplace, reason=reason)
         )
+    paragraphs.append(Link(f"{settings().public_url}/", _("Your provider file:")))
+    return Letter(
+        subject=_("{marketplace}: {news}", marketplace=marketplace, news=subject),
+        paragraphs=paragraphs,
+    )
