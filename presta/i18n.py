@@ -82,6 +82,12 @@ def _(msgid: str, /, **params: object) -> Text:
     return Text(msgid, params)
 
 
+def N_(msgid: str, /) -> str:
+    """Mark a text kept as data (a catalogue label) for extraction: ``Text(label)`` reads it
+    translated later."""
+    return msgid
+
+
 def ngettext(singular: str, plural: str, n: int, /, **params: object) -> Text:
     """A text whose form depends on ``n`` (``{n}`` in it is the number)."""
     return Text(singular, params, plural=plural, n=n)

@@ -194,7 +194,7 @@ async def submit_application(actor: Actor, *, membership_id: int) -> Membership:
                         MembershipErrorCode.APPLICATION_INCOMPLETE,
                         _(
                             "Missing document: {label} ({code}).",
-                            label=doc_type.label,
+                            label=Text(doc_type.label),
                             code=doc_type.code,
                         ),
                         field="documents",

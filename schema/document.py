@@ -11,6 +11,7 @@ from strawberry.file_uploads import Upload
 
 from models.document import Document as DocumentModel
 from models.document import DocumentKind
+from models.document import DocumentReviewStatus as DocumentReviewStatusModel
 from models.document import DocumentType as DocumentTypeModel
 from presta.i18n import _
 from presta.settings import settings
@@ -21,6 +22,7 @@ from resolvers.actor import Actor
 from resolvers.errors import UserError
 from schema.base import UserErrorBase, decode_id, encode_id, run_mutation
 from schema.context import Info
+from schema.loaders import ReviewByDocumentLoader, loader
 from schema.node import AuthorizedNode
 
 strawberry.enum(use_cases.DocumentErrorCode, description="Why a document operation failed.")
@@ -64,6 +66,18 @@ class DocumentType(AuthorizedNode):
         return {i: cls.from_model(t) for i, t in found.items()}
 
 
+strawberry.enum(
+    DocumentReviewStatusModel, description="A marketplace staff's decision on a document."
+)
+
+
+@strawberry.type(description="A marketplace staff's latest decision on a company document.")
+class DocumentReview:
+    status: DocumentReviewStatusModel = strawberry.field(description="Approved or rejected.")
+    reason: str = strawberry.field(description="Why it was rejected (empty when approved).")
+    reviewed_at: datetime = strawberry.field(description="When the decision was taken.")
+
+
 @strawberry.type(description="A stored file: company document, contract, invoice, guide, terms.")
 class Document(AuthorizedNode):
     id: relay.NodeID[int]
@@ -86,9 +100,26 @@ class Document(AuthorizedNode):
     model: strawberry.Private[DocumentModel]
     public_link: strawberry.Private[bool] = False
 
-    @strawberry.field(description="Validity today (meaningful for company documents).")
+    @strawberry.field(
+        description="Validity today by its dates (meaningful for company documents); whether "
+        "the marketplace rejected it is in `review`."
+    )
     def state(self) -> use_cases.DocumentState:
         return use_cases.state_of(self.model)
+
+    @strawberry.field(
+        description="Company documents: the acting marketplace's review (`approveDocument`, "
+        "`rejectDocument`); null while not reviewed (it counts as filed)."
+    )
+    async def review(self, info: Info) -> DocumentReview | None:
+        if self.kind is not DocumentKind.COMPANY:
+            return None
+        found = await loader(info, ReviewByDocumentLoader).load(self.model.id)
+        if found is None:
+            return None
+        return DocumentReview(
+            status=found.status, reason=found.reason, reviewed_at=found.reviewed_at
+        )
 
     @strawberry.field(
         description="A link to download the file, for the viewer only, valid a few minutes "

@@ -24,6 +24,7 @@ from resolvers.account import USER_UPDATED
 from resolvers.actor import Actor
 from resolvers.catalog import PROVIDER_SERVICE_UPDATED, SERVICE_UPDATED
 from resolvers.dispatch.core import REQUEST_DISPATCHED, REQUEST_UPDATED
+from resolvers.document import DOCUMENT_REVIEWED
 from resolvers.errors import UserError, not_found
 from resolvers.events import latest_event_id
 from resolvers.intervention import INTERVENTION_UPDATED
@@ -42,6 +43,7 @@ MAX_DESCRIPTION = 500
 EVENT_TYPES = tuple(
     sorted(
         {
+            DOCUMENT_REVIEWED,
             INTERVENTION_UPDATED,
             INVOICE_FILED,
             MEMBERSHIP_UPDATED,
