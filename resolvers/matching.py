@@ -20,7 +20,13 @@ from typing import Any
 from tortoise import connections
 
 from models.catalog import ProviderService, ProviderServiceStatus, Service
-from models.document import Document, DocumentKind, RequiredDocumentType
+from models.document import (
+    Document,
+    DocumentKind,
+    DocumentReview,
+    DocumentReviewStatus,
+    RequiredDocumentType,
+)
 from models.membership import Membership, MembershipStatus
 from models.zone import EARTH_RADIUS_KM, cell_key, normalize_postal_code, prefix_of
 from presta import clock, postal
@@ -63,7 +69,10 @@ _DOCUMENTS_VALID = """NOT EXISTS (
     SELECT 1 FROM document d
     WHERE d.company_id = m.company_id AND d.document_type_id = rq.document_type_id
       AND d.kind = 'COMPANY' AND d.deleted_at IS NULL
-      AND (d.expires_on IS NULL OR d.expires_on > :today)))"""
+      AND (d.expires_on IS NULL OR d.expires_on > :today)
+      AND NOT EXISTS (
+        SELECT 1 FROM document_review rv
+        WHERE rv.document_id = d.id AND rv.marketplace_id = :mp AND rv.status = 'REJECTED')))"""
 
 _MATCH = f"""
 WITH hit AS ({{hits}}), c AS ({_CANDIDATES})
@@ -193,6 +202,7 @@ class MatchReason(StrEnum):
     OUTSIDE_ZONE = "OUTSIDE_ZONE"
     DOCUMENT_MISSING = "DOCUMENT_MISSING"
     DOCUMENT_EXPIRED = "DOCUMENT_EXPIRED"
+    DOCUMENT_REJECTED = "DOCUMENT_REJECTED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,16 +314,29 @@ async def _reasons(
         )  # type: ignore[arg-type]
     )
     today = clock.now().date()
-    held: dict[tuple[int, int], bool] = {}  # (company, type) -> some copy still valid
+    # (company, type) -> whether some copy is valid, and whether every copy was rejected
+    held: dict[tuple[int, int], bool] = {}
+    rejected_only: dict[tuple[int, int], bool] = {}
     if required:
-        for company_id, type_id, expires_on in await Document.filter(
+        filed = await Document.filter(
             company_id__in=[m.company_id for m in memberships],
             document_type_id__in=required,
             kind=DocumentKind.COMPANY,
             deleted_at=None,
-        ).values_list("company_id", "document_type_id", "expires_on"):
-            valid = expires_on is None or expires_on > today
-            held[(company_id, type_id)] = held.get((company_id, type_id), False) or valid
+        ).values_list("id", "company_id", "document_type_id", "expires_on")
+        rejected = set(
+            await DocumentReview.filter(
+                document_id__in=[row[0] for row in filed] or [0],
+                marketplace_id=service.marketplace_id,
+                status=DocumentReviewStatus.REJECTED,
+            ).values_list("document_id", flat=True)
+        )
+        for document_id, company_id, type_id, expires_on in filed:
+            key = (company_id, type_id)
+            was_rejected = document_id in rejected
+            rejected_only[key] = rejected_only.get(key, True) and was_rejected
+            valid = not was_rejected and (expires_on is None or expires_on > today)
+            held[key] = held.get(key, False) or valid
     out: dict[int, list[MatchReason]] = {}
     for m in memberships:
         why: list[MatchReason] = []
@@ -326,9 +349,12 @@ async def _reasons(
         if m.id not in in_zone:
             why.append(MatchReason.OUTSIDE_ZONE)
         copies = [held.get((m.company_id, t)) for t in required]
+        refused = [rejected_only.get((m.company_id, t), False) for t in required]
         if None in copies:
             why.append(MatchReason.DOCUMENT_MISSING)
-        if False in copies:
+        if any(copy is False and not no for copy, no in zip(copies, refused, strict=True)):
             why.append(MatchReason.DOCUMENT_EXPIRED)
+        if any(refused):
+            why.append(MatchReason.DOCUMENT_REJECTED)
         out[m.id] = why
     return out
