@@ -10,8 +10,9 @@ from models.catalog import ProviderService, ProviderServiceStatus, Service
 from models.invitation import Invitation, InvitationStatus
 from models.marketplace import Marketplace
 from models.membership import Membership, ProviderCompany
-from models.zone import ZoneKey, normalize_postal_code, prefix_of
+from models.zone import ZoneKey, haversine_km, normalize_postal_code
 from presta import clock
+from presta.i18n import _
 from presta.tx import atomic
 from resolvers.actor import Actor
 from resolvers.errors import UserError, not_found
@@ -22,6 +23,7 @@ from resolvers.invitation import (
     Rejected,
     new_invitation,
 )
+from resolvers.matching import address_keys, locate
 from resolvers.pagination import Page, keyset_page
 
 
@@ -37,7 +39,7 @@ async def invite_referenced_providers(
     if not company_ids or len(company_ids) > MAX_EMAILS:
         raise UserError(
             InvitationErrorCode.TOO_MANY_EMAILS if company_ids else InvitationErrorCode.INVALID,
-            f"Give 1 to {MAX_EMAILS} providers.",
+            _("Give 1 to {most} providers.", most=MAX_EMAILS),
             field="companyIds",
         )
     rejected: list[Rejected] = []
@@ -68,25 +70,25 @@ async def invite_referenced_providers(
                 # Unlisted companies are invisible to other marketplaces: same as absent.
                 error = UserError(
                     InvitationErrorCode.NOT_IN_DIRECTORY,
-                    "Provider not found in the directory.",
+                    _("Provider not found in the directory."),
                     field="companyIds",
                 )
             elif company_id in seen:
                 error = UserError(
                     InvitationErrorCode.DUPLICATE_EMAIL,
-                    f"{company.name} appears more than once.",
+                    _("{name} appears more than once.", name=company.name),
                     field="companyIds",
                 )
             elif company_id in live:
                 error = UserError(
                     InvitationErrorCode.ALREADY_MEMBER,
-                    f"{company.name} is already a provider here.",
+                    _("{name} is already a provider here.", name=company.name),
                     field="companyIds",
                 )
             elif company_id in pending:
                 error = UserError(
                     InvitationErrorCode.ALREADY_INVITED,
-                    f"{company.name} has a pending invitation.",
+                    _("{name} has a pending invitation.", name=company.name),
                     field="companyIds",
                 )
             else:
@@ -108,6 +110,27 @@ async def _company_contact(company: ProviderCompany) -> str:
     return user.email if user is not None else ""
 
 
+async def _companies_covering(code: str) -> list[int]:
+    """Companies whose own zone holds the postal code: listed, its département, or a circle
+    around its centroid."""
+    where = locate(code, None, None)
+    rows = await ZoneKey.filter(company_id__isnull=False, key__in=address_keys(where)).values_list(
+        "company_id", "latitude", "longitude", "radius_km"
+    )
+    return sorted(
+        {
+            company_id
+            for company_id, latitude, longitude, radius_km in rows
+            if radius_km is None
+            or (
+                where.latitude is not None
+                and where.longitude is not None
+                and haversine_km(where.latitude, where.longitude, latitude, longitude) <= radius_km
+            )
+        }
+    )
+
+
 async def provider_directory(
     actor: Actor,
     *,
@@ -127,7 +150,7 @@ async def provider_directory(
     if service_id is not None:
         service = await Service.get_or_none(id=service_id, marketplace_id=marketplace_id)
         if service is None:
-            raise not_found("Service", field="serviceId")
+            raise not_found(_("Service"), field="serviceId")
         # Catalogues are per marketplace: a service elsewhere matches by its name.
         offering = await ProviderService.filter(
             status=ProviderServiceStatus.ACCEPTED, service__name__iexact=service.name
@@ -137,12 +160,9 @@ async def provider_directory(
         code = normalize_postal_code(postal_code)
         if code is None:
             raise UserError(
-                InvitationErrorCode.INVALID, "A postal code has 5 digits.", field="postalCode"
+                InvitationErrorCode.INVALID, _("A postal code has 5 digits."), field="postalCode"
             )
-        covering = await ZoneKey.filter(
-            company_id__isnull=False, key__in=[code, prefix_of(code)]
-        ).values_list("company_id", flat=True)
-        query = query.filter(id__in=list(_ids(covering)))
+        query = query.filter(id__in=await _companies_covering(code))
     return await keyset_page(
         query, first=first, after=after, last=last, before=before, newest_first=False
     )
