@@ -1,0 +1,123 @@
+"""Reads give the same answers whichever executor runs them (issue 16, item 4).
+
+Every read document of the test suite and the benchmarks (found mechanically:
+``tests.support.read_documents``) and documents generated from the schema's Query type
+(``tests.support.read_strategy``) are sent over HTTP as every kind of principal of a rich
+two-marketplace world (``tests.support.reads_world``), once on the default path (compiled
+when the operation compiles) and once with ``X-Presta-Executor: standard``; the answers must
+be equal (``tests.support.differential``). Each answer must also fit the document and the
+schema's nullability, and hold nothing of the other marketplace (``tests.support.read_checks``).
+
+Budgets: ``PRESTA_READS_EXAMPLES`` generated documents (``make test``: a few hundred;
+``make fuzz``: thousands).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from graphql import GraphQLSchema, parse
+
+from presta import clock
+from schema.root import schema as strawberry_schema
+from tests.support.differential import Mismatch, Sent, both_executors
+from tests.support.graphql import http_client
+from tests.support.read_checks import leaks, shape_problems
+from tests.support.read_documents import Pools, read_documents, variable_sets
+from tests.support.reads_world import ACTORS, ReadsWorld, seed
+
+EXAMPLES = int(os.environ.get("PRESTA_READS_EXAMPLES", "150"))
+SCHEMA: GraphQLSchema = strawberry_schema._schema
+
+CURSORS = """{
+  serviceRequests(first: 2) { pageInfo { endCursor } }
+  providers(first: 2) { pageInfo { endCursor } }
+  conversations(first: 1) { pageInfo { endCursor } }
+  interventions(first: 1) { pageInfo { endCursor } }
+}"""
+
+
+@dataclass
+class Harness:
+    world: ReadsWorld
+    client: httpx.AsyncClient
+    pools: Pools
+
+    async def check(self, sent: Sent, *, source: str) -> list[str]:
+        """The problems of one operation: a disagreement, a malformed answer, a leak."""
+        headers = self.world.headers[sent.actor]
+        try:
+            answer = await both_executors(self.client, sent, headers, source=source)
+        except Mismatch as mismatch:
+            return [str(mismatch)]
+        problems = shape_problems(
+            SCHEMA, parse(sent.document), sent.operation_name, sent.variables, answer.body
+        )
+        problems += [f"leaked: {found}" for found in leaks(self.world, sent.actor, answer.body)]
+        if problems:
+            return ["\n".join([*problems[:10], sent.describe(), f"answer: {answer.body}"])]
+        return []
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[Harness]:
+    world = await seed()
+    # Answers that show the time or sign with it (exports, download links) are asked twice.
+    clock.freeze()
+    async with http_client() as client:
+        answer = await client.post(
+            "/graphql", json={"query": CURSORS}, headers=world.headers["admin_a"]
+        )
+        data = answer.json()["data"]
+        cursors = [v["pageInfo"]["endCursor"] for v in data.values() if v["pageInfo"]["endCursor"]]
+        alpha, beta = world.own_ids["alpha"], world.own_ids["beta"]
+        pools = Pools(
+            ids_by_type={
+                t: [i for i in ids if i not in beta] for t, ids in world.ids_by_type.items()
+            },
+            foreign_by_type={
+                t: [i for i in ids if i in beta] for t, ids in world.ids_by_type.items()
+            },
+            cursors=cursors,
+            dates=world.dates,
+            invitation_token=world.base.values["invitation_token"],
+        )
+        assert alpha
+        assert beta
+        assert cursors
+        yield Harness(world, client, pools)
+
+
+def test_the_read_documents_of_the_suite_and_the_benchmarks_are_found() -> None:
+    documents = read_documents(SCHEMA)
+    names = {d.operation_name for d in documents}
+    origins = {d.origin.split(":")[0] for d in documents}
+    assert {"ProviderDashboard", "ProvidersScreen"} <= names, names
+    assert "bench/queries.py" in origins
+    assert "tests/test_tabs.py" in origins
+    assert len(documents) >= 60
+
+
+async def test_every_read_document_of_the_suite_answers_alike_on_both_executors_for_everyone(
+    harness: Harness,
+) -> None:
+    started = time.perf_counter()
+    problems: list[str] = []
+    runs = 0
+    for document in read_documents(SCHEMA):
+        for variables in variable_sets(SCHEMA, document, harness.pools):
+            for actor in ACTORS:
+                sent = Sent(
+                    document.text, variables, actor, document.operation_name, document.origin
+                )
+                problems += await harness.check(sent, source="fixed")
+                runs += 1
+    print(f"\n{runs} fixed runs in {time.perf_counter() - started:.1f} s")
+    assert not problems, f"{len(problems)} problem(s); the first ones:\n\n" + "\n\n".join(
+        problems[:5]
+    )
