@@ -1,0 +1,35 @@
+"""The executor's answer depends on the document and the data only, not on which resolver
+happened to finish first (``schema.http.execution``)."""
+
+from __future__ import annotations
+
+from schema.base import encode_id
+from tests.factories.account import actor_of, make_marketplace, make_staff
+from tests.support.graphql import execute
+
+TWO_FAILING_FIELDS = """query($membership: ID!, $endpoint: ID!) {
+  marketingConsent(membershipId: $membership) { channel granted }
+  webhookDeliveries(endpointId: $endpoint) { nodes { id } }
+}"""
+
+
+async def test_of_two_failing_fields_the_first_in_the_document_is_reported_every_time() -> None:
+    # Both fields are non-null: each failure nulls the whole answer, and one error says why.
+    # Which one used to depend on which query the database answered first.
+    marketplace = await make_marketplace()
+    admin = await actor_of(await make_staff(marketplace), marketplace)
+    variables = {
+        "membership": str(encode_id("Membership", 987_654_321)),
+        "endpoint": str(encode_id("WebhookEndpoint", 987_654_321)),
+    }
+    consent, deliveries = TWO_FAILING_FIELDS.strip().splitlines()[1:3]
+    swapped = TWO_FAILING_FIELDS.replace(consent, "@").replace(deliveries, consent)
+    swapped = swapped.replace("@", deliveries)
+    for document, first in (
+        (TWO_FAILING_FIELDS, "marketingConsent"),
+        (swapped, "webhookDeliveries"),
+    ):
+        for _ in range(8):
+            result = await execute(document, variables, actor=admin)
+            assert result.data is None
+            assert [e["path"] for e in result.errors] == [[first]]
