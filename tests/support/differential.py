@@ -101,12 +101,14 @@ class Mismatch(AssertionError):
 
 
 async def both_executors(
-    client: httpx.AsyncClient, sent: Sent, headers: dict[str, str], *, source: str
+    client: httpx.AsyncClient, sent: Sent, headers: dict[str, str], *, source: str | None
 ) -> Answer:
-    """The answer of the default path, after checking the standard executor gives the same."""
+    """The answer of the default path, after checking the standard executor gives the same;
+    counted in ``EXECUTORS`` under ``source`` (None: not counted)."""
     first = await send(client, sent, headers)
     standard = await send(client, sent, headers, standard=True)
-    EXECUTORS[(source, first.executor)] += 1
+    if source is not None:
+        EXECUTORS[(source, first.executor)] += 1
     if standard.executor != "standard":
         raise Mismatch(
             f"`{EXECUTOR_HEADER}: standard` ran the {standard.executor} executor\n"
