@@ -19,7 +19,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -52,6 +52,8 @@ class Harness:
     world: ReadsWorld
     client: httpx.AsyncClient
     pools: Pools
+    # What the answers were: "data", or the codes of their errors.
+    outcomes: Counter[str] = field(default_factory=Counter)
 
     async def check(self, sent: Sent, *, source: str | None) -> list[str]:
         """The problems of one operation: a disagreement, a malformed answer, a leak."""
@@ -60,6 +62,9 @@ class Harness:
             answer = await both_executors(self.client, sent, headers, source=source)
         except Mismatch as mismatch:
             return [str(mismatch)]
+        errors = answer.body.get("errors") or []
+        codes = {(e.get("extensions") or {}).get("code", "?") for e in errors}
+        self.outcomes[" ".join(sorted(codes)) or "data"] += 1
         problems = shape_problems(
             SCHEMA, parse(sent.document), sent.operation_name, sent.variables, answer.body
         )
@@ -122,7 +127,7 @@ async def test_every_read_document_of_the_suite_answers_alike_on_both_executors_
                 )
                 problems += await harness.check(sent, source="fixed")
                 runs += 1
-    print(f"\n{runs} fixed runs in {time.perf_counter() - started:.1f} s")
+    print(f"\n{runs} fixed runs in {time.perf_counter() - started:.1f} s: {harness.outcomes}")
     assert not problems, f"{len(problems)} problem(s); the first ones:\n\n" + "\n\n".join(
         problems[:5]
     )
@@ -166,7 +171,8 @@ async def test_generated_read_documents_answer_alike_on_both_executors_for_every
     runs = sum(outcomes.values())
     print(
         f"\n{runs} generated documents in {time.perf_counter() - started:.1f} s, "
-        f"{len(invalid)} invalid; features: {dict(sorted(features.items()))}"
+        f"{len(invalid)} invalid; features: {dict(sorted(features.items()))}; "
+        f"answers: {harness.outcomes}"
     )
     assert not problems, f"{len(problems)} problem(s); the first ones:\n\n" + "\n\n".join(
         problems[:5]
