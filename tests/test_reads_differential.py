@@ -227,3 +227,9 @@ async def test_the_checks_catch_a_null_where_the_schema_forbids_it_a_missing_key
     foreign = harness.world.base.gid("request_b")
     assert leaks(harness.world, "admin_a", {"data": {"node": {**node, "id": foreign}}}) == [foreign]
     assert leaks(harness.world, "admin_b", answer.body) == [node["id"]]
+    # A provider of both marketplaces knows the other one: its own role there.
+    roles = {
+        "data": {"viewer": {"roles": [{"marketplaceId": harness.world.base.gid("marketplace_b")}]}}
+    }
+    assert leaks(harness.world, "provider_ab", roles) == []
+    assert leaks(harness.world, "provider_a", roles) == [harness.world.base.gid("marketplace_b")]

@@ -217,13 +217,14 @@ def shape_problems(
 
 
 def leaks(world: ReadsWorld, actor: str, body: dict[str, Any]) -> list[str]:
-    """The other marketplace's IDs and text found in the answer of a principal of one."""
+    """The other marketplace's IDs and text found in the answer of a principal of one (but
+    what it may know of the other: its own roles there)."""
     acting = acting_marketplace(actor)
     if acting is None:
         return []
     other = "beta" if acting == "alpha" else "alpha"
     strings = set(_strings(body))
-    found = sorted(strings & world.own_ids[other])
+    found = sorted(strings & (world.own_ids[other] - world.known_elsewhere.get(actor, set())))
     if other == "beta":
         found += sorted(repr(s) for s in strings if SECRET_OF_B in s)
     return found

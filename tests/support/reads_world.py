@@ -58,6 +58,8 @@ class ReadsWorld:
     # Global IDs by GraphQL type name (marketplace A's first, then B's).
     ids_by_type: dict[str, list[str]] = field(default_factory=dict)
     dates: list[str] = field(default_factory=list)
+    # What a principal of one marketplace may know of the other: provider P2 belongs to both.
+    known_elsewhere: dict[str, set[str]] = field(default_factory=dict)
 
 
 def acting_marketplace(actor: str) -> str | None:
@@ -211,6 +213,7 @@ async def seed() -> ReadsWorld:
         world.ids_by_type.setdefault(type_name, []).append(_gid(type_name, pk))
     today = clock.now().date()
     world.dates = [str(today), str(today + timedelta(days=4)), str(date(2020, 2, 29))]
+    world.known_elsewhere = {"provider_ab": {base.gid("marketplace_b")}}
     world.headers = _headers(base)
     return world
 
