@@ -26,12 +26,12 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
     long-lived subscription would grow by a few entries per event, for ever (seen in
     ``bench/load.py``: +3 MiB per 2,000 deliveries, never released).
 
-    And when several sibling fields fail and their parent is nulled, the error reported (one:
-    graphql-core reports the error that nulls a parent, not its siblings') is the first in
-    the document's order. graphql-core reported the first to fail and cancelled the others,
-    so the answer depended on which query the database answered first (found by
-    tests/test_reads_differential.py): the same document on the same data now always gets
-    the same answer.
+    And when several sibling fields (or items of a list) fail and their parent is nulled, the
+    error reported (one: graphql-core reports the error that nulls a parent, not its
+    siblings') is the first in the document's (or the list's) order. graphql-core reported
+    the first to fail and cancelled the others, so the answer depended on which query the
+    database answered first (found by tests/test_reads_differential.py): the same document
+    on the same data now always gets the same answer.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -79,10 +79,49 @@ class Execution(StrawberryGraphQLCoreExecutionContext):
 
         return settled()
 
+    def complete_iterable_value(self, *args: Any, **kwargs: Any) -> Any:
+        # The items' awaitables never raise (``_capture``): none is cancelled, and the list
+        # raises the error of its first failing item.
+        completed = super().complete_iterable_value(*args, **kwargs)
+        if not self.is_awaitable(completed):
+            return completed
+
+        async def first_failing_item() -> list[Any]:
+            items = await completed
+            for item in items:
+                if isinstance(item, _Failed):
+                    raise item.error
+            return items  # type: ignore[no-any-return]
+
+        return first_failing_item()
+
+    def complete_awaitable_list_item_value(self, *args: Any, **kwargs: Any) -> Any:
+        return _capture(super().complete_awaitable_list_item_value(*args, **kwargs))
+
+    def complete_list_item_value(self, item: Any, complete_results: list[Any], *rest: Any) -> bool:
+        awaitable = super().complete_list_item_value(item, complete_results, *rest)
+        if awaitable:
+            complete_results[-1] = _capture(complete_results[-1])
+        return awaitable
+
     def build_per_event_executor(self, payload: Any) -> Any:
         executor = super().build_per_event_executor(payload)
         executor._relevant_sub_fields = {}
         return executor
+
+
+class _Failed:
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+async def _capture(awaitable: Any) -> Any:
+    try:
+        return await awaitable
+    except Exception as error:
+        return _Failed(error)
 
 
 async def _settle(awaitables: list[Any]) -> list[Any]:

@@ -25,14 +25,14 @@ from graphql import (
     GraphQLNonNull,
     GraphQLSchema,
     InlineFragmentNode,
+    ListValueNode,
     OperationDefinitionNode,
     OperationType,
-    TypeInfo,
-    TypeInfoVisitor,
+    ValueNode,
+    VariableNode,
     Visitor,
     get_named_type,
     parse,
-    print_ast,
     type_from_ast,
     validate,
     visit,
@@ -129,9 +129,9 @@ class Pools:
         return own[0] if own else str(encode_id(type_name, 987_654_321))
 
 
-def _usages(schema: GraphQLSchema, operation: OperationDefinitionNode) -> dict[str, list[str]]:
-    """For each variable, the object types the ID it holds should be of."""
-    info = TypeInfo(schema)
+def _usages(operation: OperationDefinitionNode) -> dict[str, list[str]]:
+    """For each variable, the object types the ID it holds should be of: by the argument's
+    name, or for ``node(id:)`` by the type conditions of the fragments below."""
     usage: dict[str, list[str]] = {}
     fields: list[FieldNode] = []
 
@@ -155,15 +155,14 @@ def _usages(schema: GraphQLSchema, operation: OperationDefinitionNode) -> dict[s
             for name in names:
                 usage.setdefault(name, wanted)
 
-    visit(operation, TypeInfoVisitor(info, Find()))
+    visit(operation, Find())
     return usage
 
 
-def _variables_in(value: Any) -> list[str]:
-    kind = type(value).__name__
-    if kind == "VariableNode":
+def _variables_in(value: ValueNode) -> list[str]:
+    if isinstance(value, VariableNode):
         return [value.name.value]
-    if kind == "ListValueNode":
+    if isinstance(value, ListValueNode):
         return [n for v in value.values for n in _variables_in(v)]
     return []
 
@@ -190,7 +189,7 @@ def variable_sets(
         if isinstance(d, OperationDefinitionNode)
         and (d.name.value if d.name else None) == document.operation_name
     )
-    usages = _usages(schema, operation)
+    usages = _usages(operation)
     first: dict[str, Any] = {}
     second: dict[str, Any] = {}
     varied = False
@@ -245,7 +244,3 @@ def _value(name: str, type_: Any, wanted: list[str], pools: Pools, *, foreign: b
     if name in ("text", "name"):
         return "Soci"
     return "x"
-
-
-def operation_text(document: FixedDocument) -> str:
-    return print_ast(document.ast)
