@@ -26,11 +26,16 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-## The dispatch model at length (tests/test_dispatch_model.py): at least FUZZ_STEPS random steps.
+## At length: the dispatch model (tests/test_dispatch_model.py), at least FUZZ_STEPS random
+## steps; the differential reads (tests/test_reads_differential.py), FUZZ_READS generated
+## documents. The summary line says how many ran compiled and how many standard.
 FUZZ_STEPS ?= 10000
+FUZZ_READS ?= 3000
 fuzz: $(STAMP)
 	PRESTA_MODEL_EXAMPLES=400 PRESTA_MODEL_STEPS=50 PRESTA_MODEL_MIN_STEPS=$(FUZZ_STEPS) \
-		$(BIN)/python -m pytest -q tests/test_dispatch_model.py $(PYTEST_ARGS)
+		PRESTA_READS_EXAMPLES=$(FUZZ_READS) \
+		$(BIN)/python -m pytest -q tests/test_dispatch_model.py tests/test_reads_differential.py \
+		$(PYTEST_ARGS)
 
 check: $(STAMP)
 	$(BIN)/ruff check .

@@ -5,10 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 _offset = timedelta(0)
+_frozen: datetime | None = None
 
 
 def now() -> datetime:
-    return datetime.now(UTC) + _offset
+    return (_frozen or datetime.now(UTC)) + _offset
+
+
+def freeze(at: datetime | None = None) -> None:
+    """Stop the clock at ``at``, by default now to the second (tests only: an answer that
+    shows the time, or signs with it, must be the same when asked twice)."""
+    global _frozen
+    _frozen = at or datetime.now(UTC).replace(microsecond=0)
 
 
 def advance(delta: timedelta) -> None:
@@ -18,5 +26,6 @@ def advance(delta: timedelta) -> None:
 
 
 def reset() -> None:
-    global _offset
+    global _offset, _frozen
     _offset = timedelta(0)
+    _frozen = None

@@ -128,3 +128,12 @@ def anyio_backend() -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: starts real server processes")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # Which executor answered the differential read tests: the compiler's coverage.
+    from tests.support.differential import summary
+
+    line = summary()
+    if line:
+        terminalreporter.write_line(line)

@@ -158,7 +158,15 @@ async def seed() -> World:
     endpoint, delivery = await _webhook(actors["admin_a"])
 
     w.actors = actors
-    w.users = {"provider_a": p1, "client_a": client.user, "admin_a": admin_a}
+    w.users = {
+        "provider_a": p1,
+        "provider_ab": p2,
+        "client_a": client.user,
+        "agent_a": agent_a,
+        "admin_a": admin_a,
+        "admin_b": admin_b,
+        "platform_admin": root,
+    }
     w.values = {
         "invitation_token": token_of(invitation),
         "refresh_token": refresh.refresh_token,
@@ -166,6 +174,8 @@ async def seed() -> World:
         "starts_at": (clock.now() + timedelta(days=5)).isoformat(),
         "ends_at": (clock.now() + timedelta(days=5, hours=2)).isoformat(),
         "price": str(Decimal("90.00")),
+        "api_key_partner_read_a": read_secret,
+        "api_key_partner_rw_a": rw_secret,
     }
     w.ids = {
         "marketplace_a": ("Marketplace", ma.id),
