@@ -1,22 +1,32 @@
 """The graphql-transport-ws handler: counts running operations, refuses malformed messages
 and too many operations per connection, resolves persisted documents named by hash
-(``schema.http.persisted``), and says why a connection_init was refused."""
+(``schema.http.persisted``), and says why a connection_init was refused.
+
+Subscriptions run in cohorts (``schema.http.cohort``): the handler joins the operation to its
+cohort and sends what the cohort computed, wrapped in the operation's ``next`` envelope.
+Queries and mutations over the websocket, and documents that do not parse, go through
+strawberry's own path."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationType
+from starlette.websockets import WebSocketDisconnect
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
 
+from presta import ratelimit
 from presta.metrics import ACTIVE_SUBSCRIPTIONS
+from presta.settings import settings
 from resolvers.errors import AuthError
 from schema.context import Context
+from schema.http import cohort
 from schema.http.errors import log_refusal
 from schema.http.persisted import PersistedDocuments
+from schema.http.ratelimit import buckets_for, cost_of, rate_limited_error
 
 
 class Refused(Exception):
@@ -42,9 +52,54 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         ACTIVE_SUBSCRIPTIONS.inc()
         try:
-            await super().run_operation(operation)
+            key = cohort.cohort_key(
+                operation.query, operation.variables, operation.operation_name, self.context.actor
+            )
+            if key is None:
+                await super().run_operation(operation)
+            else:
+                await self._run_member(operation, key)
         finally:
             ACTIVE_SUBSCRIPTIONS.dec()
+
+    async def _run_member(self, operation: Operation[Context, None], key: Any) -> None:
+        """Send the cohort's payloads to this operation, in order, then how it ended."""
+        member = cohort.Member(operation.id)
+
+        def stream(context: Context) -> Any:
+            return self.schema.stream(
+                operation.query,
+                variable_values=operation.variables,
+                context_value=context,
+                root_value=self.root_value,
+                operation_name=operation.operation_name,
+            )
+
+        try:
+            if cohort.join(key, member, stream, self.context):
+                # The cohort passed the document's checks for an equal actor; the rate limit
+                # is this connection's own.
+                refused = await _rate_limited(self.context)
+                if refused is not None:
+                    await operation.send_initial_errors([refused])
+                    return
+            send = self.websocket.ws.send_text  # type: ignore[attr-defined]
+            while True:
+                item = await member.next()
+                if isinstance(item, str):
+                    await send(member.prefix + item + "}")
+                    continue
+                if item.errors is not None:
+                    await operation.send_initial_errors(item.errors)
+                    return
+                if item.payload is not None:
+                    await send(member.prefix + item.payload + "}")
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+                return
+        except (OSError, RuntimeError, WebSocketDisconnect):
+            return  # the connection is gone; the handler cleans up
+        finally:
+            member.leave()
 
     async def handle_message(self, message: Any) -> None:
         # strawberry indexes messages as it finds them: a list, a payload that is a string or
@@ -71,6 +126,14 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 )
                 return
         await super().handle_message(message)
+
+
+async def _rate_limited(context: Context) -> GraphQLError | None:
+    if not settings().rate_limiting:
+        return None
+    cost = cost_of(OperationType.SUBSCRIPTION, [])
+    decision = await ratelimit.check(buckets_for(context.actor, context.request, cost))
+    return None if decision.allowed else rate_limited_error(decision)
 
 
 def _ws_message_problem(message: Any) -> str | None:
