@@ -4,8 +4,9 @@ A cohort is the subscriptions of this process that run the same document and ope
 the same variables for an equal actor: everything an execution depends on besides the event,
 so they would compute the same payload for every event. The cohort runs the subscription once
 (strawberry's pipeline: limits, policy, the field's ``follow`` with its access check per event,
-masking), serialises each result once, and hands the same text to each member; a member only
-wraps it in its own ``{"id":…,"type":"next","payload":…}`` and sends it.
+masking), serialises each result once, and hands the same bytes to each member; a member only
+wraps them in its own ``{"id":…,"type":"next","payload":…}`` and writes the frame at once
+(``send_now``, offered by the server's protocol in ``service.ws``) when its socket is idle.
 
 Each member has its own bounded queue and sends in its own task, so one that reads slowly holds
 up nobody: when its queue overflows while its send has been blocked for
@@ -63,7 +64,7 @@ _TOO_SLOW_PAYLOAD: Final = orjson.dumps(
             ).formatted
         ],
     }
-).decode()
+)
 
 
 class Ended:
@@ -71,7 +72,9 @@ class Ended:
 
     __slots__ = ("errors", "payload")
 
-    def __init__(self, *, payload: str | None = None, errors: list[GraphQLError] | None = None):
+    def __init__(
+        self, *, payload: bytes | None = None, errors: list[GraphQLError] | None = None
+    ) -> None:
         self.payload = payload  # a last ``next`` before ``complete``
         self.errors = errors  # an ``error`` message instead of ``complete``
 
@@ -128,14 +131,27 @@ def _resumes(selections: Any, variables: dict[str, Any]) -> bool:
     return False
 
 
+SendNow = Callable[[bytes], bool]
+
+
 class Member:
-    """One subscription of a cohort: a queue of payloads, sent by the operation's task."""
+    """One subscription of a cohort: what it was not able to write at once is queued, and
+    sent in order by the operation's task."""
 
-    __slots__ = ("_ended", "_queue", "_sending_since", "_waiter", "cohort", "prefix")
+    __slots__ = (
+        "_ended",
+        "_queue",
+        "_send_now",
+        "_sending_since",
+        "_waiter",
+        "cohort",
+        "prefix",
+    )
 
-    def __init__(self, operation_id: str) -> None:
-        self.prefix = '{"id":' + orjson.dumps(operation_id).decode() + ',"type":"next","payload":'
-        self._queue: deque[str] = deque()
+    def __init__(self, operation_id: str, send_now: SendNow | None = None) -> None:
+        self.prefix = b'{"id":' + orjson.dumps(operation_id) + b',"type":"next","payload":'
+        self._send_now = send_now
+        self._queue: deque[bytes] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._sending_since: float | None = None
         self._ended: Ended | None = None
@@ -145,7 +161,19 @@ class Member:
     def queued(self) -> int:
         return len(self._queue)
 
-    def offer(self, payload: str) -> None:
+    def deliver(self, payload: bytes) -> None:
+        """Write the event now if nothing of this member waits and its socket takes it."""
+        if (
+            self._send_now is not None
+            and not self._queue
+            and self._sending_since is None
+            and self._ended is None
+            and self._send_now(self.prefix + payload + b"}")
+        ):
+            return
+        self.offer(payload)
+
+    def offer(self, payload: bytes) -> None:
         if self._ended is not None:
             return
         bound = settings().live_queue_size
@@ -175,7 +203,7 @@ class Member:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    async def next(self) -> str | Ended:
+    async def next(self) -> bytes | Ended:
         """The next payload to send, or how the stream ended once all are sent."""
         self._sending_since = None
         while True:
@@ -235,7 +263,7 @@ class Cohort:
                     self.started = True
                     payload = _payload(result)
                     for member in list(self.members):
-                        member.offer(payload)
+                        member.deliver(payload)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -246,13 +274,13 @@ class Cohort:
                 member.end(ended)
 
 
-def _payload(result: ExecutionResult) -> str:
+def _payload(result: ExecutionResult) -> bytes:
     body: dict[str, Any] = {"data": result.data}
     if result.errors:
         body["errors"] = [error.formatted for error in result.errors]
     if result.extensions:
         body["extensions"] = result.extensions
-    return orjson.dumps(body).decode()
+    return orjson.dumps(body)
 
 
 _cohorts: dict[Hashable, Cohort] = {}

@@ -28,6 +28,10 @@ from schema.http.errors import log_refusal
 from schema.http.persisted import PersistedDocuments
 from schema.http.ratelimit import buckets_for, cost_of, rate_limited_error
 
+# The key of ``service.ws``'s ``send_now`` in a websocket scope's extensions (schema does not
+# import the process layer; without it, every message goes through ASGI).
+SEND_NOW = "presta.send_now"
+
 
 class Refused(Exception):
     """connection_init refused: the close reason says why (strawberry's own says Forbidden)."""
@@ -64,7 +68,9 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def _run_member(self, operation: Operation[Context, None], key: Any) -> None:
         """Send the cohort's payloads to this operation, in order, then how it ended."""
-        member = cohort.Member(operation.id)
+        ws = self.websocket.ws  # type: ignore[attr-defined]
+        fast = ws.scope.get("extensions", {}).get(SEND_NOW)
+        member = cohort.Member(operation.id, fast["send"] if fast else None)
 
         def stream(context: Context) -> Any:
             return self.schema.stream(
@@ -83,17 +89,16 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 if refused is not None:
                     await operation.send_initial_errors([refused])
                     return
-            send = self.websocket.ws.send_text  # type: ignore[attr-defined]
             while True:
                 item = await member.next()
-                if isinstance(item, str):
-                    await send(member.prefix + item + "}")
+                if isinstance(item, bytes):
+                    await ws.send_text((member.prefix + item + b"}").decode())
                     continue
                 if item.errors is not None:
                     await operation.send_initial_errors(item.errors)
                     return
                 if item.payload is not None:
-                    await send(member.prefix + item.payload + "}")
+                    await ws.send_text((member.prefix + item.payload + b"}").decode())
                 await operation.send_operation_message({"id": operation.id, "type": "complete"})
                 return
         except (OSError, RuntimeError, WebSocketDisconnect):
