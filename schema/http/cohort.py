@@ -41,6 +41,7 @@ from graphql import (
     parse,
 )
 from graphql.error import GraphQLSyntaxError
+from prometheus_client import Counter
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from presta.settings import settings
@@ -49,6 +50,8 @@ from schema.context import Context
 from schema.http.live import SUBSCRIBER_TOO_SLOW
 
 log = logging.getLogger(__name__)
+
+CUT_OFF = Counter("presta_live_cut_off_total", "Live subscribers cut off with SUBSCRIBER_TOO_SLOW.")
 
 # A member that is not blocked in a send may queue past the bound while the server catches up
 # with a burst, up to this many times the bound; past it, it is too slow all the same.
@@ -180,6 +183,7 @@ class Member:
         queue = self._queue
         if len(queue) >= bound and (self._stalled() or len(queue) >= bound * _LAG_FACTOR):
             OVERFLOWS.inc()
+            CUT_OFF.inc()
             QUEUED.dec(len(queue))
             queue.clear()
             self._ended = TOO_SLOW
