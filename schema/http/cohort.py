@@ -154,7 +154,8 @@ class Member:
     def __init__(self, operation_id: str, send_now: SendNow | None = None) -> None:
         self.prefix = b'{"id":' + orjson.dumps(operation_id) + b',"type":"next","payload":'
         self._send_now = send_now
-        self._queue: deque[bytes] = deque()
+        # Made when first needed: an empty deque is 760 bytes, and most members never queue.
+        self._queue: deque[bytes] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._sending_since: float | None = None
         self._ended: Ended | None = None
@@ -162,7 +163,7 @@ class Member:
 
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        return len(self._queue) if self._queue else 0
 
     def deliver(self, payload: bytes) -> None:
         """Write the event now if nothing of this member waits and its socket takes it."""
@@ -181,6 +182,8 @@ class Member:
             return
         bound = settings().live_queue_size
         queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
         if len(queue) >= bound and (self._stalled() or len(queue) >= bound * _LAG_FACTOR):
             OVERFLOWS.inc()
             CUT_OFF.inc()
@@ -225,8 +228,9 @@ class Member:
                 self._waiter = None
 
     def leave(self) -> None:
-        QUEUED.dec(len(self._queue))
-        self._queue.clear()
+        if self._queue:
+            QUEUED.dec(len(self._queue))
+            self._queue.clear()
         if self.cohort is not None:
             self.cohort.leave(self)
             self.cohort = None
