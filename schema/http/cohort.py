@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, Callable, Hashable
 from contextlib import aclosing
 from functools import lru_cache
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import orjson
 from graphql import (
@@ -137,26 +137,47 @@ def _resumes(selections: Any, variables: dict[str, Any]) -> bool:
 SendNow = Callable[[bytes], bool]
 
 
+class Transport(Protocol):
+    """What a member needs of its connection (``schema.http.websocket``)."""
+
+    async def send(self, frame: bytes) -> bool:
+        """Send one text frame, waiting for the socket; False when the connection is gone."""
+        ...
+
+    async def finish(self, member: Member, how: Ended) -> None:
+        """Send how the stream ended (``error``, or a last ``next`` and ``complete``)."""
+        ...
+
+    def left(self, member: Member) -> None:
+        """The member is done (ended, or its connection is gone)."""
+        ...
+
+
 class Member:
-    """One subscription of a cohort: what it was not able to write at once is queued, and
-    sent in order by the operation's task."""
+    """One subscription of a cohort. An event is written at once when the socket takes it;
+    otherwise it is queued, and a task of the member's own sends the queue in order, then
+    ends. An idle member holds no task and no queue."""
 
     __slots__ = (
         "_ended",
         "_queue",
         "_send_now",
         "_sending_since",
-        "_waiter",
+        "_task",
         "cohort",
         "prefix",
+        "transport",
     )
 
-    def __init__(self, operation_id: str, send_now: SendNow | None = None) -> None:
+    def __init__(
+        self, operation_id: str, transport: Transport, send_now: SendNow | None = None
+    ) -> None:
         self.prefix = b'{"id":' + orjson.dumps(operation_id) + b',"type":"next","payload":'
+        self.transport = transport
         self._send_now = send_now
         # Made when first needed: an empty deque is 760 bytes, and most members never queue.
         self._queue: deque[bytes] | None = None
-        self._waiter: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
         self._sending_since: float | None = None
         self._ended: Ended | None = None
         self.cohort: Cohort | None = None
@@ -169,8 +190,7 @@ class Member:
         """Write the event now if nothing of this member waits and its socket takes it."""
         if (
             self._send_now is not None
-            and not self._queue
-            and self._sending_since is None
+            and self._task is None
             and self._ended is None
             and self._send_now(self.prefix + payload + b"}")
         ):
@@ -207,33 +227,46 @@ class Member:
         return asyncio.get_running_loop().time() - started >= settings().live_stall_seconds
 
     def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        if self._task is None and self.cohort is not None:
+            self._task = asyncio.get_running_loop().create_task(self._drain())
 
-    async def next(self) -> bytes | Ended:
-        """The next payload to send, or how the stream ended once all are sent."""
-        self._sending_since = None
-        while True:
-            if self._queue:
-                QUEUED.dec()
-                payload = self._queue.popleft()
-                self._sending_since = asyncio.get_running_loop().time()
-                return payload
-            if self._ended is not None:
-                return self._ended
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                if self._queue:
+                    QUEUED.dec()
+                    payload = self._queue.popleft()
+                    self._sending_since = loop.time()
+                    sent = await self.transport.send(self.prefix + payload + b"}")
+                    self._sending_since = None
+                    if not sent:
+                        self.leave()
+                        return
+                elif self._ended is not None:
+                    self._task = None  # not cancelled by leave() from here on
+                    await self.transport.finish(self, self._ended)
+                    self.leave()
+                    return
+                else:
+                    return
+        finally:
+            self._sending_since = None
+            if self._task is asyncio.current_task():
+                self._task = None
 
     def leave(self) -> None:
+        """Out of the cohort: nothing more is sent (the connection is gone or done)."""
         if self._queue:
             QUEUED.dec(len(self._queue))
             self._queue.clear()
+        task, self._task = self._task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
         if self.cohort is not None:
             self.cohort.leave(self)
             self.cohort = None
+            self.transport.left(self)
 
 
 class Cohort:

@@ -43,6 +43,8 @@ class Refused(Exception):
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    _members: dict[str, cohort.Member] | None = None  # the subscriptions run in cohorts
+
     """Counts the operations (subscriptions) running on websockets, for /metrics; closes the
     connection with 4400 on a message that does not follow graphql-transport-ws, and with 4403
     and the code and reason of an authentication refused at connection_init."""
@@ -54,23 +56,30 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.websocket.close(code=4403, reason=refused.reason)
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
+        key = cohort.cohort_key(
+            operation.query, operation.variables, operation.operation_name, self.context.actor
+        )
+        if key is not None:
+            await self._join(operation, key)
+            return
         ACTIVE_SUBSCRIPTIONS.inc()
         try:
-            key = cohort.cohort_key(
-                operation.query, operation.variables, operation.operation_name, self.context.actor
-            )
-            if key is None:
-                await super().run_operation(operation)
-            else:
-                await self._run_member(operation, key)
+            await super().run_operation(operation)
         finally:
             ACTIVE_SUBSCRIPTIONS.dec()
 
-    async def _run_member(self, operation: Operation[Context, None], key: Any) -> None:
-        """Send the cohort's payloads to this operation, in order, then how it ended."""
+    async def _join(self, operation: Operation[Context, None], key: Any) -> None:
+        """Join the operation to its cohort; the cohort's events reach it from then on (this
+        task ends: an idle subscription holds none)."""
         ws = self.websocket.ws  # type: ignore[attr-defined]
         fast = ws.scope.get("extensions", {}).get(SEND_NOW)
-        member = cohort.Member(operation.id, fast["send"] if fast else None)
+        member = cohort.Member(
+            operation.id, _Transport(self, operation), fast["send"] if fast else None
+        )
+        if self._members is None:
+            self._members = {}
+        self._members[operation.id] = member
+        ACTIVE_SUBSCRIPTIONS.inc()
 
         def stream(context: Context) -> Any:
             return self.schema.stream(
@@ -81,30 +90,19 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 operation_name=operation.operation_name,
             )
 
-        try:
-            if cohort.join(key, member, stream, self.context):
-                # The cohort passed the document's checks for an equal actor; the rate limit
-                # is this connection's own.
-                refused = await _rate_limited(self.context)
-                if refused is not None:
-                    await operation.send_initial_errors([refused])
-                    return
-            while True:
-                item = await member.next()
-                if isinstance(item, bytes):
-                    await ws.send_text((member.prefix + item + b"}").decode())
-                    continue
-                if item.errors is not None:
-                    await operation.send_initial_errors(item.errors)
-                    return
-                if item.payload is not None:
-                    await ws.send_text((member.prefix + item.payload + b"}").decode())
-                await operation.send_operation_message({"id": operation.id, "type": "complete"})
-                return
-        except (OSError, RuntimeError, WebSocketDisconnect):
-            return  # the connection is gone; the handler cleans up
-        finally:
+        if cohort.join(key, member, stream, self.context):
+            # The cohort passed the document's checks for an equal actor; the rate limit is
+            # this connection's own.
+            refused = await _rate_limited(self.context)
+            if refused is not None:
+                member.leave()
+                await operation.send_initial_errors([refused])
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        member = self._members.get(operation_id) if self._members else None
+        if member is not None:
             member.leave()
+        await super().cleanup_operation(operation_id)
 
     async def handle_message(self, message: Any) -> None:
         # strawberry indexes messages as it finds them: a list, a payload that is a string or
@@ -131,6 +129,41 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 )
                 return
         await super().handle_message(message)
+
+
+class _Transport:
+    """A cohort member's side of the connection: the operation's messages."""
+
+    __slots__ = ("handler", "operation")
+
+    def __init__(self, handler: TransportWSHandler, operation: Operation[Context, None]) -> None:
+        self.handler = handler
+        self.operation = operation
+
+    async def send(self, frame: bytes) -> bool:
+        try:
+            await self.handler.websocket.ws.send_text(frame.decode())  # type: ignore[attr-defined]
+        except (OSError, RuntimeError, WebSocketDisconnect):
+            return False
+        return True
+
+    async def finish(self, member: cohort.Member, how: cohort.Ended) -> None:
+        operation = self.operation
+        try:
+            if how.errors is not None:
+                await operation.send_initial_errors(how.errors)
+                return
+            if how.payload is not None and not await self.send(member.prefix + how.payload + b"}"):
+                return
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        except (OSError, RuntimeError, WebSocketDisconnect):
+            return
+
+    def left(self, member: cohort.Member) -> None:
+        members = self.handler._members
+        if members is not None and members.get(self.operation.id) is member:
+            del members[self.operation.id]
+            ACTIVE_SUBSCRIPTIONS.dec()
 
 
 async def _rate_limited(context: Context) -> GraphQLError | None:
