@@ -11,18 +11,29 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
+from weakref import WeakSet
 
 T = TypeVar("T")
 
 
 class Shared(Generic[T]):
+    _every: ClassVar[WeakSet[Shared[Any]]] = WeakSet()
+
     def __init__(self, seconds: float, kept: int) -> None:
         self.seconds = seconds
         self.kept = kept
+        Shared._every.add(self)
         # In time order, so stale results are dropped from the front: memory follows the
         # calls of the last ``seconds``, bounded by ``kept``.
         self._entries: OrderedDict[Hashable, tuple[float, asyncio.Future[T]]] = OrderedDict()
+
+    @classmethod
+    def forget_all(cls) -> None:
+        """Drop every shared result (tests: a database emptied with its ids restarted would
+        meet results computed for the same ids a moment before)."""
+        for shared in list(cls._every):
+            shared._entries.clear()
 
     async def get(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
         """``compute()``'s result, shared with every caller of the same key within the

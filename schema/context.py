@@ -19,6 +19,9 @@ from resolvers.authentication import Profile
 operation_loaders: ContextVar[dict[Any, Any] | None] = ContextVar("operation_loaders", default=None)
 
 
+# Live subscriptions of equal actors share one execution per event (``schema.http.cohort``): a
+# field added here that changes what a resolver returns (a language, say) must join the cohort
+# key in ``schema.http.websocket``.
 @dataclass
 class Context:
     request: Request | WebSocket

@@ -36,6 +36,7 @@ os.environ.update(
 import workers.actors  # noqa: E402, F401  (the jobs run in-process, as in the embedded default)
 from presta import clock, db, jobs, statements  # noqa: E402
 from presta.settings import get_settings  # noqa: E402
+from presta.sharing import Shared  # noqa: E402
 from resolvers.marketplace import forget_slugs  # noqa: E402
 from service.migrate import migrate  # noqa: E402
 from tests.support.mailbox import Mailbox  # noqa: E402
@@ -91,6 +92,7 @@ async def _truncate_all() -> None:
 @pytest.fixture(autouse=True)
 async def clean_state(database: None) -> AsyncIterator[None]:
     await _truncate_all()
+    Shared.forget_all()
     forget_slugs()
     clock.reset()
     yield

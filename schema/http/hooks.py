@@ -61,6 +61,10 @@ class _Runner(SchemaExtensionsRunner):
         return _Executing(self.extensions)
 
     def on_stream_result(self, result: StreamExecutionResult) -> StreamResultContextManager:
+        # Entered for every result of every live cohort: when no extension has the hook (none
+        # of ours), strawberry's exit stacks around nothing were ~14% of a cohort's event.
+        if not any(_wrapped(type(e), "on_stream_result") for e in self.extensions):
+            return _NOTHING  # type: ignore[return-value]
         return _StreamResult(self.extensions, result)
 
     async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
@@ -74,6 +78,7 @@ class _Runner(SchemaExtensionsRunner):
         return data
 
 
+_NOTHING = contextlib.nullcontext()
 _reporting: dict[type, bool] = {}
 
 

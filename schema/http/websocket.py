@@ -1,22 +1,36 @@
 """The graphql-transport-ws handler: counts running operations, refuses malformed messages
 and too many operations per connection, resolves persisted documents named by hash
-(``schema.http.persisted``), and says why a connection_init was refused."""
+(``schema.http.persisted``), and says why a connection_init was refused.
+
+Subscriptions run in cohorts (``schema.http.cohort``): the handler joins the operation to its
+cohort and sends what the cohort computed, wrapped in the operation's ``next`` envelope.
+Queries and mutations over the websocket, and documents that do not parse, go through
+strawberry's own path."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationType
+from starlette.websockets import WebSocketDisconnect
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
 )
 
+from presta import ratelimit
 from presta.metrics import ACTIVE_SUBSCRIPTIONS
+from presta.settings import settings
 from resolvers.errors import AuthError
 from schema.context import Context
+from schema.http import cohort
 from schema.http.errors import log_refusal
 from schema.http.persisted import PersistedDocuments
+from schema.http.ratelimit import buckets_for, cost_of, rate_limited_error
+
+# The key of ``service.ws``'s ``send_now`` in a websocket scope's extensions (schema does not
+# import the process layer; without it, every message goes through ASGI).
+SEND_NOW = "presta.send_now"
 
 
 class Refused(Exception):
@@ -29,6 +43,8 @@ class Refused(Exception):
 
 
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    _members: dict[str, cohort.Member] | None = None  # the subscriptions run in cohorts
+
     """Counts the operations (subscriptions) running on websockets, for /metrics; closes the
     connection with 4400 on a message that does not follow graphql-transport-ws, and with 4403
     and the code and reason of an authentication refused at connection_init."""
@@ -40,11 +56,53 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.websocket.close(code=4403, reason=refused.reason)
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
+        key = cohort.cohort_key(
+            operation.query, operation.variables, operation.operation_name, self.context.actor
+        )
+        if key is not None:
+            await self._join(operation, key)
+            return
         ACTIVE_SUBSCRIPTIONS.inc()
         try:
             await super().run_operation(operation)
         finally:
             ACTIVE_SUBSCRIPTIONS.dec()
+
+    async def _join(self, operation: Operation[Context, None], key: Any) -> None:
+        """Join the operation to its cohort; the cohort's events reach it from then on (this
+        task ends: an idle subscription holds none)."""
+        ws = self.websocket.ws  # type: ignore[attr-defined]
+        fast = ws.scope.get("extensions", {}).get(SEND_NOW)
+        member = cohort.Member(
+            operation.id, _Transport(self, operation), fast["send"] if fast else None
+        )
+        if self._members is None:
+            self._members = {}
+        self._members[operation.id] = member
+        ACTIVE_SUBSCRIPTIONS.inc()
+
+        def stream(context: Context) -> Any:
+            return self.schema.stream(
+                operation.query,
+                variable_values=operation.variables,
+                context_value=context,
+                root_value=self.root_value,
+                operation_name=operation.operation_name,
+            )
+
+        if cohort.join(key, member, stream, self.context):
+            # The cohort passed the document's checks for an equal actor; the rate limit is
+            # this connection's own.
+            refused = await _rate_limited(self.context)
+            if refused is not None:
+                member.leave()
+                await operation.send_initial_errors([refused])
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        member = self._members.get(operation_id) if self._members else None
+        if member is not None:
+            member.leave()
+        await super().cleanup_operation(operation_id)
 
     async def handle_message(self, message: Any) -> None:
         # strawberry indexes messages as it finds them: a list, a payload that is a string or
@@ -71,6 +129,49 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 )
                 return
         await super().handle_message(message)
+
+
+class _Transport:
+    """A cohort member's side of the connection: the operation's messages."""
+
+    __slots__ = ("handler", "operation")
+
+    def __init__(self, handler: TransportWSHandler, operation: Operation[Context, None]) -> None:
+        self.handler = handler
+        self.operation = operation
+
+    async def send(self, frame: bytes) -> bool:
+        try:
+            await self.handler.websocket.ws.send_text(frame.decode())  # type: ignore[attr-defined]
+        except (OSError, RuntimeError, WebSocketDisconnect):
+            return False
+        return True
+
+    async def finish(self, member: cohort.Member, how: cohort.Ended) -> None:
+        operation = self.operation
+        try:
+            if how.errors is not None:
+                await operation.send_initial_errors(how.errors)
+                return
+            if how.payload is not None and not await self.send(member.prefix + how.payload + b"}"):
+                return
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        except (OSError, RuntimeError, WebSocketDisconnect):
+            return
+
+    def left(self, member: cohort.Member) -> None:
+        members = self.handler._members
+        if members is not None and members.get(self.operation.id) is member:
+            del members[self.operation.id]
+            ACTIVE_SUBSCRIPTIONS.dec()
+
+
+async def _rate_limited(context: Context) -> GraphQLError | None:
+    if not settings().rate_limiting:
+        return None
+    cost = cost_of(OperationType.SUBSCRIPTION, [])
+    decision = await ratelimit.check(buckets_for(context.actor, context.request, cost))
+    return None if decision.allowed else rate_limited_error(decision)
 
 
 def _ws_message_problem(message: Any) -> str | None:
