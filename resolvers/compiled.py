@@ -422,7 +422,8 @@ def keyset_connection(
         after_p = b.param(after, "bigint")
         named = extra(b, s) if extra is not None else {}
         child, kept = b.alias(), b.alias()
-        source = rows.format(t=alias, c=child, **named)
+        filled = {name: sql.format(t=alias, c=child) for name, sql in named.items()}
+        source = rows.format(t=alias, c=child, **filled)
         fetched = (
             f"SELECT {child}.* {source} AND ({after_p} IS NULL OR {child}.id < {after_p}) "
             f"ORDER BY {child}.id DESC LIMIT {n} + 1"

@@ -328,3 +328,32 @@ compiled.declare_root(
     ),
 )
 compiled.declare_root("providerCounts", _readers_only(_provider_counts))
+
+
+def _my_files(b: compiled.Builder, _alias: str, s: compiled.Selected) -> str:
+    # Without an acting marketplace the files of other marketplaces refuse their tabs: the
+    # standard executor says so.
+    if not (b.kind.user and b.kind.in_marketplace):
+        raise compiled.Fallback("files of every marketplace")
+    company = b.param(lambda i: i.actor.company_id, "bigint")
+    marketplace = b.param(lambda i: i.actor.marketplace_id, "bigint")
+    m = b.alias()
+    body = b.object("Membership", m, s.selection_set)
+    return (
+        f"COALESCE((SELECT json_agg({body} ORDER BY {m}.id) FROM membership {m} "
+        f"WHERE {m}.company_id = {company} AND {m}.status <> '{S.DELETED.value}' "
+        f"AND {m}.marketplace_id = {marketplace}), '[]'::json)"
+    )
+
+
+def _must_accept_terms(b: compiled.Builder, alias: str, _s: compiled.Selected) -> str:
+    v = b.alias()
+    current = (
+        f"(SELECT max({v}.number) FROM terms_version {v} "
+        f"WHERE {v}.marketplace_id = {alias}.marketplace_id)"
+    )
+    return f"COALESCE({current} > COALESCE({alias}.terms_version_accepted, 0), false)"
+
+
+compiled.declare_root("myMemberships", _my_files)
+compiled.declare_type("Membership", {"mustAcceptTerms": _must_accept_terms})

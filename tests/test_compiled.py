@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 from strawberry import relay
 
-from bench.queries import PROVIDERS_SCREEN
+from bench.queries import PROVIDER_DASHBOARD, PROVIDERS_SCREEN
 from presta.security import make_access_token
 from resolvers.actor import Actor
-from tests.factories.screens import staff_with
+from tests.factories.screens import provider_with, staff_with
 from tests.support.graphql import http_client
 from tests.test_query_counts import counting
 
@@ -74,3 +74,13 @@ async def test_viewer_gives_the_standard_json():
         "{ viewer { isPlatformAdmin actingMarketplaceId roles { marketplaceId role } "
         "user { id } } }",
     )
+
+
+async def test_the_provider_dashboard_gives_the_standard_json():
+    provider = await provider_with(4)
+    body = await _both(provider, PROVIDER_DASHBOARD, {"rows": 3})
+    file = body["data"]["myMemberships"][0]
+    assert len(file["requests"]["nodes"]) == 4
+    assert file["requests"]["nodes"][0]["client"]["fullName"]
+    assert len(file["interventions"]["nodes"]) == 3
+    assert file["conversations"]["nodes"][0]["unreadCount"] == 1
