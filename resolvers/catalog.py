@@ -313,6 +313,8 @@ async def _provider_service_changed(
 
 
 def _services_tab(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
+    if not b.opened:  # refused or hidden for a file the actor does not open (sees_file)
+        raise compiled.Fallback("a file not known to be opened")
     line = b.alias()
     body = b.object("MembershipService", line, s.selection_set)
     return (

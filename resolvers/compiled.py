@@ -30,6 +30,7 @@ Python's ``isoformat()`` of an aware UTC datetime (microseconds only when not ze
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 from collections.abc import Callable, Iterable
@@ -42,7 +43,10 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
     GraphQLSchema,
+    GraphQLUnionType,
     InlineFragmentNode,
     NullValueNode,
     OperationDefinitionNode,
@@ -55,7 +59,7 @@ from graphql import (
 from tortoise import connections
 
 from resolvers.actor import Actor
-from resolvers.policy import ROOT, Principal, principals_of
+from resolvers.policy import NODE, ROOT, Principal, principals_of
 
 log = logging.getLogger("presta.compiled")
 
@@ -121,6 +125,9 @@ class Builder:
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
         self.operation = operation
+        # Rows of a file (Membership) reached from a root that selects only files the actor
+        # opens (``resolvers.membership.sees_file``); False under ``node(id:)``.
+        self.opened = True
 
     def param(self, getter: Getter, cast: str) -> str:
         """A placeholder for a value computed per request, cast to ``cast``."""
@@ -183,17 +190,28 @@ class Builder:
                     found[key] = Selected(key, selection.name.value, [selection])
             elif isinstance(selection, InlineFragmentNode):
                 condition = selection.type_condition
-                if condition is not None and condition.name.value != type_name:
-                    raise Fallback("fragment on an abstract or other type")
-                self._collect(type_name, selection.selection_set, found, spread)
+                if condition is None or self._applies(condition.name.value, type_name):
+                    self._collect(type_name, selection.selection_set, found, spread)
             elif isinstance(selection, FragmentSpreadNode):
                 name = selection.name.value
                 fragment = self.fragments.get(name)
                 if fragment is None or name in spread:
                     continue
-                if fragment.type_condition.name.value != type_name:
-                    raise Fallback("fragment on an abstract or other type")
-                self._collect(type_name, fragment.selection_set, found, spread | {name})
+                if self._applies(fragment.type_condition.name.value, type_name):
+                    self._collect(type_name, fragment.selection_set, found, spread | {name})
+
+    def _applies(self, condition: str, type_name: str) -> bool:
+        """graphql-core's rule: a fragment applies to its own type and to the object types
+        of the interface or union it names."""
+        if condition == type_name:
+            return True
+        abstract = self.schema.get_type(condition)
+        concrete = self.schema.get_type(type_name)
+        if not isinstance(abstract, GraphQLInterfaceType | GraphQLUnionType):
+            return False
+        if not isinstance(concrete, GraphQLObjectType):
+            raise Fallback(f"fragment on {condition} inside {type_name}")
+        return self.schema.is_sub_type(abstract, concrete)
 
     def _included(self, selection: Any) -> bool:
         for directive in selection.directives or ():
@@ -491,6 +509,76 @@ def _items(b: Builder, node_type: str, part: Selected, kept: str, n: str) -> str
     )
 
 
+# --- node(id:) ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRead:
+    """How ``node(id:)`` reads an object of one type: ``source`` is ``FROM … WHERE`` over
+    ``{c}`` with ``{pk}`` the id, visibility included (``AuthorizedNode.load_visible``);
+    ``guard`` may refuse an id whose fields would not compile exactly (``Fallback``)."""
+
+    source: Callable[[Builder], str]
+    guard: Callable[[Inputs, int], None] | None = None
+    opened: bool = False
+
+
+_NODES: dict[str, NodeRead] = {}
+
+
+def declare_node(type_name: str, read: NodeRead) -> None:
+    _NODES[type_name] = read
+
+
+def decode_global_id(value: Any) -> tuple[str, int]:
+    """The type and number of a global id strawberry would decode alike (canonical only)."""
+    if not isinstance(value, str):
+        raise Fallback("id")
+    try:
+        type_name, _, number = base64.b64decode(value, validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        raise Fallback("malformed id") from None
+    if not number.isdigit() or not number.isascii() or not 0 < int(number) < 2**63:
+        raise Fallback("id number")
+    if base64.b64encode(f"{type_name}:{number}".encode()).decode() != value:
+        raise Fallback("id not canonical")
+    return type_name, int(number)
+
+
+def _node(b: Builder, _alias: str, s: Selected) -> str:
+    readers = {
+        name: read
+        for name, read in _NODES.items()
+        if NODE.get(name, {}).keys() & b.kind.principals
+    }
+    given = b.argument(s.node, "id")
+
+    def decoded(inputs: Inputs) -> tuple[str, int]:
+        type_name, pk = decode_global_id(given(inputs))
+        read = readers.get(type_name)
+        if read is None:
+            raise Fallback(f"node of type {type_name}")
+        if read.guard is not None:
+            read.guard(inputs, pk)
+        return type_name, pk
+
+    type_p = b.param(lambda inputs: decoded(inputs)[0], "text")
+    pk_p = b.param(lambda inputs: decoded(inputs)[1], "bigint")
+    cases: list[str] = []
+    for name, read in readers.items():
+        c = b.alias()
+        opened, b.opened = b.opened, read.opened
+        try:
+            body = b.object(name, c, s.selection_set)
+        finally:
+            b.opened = opened
+        source = read.source(b).format(c=c, pk=pk_p)
+        cases.append(f"WHEN {type_p} = '{name}' THEN (SELECT {body} {source})")
+    if not cases:
+        raise Fallback("no node type compiles for this actor")
+    return f"CASE {' '.join(cases)} END"
+
+
 # --- values ------------------------------------------------------------------------------
 
 
@@ -649,3 +737,6 @@ async def read(plan: Plan, values: list[Any]) -> str:
     connection = connections.get("default")
     _, rows = await connection.execute_query(plan.sql, values)
     return str(rows[0][0])
+
+
+declare_root("node", _node)

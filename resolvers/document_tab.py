@@ -172,6 +172,8 @@ _SEVERITY_SQL = " ".join(f"WHEN {i} THEN '{s.value}'" for i, s in enumerate(_SEV
 
 
 def _document_state(b: compiled.Builder, alias: str, _s: compiled.Selected) -> str:
+    if not b.opened:  # refused or hidden for a file the actor does not open (sees_file)
+        raise compiled.Fallback("a file not known to be opened")
     today = b.param(lambda _inputs: clock.now().date(), "date")
     r, d = b.alias(), b.alias()
     valid, soon, expired, missing = (_SEVERITY.index(s) for s in _SEVERITY)

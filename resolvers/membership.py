@@ -356,4 +356,25 @@ def _must_accept_terms(b: compiled.Builder, alias: str, _s: compiled.Selected) -
 
 
 compiled.declare_root("myMemberships", _my_files)
+
+
+def _visible_file(b: compiled.Builder) -> str:
+    """``visible_memberships``: in the acting marketplace, for its readers or its company."""
+    marketplace = b.param(lambda i: i.actor.marketplace_id, "bigint")
+    whole = b.param(lambda i: i.actor.sees_whole_marketplace, "boolean")
+    company = b.param(lambda i: i.actor.company_id, "bigint")
+    return (
+        f"FROM membership {{c}} WHERE {{c}}.id = {{pk}} AND {{c}}.marketplace_id = {marketplace} "
+        f"AND ({whole} OR {{c}}.company_id = {company})"
+    )
+
+
+def _opens_tabs(inputs: compiled.Inputs, pk: int) -> None:
+    # A file the actor sees but whose tabs it may not read (another file of its company)
+    # gives errors in its tabs: the standard executor gives them.
+    if not inputs.actor.sees_tab_of(pk):
+        raise compiled.Fallback("tabs of a file the actor does not open")
+
+
+compiled.declare_node("Membership", compiled.NodeRead(_visible_file, _opens_tabs))
 compiled.declare_type("Membership", {"mustAcceptTerms": _must_accept_terms})

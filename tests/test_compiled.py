@@ -10,8 +10,11 @@ import orjson
 from strawberry import relay
 
 from bench.queries import PROVIDER_DASHBOARD, PROVIDERS_SCREEN
+from models.account import StaffRole
+from models.marketplace import Marketplace
 from presta.security import make_access_token
 from resolvers.actor import Actor
+from tests.factories.account import actor_of, make_staff
 from tests.factories.screens import provider_with, staff_with
 from tests.support.graphql import http_client
 from tests.test_query_counts import counting
@@ -84,3 +87,30 @@ async def test_the_provider_dashboard_gives_the_standard_json():
     assert file["requests"]["nodes"][0]["client"]["fullName"]
     assert len(file["interventions"]["nodes"]) == 3
     assert file["conversations"]["nodes"][0]["unreadCount"] == 1
+
+
+TABS = """
+query($id: ID!, $first: Int!, $after: String) { node(id: $id) { ... on Membership {
+  requests(first: $first, after: $after) {
+    pageInfo { hasNextPage endCursor } nodes { id status createdAt client { fullName } }
+  }
+  interventions(first: $first, after: $after) {
+    pageInfo { hasNextPage endCursor } nodes { id startsAt price companyName }
+  }
+  conversations(first: $first, after: $after) {
+    pageInfo { hasNextPage endCursor } nodes { id kind clientName unreadCount }
+  }
+} } }"""
+
+
+async def test_the_tabs_give_the_standard_json_to_the_provider_and_to_staff():
+    provider = await provider_with(3)
+    gid = str(relay.GlobalID("Membership", str(provider.membership_id)))
+    first = await _both(provider, TABS, {"id": gid, "first": 2})
+    tabs = first["data"]["node"]
+    assert [len(tabs[t]["nodes"]) for t in ("requests", "interventions", "conversations")] == [2] * 3
+    after = tabs["requests"]["pageInfo"]["endCursor"]
+    await _both(provider, TABS, {"id": gid, "first": 2, "after": after})
+    marketplace = await Marketplace.get(id=provider.marketplace_id)
+    staff = await actor_of(await make_staff(marketplace, StaffRole.AGENT), marketplace)
+    await _both(staff, TABS, {"id": gid, "first": 5})
