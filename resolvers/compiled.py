@@ -547,9 +547,7 @@ def decode_global_id(value: Any) -> tuple[str, int]:
 
 def _node(b: Builder, _alias: str, s: Selected) -> str:
     readers = {
-        name: read
-        for name, read in _NODES.items()
-        if NODE.get(name, {}).keys() & b.kind.principals
+        name: read for name, read in _NODES.items() if NODE.get(name, {}).keys() & b.kind.principals
     }
     given = b.argument(s.node, "id")
 
