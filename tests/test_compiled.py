@@ -88,7 +88,7 @@ async def _both(actor: Actor, query: str, variables: Any = None) -> dict[str, An
     checking it cost one statement besides authentication."""
     standard = await _post(actor, query, variables, "standard")
     with counting() as statements:
-        fast = await _post(actor, query, variables)
+        fast: dict[str, Any] = await _post(actor, query, variables)
     assert standard.pop("extensions") == {"executor": "standard"}
     assert fast.pop("extensions") == {"executor": "compiled"}, statements
     assert _sorted(fast) == _sorted(standard)
