@@ -290,12 +290,23 @@ def _viewer(b: compiled.Builder, _alias: str, s: compiled.Selected) -> str:
 
 
 def _viewer_user(b: compiled.Builder, _alias: str, s: compiled.Selected) -> str:
+    # Read with the roles while authenticating this very request (``Profile``), as the
+    # standard executor reads it: no table.
     if not b.kind.user:
         return "NULL::json"
     user = b.alias()
-    me = b.param(lambda inputs: inputs.actor.user_id, "bigint")
+    me = b.param(lambda inputs: _profile(inputs).user_id, "bigint")
+    email = b.param(lambda inputs: _profile(inputs).email, "text")
+    name = b.param(lambda inputs: _profile(inputs).full_name, "text")
     body = b.object("User", user, s.selection_set)
-    return f"(SELECT {body} FROM account_user {user} WHERE {user}.id = {me})"
+    return f"(SELECT {body} FROM (VALUES ({me}, {email}, {name})) AS {user}(id, email, full_name))"
+
+
+def _profile(inputs: compiled.Inputs) -> Profile:
+    profile = inputs.profile
+    if profile is None or profile.user_id != inputs.actor.user_id:
+        raise compiled.Fallback("no profile read with this request's authentication")
+    return profile
 
 
 def _viewer_flag(b: compiled.Builder, _alias: str, _s: compiled.Selected) -> str:
@@ -341,4 +352,4 @@ compiled.declare_type(
         "role": compiled.column("{t}.role"),
     },
 )
-compiled.declare_root("viewer", _viewer)
+compiled.declare_root("viewer", _viewer, table_free=True)

@@ -59,6 +59,7 @@ from graphql import (
 from tortoise import connections
 
 from resolvers.actor import Actor
+from resolvers.authentication import Profile
 from resolvers.policy import NODE, ROOT, Principal, principals_of
 
 log = logging.getLogger("presta.compiled")
@@ -74,6 +75,8 @@ class Inputs:
 
     actor: Actor
     variables: dict[str, Any]
+    # The user's row as read while authenticating this request, if it was.
+    profile: Profile | None = None
 
 
 Getter = Callable[[Inputs], Any]
@@ -281,9 +284,16 @@ def declare_type(type_name: str, fields: dict[str, Read]) -> None:
     _TYPES.setdefault(type_name, {}).update(fields)
 
 
-def declare_root(field_name: str, read: Read) -> None:
-    """How a root query field reads."""
+_TABLE_FREE: set[str] = set()
+
+
+def declare_root(field_name: str, read: Read, *, table_free: bool = False) -> None:
+    """How a root query field reads; ``table_free`` when it reads only what authentication
+    already read (an operation of such fields only is left to the standard executor, which
+    answers it without a statement)."""
     _ROOTS[field_name] = read
+    if table_free:
+        _TABLE_FREE.add(field_name)
 
 
 # --- building blocks for declarations ----------------------------------------------------
@@ -616,6 +626,7 @@ class Plan:
 
     sql: str
     params: tuple[Getter, ...]
+    table_free: bool = False
 
     def values(self, inputs: Inputs) -> list[Any]:
         """The parameters for this request; ``Fallback`` when its values are not compiled."""
@@ -717,17 +728,19 @@ def _compile(
     planned += 1
     b = Builder(schema, document, operation, kind, steering)
     pairs: list[str] = []
+    table_free = True
     for selected in b.fields("Query", operation.selection_set):
         if selected.name == "__typename":
             pairs.append(f"'{selected.key}', 'Query'")
             continue
+        table_free = table_free and selected.name in _TABLE_FREE
         read = _ROOTS.get(selected.name)
         if read is None:
             raise Fallback(f"Query.{selected.name}")
         if not ROOT.get("Query", {}).get(selected.name, frozenset()) & kind.principals:
             raise Fallback("refused by the policy: its error is the standard executor's")
         pairs.append(f"{_quote(selected.key)}, {read(b, '', selected)}")
-    return Plan(f"SELECT {build_object(pairs)}::text", tuple(b.params))
+    return Plan(f"SELECT {build_object(pairs)}::text", tuple(b.params), table_free)
 
 
 async def read(plan: Plan, values: list[Any]) -> str:

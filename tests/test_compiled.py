@@ -110,13 +110,17 @@ async def test_the_providers_screen_gives_the_standard_json():
     assert len(rest["data"]["providers"]["edges"]) == 2
 
 
-async def test_viewer_gives_the_standard_json():
+async def test_the_viewer_alone_costs_authentication_only_and_compiles_with_other_fields():
     staff = await staff_with(1)
-    await _both(staff, VIEWER)
+    with counting() as statements:
+        alone = await _post(staff, VIEWER)
+    # Authentication read it: the standard executor answers without another statement.
+    assert alone["extensions"] == {"executor": "standard"}
+    assert [s for s in statements if "account_user" not in s and "marketplace" not in s] == []
     await _both(
         staff,
         "{ viewer { isPlatformAdmin actingMarketplaceId roles { marketplaceId role } "
-        "user { id } } }",
+        "user { id email fullName } } providerCounts { total } }",
     )
 
 
@@ -232,8 +236,8 @@ async def test_the_metrics_count_operations_by_executor():
         return found or 0.0
 
     compiled_before, standard_before = count("compiled"), count("standard")
-    await _post(staff, VIEWER)
-    await _post(staff, VIEWER, executor="standard")
+    await _post(staff, PROVIDERS_SCREEN)
+    await _post(staff, PROVIDERS_SCREEN, executor="standard")
     assert count("compiled") == compiled_before + 1
     assert count("standard") == standard_before + 1
 

@@ -75,10 +75,10 @@ async def _compiled(
     plan = compiled.plan_for(
         graphql_schema, query, document, ctx.operation_name, compiled.kind_of(actor), variables
     )
-    if plan is None:
+    if plan is None or plan.table_free:
         return None
     try:
-        values = plan.values(compiled.Inputs(actor, variables))
+        values = plan.values(compiled.Inputs(actor, variables, getattr(context, "profile", None)))
     except compiled.Fallback:
         return None
     text = await compiled.read(plan, values)
