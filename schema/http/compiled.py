@@ -57,6 +57,8 @@ async def _compiled(
     if ctx.operation_type is not OperationType.QUERY:
         return None
     request = getattr(context, "request", None)
+    if getattr(context, "executor", None) == STANDARD:
+        return None
     if (
         isinstance(request, Request)
         and request.headers.get(HEADER) == STANDARD
