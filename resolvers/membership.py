@@ -23,6 +23,7 @@ from presta.settings import settings
 from presta.statements import select, where_in
 from resolvers import compiled
 from resolvers.actor import Actor
+from resolvers.compiled.rules import Flag, Same, all_of, any_of, holds, predicate
 from resolvers.document import current_terms_version
 from resolvers.errors import AuthError, not_found
 from resolvers.pagination import Page, decode_cursor, keyset_page
@@ -48,13 +49,16 @@ class DocumentExpiry(StrEnum):
     EXPIRING_SOON = "EXPIRING_SOON"
 
 
+# Written once for the loaders (``holds``) and the compiled path (``rules.predicate``).
+CAN_SEE = all_of(
+    Same("marketplace_id", "marketplace_id"),
+    any_of(Flag("sees_whole_marketplace"), Same("company_id", "company_id")),
+)
+
+
 def can_see(actor: Actor, membership: Membership) -> bool:
     """Staff and partners of its marketplace; users of its company acting in that marketplace."""
-    if actor.marketplace_id != membership.marketplace_id:
-        return False
-    if actor.sees_whole_marketplace:
-        return True
-    return actor.company_id is not None and actor.company_id == membership.company_id
+    return holds(CAN_SEE, actor, membership)
 
 
 def sees_file(actor: Actor, membership: Membership) -> bool:
@@ -359,14 +363,8 @@ compiled.declare_root("myMemberships", _my_files)
 
 
 def _visible_file(b: compiled.Builder) -> str:
-    """``visible_memberships``: in the acting marketplace, for its readers or its company."""
-    marketplace = b.param(lambda i: i.actor.marketplace_id, "bigint")
-    whole = b.param(lambda i: i.actor.sees_whole_marketplace, "boolean")
-    company = b.param(lambda i: i.actor.company_id, "bigint")
-    return (
-        f"FROM membership {{c}} WHERE {{c}}.id = {{pk}} AND {{c}}.marketplace_id = {marketplace} "
-        f"AND ({whole} OR {{c}}.company_id = {company})"
-    )
+    """``visible_memberships``: the file named, if the actor may see it (``CAN_SEE``)."""
+    return f"FROM membership {{c}} WHERE {{c}}.id = {{pk}} AND {predicate(CAN_SEE, b, '{c}')}"
 
 
 def _opens_tabs(inputs: compiled.Inputs, pk: int) -> None:

@@ -275,3 +275,52 @@ async def test_datetimes_decimals_and_dates_print_as_the_standard_executor_print
         assert (await _both(provider, query, {"from": later}))["data"]["myMemberships"][0][
             "interventions"
         ]["nodes"] == []
+
+
+async def test_a_visibility_rule_reads_the_same_in_python_and_in_sql():
+    from itertools import product
+    from types import SimpleNamespace
+
+    from graphql import parse
+    from tortoise import connections
+
+    from resolvers.compiled.builder import Builder
+    from resolvers.compiled.rules import holds, predicate
+    from resolvers.dispatch.core import SHOWS_CLIENT
+    from resolvers.membership import CAN_SEE
+    from schema.root import schema
+
+    document = parse("{ __typename }")
+    operation = document.definitions[0]
+    columns = ("client_id", "selected_membership_id", "marketplace_id", "company_id")
+    db = connections.get("default")
+    checked = 0
+    for rule in (SHOWS_CLIENT, CAN_SEE):
+        b = Builder(schema._schema, document, operation, None, {})  # type: ignore[arg-type]
+        condition = predicate(rule, b, "r")
+        row_params = [f"${len(b.params) + n + 1}::bigint" for n in range(len(columns))]
+        sql = (
+            f"SELECT {condition} FROM (VALUES ({', '.join(row_params)})) AS r({', '.join(columns)})"
+        )
+        for ids, whole, row in product(
+            product((None, 1, 2), repeat=4), (False, True), product((None, 1, 2), repeat=4)
+        ):
+            if checked % 7:  # a spread of the 13,122 combinations
+                checked += 1
+                continue
+            checked += 1
+            client, membership, marketplace, company = ids
+            staff = StaffRole.AGENT if whole else None
+            actor = Actor(
+                user_id=1,
+                client_id=client,
+                membership_id=membership,
+                marketplace_id=marketplace,
+                company_id=company,
+                staff_role=staff,
+            )
+            loaded = SimpleNamespace(**dict(zip(columns, row, strict=True)))
+            inputs = compiled.Inputs(actor, {})
+            values = [getter(inputs) for getter in b.params] + list(row)
+            _, found = await db.execute_query(sql, values)
+            assert found[0][0] is holds(rule, actor, loaded), (rule, actor, row)

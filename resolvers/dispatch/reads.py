@@ -21,7 +21,9 @@ from presta.settings import settings
 from presta.statements import select, where_in
 from resolvers import compiled
 from resolvers.actor import Actor
+from resolvers.compiled import rules
 from resolvers.dispatch.core import (
+    SHOWS_CLIENT,
     dispatches_seen_by,
     sees_whole_request,
     shows_client,
@@ -131,14 +133,10 @@ async def proposals_of(actor: Actor, requests: list[ServiceRequest]) -> dict[int
 
 
 def _shown_client(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
-    whole = b.param(lambda i: i.actor.sees_whole_marketplace, "boolean")
-    client = b.param(lambda i: i.actor.client_id, "bigint")
-    mine = b.param(lambda i: i.actor.membership_id, "bigint")
     c = b.alias()
     body = b.object("RequestClient", c, s.selection_set)
-    shown = f"({whole} OR {alias}.client_id = {client} OR {alias}.selected_membership_id = {mine})"
     found = f"(SELECT {body} FROM account_client {c} WHERE {c}.id = {alias}.client_id)"
-    return f"CASE WHEN {shown} THEN {found} END"
+    return f"CASE WHEN {rules.predicate(SHOWS_CLIENT, b, alias)} THEN {found} END"
 
 
 def _my_dispatch(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:

@@ -40,8 +40,12 @@ async def execute(
     """Run through the real schema (extensions included) with the given actor;
     ``executor="standard"`` keeps an operation that compiles on strawberry's executor."""
     context = Context(
-        request=None, response=None, actor=actor, request_id="test", executor=executor
-    )  # type: ignore[arg-type]
+        request=None,  # type: ignore[arg-type]
+        response=None,
+        actor=actor,
+        request_id="test",
+        executor=executor,
+    )
     result = await schema.execute(query, variable_values=variables, context_value=context)
     errors = [e.formatted for e in result.errors] if result.errors else None
     return Result(result.data, errors)  # type: ignore[arg-type]
