@@ -324,3 +324,33 @@ async def test_a_visibility_rule_reads_the_same_in_python_and_in_sql():
             values = [getter(inputs) for getter in b.params] + list(row)
             _, found = await db.execute_query(sql, values)
             assert found[0][0] is holds(rule, actor, loaded), (rule, actor, row)
+
+
+SHAPES = """
+query Shapes($withServices: Boolean = true, $n: Int = 2) {
+  __typename
+  files: myMemberships {
+    __typename
+    ...File
+    ... on Membership { state: status company { __typename label: name } }
+    services @include(if: $withServices) { service { name } }
+    requests(first: $n) @skip(if: false) {
+      __typename
+      pageInfo { __typename hasNextPage hasPreviousPage startCursor endCursor }
+      edges { __typename cursor node { __typename id myDispatch { answerHistory { toStatus } } } }
+      nodes { ...Request }
+    }
+  }
+}
+fragment File on Membership { id createdAt mustAcceptTerms marketplaceName }
+fragment Request on ServiceRequest { status wished: wishedStart service { name } }
+"""
+
+
+async def test_aliases_fragments_typename_and_directives_give_the_standard_json():
+    provider = await provider_with(3)
+    with_services = await _both(provider, SHAPES)
+    assert "services" in with_services["data"]["files"][0]
+    without = await _both(provider, SHAPES, {"withServices": False, "n": 1})
+    assert "services" not in without["data"]["files"][0]
+    assert without["data"]["files"][0]["requests"]["pageInfo"]["hasNextPage"] is True
