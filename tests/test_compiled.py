@@ -354,3 +354,15 @@ async def test_aliases_fragments_typename_and_directives_give_the_standard_json(
     without = await _both(provider, SHAPES, {"withServices": False, "n": 1})
     assert "services" not in without["data"]["files"][0]
     assert without["data"]["files"][0]["requests"]["pageInfo"]["hasNextPage"] is True
+
+
+async def test_a_query_sent_by_get_runs_compiled_with_the_same_answer():
+    staff = await staff_with(2)
+    posted = await _post(staff, PROVIDERS_SCREEN)
+    async with http_client() as http:
+        got = await http.get(
+            "/graphql", params={"query": PROVIDERS_SCREEN}, headers=_headers(staff)
+        )
+    assert got.status_code == 200
+    assert got.json() == posted
+    assert posted["extensions"] == {"executor": "compiled"}
