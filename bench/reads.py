@@ -52,8 +52,42 @@ USERS = 200
 WARM_UP_SECONDS = 1.0
 
 
-def _http(port: int, path: str, token: str, slug: str, body: bytes) -> bytes:
-    return http_post(port, path, body, Authorization=f"Bearer {token}", X_Marketplace=slug)
+def _http(port: int, path: str, token: str, slug: str, body: bytes, **headers: str) -> bytes:
+    return http_post(
+        port, path, body, Authorization=f"Bearer {token}", X_Marketplace=slug, **headers
+    )
+
+
+# PostgreSQL flushes a backend's statistics at most once a second while it works, and within
+# ten seconds once it is idle: counted after that, the committed transactions of the database
+# are its statements (reads run one statement per transaction).
+STATS_SETTLE_SECONDS = 11.0
+
+
+async def statements_per_request(url: str, port: int, requests: list[bytes], n: int = 40) -> float:
+    """Statements each request costs, from PostgreSQL's count of committed transactions."""
+    import asyncpg
+
+    async def committed() -> int:
+        conn = await asyncpg.connect(url)
+        try:
+            found: int = await conn.fetchval(
+                "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+            )
+            return found
+        finally:
+            await conn.close()
+
+    await asyncio.sleep(STATS_SETTLE_SECONDS)
+    before = await committed()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for i in range(n):
+            await exchange(reader, writer, requests[i % len(requests)])
+    finally:
+        writer.close()
+    await asyncio.sleep(STATS_SETTLE_SECONDS)
+    return (await committed() - before - 1) / n  # less the count's own transaction
 
 
 async def closed_loop(port: int, requests: list[bytes], seconds: float) -> tuple[float, float]:
@@ -132,6 +166,7 @@ def _differences(a: Any, b: Any, path: str = "") -> Iterator[str]:
 
 
 def _same(label: str, presta: Any, plain: Any) -> str:
+    presta = {k: v for k, v in presta.items() if k != "extensions"}  # which executor ran
     if "errors" in presta:
         raise RuntimeError(f"{label}: presta answered errors: {presta['errors'][:2]}")
     diff = list(_differences(presta, plain))
@@ -220,11 +255,11 @@ async def run() -> list[Row]:
     dashboard_body = orjson.dumps({"query": PROVIDER_DASHBOARD})
     screen_body = orjson.dumps({"query": PROVIDERS_SCREEN})
 
-    def dashboard(port: int, path: str) -> list[bytes]:
-        return [_http(port, path, t, data.slug, dashboard_body) for t in provider_tokens]
+    def dashboard(port: int, path: str, **headers: str) -> list[bytes]:
+        return [_http(port, path, t, data.slug, dashboard_body, **headers) for t in provider_tokens]
 
-    def screen(port: int, path: str) -> list[bytes]:
-        return [_http(port, path, staff_token, data.slug, screen_body)]
+    def screen(port: int, path: str, **headers: str) -> list[bytes]:
+        return [_http(port, path, staff_token, data.slug, screen_body, **headers)]
 
     rows: list[Row] = []
     busy: dict[tuple[str, str], float] = {}
@@ -235,15 +270,20 @@ async def run() -> list[Row]:
             ("providers screen (50 per page)", screen, "/providers"),
         ):
             presta_requests, plain_requests = build(presta, "/graphql"), build(plain, path)
-            note = _same(
-                label,
-                await _first_body(presta, presta_requests[0]),
+            standard_requests = build(presta, "/graphql", X_Presta_Executor="standard")
+            first = await _first_body(presta, presta_requests[0])
+            executor = first.get("extensions", {}).get("executor", "?")
+            note = _same(label, first, await _first_body(plain, plain_requests[0]))
+            note += _same(
+                f"{label} (standard)",
+                await _first_body(presta, standard_requests[0]),
                 await _first_body(plain, plain_requests[0]),
             )
-            figures, cpu = {}, {}
+            figures, cpu, statements = {}, {}, {}
             for name, port, requests, pid in (
                 ("plain", plain, plain_requests, plain_server.pid),
                 ("presta", presta, presta_requests, server.pid),
+                ("standard", presta, standard_requests, server.pid),
             ):
                 await closed_loop(port, requests, WARM_UP_SECONDS)
                 with profiled(server.pid if name == "presta" else 0, f"reads-{label[:18]}"):
@@ -252,16 +292,26 @@ async def run() -> list[Row]:
                     served = figures[name][0] * SECONDS
                     cpu[name] = (cpu_seconds(pid) - before) / served * 1000
                     busy[label, name] = busy_share(machine, machine_jiffies())
+                statements[name] = await statements_per_request(data.url, port, requests)
             (plain_rps, plain_ms), (presta_rps, presta_ms) = figures["plain"], figures["presta"]
+            standard_rps, standard_ms = figures["standard"]
             rows += [
                 Row(f"{label}: plain Starlette + asyncpg", plain_rps, "req/s"),
-                Row(f"{label}: presta{note}", presta_rps, "req/s", plain_rps),
+                Row(f"{label}: presta ({executor}){note}", presta_rps, "req/s", plain_rps),
+                Row(f"{label}: presta (standard executor)", standard_rps, "req/s", plain_rps),
                 Row(f"{label}: median latency, presta vs plain", presta_ms, "ms", plain_ms),
+                Row(f"{label}: median latency, standard vs plain", standard_ms, "ms", plain_ms),
             ]
-            rows.append(
+            rows += [
                 Row(f"{label}: server CPU per request, presta vs plain", cpu["presta"], "ms",
-                    cpu["plain"])
-            )  # fmt: skip
+                    cpu["plain"]),
+                Row(f"{label}: server CPU per request, standard vs plain", cpu["standard"], "ms",
+                    cpu["plain"]),
+                Row(f"{label}: statements per request, presta vs plain", statements["presta"],
+                    "stmt", statements["plain"]),
+                Row(f"{label}: statements per request, standard vs plain",
+                    statements["standard"], "stmt", statements["plain"]),
+            ]  # fmt: skip
             if label == "provider dashboard":
                 one_process = presta_rps
                 answer = await _first_body(presta, presta_requests[0])

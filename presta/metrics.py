@@ -28,3 +28,9 @@ PERSISTED_QUERY_STORE_FAILURES = Counter(
     "presta_persisted_query_store_failures_total",
     "Persisted-query store calls that failed (Redis unreachable): read as not found",
 )
+OPERATIONS = Counter(
+    "presta_operations_total",
+    "GraphQL operations run over HTTP and websockets, by executor: compiled (one statement, "
+    "resolvers.compiled) or standard (strawberry)",
+    ["executor"],
+)

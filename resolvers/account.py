@@ -28,6 +28,7 @@ from presta.security import (
 )
 from presta.settings import settings
 from presta.tx import atomic
+from resolvers import compiled
 from resolvers.actor import Actor
 from resolvers.authentication import (
     API_KEY_PREFIX,
@@ -324,3 +325,79 @@ async def visible_api_keys(actor: Actor, ids: list[int]) -> list[ApiKey]:
     if not actor.is_admin:
         return []
     return await ApiKey.filter(id__in=ids, marketplace_id=actor.marketplace_id)
+
+
+# --- the compiled read path (``resolvers.compiled``) ---------------------------------------
+# The viewer is the actor itself: its flags and roles are parameters, its user its own row.
+
+
+def _viewer(b: compiled.Builder, _alias: str, s: compiled.Selected) -> str:
+    if not b.kind.authenticated:
+        return "NULL::json"
+    return b.object("Viewer", "", s.selection_set)
+
+
+def _viewer_user(b: compiled.Builder, _alias: str, s: compiled.Selected) -> str:
+    # Read with the roles while authenticating this very request (``Profile``), as the
+    # standard executor reads it: no table.
+    if not b.kind.user:
+        return "NULL::json"
+    user = b.alias()
+    me = b.param(lambda inputs: _profile(inputs).user_id, "bigint")
+    email = b.param(lambda inputs: _profile(inputs).email, "text")
+    name = b.param(lambda inputs: _profile(inputs).full_name, "text")
+    body = b.object("User", user, s.selection_set)
+    return f"(SELECT {body} FROM (VALUES ({me}, {email}, {name})) AS {user}(id, email, full_name))"
+
+
+def _profile(inputs: compiled.Inputs) -> Profile:
+    profile = inputs.profile
+    if profile is None or profile.user_id != inputs.actor.user_id:
+        raise compiled.Fallback("no profile read with this request's authentication")
+    return profile
+
+
+def _viewer_flag(b: compiled.Builder, _alias: str, _s: compiled.Selected) -> str:
+    return b.param(lambda inputs: inputs.actor.is_platform_admin, "boolean")
+
+
+def _viewer_marketplace(b: compiled.Builder, _alias: str, _s: compiled.Selected) -> str:
+    return compiled.global_id("Marketplace", b.param(lambda i: i.actor.marketplace_id, "bigint"))
+
+
+def _viewer_roles(b: compiled.Builder, _alias: str, s: compiled.Selected) -> str:
+    role = b.alias()
+    marketplaces = b.param(lambda i: [g.marketplace_id for g in i.actor.roles], "bigint[]")
+    names = b.param(lambda i: [g.role for g in i.actor.roles], "text[]")
+    body = b.object("MarketplaceRole", role, s.selection_set)
+    return (
+        f"COALESCE((SELECT json_agg({body} ORDER BY {role}.n) FROM unnest({marketplaces}, "
+        f"{names}) WITH ORDINALITY AS {role}(marketplace_id, role, n)), '[]'::json)"
+    )
+
+
+compiled.declare_type(
+    "User",
+    {
+        "id": compiled.node_id("User"),
+        "email": compiled.column("{t}.email"),
+        "fullName": compiled.column("{t}.full_name"),
+    },
+)
+compiled.declare_type(
+    "Viewer",
+    {
+        "user": _viewer_user,
+        "isPlatformAdmin": _viewer_flag,
+        "actingMarketplaceId": _viewer_marketplace,
+        "roles": _viewer_roles,
+    },
+)
+compiled.declare_type(
+    "MarketplaceRole",
+    {
+        "marketplaceId": compiled.node_id("Marketplace", "{t}.marketplace_id"),
+        "role": compiled.column("{t}.role"),
+    },
+)
+compiled.declare_root("viewer", _viewer, table_free=True)

@@ -12,6 +12,7 @@ from presta.db import padded
 from presta.i18n import _
 from presta.statements import where_in
 from presta.tx import AfterCommit, atomic
+from resolvers import compiled
 from resolvers.actor import Actor
 from resolvers.dispatch.proposal import withdraw_provider
 from resolvers.errors import UserError, UserErrors, not_found
@@ -312,3 +313,64 @@ async def _provider_service_changed(
         audience=[staff_audience(marketplace_id), f"membership:{membership_id}"],
         payload={"status": row.status.value},
     )
+
+
+# --- the compiled read path (``resolvers.compiled``) ---------------------------------------
+# ``services_of_files``: the marketplace's whole catalogue by name, each line with the file's
+# application or null. A line is the pair of aliases ``{t}_s`` (service) and ``{t}_p``
+# (application).
+
+
+def _services_tab(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
+    if not b.opened:  # refused or hidden for a file the actor does not open (sees_file)
+        raise compiled.Fallback("a file not known to be opened")
+    line = b.alias()
+    body = b.object("MembershipService", line, s.selection_set)
+    return (
+        f"COALESCE((SELECT json_agg({body} ORDER BY {line}_s.name, {line}_s.id) "
+        f"FROM service {line}_s LEFT JOIN provider_service {line}_p "
+        f"ON {line}_p.membership_id = {alias}.id AND {line}_p.service_id = {line}_s.id "
+        f"WHERE {line}_s.marketplace_id = {alias}.marketplace_id), '[]'::json)"
+    )
+
+
+def _line_service(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
+    return b.object("Service", f"{alias}_s", s.selection_set)
+
+
+def _line_application(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
+    body = b.object("ProviderService", f"{alias}_p", s.selection_set)
+    return f"CASE WHEN {alias}_p.id IS NULL THEN NULL ELSE {body} END"
+
+
+compiled.declare_type(
+    "Service",
+    {
+        "id": compiled.node_id("Service"),
+        "name": compiled.column("{t}.name"),
+        "category": compiled.column("{t}.category"),
+        "description": compiled.column("{t}.description"),
+        "archivedAt": compiled.column("{t}.archived_at", "datetime"),
+        "createdAt": compiled.column("{t}.created_at", "datetime"),
+    },
+)
+compiled.declare_type(
+    "ProviderService",
+    {
+        "id": compiled.node_id("ProviderService"),
+        "status": compiled.column("{t}.status"),
+        "reason": compiled.column("{t}.reason"),
+        "updatedAt": compiled.column("{t}.updated_at", "datetime"),
+        "membershipId": compiled.node_id("Membership", "{t}.membership_id"),
+        "serviceId": compiled.node_id("Service", "{t}.service_id"),
+    },
+)
+compiled.declare_type(
+    "MembershipService",
+    {
+        "service": _line_service,
+        "status": compiled.column("{t}_p.status"),
+        "providerService": _line_application,
+    },
+)
+compiled.declare_type("Membership", {"services": _services_tab})

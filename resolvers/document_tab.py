@@ -20,8 +20,14 @@ from models.terms import TermsAcceptance, TermsVersion
 from presta import clock, db
 from presta.db import padded
 from presta.i18n import _
+from resolvers import compiled
 from resolvers.actor import Actor
-from resolvers.document import DocumentState, required_types_of, state_of
+from resolvers.document import (
+    EXPIRING_SOON_DAYS,
+    DocumentState,
+    required_types_of,
+    state_of,
+)
 from resolvers.errors import not_found
 from resolvers.membership import split_files
 from resolvers.terms import current_terms, internal_documents_of, terms_acceptances
@@ -208,3 +214,33 @@ async def document_states(actor: Actor, files: list[Membership]) -> dict[int, Do
         )
         for m in allowed
     }
+
+
+# --- the compiled read path (``resolvers.compiled``) ---------------------------------------
+# ``document_states`` in SQL: per required type, the best document (one without an end date,
+# else the latest end) gives its state; the file shows the worst. ``today`` is the clock's.
+
+_SEVERITY_SQL = " ".join(f"WHEN {i} THEN '{s.value}'" for i, s in enumerate(_SEVERITY))
+
+
+def _document_state(b: compiled.Builder, alias: str, _s: compiled.Selected) -> str:
+    if not b.opened:  # refused or hidden for a file the actor does not open (sees_file)
+        raise compiled.Fallback("a file not known to be opened")
+    today = b.param(lambda _inputs: clock.now().date(), "date")
+    r, d = b.alias(), b.alias()
+    valid, soon, expired, missing = (_SEVERITY.index(s) for s in _SEVERITY)
+    per_type = (
+        f"SELECT CASE WHEN count({d}.id) = 0 THEN {missing} "
+        f"WHEN bool_or({d}.expires_on IS NULL) THEN {valid} "
+        f"WHEN max({d}.expires_on) <= {today} THEN {expired} "
+        f"WHEN max({d}.expires_on) <= {today} + {EXPIRING_SOON_DAYS} THEN {soon} "
+        f"ELSE {valid} END AS severity "
+        f"FROM required_document_type {r} LEFT JOIN document {d} "
+        f"ON {d}.company_id = {alias}.company_id AND {d}.kind = '{DocumentKind.COMPANY.value}' "
+        f"AND {d}.deleted_at IS NULL AND {d}.document_type_id = {r}.document_type_id "
+        f"WHERE {r}.marketplace_id = {alias}.marketplace_id GROUP BY {r}.document_type_id"
+    )
+    return f"(SELECT CASE COALESCE(max(severity), {valid}) {_SEVERITY_SQL} END FROM ({per_type}) x)"
+
+
+compiled.declare_type("Membership", {"documentState": _document_state})

@@ -16,14 +16,16 @@ from models.dispatch import Frequency, RequestStatus, ServiceRequest
 from models.intervention import Intervention, InterventionStatus
 from presta import clock
 from presta.i18n import Text, _
+from presta.settings import settings
 from presta.tx import AfterCommit, atomic
+from resolvers import compiled
 from resolvers.actor import Actor
 from resolvers.commission import rate_in_force
 from resolvers.dispatch.core import available_providers, load_request
 from resolvers.errors import UserError, not_found
 from resolvers.events import record_event, staff_audience
 from resolvers.membership import require_tab
-from resolvers.pagination import Page, Paging, keyset_page
+from resolvers.pagination import Page, Paging, decode_cursor, keyset_page
 
 INTERVENTION_UPDATED = "intervention.updated"
 MAX_OCCURRENCES = 52
@@ -342,3 +344,61 @@ async def interventions_tab(
     require_tab(actor, membership_id)
     f = InterventionFilter(membership_id=membership_id, starts_from=starts_from)
     return await list_interventions(actor, f, first=first, after=after)
+
+
+# --- the compiled read path (``resolvers.compiled``) ---------------------------------------
+# A provider's Interventions tab (``interventions_tab``) read from a file its reader opens
+# whole: every visit of that provider in the file's marketplace, from a day (UTC) if given.
+
+
+def _starts_from(b: compiled.Builder, s: compiled.Selected) -> dict[str, str]:
+    day = b.param(b.argument(s.node, "startsFrom"), "date")
+    return {
+        "starts_from": f"({day} IS NULL OR {{c}}.starts_at >= {day}::timestamp AT TIME ZONE 'UTC')"
+    }
+
+
+def _company_name(b: compiled.Builder, alias: str, _s: compiled.Selected) -> str:
+    m, c = b.alias(), b.alias()
+    return (
+        f"(SELECT {c}.name FROM membership {m} JOIN provider_company {c} "
+        f"ON {c}.id = {m}.company_id WHERE {m}.id = {alias}.membership_id)"
+    )
+
+
+compiled.declare_type(
+    "Intervention",
+    {
+        "id": compiled.node_id("Intervention"),
+        "status": compiled.column("{t}.status"),
+        "startsAt": compiled.column("{t}.starts_at", "datetime"),
+        "endsAt": compiled.column("{t}.ends_at", "datetime"),
+        "price": compiled.column("{t}.price", "decimal"),
+        "commissionRate": compiled.column("{t}.commission_rate", "decimal"),
+        "occurrence": compiled.column("{t}.occurrence"),
+        "seriesKey": compiled.column("{t}.series_key"),
+        "cancelReason": compiled.column("{t}.cancel_reason"),
+        "startedAt": compiled.column("{t}.started_at", "datetime"),
+        "completedAt": compiled.column("{t}.completed_at", "datetime"),
+        "cancelledAt": compiled.column("{t}.cancelled_at", "datetime"),
+        "providerId": compiled.node_id("Membership", "{t}.membership_id"),
+        "clientId": compiled.node_id("Client", "{t}.client_id"),
+        "createdAt": compiled.column("{t}.created_at", "datetime"),
+        "service": compiled.one("Service", "FROM service {c} WHERE {c}.id = {t}.service_id"),
+        "companyName": _company_name,
+    },
+)
+compiled.declare_type(
+    "Membership",
+    {
+        "interventions": compiled.keyset_connection(
+            "Intervention",
+            "FROM intervention {c} WHERE {c}.marketplace_id = {t}.marketplace_id "
+            "AND {c}.membership_id = {t}.id AND {starts_from}",
+            max_size=lambda: settings().max_page_size,
+            decode_cursor=lambda value: decode_cursor(value, field="after"),
+            extra=_starts_from,
+            allowed=("first", "after", "startsFrom"),
+        )
+    },
+)

@@ -20,11 +20,14 @@ from models.membership import Membership, MembershipAudit, MembershipStatus
 from presta import clock
 from presta.db import padded
 from presta.i18n import _
+from presta.settings import settings
 from presta.statements import select, where_in
+from resolvers import compiled
 from resolvers.actor import Actor
+from resolvers.compiled.rules import Flag, Same, all_of, any_of, holds, predicate
 from resolvers.document import current_terms_version
 from resolvers.errors import AuthError, not_found
-from resolvers.pagination import Page, keyset_page
+from resolvers.pagination import Page, decode_cursor, keyset_page
 from resolvers.terms import current_terms_numbers
 
 MEMBERSHIP_UPDATED = "membership.updated"
@@ -47,13 +50,16 @@ class DocumentExpiry(StrEnum):
     EXPIRING_SOON = "EXPIRING_SOON"
 
 
+# Written once for the loaders (``holds``) and the compiled path (``rules.predicate``).
+CAN_SEE = all_of(
+    Same("marketplace_id", "marketplace_id"),
+    any_of(Flag("sees_whole_marketplace"), Same("company_id", "company_id")),
+)
+
+
 def can_see(actor: Actor, membership: Membership) -> bool:
     """Staff and partners of its marketplace; users of its company acting in that marketplace."""
-    if actor.marketplace_id != membership.marketplace_id:
-        return False
-    if actor.sees_whole_marketplace:
-        return True
-    return actor.company_id is not None and actor.company_id == membership.company_id
+    return holds(CAN_SEE, actor, membership)
 
 
 def sees_file(actor: Actor, membership: Membership) -> bool:
@@ -235,3 +241,139 @@ async def audits_of(actor: Actor, files: list[Membership]) -> dict[int, list[Mem
     for a in await rows.order_by("id"):
         grouped[a.membership_id].append(a)
     return grouped
+
+
+# --- the compiled read path (``resolvers.compiled``) ---------------------------------------
+# A ``Membership`` row reaches these reads only through a root that selects files the actor
+# opens (``sees_file``): the providers list (staff and partners, DELETED excluded) and the
+# provider's own files in the acting marketplace. The fields that the standard executor
+# refuses or hides for other viewers (services, document state) are therefore read whole.
+
+
+def _readers_only(read: compiled.Read) -> compiled.Read:
+    """``require_reader``: staff and partner keys acting in a marketplace; others fall back."""
+
+    def gated(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
+        if not (b.kind.in_marketplace and b.kind.whole_marketplace):
+            raise compiled.Fallback("not a reader of the marketplace")
+        return read(b, alias, s)
+
+    return gated
+
+
+def _acting_marketplace(b: compiled.Builder, _s: compiled.Selected) -> dict[str, str]:
+    return {"m": b.param(lambda inputs: inputs.actor.marketplace_id, "bigint")}
+
+
+def _marketplace_name(b: compiled.Builder, alias: str, _s: compiled.Selected) -> str:
+    mk = b.alias()
+    return f"(SELECT {mk}.name FROM marketplace {mk} WHERE {mk}.id = {alias}.marketplace_id)"
+
+
+def _provider_counts(b: compiled.Builder, _alias: str, s: compiled.Selected) -> str:
+    marketplace = _acting_marketplace(b, s)["m"]
+    counts = ", ".join(
+        f"count(*) FILTER (WHERE m.status = '{status.value}') AS {status.value.lower()}"
+        for status in MembershipStatus
+    )
+    total = f"count(*) FILTER (WHERE m.status <> '{S.DELETED.value}') AS total"
+    row = b.alias()
+    body = b.object("ProviderCounts", row, s.selection_set)
+    return (
+        f"(SELECT {body} FROM (SELECT {counts}, {total} FROM membership m "
+        f"WHERE m.marketplace_id = {marketplace}) {row})"
+    )
+
+
+compiled.declare_type(
+    "ProviderCompany",
+    {
+        "id": compiled.node_id("ProviderCompany"),
+        "name": compiled.column("{t}.name"),
+        "siret": compiled.column("{t}.siret"),
+        "email": compiled.column("{t}.email"),
+        "phone": compiled.column("{t}.phone"),
+    },
+)
+compiled.declare_type(
+    "Membership",
+    {
+        "id": compiled.node_id("Membership"),
+        "status": compiled.column("{t}.status"),
+        "company": compiled.one(
+            "ProviderCompany", "FROM provider_company {c} WHERE {c}.id = {t}.company_id"
+        ),
+        "marketplaceId": compiled.node_id("Marketplace", "{t}.marketplace_id"),
+        "marketplaceName": _marketplace_name,
+        "termsVersionAccepted": compiled.column("{t}.terms_version_accepted"),
+        "appliedAt": compiled.column("{t}.applied_at", "datetime"),
+        "decidedAt": compiled.column("{t}.decided_at", "datetime"),
+        "createdAt": compiled.column("{t}.created_at", "datetime"),
+    },
+)
+compiled.declare_type(
+    "ProviderCounts",
+    {
+        **{s.value.lower(): compiled.column(f"{{t}}.{s.value.lower()}") for s in MembershipStatus},
+        "total": compiled.column("{t}.total"),
+    },
+)
+compiled.declare_root(
+    "providers",
+    _readers_only(
+        compiled.keyset_connection(
+            "Membership",
+            f"FROM membership {{c}} WHERE {{c}}.marketplace_id = {{m}} "
+            f"AND {{c}}.status <> '{S.DELETED.value}'",
+            max_size=lambda: settings().max_page_size,
+            decode_cursor=lambda value: decode_cursor(value, field="after"),
+            extra=_acting_marketplace,
+            allowed=("first", "after"),
+        )
+    ),
+)
+compiled.declare_root("providerCounts", _readers_only(_provider_counts))
+
+
+def _my_files(b: compiled.Builder, _alias: str, s: compiled.Selected) -> str:
+    # Without an acting marketplace the files of other marketplaces refuse their tabs: the
+    # standard executor says so.
+    if not (b.kind.user and b.kind.in_marketplace):
+        raise compiled.Fallback("files of every marketplace")
+    company = b.param(lambda i: i.actor.company_id, "bigint")
+    marketplace = b.param(lambda i: i.actor.marketplace_id, "bigint")
+    m = b.alias()
+    body = b.object("Membership", m, s.selection_set)
+    return (
+        f"COALESCE((SELECT json_agg({body} ORDER BY {m}.id) FROM membership {m} "
+        f"WHERE {m}.company_id = {company} AND {m}.status <> '{S.DELETED.value}' "
+        f"AND {m}.marketplace_id = {marketplace}), '[]'::json)"
+    )
+
+
+def _must_accept_terms(b: compiled.Builder, alias: str, _s: compiled.Selected) -> str:
+    v = b.alias()
+    current = (
+        f"(SELECT max({v}.number) FROM terms_version {v} "
+        f"WHERE {v}.marketplace_id = {alias}.marketplace_id)"
+    )
+    return f"COALESCE({current} > COALESCE({alias}.terms_version_accepted, 0), false)"
+
+
+compiled.declare_root("myMemberships", _my_files)
+
+
+def _visible_file(b: compiled.Builder) -> str:
+    """``visible_memberships``: the file named, if the actor may see it (``CAN_SEE``)."""
+    return f"FROM membership {{c}} WHERE {{c}}.id = {{pk}} AND {predicate(CAN_SEE, b, '{c}')}"
+
+
+def _opens_tabs(inputs: compiled.Inputs, pk: int) -> None:
+    # A file the actor sees but whose tabs it may not read (another file of its company)
+    # gives errors in its tabs: the standard executor gives them.
+    if not inputs.actor.sees_tab_of(pk):
+        raise compiled.Fallback("tabs of a file the actor does not open")
+
+
+compiled.declare_node("Membership", compiled.NodeRead(_visible_file, _opens_tabs))
+compiled.declare_type("Membership", {"mustAcceptTerms": _must_accept_terms})

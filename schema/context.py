@@ -33,6 +33,9 @@ class Context:
     # The user's row as read while authenticating this HTTP request (None on websockets,
     # whose operations outlive the connection's authentication).
     profile: Profile | None = None
+    # "standard" keeps this operation on strawberry's executor even when it compiles (the
+    # X-Presta-Executor header outside production; tests of the standard executor).
+    executor: str | None = None
 
     def loader(self, key: Any, factory: Any) -> Any:
         """A DataLoader cached for this operation only."""

@@ -33,6 +33,7 @@ from resolvers import account as account_use_cases
 from schema.http.errors import ERROR_CODES
 from tests.factories.account import actor_of, make_client, make_marketplace, make_staff
 from tests.factories.membership import make_membership, make_provider_user
+from tests.support.graphql import answer
 from tests.support.processes import free_port, stop
 from tests.support.this_run import SERVERS
 
@@ -202,4 +203,4 @@ async def test_generated_operations_get_clean_answers_with_documented_codes(
     async with httpx.AsyncClient(base_url=api, timeout=10) as client:
         assert (await client.get("/healthz")).status_code == 200
         after = await client.post("/graphql", json={"query": "{ __typename }"}, headers=headers)
-    assert after.json() == {"data": {"__typename": "Query"}}
+    assert answer(after) == {"data": {"__typename": "Query"}}

@@ -47,11 +47,13 @@ async def _leaves_no_cycles(run: Callable[[], Awaitable[Any]]) -> None:
 async def test_the_provider_dashboard_leaves_no_reference_cycles() -> None:
     actor = await provider_with(5)
     await _leaves_no_cycles(lambda: ok(PROVIDER_DASHBOARD, actor=actor))
+    await _leaves_no_cycles(lambda: ok(PROVIDER_DASHBOARD, actor=actor, executor="standard"))
 
 
 async def test_the_providers_screen_leaves_no_reference_cycles() -> None:
     actor = await staff_with(5)
     await _leaves_no_cycles(lambda: ok(PROVIDERS_SCREEN, actor=actor))
+    await _leaves_no_cycles(lambda: ok(PROVIDERS_SCREEN, actor=actor, executor="standard"))
 
 
 async def test_a_mutation_and_its_user_errors_leave_no_reference_cycles() -> None:

@@ -22,7 +22,7 @@ from schema.base import encode_id
 from schema.http.errors import ERROR_CODES
 from tests.factories.account import make_marketplace, make_staff
 from tests.factories.membership import make_membership
-from tests.support.graphql import http_client
+from tests.support.graphql import answer, http_client
 
 SIGN_UP = (
     'mutation { signUp(input: {email: "smuggled@example.com", password: "correct horse battery"})'
@@ -91,7 +91,7 @@ async def test_malformed_json_is_a_bad_request(body):
 async def test_a_json_body_led_by_a_utf8_byte_order_mark_is_read_like_any_other():
     body = b'\xef\xbb\xbf{"query": "{ __typename }"}'
     response = await _post(content=body, headers={"Content-Type": "application/json"})
-    assert response.json() == {"data": {"__typename": "Query"}}
+    assert answer(response) == {"data": {"__typename": "Query"}}
 
 
 async def test_json_nested_past_the_parser_limit_is_a_bad_request_and_the_server_goes_on():
@@ -101,7 +101,7 @@ async def test_json_nested_past_the_parser_limit_is_a_bad_request_and_the_server
     assert response.status_code == 400
     assert _codes(response) == ["BAD_REQUEST"]
     after = await _post(json={"query": "{ __typename }"})
-    assert after.json() == {"data": {"__typename": "Query"}}
+    assert answer(after) == {"data": {"__typename": "Query"}}
 
 
 @pytest.mark.parametrize(
@@ -312,7 +312,7 @@ async def test_a_membership_of_another_marketplace_is_not_found_and_changes_noth
         json={"query": "query($id: ID!) { node(id: $id) { id } }", "variables": {"id": gid}},
         headers=_bearer(admin, mine.slug),
     )
-    assert read.json() == {"data": {"node": None}}
+    assert answer(read) == {"data": {"node": None}}
     assert (await Membership.get(id=theirs.id)).status == MembershipStatus.ACCEPTED
 
 

@@ -22,7 +22,7 @@ from resolvers import idempotency
 from resolvers.account import create_api_key
 from resolvers.idempotency import Verdict
 from tests.factories.account import actor_of, make_marketplace, make_staff
-from tests.support.graphql import http_client
+from tests.support.graphql import answer, http_client
 
 SIGN_UP = """mutation($input: SignUpInput!) {
   signUp(input: $input) { userErrors { code } user { id email } accessToken refreshToken }
@@ -104,7 +104,7 @@ async def test_the_same_key_with_other_variables_is_refused_as_reused():
             client, SIGN_UP, _sign_up("second@example.com"), **{"Idempotency-Key": "k-2"}
         )
     assert other.status_code == 422
-    assert other.json() == {
+    assert answer(other) == {
         "data": None,
         "errors": [
             {

@@ -18,7 +18,7 @@ from presta.security import make_access_token
 from presta.settings import get_settings
 from resolvers import marketplace as marketplace_use_cases
 from tests.factories.account import actor_of, make_marketplace, make_staff, make_user
-from tests.support.graphql import execute, http_client
+from tests.support.graphql import answer, execute, http_client
 
 SIGN_UP_FIELDS = 'input: {email: "%s@example.com", password: "correct horse battery"}'
 
@@ -167,7 +167,7 @@ async def test_a_mutation_over_get_is_refused_and_creates_nothing():
     assert response.status_code == 405
     assert _codes(response) == ["METHOD_NOT_ALLOWED"]
     assert await _no_account_was_created()
-    assert query.json() == {"data": {"viewer": None}}
+    assert answer(query) == {"data": {"viewer": None}}
 
 
 async def test_too_many_tokens_are_refused_before_parsing_ends_and_create_nothing():

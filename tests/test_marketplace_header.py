@@ -28,7 +28,7 @@ from tests.factories.account import (
     make_user,
 )
 from tests.factories.membership import make_company, make_membership, make_provider_user
-from tests.support.graphql import http_client, serving
+from tests.support.graphql import answer, http_client, serving
 
 VIEWER = "{ viewer { actingMarketplaceId } }"
 PRINCIPALS = (
@@ -127,7 +127,7 @@ async def test_over_http_a_marketplace_the_caller_may_not_act_in_is_refused_alik
                 json={"query": VIEWER},
                 headers=_http_headers(world.credentials[principal], world.headers[header]),
             )
-            body = response.json()
+            body = answer(response)
             expected = _expected(world, principal, header)
             if expected == REFUSED:
                 assert body["data"] is None, (header, body)

@@ -58,7 +58,7 @@ async def _tasks(query: str, actor: Actor, rows: int) -> int:
     fewest = None
     for _ in range(3):
         with tasks_started() as started:
-            data = await ok(query, {"rows": rows}, actor=actor)
+            data = await ok(query, {"rows": rows}, actor=actor, executor="standard")
         assert data["myMemberships"][0]["requests"]
         fewest = started[0] if fewest is None else min(fewest, started[0])
     assert fewest is not None
@@ -80,7 +80,7 @@ async def test_a_load_ahead_that_fails_is_reported_by_the_fields_reading_it(
         raise RuntimeError("the service table is away")
 
     monkeypatch.setattr(loaders.ServiceByIdLoader, "fetch", broken)
-    result = await execute(PAGES, {"rows": 3}, actor=actor)
+    result = await execute(PAGES, {"rows": 3}, actor=actor, executor="standard")
     assert result.errors is not None
     # As without loading ahead: the field that reads the rows fails, not the page.
     assert {e["path"][-1] for e in result.errors} == {"service"}

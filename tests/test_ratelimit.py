@@ -26,7 +26,7 @@ from presta.security import make_access_token
 from presta.settings import get_settings
 from tests.factories.account import make_marketplace, make_staff, make_user
 from tests.support.api_server import clean_env, presta_serve
-from tests.support.graphql import http_client, serving
+from tests.support.graphql import answer, http_client, serving
 from tests.support.this_run import SERVERS
 
 TYPENAME = "{ __typename }"
@@ -158,7 +158,7 @@ async def test_over_the_limit_an_http_operation_gets_429_rate_limited_and_a_retr
     }
     clock.advance(timedelta(seconds=20))
     async with http_client() as client:
-        assert (await _post(client, TYPENAME)).json() == {"data": {"__typename": "Query"}}
+        assert answer(await _post(client, TYPENAME)) == {"data": {"__typename": "Query"}}
 
 
 async def test_log_in_attempts_cost_more_than_queries(limits):

@@ -33,6 +33,7 @@ from presta.i18n import _
 from presta.sharing import Shared
 from presta.tx import AfterCommit
 from resolvers.actor import Actor
+from resolvers.compiled.rules import Flag, Same, any_of, holds
 from resolvers.events import record_event, staff_audience
 
 REQUEST_DISPATCHED = "service_request.dispatched"
@@ -241,18 +242,19 @@ async def client_of(request: ServiceRequest) -> Client:
     return await Client.get(id=request.client_id)
 
 
+# Written once for the loaders (``holds``) and the compiled path (``rules.predicate``).
+SEES_WHOLE_REQUEST = any_of(Same("client_id", "client_id"), Flag("sees_whole_marketplace"))
+SHOWS_CLIENT = any_of(SEES_WHOLE_REQUEST, Same("selected_membership_id", "membership_id"))
+
+
 def sees_whole_request(actor: Actor, request: ServiceRequest) -> bool:
     """Its client, and readers of the whole marketplace: the proposal, the client's details."""
-    own = actor.client_id is not None and actor.client_id == request.client_id
-    return own or actor.sees_whole_marketplace
+    return holds(SEES_WHOLE_REQUEST, actor, request)
 
 
 def shows_client(actor: Actor, request: ServiceRequest) -> bool:
     """Who sees the client of a request: those who see it whole, and the provider chosen."""
-    chosen = request.selected_membership_id
-    return sees_whole_request(actor, request) or (
-        chosen is not None and chosen == actor.membership_id
-    )
+    return holds(SHOWS_CLIENT, actor, request)
 
 
 async def dispatch_for_provider(

@@ -17,14 +17,19 @@ from models.dispatch import (
     ServiceRequest,
 )
 from presta.db import padded
+from presta.settings import settings
 from presta.statements import select, where_in
+from resolvers import compiled
 from resolvers.actor import Actor
+from resolvers.compiled import rules
 from resolvers.dispatch.core import (
+    SHOWS_CLIENT,
     dispatches_seen_by,
     sees_whole_request,
     shows_client,
     visible_requests,
 )
+from resolvers.pagination import decode_cursor
 
 
 async def requests_by_id(actor: Actor, ids: list[int]) -> dict[int, ServiceRequest]:
@@ -119,3 +124,106 @@ async def proposals_of(actor: Actor, requests: list[ServiceRequest]) -> dict[int
         request_id: (proposal, entries[request_id], services)
         for request_id, proposal in proposals.items()
     }
+
+
+# --- the compiled read path (``resolvers.compiled``) ---------------------------------------
+# A provider's Requests tab (``requests_tab``) read from a file its reader opens whole
+# (``Membership`` rows reach here only so): every request sent to that provider. The client
+# is shown as ``shows_client`` shows it; ``myDispatch`` is the acting provider's own.
+
+
+def _shown_client(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
+    c = b.alias()
+    body = b.object("RequestClient", c, s.selection_set)
+    found = f"(SELECT {body} FROM account_client {c} WHERE {c}.id = {alias}.client_id)"
+    return f"CASE WHEN {rules.predicate(SHOWS_CLIENT, b, alias)} THEN {found} END"
+
+
+def _my_dispatch(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
+    if not b.kind.provider:
+        return "NULL::json"
+    mine = b.param(lambda i: i.actor.membership_id, "bigint")
+    d = b.alias()
+    body = b.object("Dispatch", d, s.selection_set)
+    return (
+        f"(SELECT {body} FROM dispatch {d} WHERE {d}.request_id = {alias}.id "
+        f"AND {d}.membership_id = {mine})"
+    )
+
+
+compiled.declare_type(
+    "ServiceRequest",
+    {
+        "id": compiled.node_id("ServiceRequest"),
+        "status": compiled.column("{t}.status"),
+        "postalCode": compiled.column("{t}.postal_code"),
+        "city": compiled.column("{t}.city"),
+        "addressLine": compiled.column("{t}.address_line"),
+        "description": compiled.column("{t}.description"),
+        "wishedStart": compiled.column("{t}.wished_start", "datetime"),
+        "frequency": compiled.column("{t}.frequency"),
+        "durationMinutes": compiled.column("{t}.duration_minutes"),
+        "round": compiled.column("{t}.round"),
+        "sendProposalAt": compiled.column("{t}.send_proposal_at", "datetime"),
+        "remindAt": compiled.column("{t}.remind_at", "datetime"),
+        "cancelReason": compiled.column("{t}.cancel_reason"),
+        "closedAt": compiled.column("{t}.closed_at", "datetime"),
+        "recurring": compiled.column("({t}.frequency IS NOT NULL)"),
+        "service": compiled.one("Service", "FROM service {c} WHERE {c}.id = {t}.service_id"),
+        "client": _shown_client,
+        "myDispatch": _my_dispatch,
+        "createdAt": compiled.column("{t}.created_at", "datetime"),
+    },
+)
+compiled.declare_type(
+    "RequestClient",
+    {
+        "id": compiled.node_id("Client"),
+        "fullName": compiled.column("{t}.full_name"),
+        "email": compiled.column("{t}.email"),
+        "phone": compiled.column("{t}.phone"),
+    },
+)
+compiled.declare_type(
+    "Dispatch",
+    {
+        "id": compiled.node_id("Dispatch"),
+        "providerId": compiled.node_id("Membership", "{t}.membership_id"),
+        "round": compiled.column("{t}.round"),
+        "status": compiled.column("{t}.status"),
+        "message": compiled.column("{t}.message"),
+        "price": compiled.column("{t}.price", "decimal"),
+        "answeredAt": compiled.column("{t}.answered_at", "datetime"),
+        "proposedAt": compiled.column("{t}.proposed_at", "datetime"),
+        "createdAt": compiled.column("{t}.created_at", "datetime"),
+        "answerHistory": compiled.many(
+            "DispatchAnswer",
+            "FROM dispatch_answer_audit {c} WHERE {c}.dispatch_id = {t}.id",
+            "{c}.id",
+        ),
+    },
+)
+compiled.declare_type(
+    "DispatchAnswer",
+    {
+        "fromStatus": compiled.column("{t}.from_status"),
+        "toStatus": compiled.column("{t}.to_status"),
+        "message": compiled.column("{t}.message"),
+        "price": compiled.column("{t}.price", "decimal"),
+        "round": compiled.column("{t}.round"),
+        "createdAt": compiled.column("{t}.created_at", "datetime"),
+    },
+)
+compiled.declare_type(
+    "Membership",
+    {
+        "requests": compiled.keyset_connection(
+            "ServiceRequest",
+            "FROM service_request {c} WHERE {c}.marketplace_id = {t}.marketplace_id "
+            "AND EXISTS (SELECT 1 FROM dispatch tab WHERE tab.request_id = {c}.id "
+            "AND tab.membership_id = {t}.id)",
+            max_size=lambda: settings().max_page_size,
+            decode_cursor=lambda value: decode_cursor(value, field="after"),
+        )
+    },
+)

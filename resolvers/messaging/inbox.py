@@ -12,11 +12,13 @@ from models.membership import Membership, MembershipStatus
 from models.messaging import Conversation, ConversationKind, Message, MessageAttachment
 from presta import db
 from presta.db import padded
+from presta.settings import settings
 from presta.statements import where_in
+from resolvers import compiled
 from resolvers import document as documents
 from resolvers.actor import Actor
 from resolvers.messaging.core import get_conversation, visible_conversations
-from resolvers.pagination import Page, Paging, keyset_page
+from resolvers.pagination import Page, Paging, decode_cursor, keyset_page
 
 
 async def list_conversations(
@@ -192,3 +194,77 @@ async def _attached_where_visible(actor: Actor, document: Document) -> bool:
 
 
 documents.register_visibility(_attached_where_visible)
+
+
+# --- the compiled read path (``resolvers.compiled``) ---------------------------------------
+# A provider's Messaging tab (``list_conversations`` with its membership) read from a file
+# its reader opens whole; unread counts as ``_UNREAD`` counts them, for the viewer.
+
+
+def _viewer(b: compiled.Builder) -> str:
+    return b.param(lambda i: i.actor.user_id, "bigint")
+
+
+def _unread_count(b: compiled.Builder, alias: str, _s: compiled.Selected) -> str:
+    if not b.kind.user:
+        return "0"
+    viewer, m, p = _viewer(b), b.alias(), b.alias()
+    return (
+        f"(SELECT count(*) FROM message {m} LEFT JOIN conversation_participant {p} "
+        f"ON {p}.conversation_id = {m}.conversation_id AND {p}.user_id = {viewer} "
+        f"WHERE {m}.conversation_id = {alias}.id "
+        f"AND {m}.id > COALESCE({p}.last_read_message_id, 0) "
+        f"AND ({m}.sender_id IS NULL OR {m}.sender_id <> {viewer}))"
+    )
+
+
+def _sent_by_viewer(b: compiled.Builder, alias: str, _s: compiled.Selected) -> str:
+    viewer = _viewer(b)
+    return f"COALESCE({alias}.sender_id = {viewer}, false)"
+
+
+def _client_name(b: compiled.Builder, alias: str, _s: compiled.Selected) -> str:
+    c = b.alias()
+    return f"(SELECT {c}.full_name FROM account_client {c} WHERE {c}.id = {alias}.client_id)"
+
+
+compiled.declare_type(
+    "Message",
+    {
+        "id": compiled.node_id("Message"),
+        "conversationId": compiled.node_id("Conversation", "{t}.conversation_id"),
+        "text": compiled.column("{t}.text"),
+        "senderRole": compiled.column("{t}.sender_role"),
+        "senderName": compiled.column("{t}.sender_name"),
+        "sentByViewer": _sent_by_viewer,
+        "createdAt": compiled.column("{t}.created_at", "datetime"),
+    },
+)
+compiled.declare_type(
+    "Conversation",
+    {
+        "id": compiled.node_id("Conversation"),
+        "kind": compiled.column("{t}.kind"),
+        "clientName": _client_name,
+        "requestId": compiled.node_id("ServiceRequest", "{t}.request_id"),
+        "interventionId": compiled.node_id("Intervention", "{t}.intervention_id"),
+        "createdAt": compiled.column("{t}.created_at", "datetime"),
+        "lastMessageAt": compiled.column("{t}.last_message_at", "datetime"),
+        "unreadCount": _unread_count,
+        "lastMessage": compiled.one(
+            "Message", "FROM message {c} WHERE {c}.id = {t}.last_message_id"
+        ),
+    },
+)
+compiled.declare_type(
+    "Membership",
+    {
+        "conversations": compiled.keyset_connection(
+            "Conversation",
+            "FROM conversation {c} WHERE {c}.marketplace_id = {t}.marketplace_id "
+            "AND {c}.membership_id = {t}.id",
+            max_size=lambda: settings().max_page_size,
+            decode_cursor=lambda value: decode_cursor(value, field="after"),
+        )
+    },
+)

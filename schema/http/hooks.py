@@ -32,6 +32,7 @@ from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import ExecutionContext, StreamExecutionResult
 from strawberry.utils.await_maybe import await_maybe
 
+from schema.http.compiled import run_compiled
 from schema.http.masking import log_errors
 
 
@@ -40,6 +41,17 @@ class Schema(strawberry.Schema):
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         log_errors(errors)
+
+    async def _execute_operation(
+        self, execution_context: ExecutionContext, *args: Any, **kwargs: Any
+    ) -> Any:
+        # The compiled statement when the operation compiles (schema.http.compiled): the
+        # executing hooks still run around it, as they do around graphql-core's execution.
+        if not execution_context.result:
+            compiled = await run_compiled(self._schema, execution_context)
+            if compiled is not None:
+                execution_context.result = compiled
+        return await super()._execute_operation(execution_context, *args, **kwargs)
 
     def create_extensions_runner(
         self, execution_context: ExecutionContext, extensions: list[SchemaExtension]

@@ -31,17 +31,34 @@ class Result:
 
 
 async def execute(
-    query: str, variables: dict[str, Any] | None = None, *, actor: Actor = ANONYMOUS
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    actor: Actor = ANONYMOUS,
+    executor: str | None = None,
 ) -> Result:
-    """Run through the real schema (extensions included) with the given actor."""
-    context = Context(request=None, response=None, actor=actor, request_id="test")  # type: ignore[arg-type]
+    """Run through the real schema (extensions included) with the given actor;
+    ``executor="standard"`` keeps an operation that compiles on strawberry's executor."""
+    context = Context(
+        request=None,  # type: ignore[arg-type]
+        response=None,
+        actor=actor,
+        request_id="test",
+        executor=executor,
+    )
     result = await schema.execute(query, variable_values=variables, context_value=context)
     errors = [e.formatted for e in result.errors] if result.errors else None
     return Result(result.data, errors)  # type: ignore[arg-type]
 
 
-async def ok(query: str, variables: dict[str, Any] | None = None, *, actor: Actor = ANONYMOUS):
-    result = await execute(query, variables, actor=actor)
+async def ok(
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    actor: Actor = ANONYMOUS,
+    executor: str | None = None,
+):
+    result = await execute(query, variables, actor=actor, executor=executor)
     assert not result.errors, result.errors
     return result.data
 
@@ -77,3 +94,15 @@ async def serving(**options: Any) -> AsyncIterator[int]:
     finally:
         uv.should_exit = True
         await asyncio.wait_for(task, timeout=10)
+
+
+def answer(response: Any) -> Any:
+    """A response's JSON without ``extensions.executor`` (which executor ran, said outside
+    production: ``schema.http.compiled``)."""
+    body = response.json()
+    if isinstance(body, dict) and isinstance(body.get("extensions"), dict):
+        extensions = {k: v for k, v in body["extensions"].items() if k != "executor"}
+        body = {k: v for k, v in body.items() if k != "extensions"}
+        if extensions:
+            body["extensions"] = extensions
+    return body
