@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test fuzz check audit bench schema migrations install clean
+.PHONY: run test fuzz check audit bench schema migrations messages install clean
 
 # A new venv's own setuptools is years old (known advisories): upgraded with pip.
 $(STAMP): pyproject.toml
@@ -50,6 +50,16 @@ bench: $(STAMP)
 ## Regenerate schema.graphql from the code (`presta check-schema` compares it with the release).
 schema: $(STAMP)
 	$(BIN)/presta export-schema schema.graphql
+
+## Extract the texts marked with _() / ngettext() into presta/locale/messages.pot and update
+## the French catalogue (then translate its new entries; tests/test_i18n.py fails until then).
+## The catalogues are compiled in memory when first used: nothing to compile.
+LOCALE_DIR := presta/locale
+messages: $(STAMP)
+	$(BIN)/pybabel --quiet extract -F babel.cfg --no-location --sort-output --omit-header \
+		-o $(LOCALE_DIR)/messages.pot models presta resolvers schema service workers
+	$(BIN)/pybabel --quiet update -i $(LOCALE_DIR)/messages.pot -d $(LOCALE_DIR) -l fr \
+		--no-fuzzy-matching --ignore-obsolete
 
 ## Write a migration for model changes (needs no database: the URL is never connected to).
 migrations: $(STAMP)

@@ -16,6 +16,7 @@ from models.dispatch import (
 from models.document import (
     CommissionInvoice,
     Document,
+    DocumentReview,
     DocumentType,
     InvoiceCounter,
     RequiredDocumentType,
@@ -49,6 +50,7 @@ __models__ = [
     DocumentType,
     RequiredDocumentType,
     Document,
+    DocumentReview,
     InvoiceCounter,
     CommissionInvoice,
     TermsVersion,

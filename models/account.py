@@ -30,6 +30,8 @@ class User(Model):
     full_name = fields.CharField(max_length=200, default="")
     is_platform_admin = fields.BooleanField(default=False)
     is_active = fields.BooleanField(default=True)
+    # "fr" or "en", as the user chose; null: not chosen (the marketplace default, French).
+    locale = fields.CharField(max_length=5, null=True)
     provider_company: fields.ForeignKeyNullableRelation[ProviderCompany] = fields.ForeignKeyField(
         "models.ProviderCompany", related_name="users", null=True, on_delete=fields.SET_NULL
     )

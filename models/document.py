@@ -95,6 +95,36 @@ class Document(Model):
         indexes = (("company_id", "document_type_id"),)
 
 
+class DocumentReviewStatus(StrEnum):
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+
+
+class DocumentReview(Model):
+    """A marketplace staff's latest decision on a company document, for that marketplace."""
+
+    id = fields.BigIntField(primary_key=True)
+    document: fields.ForeignKeyRelation[Document] = fields.ForeignKeyField(
+        "models.Document", related_name="reviews", on_delete=fields.CASCADE
+    )
+    document_id: int
+    marketplace: fields.ForeignKeyRelation[Marketplace] = fields.ForeignKeyField(
+        "models.Marketplace", related_name="document_reviews", on_delete=fields.CASCADE
+    )
+    marketplace_id: int
+    status = fields.CharEnumField(DocumentReviewStatus, max_length=16)
+    reason = fields.TextField(default="")
+    reviewed_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="document_reviews", null=True, on_delete=fields.SET_NULL
+    )
+    reviewed_by_id: int | None
+    reviewed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "document_review"
+        unique_together = (("document", "marketplace"),)
+
+
 class InvoiceCounter(Model):
     """Last commission-invoice number used by a marketplace. Locked while numbering."""
 

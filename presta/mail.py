@@ -1,4 +1,10 @@
-"""Outgoing e-mail through real SMTP.
+"""Outgoing e-mail through real SMTP, in each recipient's language.
+
+A ``Letter`` is an e-mail before its recipient is known: a subject and paragraphs of
+translatable texts (``presta.i18n._``) and links. ``Letter.to(address, locale)`` renders it
+into a ``Mail`` with a plain text part and an HTML part (every value escaped). Each e-mail of
+the product is one function returning a ``Letter`` next to its use case; ``send_letter``
+sends it to ``Recipient``s (address and locale).
 
 ``send_mails`` sends a batch over one SMTP session: a dispatch round tells up to hundreds of
 providers at once, and a connection (with STARTTLS and login) per e-mail would cost a round
@@ -8,11 +14,13 @@ trip and a handshake each.
 from __future__ import annotations
 
 import asyncio
+import html
 import smtplib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 
+from presta.i18n import Join, Text, _, locale_or_default, render
 from presta.settings import Settings, settings
 
 
@@ -21,6 +29,68 @@ class Mail:
     to: str
     subject: str
     body: str
+    html: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A link on a line of its own: the address in plain text, an anchor in HTML."""
+
+    url: str
+    label: Text | str | None = None
+
+
+Paragraph = Text | Join | str | Link
+HELLO = _("Hello,")
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    email: str
+    locale: str | None = None  # None: the default locale
+
+
+@dataclass(frozen=True)
+class Letter:
+    """An e-mail in no language yet: rendered once per recipient's locale."""
+
+    subject: Text | str
+    paragraphs: Sequence[Paragraph]
+    greeting: Text | str | None = HELLO
+
+    def to(self, address: str, locale: str | None) -> Mail:
+        lang = locale_or_default(locale)
+        parts = [self.greeting, *self.paragraphs] if self.greeting else list(self.paragraphs)
+        return Mail(
+            to=address,
+            subject=render(self.subject, lang).replace("\n", " "),
+            body="\n\n".join(_plain(p, lang) for p in parts) + "\n",
+            html=_html(lang, render(self.subject, lang), [_tag(p, lang) for p in parts]),
+        )
+
+
+def _plain(paragraph: Paragraph, locale: str) -> str:
+    if isinstance(paragraph, Link):
+        if paragraph.label is None:
+            return paragraph.url
+        return f"{render(paragraph.label, locale)}\n{paragraph.url}"
+    return render(paragraph, locale)
+
+
+def _tag(paragraph: Paragraph, locale: str) -> str:
+    if isinstance(paragraph, Link):
+        label = paragraph.url if paragraph.label is None else render(paragraph.label, locale)
+        href = html.escape(paragraph.url, quote=True)
+        return f'<p><a href="{href}">{html.escape(label)}</a></p>'
+    return "<p>" + html.escape(render(paragraph, locale)).replace("\n", "<br>\n") + "</p>"
+
+
+def _html(locale: str, title: str, paragraphs: list[str]) -> str:
+    body = "\n".join(paragraphs)
+    return (
+        f'<!DOCTYPE html>\n<html lang="{locale}">\n<head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title></head>\n<body>\n{body}\n</body>\n</html>\n"
+    )
 
 
 class MailNotSent(Exception):
@@ -37,6 +107,8 @@ def _message(cfg: Settings, mail: Mail) -> EmailMessage:
     message["To"] = mail.to
     message["Subject"] = mail.subject
     message.set_content(mail.body)
+    if mail.html is not None:
+        message.add_alternative(mail.html, subtype="html")
     return message
 
 
@@ -66,3 +138,8 @@ async def send_mails(mails: Sequence[Mail]) -> None:
 
 async def send_mail(*, to: str, subject: str, body: str) -> None:
     await send_mails([Mail(to=to, subject=subject, body=body)])
+
+
+async def send_letter(letter: Letter, recipients: Sequence[Recipient]) -> None:
+    """Send the letter to each recipient in their language, over one SMTP session."""
+    await send_mails([letter.to(r.email, r.locale) for r in recipients])

@@ -6,6 +6,7 @@ Authenticating a request is ``resolvers.authentication``; its names stay importa
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -13,7 +14,10 @@ from enum import StrEnum
 from email_validator import EmailNotValidError, validate_email
 
 from models.account import ApiKey, ApiScope, RefreshToken, User
+from models.membership import ProviderCompany
 from presta import clock
+from presta.i18n import LOCALES, _
+from presta.mail import Recipient
 from presta.security import (
     dummy_verify,
     hash_password,
@@ -72,15 +76,23 @@ def normalize_email(email: str, *, field: str = "email") -> str:
     """Normalized form used for uniqueness: validated syntax, lower-cased."""
     try:
         return validate_email(email.strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
-        raise UserError(AccountErrorCode.INVALID_EMAIL, str(exc), field=field) from None
+    except EmailNotValidError:
+        raise UserError(
+            AccountErrorCode.INVALID_EMAIL,
+            _("{address} is not a valid e-mail address.", address=email.strip()[:254]),
+            field=field,
+        ) from None
 
 
 def _check_password(password: str) -> None:
     if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
         raise UserError(
             AccountErrorCode.WEAK_PASSWORD,
-            f"Password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters long.",
+            _(
+                "Password must be {low} to {high} characters long.",
+                low=MIN_PASSWORD_LENGTH,
+                high=MAX_PASSWORD_LENGTH,
+            ),
             field="password",
         )
 
@@ -97,13 +109,13 @@ async def sign_up(*, email: str, password: str, full_name: str) -> Session:
     except UserError as exc:
         errors.append(exc)
     if len(full_name.strip()) > 200:
-        errors.append(UserError(AccountErrorCode.INVALID, "Name is too long.", field="fullName"))
+        errors.append(UserError(AccountErrorCode.INVALID, _("Name is too long."), field="fullName"))
     if errors:
         raise UserErrors(errors)
     async with atomic():
         if await User.filter(email=email).exists():
             raise UserError(
-                AccountErrorCode.EMAIL_TAKEN, "An account exists for this e-mail.", field="email"
+                AccountErrorCode.EMAIL_TAKEN, _("An account exists for this e-mail."), field="email"
             )
         user = await User.create(
             email=email, password_hash=hash_password(password), full_name=full_name.strip()
@@ -128,7 +140,7 @@ async def log_in(*, email: str, password: str) -> Session:
 
 
 def _bad_credentials() -> UserError:
-    return UserError(AccountErrorCode.INVALID_CREDENTIALS, "Wrong e-mail or password.")
+    return UserError(AccountErrorCode.INVALID_CREDENTIALS, _("Wrong e-mail or password."))
 
 
 async def refresh_session(*, refresh_token: str) -> Session:
@@ -141,7 +153,9 @@ async def refresh_session(*, refresh_token: str) -> Session:
             .first()
         )
         invalid = UserError(
-            AccountErrorCode.INVALID_REFRESH_TOKEN, "Invalid refresh token.", field="refreshToken"
+            AccountErrorCode.INVALID_REFRESH_TOKEN,
+            _("Invalid refresh token."),
+            field="refreshToken",
         )
         if token is None or token.revoked_at is not None or token.expires_at <= now:
             raise invalid
@@ -200,16 +214,48 @@ async def create_platform_admin(*, email: str, password: str, full_name: str = "
         return user
 
 
-async def update_profile(actor: Actor, *, full_name: str) -> User:
-    """A user changes their own name; their other sessions see it live."""
+async def recipients(emails: Iterable[str]) -> list[Recipient]:
+    """Each address (deduplicated, sorted) with the language its account chose; an address
+    without an account, or whose account chose nothing, gets the default (French)."""
+    wanted = sorted({e for e in emails if e})
+    if not wanted:
+        return []
+    chosen = dict(await User.filter(email__in=wanted).values_list("email", "locale"))
+    return [Recipient(e, chosen.get(e)) for e in wanted]
+
+
+async def company_recipients(company: ProviderCompany) -> list[Recipient]:
+    """Who hears about a provider company: its active users and its contact address."""
+    emails = await User.filter(provider_company_id=company.id, is_active=True).values_list(
+        "email", flat=True
+    )
+    return await recipients([str(e) for e in emails] + [company.email])
+
+
+async def update_profile(
+    actor: Actor, *, full_name: str | None = None, locale: str | None = None
+) -> User:
+    """A user changes their own name or language; their other sessions see it live."""
     user_id = actor.require_user()
-    full_name = full_name.strip()
-    if len(full_name) > 200:
-        raise UserError(AccountErrorCode.INVALID, "Name is too long.", field="fullName")
+    changes: dict[str, str] = {}
+    if full_name is not None:
+        changes["full_name"] = full_name.strip()
+        if len(changes["full_name"]) > 200:
+            raise UserError(AccountErrorCode.INVALID, _("Name is too long."), field="fullName")
+    if locale is not None:
+        if locale not in LOCALES:
+            raise UserError(
+                AccountErrorCode.INVALID,
+                _("Choose one of these languages: {locales}.", locales=", ".join(LOCALES)),
+                field="locale",
+            )
+        changes["locale"] = locale
     async with atomic() as tx:
         user = await User.get(id=user_id)
-        user.full_name = full_name
-        await user.save(update_fields=["full_name"])
+        if not changes:
+            return user
+        user.update_from_dict(changes)
+        await user.save(update_fields=list(changes))
         await record_event(
             tx,
             topic=USER_UPDATED,
@@ -240,7 +286,9 @@ async def create_api_key(actor: Actor, *, name: str, scope: ApiScope) -> tuple[A
     marketplace_id = actor.require_staff(admin=True)
     name = name.strip()
     if not 1 <= len(name) <= 100:
-        raise UserError(AccountErrorCode.INVALID, "Name must be 1 to 100 characters.", field="name")
+        raise UserError(
+            AccountErrorCode.INVALID, _("Name must be 1 to 100 characters."), field="name"
+        )
     prefix = random_token(9)[:12].replace("_", "x").replace("-", "y")
     secret = random_token(32)
     async with atomic():
@@ -259,7 +307,7 @@ async def revoke_api_key(actor: Actor, *, key_id: int) -> ApiKey:
     marketplace_id = actor.require_staff(admin=True)
     key = await ApiKey.get_or_none(id=key_id, marketplace_id=marketplace_id)
     if key is None:
-        raise not_found("API key")
+        raise not_found(_("API key"))
     if key.revoked_at is None:
         key.revoked_at = clock.now()
         await key.save(update_fields=["revoked_at"])

@@ -28,6 +28,8 @@ class Actor:
     api_key_id: int | None = None
     api_scope: ApiScope | None = None
     roles: tuple[RoleGrant, ...] = field(default=())
+    # The language the user chose ("fr", "en"); None: not chosen (presta.i18n).
+    locale: str | None = None
 
     @property
     def is_authenticated(self) -> bool:

@@ -11,11 +11,12 @@ from models.account import User
 from models.invitation import Invitation, InvitationStatus
 from models.membership import Membership, MembershipAudit, MembershipStatus, ProviderCompany
 from presta import clock
-from presta.mail import send_mail
+from presta.i18n import Text, _
+from presta.mail import Letter, Link, Paragraph, send_letter
 from presta.security import sha256_hex
 from presta.settings import settings
 from presta.tx import atomic
-from resolvers.account import normalize_email
+from resolvers.account import company_recipients, normalize_email
 from resolvers.actor import Actor
 from resolvers.document import missing_required_documents
 from resolvers.errors import UserError, UserErrors, not_found
@@ -40,19 +41,19 @@ def _clean_company(data: CompanyData) -> CompanyData:
     errors: list[UserError] = []
     name = data.name.strip()
     if not 1 <= len(name) <= 200:
-        errors.append(_invalid("The company name is 1 to 200 characters.", "company.name"))
+        errors.append(_invalid(_("The company name is 1 to 200 characters."), "company.name"))
     siret = re.sub(r"\s", "", data.siret)
     if siret and not _SIRET.match(siret):
-        errors.append(_invalid("A SIRET number has 14 digits.", "company.siret"))
+        errors.append(_invalid(_("A SIRET number has 14 digits."), "company.siret"))
     email = ""
     if data.email.strip():
         try:
             email = normalize_email(data.email, field="company.email")
         except UserError as exc:
-            errors.append(_invalid(exc.message, "company.email"))
+            errors.append(_invalid(exc.text, "company.email"))
     phone = data.phone.strip()
     if len(phone) > 32:
-        errors.append(_invalid("The phone number is at most 32 characters.", "company.phone"))
+        errors.append(_invalid(_("The phone number is at most 32 characters."), "company.phone"))
     if errors:
         raise UserErrors(errors)
     return CompanyData(name, siret, email, phone, data.listed_in_directory)
@@ -60,11 +61,13 @@ def _clean_company(data: CompanyData) -> CompanyData:
 
 def _already_member(field: str) -> UserError:
     return UserError(
-        InvitationErrorCode.ALREADY_MEMBER, "Your company is already a provider here.", field=field
+        InvitationErrorCode.ALREADY_MEMBER,
+        _("Your company is already a provider here."),
+        field=field,
     )
 
 
-def _invalid(message: str, field: str) -> UserError:
+def _invalid(message: Text, field: str) -> UserError:
     return UserError(InvitationErrorCode.INVALID, message, field=field)
 
 
@@ -80,10 +83,10 @@ async def _lock_invitation(
         field = "invitationId"
         query = Invitation.filter(id=invitation_id, company_id=actor.company_id)
     else:
-        raise not_found("Invitation", field="invitationId" if invitation_id else "token")
+        raise not_found(_("Invitation"), field="invitationId" if invitation_id else "token")
     invitation = await query.select_for_update().first() if query is not None else None
     if invitation is None:
-        raise not_found("Invitation", field=field)
+        raise not_found(_("Invitation"), field=field)
     check_usable(invitation, field=field)
     return invitation, field
 
@@ -105,14 +108,14 @@ async def accept_invitation(
         if invitation.company_id is not None and invitation.company_id != company_id:
             raise UserError(
                 InvitationErrorCode.INVALID,
-                "This invitation is for another company: log in with one of its accounts.",
+                _("This invitation is for another company: log in with one of its accounts."),
                 field=field,
             )
         if company_id is None:
             if cleaned is None:
                 raise UserError(
                     InvitationErrorCode.COMPANY_REQUIRED,
-                    "Describe your company to join.",
+                    _("Describe your company to join."),
                     field="company",
                 )
             created = await ProviderCompany.create(
@@ -174,14 +177,14 @@ async def submit_application(actor: Actor, *, membership_id: int) -> Membership:
     async with atomic() as tx:
         membership = await lock_membership(marketplace_id, membership_id)
         if actor.company_id != membership.company_id:
-            raise not_found("Membership", field="membershipId")
+            raise not_found(_("Membership"), field="membershipId")
         if membership.status is S.INVITED:
             missing: list[UserError] = []
             if await must_accept_terms(membership):
                 missing.append(
                     UserError(
                         MembershipErrorCode.APPLICATION_INCOMPLETE,
-                        "Accept the current terms of use.",
+                        _("Accept the current terms of use."),
                         field="terms",
                     )
                 )
@@ -189,7 +192,11 @@ async def submit_application(actor: Actor, *, membership_id: int) -> Membership:
                 missing.append(
                     UserError(
                         MembershipErrorCode.APPLICATION_INCOMPLETE,
-                        f"Missing document: {doc_type.label} ({doc_type.code}).",
+                        _(
+                            "Missing document: {label} ({code}).",
+                            label=Text(doc_type.label),
+                            code=doc_type.code,
+                        ),
                         field="documents",
                     )
                 )
@@ -201,7 +208,7 @@ async def submit_application(actor: Actor, *, membership_id: int) -> Membership:
             membership,
             allowed_from=(S.INVITED,),
             to=S.APPLIED,
-            action="submit the application of",
+            action=_("submit the application of"),
         )
 
 
@@ -217,7 +224,7 @@ async def accept_application(actor: Actor, *, membership_id: int, reason: str = 
             membership,
             allowed_from=(S.APPLIED,),
             to=S.ACCEPTED,
-            action="accept the application of",
+            action=_("accept the application of"),
             reason=reason,
         )
 
@@ -234,18 +241,39 @@ async def refuse_application(actor: Actor, *, membership_id: int, reason: str) -
             membership,
             allowed_from=(S.APPLIED,),
             to=S.REFUSED,
-            action="refuse the application of",
+            action=_("refuse the application of"),
             reason=reason,
         )
 
 
+# (subject, news) of each change the provider is told about.
 _NEWS = {
-    (S.APPLIED, S.ACCEPTED): "Your application was accepted: welcome!",
-    (S.APPLIED, S.REFUSED): "Your application was refused.",
-    (S.ACCEPTED, S.SUSPENDED): "Your account was suspended: you receive no new requests.",
-    (S.SUSPENDED, S.ACCEPTED): "Your account was reinstated.",
-    (S.DEACTIVATED, S.ACCEPTED): "Your account was reactivated.",
+    (S.APPLIED, S.ACCEPTED): (
+        _("Your application was accepted"),
+        _("Your application was accepted: welcome!"),
+    ),
+    (S.APPLIED, S.REFUSED): (_("Your application was refused"), _("Your application was refused.")),
+    (S.ACCEPTED, S.SUSPENDED): (
+        _("Your account was suspended"),
+        _("Your account was suspended: you receive no new requests."),
+    ),
+    (S.SUSPENDED, S.ACCEPTED): (
+        _("Your account was reinstated"),
+        _("Your account was reinstated."),
+    ),
+    (S.DEACTIVATED, S.ACCEPTED): (
+        _("Your account was reactivated"),
+        _("Your account was reactivated."),
+    ),
 }
+_DEACTIVATED = (
+    _("Your account was deactivated"),
+    _("Your account was deactivated: you receive no new requests."),
+)
+_ENDED = (
+    _("Your relationship with this marketplace was ended"),
+    _("Your relationship with this marketplace was ended."),
+)
 
 
 async def notify_membership_change(audit_id: int) -> None:
@@ -256,31 +284,32 @@ async def notify_membership_change(audit_id: int) -> None:
     if audit is None:
         return
     change = (audit.from_status, audit.to_status)
-    if audit.to_status in (S.DEACTIVATED, S.DELETED):
-        news = "Your relationship with this marketplace was ended."
-        if audit.to_status is S.DEACTIVATED:
-            news = "Your account was deactivated: you receive no new requests."
+    if audit.to_status is S.DEACTIVATED:
+        subject, news = _DEACTIVATED
+    elif audit.to_status is S.DELETED:
+        subject, news = _ENDED
     elif change in _NEWS:
-        news = _NEWS[change]
+        subject, news = _NEWS[change]
     else:
         return
     membership = audit.membership
-    company = membership.company
-    recipients: set[str] = {
-        str(e)
-        for e in await User.filter(provider_company_id=company.id, is_active=True).values_list(
-            "email", flat=True
-        )
-    }
-    if company.email:
-        recipients.add(company.email)
-    marketplace = membership.marketplace
-    reason = f"\nReason given by {marketplace.name}:\n{audit.reason}\n" if audit.reason else ""
-    body = (
-        f"Hello,\n\n{marketplace.name} — {company.name}\n\n{news}\n{reason}\n"
-        f"Your provider file: {settings().public_url}/\n"
+    letter = membership_change_letter(
+        membership.marketplace.name, membership.company.name, subject, news, audit.reason
     )
-    for email in sorted(recipients):
-        await send_mail(
-            to=email, subject=f"{marketplace.name}: {news.split(':')[0].rstrip('.')}", body=body
+    await send_letter(letter, await company_recipients(membership.company))
+
+
+def membership_change_letter(
+    marketplace: str, company: str, subject: Text, news: Text, reason: str
+) -> Letter:
+    """The e-mail telling a provider a decision of the marketplace about its membership."""
+    paragraphs: list[Paragraph] = [f"{marketplace} — {company}", news]
+    if reason:
+        paragraphs.append(
+            _("Reason given by {marketplace}:\n{reason}", marketplace=marketplace, reason=reason)
         )
+    paragraphs.append(Link(f"{settings().public_url}/", _("Your provider file:")))
+    return Letter(
+        subject=_("{marketplace}: {news}", marketplace=marketplace, news=subject),
+        paragraphs=paragraphs,
+    )

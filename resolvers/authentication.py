@@ -22,6 +22,7 @@ class Profile:
     user_id: int
     email: str
     full_name: str
+    locale: str | None = None
 
 
 async def authenticate(
@@ -70,12 +71,12 @@ async def authenticate_with_profile(
     if found is None:
         raise unauthenticated("Invalid access token.")
     actor = _actor(found, marketplace_id, named=named)
-    return actor, Profile(found.user_id, found.email, found.full_name)
+    return actor, Profile(found.user_id, found.email, found.full_name, found.locale)
 
 
 # Every request of a logged-in user runs this: the user and all its roles in one statement.
 _USER_WITH_ROLES = """
-SELECT u.id, u.email, u.full_name, u.is_platform_admin, u.provider_company_id,
+SELECT u.id, u.email, u.full_name, u.is_platform_admin, u.provider_company_id, u.locale,
        r.kind, r.marketplace_id, r.ref, r.role
 FROM account_user u
 LEFT JOIN (
@@ -101,6 +102,7 @@ class _UserRoles:
     full_name: str
     is_platform_admin: bool
     company_id: int | None
+    locale: str | None
     staff: list[tuple[int, str]]
     memberships: list[tuple[int, int]]
     clients: list[tuple[int, int]]
@@ -117,6 +119,7 @@ async def _user_with_roles(user_id: int) -> _UserRoles | None:
         full_name=first["full_name"],
         is_platform_admin=bool(first["is_platform_admin"]),
         company_id=first["provider_company_id"],
+        locale=first["locale"],
         staff=[],
         memberships=[],
         clients=[],
@@ -150,6 +153,7 @@ async def actor_for_user(user: User, marketplace_id: int | None) -> Actor:
         full_name=user.full_name,
         is_platform_admin=user.is_platform_admin,
         company_id=user.provider_company_id,
+        locale=user.locale,
         staff=list(staff),
         memberships=list(memberships),
         clients=list(clients),
@@ -192,6 +196,7 @@ def _actor(found: _UserRoles, marketplace_id: int | None, *, named: bool = False
         membership_id=next((mid for m, mid in memberships if m == marketplace_id), None),
         client_id=next((cid for m, cid in clients if m == marketplace_id), None),
         roles=tuple(grants),
+        locale=found.locale,
     )
 
 

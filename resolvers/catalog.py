@@ -9,6 +9,7 @@ from models.catalog import ProviderService, ProviderServiceStatus, Service
 from models.membership import Membership
 from presta import clock
 from presta.db import padded
+from presta.i18n import _
 from presta.statements import where_in
 from presta.tx import AfterCommit, atomic
 from resolvers.actor import Actor
@@ -56,8 +57,12 @@ def _fields(name: str | None, category: str | None, description: str | None) -> 
             errors.append(
                 UserError(
                     CatalogErrorCode.INVALID,
-                    f"{key.capitalize()} must be {'1' if key == 'name' else '0'} to "
-                    f"{limit} characters.",
+                    _(
+                        "{field} must be {least} to {most} characters.",
+                        field=key,
+                        least=1 if key == "name" else 0,
+                        most=limit,
+                    ),
                     field=key,
                 )
             )
@@ -143,15 +148,15 @@ async def apply_for_service(actor: Actor, service_id: int) -> ProviderService:
     actor.require_writer()
     marketplace_id, membership_id = actor.marketplace_id, actor.membership_id
     if marketplace_id is None or membership_id is None:
-        raise not_found("Service", field="serviceId")
+        raise not_found(_("Service"), field="serviceId")
     async with atomic() as tx:
         service = await Service.get_or_none(id=service_id, marketplace_id=marketplace_id)
         if service is None:
-            raise not_found("Service", field="serviceId")
+            raise not_found(_("Service"), field="serviceId")
         if service.archived_at is not None:
             raise UserError(
                 CatalogErrorCode.SERVICE_ARCHIVED,
-                "This service is archived.",
+                _("This service is archived."),
                 field="serviceId",
             )
         row = (
@@ -162,7 +167,7 @@ async def apply_for_service(actor: Actor, service_id: int) -> ProviderService:
         if row is not None and row.status not in _APPLY_FROM:
             raise UserError(
                 CatalogErrorCode.ALREADY_APPLIED,
-                f"Already {row.status.value.lower()} for this service.",
+                _("Already {status} for this service.", status=row.status.value),
                 field="serviceId",
             )
         if row is None:
@@ -183,9 +188,9 @@ async def decide_provider_service(
     marketplace_id = actor.require_staff()
     reason = reason.strip()
     if to is S.REJECTED and not reason:
-        raise UserError(CatalogErrorCode.INVALID, "Give a reason.", field="reason")
+        raise UserError(CatalogErrorCode.INVALID, _("Give a reason."), field="reason")
     if len(reason) > 2000:
-        raise UserError(CatalogErrorCode.INVALID, "Reason is too long.", field="reason")
+        raise UserError(CatalogErrorCode.INVALID, _("Reason is too long."), field="reason")
     async with atomic() as tx:
         row = (
             await ProviderService.filter(
@@ -195,11 +200,15 @@ async def decide_provider_service(
             .first()
         )
         if row is None:
-            raise not_found("ProviderService", field="providerServiceId")
+            raise not_found(_("ProviderService"), field="providerServiceId")
         if row.status not in _STAFF_MOVES[to]:
             raise UserError(
                 CatalogErrorCode.INVALID_TRANSITION,
-                f"A {row.status.value} service cannot become {to.value}.",
+                _(
+                    "A {status} service cannot become {wanted}.",
+                    status=row.status.value,
+                    wanted=to.value,
+                ),
                 field="providerServiceId",
             )
         if to is not S.ACCEPTED:
@@ -274,7 +283,7 @@ async def _service_for_update(marketplace_id: int, service_id: int) -> Service:
         .first()
     )
     if service is None:
-        raise not_found("Service", field="serviceId")
+        raise not_found(_("Service"), field="serviceId")
     return service
 
 

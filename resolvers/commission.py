@@ -12,6 +12,7 @@ from models.commission import CommissionRate
 from models.marketplace import Marketplace
 from models.membership import Membership, MembershipStatus
 from presta.db import padded
+from presta.i18n import _
 from presta.statements import where_in
 from presta.tx import atomic
 from resolvers.actor import Actor
@@ -59,7 +60,7 @@ async def set_provider_commission(
     if not rate.is_finite() or not Decimal(0) <= quantized <= MAX_RATE:
         raise UserError(
             CommissionErrorCode.RATE_OUT_OF_RANGE,
-            "The rate is a percentage between 0 and 100.",
+            _("The rate is a percentage between 0 and 100."),
             field="rate",
         )
     async with atomic():
@@ -69,12 +70,12 @@ async def set_provider_commission(
             .first()
         )
         if membership is None:
-            raise not_found("Membership", field="membershipId")
+            raise not_found(_("Membership"), field="membershipId")
         if (
             service_id is not None
             and not await Service.filter(id=service_id, marketplace_id=marketplace_id).exists()
         ):
-            raise not_found("Service", field="serviceId")
+            raise not_found(_("Service"), field="serviceId")
         return await CommissionRate.create(
             marketplace_id=marketplace_id,
             membership=membership,

@@ -10,6 +10,7 @@ from models.consent import ConsentChannel, ConsentRecord, ConsentState
 from models.membership import Membership, MembershipStatus
 from presta import clock
 from presta.db import padded
+from presta.i18n import _
 from presta.tx import atomic
 from resolvers.actor import Actor
 from resolvers.errors import UserError, UserErrors, not_found
@@ -40,14 +41,18 @@ async def _membership_for(actor: Actor, membership_id: int, *, write: bool) -> M
         else None
     )
     if membership is None:
-        raise not_found("Membership", field="membershipId")
+        raise not_found(_("Membership"), field="membershipId")
     return membership
 
 
 def _label(value: str, field: str) -> str:
     value = value.strip()
     if not 1 <= len(value) <= MAX_LABEL:
-        raise UserError(ConsentErrorCode.INVALID, f"Give 1 to {MAX_LABEL} characters.", field=field)
+        raise UserError(
+            ConsentErrorCode.INVALID,
+            _("Give 1 to {most} characters.", most=MAX_LABEL),
+            field=field,
+        )
     return value
 
 

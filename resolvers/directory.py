@@ -12,6 +12,7 @@ from models.marketplace import Marketplace
 from models.membership import Membership, ProviderCompany
 from models.zone import ZoneKey, normalize_postal_code, prefix_of
 from presta import clock
+from presta.i18n import _
 from presta.tx import atomic
 from resolvers.actor import Actor
 from resolvers.errors import UserError, not_found
@@ -37,7 +38,7 @@ async def invite_referenced_providers(
     if not company_ids or len(company_ids) > MAX_EMAILS:
         raise UserError(
             InvitationErrorCode.TOO_MANY_EMAILS if company_ids else InvitationErrorCode.INVALID,
-            f"Give 1 to {MAX_EMAILS} providers.",
+            _("Give 1 to {most} providers.", most=MAX_EMAILS),
             field="companyIds",
         )
     rejected: list[Rejected] = []
@@ -68,25 +69,25 @@ async def invite_referenced_providers(
                 # Unlisted companies are invisible to other marketplaces: same as absent.
                 error = UserError(
                     InvitationErrorCode.NOT_IN_DIRECTORY,
-                    "Provider not found in the directory.",
+                    _("Provider not found in the directory."),
                     field="companyIds",
                 )
             elif company_id in seen:
                 error = UserError(
                     InvitationErrorCode.DUPLICATE_EMAIL,
-                    f"{company.name} appears more than once.",
+                    _("{name} appears more than once.", name=company.name),
                     field="companyIds",
                 )
             elif company_id in live:
                 error = UserError(
                     InvitationErrorCode.ALREADY_MEMBER,
-                    f"{company.name} is already a provider here.",
+                    _("{name} is already a provider here.", name=company.name),
                     field="companyIds",
                 )
             elif company_id in pending:
                 error = UserError(
                     InvitationErrorCode.ALREADY_INVITED,
-                    f"{company.name} has a pending invitation.",
+                    _("{name} has a pending invitation.", name=company.name),
                     field="companyIds",
                 )
             else:
@@ -127,7 +128,7 @@ async def provider_directory(
     if service_id is not None:
         service = await Service.get_or_none(id=service_id, marketplace_id=marketplace_id)
         if service is None:
-            raise not_found("Service", field="serviceId")
+            raise not_found(_("Service"), field="serviceId")
         # Catalogues are per marketplace: a service elsewhere matches by its name.
         offering = await ProviderService.filter(
             status=ProviderServiceStatus.ACCEPTED, service__name__iexact=service.name
@@ -137,7 +138,7 @@ async def provider_directory(
         code = normalize_postal_code(postal_code)
         if code is None:
             raise UserError(
-                InvitationErrorCode.INVALID, "A postal code has 5 digits.", field="postalCode"
+                InvitationErrorCode.INVALID, _("A postal code has 5 digits."), field="postalCode"
             )
         covering = await ZoneKey.filter(
             company_id__isnull=False, key__in=[code, prefix_of(code)]

@@ -6,13 +6,21 @@ from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from enum import StrEnum
 
-from tortoise.expressions import Q
+from tortoise.expressions import Q, Subquery
 
 from models.account import ApiKey, User
-from models.document import Document, DocumentKind, DocumentType, RequiredDocumentType
+from models.document import (
+    Document,
+    DocumentKind,
+    DocumentReview,
+    DocumentReviewStatus,
+    DocumentType,
+    RequiredDocumentType,
+)
 from models.membership import Membership, MembershipStatus
 from models.terms import TermsVersion
 from presta import clock, storage
+from presta.i18n import N_, _
 from presta.settings import settings
 from presta.tx import atomic
 from resolvers.actor import Actor, RoleGrant
@@ -20,6 +28,8 @@ from resolvers.authentication import actor_for_user
 from resolvers.errors import not_found
 
 EXPIRING_SOON_DAYS = 30
+# Staff approved or rejected a company document (resolvers/document_review.py).
+DOCUMENT_REVIEWED = "document.reviewed"
 
 
 class DocumentErrorCode(StrEnum):
@@ -35,17 +45,19 @@ class DocumentState(StrEnum):
     VALID = "VALID"
     EXPIRING_SOON = "EXPIRING_SOON"
     EXPIRED = "EXPIRED"
+    # Every document filed for the type was rejected by the marketplace's staff.
+    REJECTED = "REJECTED"
     MISSING = "MISSING"
 
 
 # code, label, expires, validity in days
 CATALOGUE: tuple[tuple[str, str, bool, int | None], ...] = (
-    ("KBIS", "Company registration extract (Kbis)", True, 90),
-    ("RC_PRO", "Professional liability insurance certificate (RC Pro)", True, 365),
-    ("URSSAF", "Social-contributions certificate (URSSAF attestation de vigilance)", True, 180),
-    ("RIB", "Bank details (RIB)", False, None),
-    ("MANAGER_ID", "Identity document of the manager", False, None),
-    ("SAP", "Personal-services declaration (déclaration SAP)", False, None),
+    ("KBIS", N_("Company registration extract (Kbis)"), True, 90),
+    ("RC_PRO", N_("Professional liability insurance certificate (RC Pro)"), True, 365),
+    ("URSSAF", N_("Social-contributions certificate (URSSAF attestation de vigilance)"), True, 180),
+    ("RIB", N_("Bank details (RIB)"), False, None),
+    ("MANAGER_ID", N_("Identity document of the manager"), False, None),
+    ("SAP", N_("Personal-services declaration (déclaration SAP)"), False, None),
 )
 
 
@@ -97,7 +109,7 @@ async def set_required_document_types(
     async with atomic():
         found = await document_types_by_id(wanted)
         if len(found) != len(wanted):
-            raise not_found("Document type", field="documentTypeIds")
+            raise not_found(_("Document type"), field="documentTypeIds")
         await (
             RequiredDocumentType.filter(marketplace_id=marketplace_id)
             .exclude(document_type_id__in=wanted)
@@ -124,10 +136,16 @@ async def missing_required_documents(membership_id: int) -> list[DocumentType]:
     if not required:
         return []
     valid_type_ids = set(
-        await _valid_company_documents(
-            membership.company_id,
-            [t.id for t in required],
-        ).values_list("document_type_id", flat=True)
+        await _valid_company_documents(membership.company_id, [t.id for t in required])
+        .exclude(
+            id__in=Subquery(
+                DocumentReview.filter(
+                    marketplace_id=membership.marketplace_id,
+                    status=DocumentReviewStatus.REJECTED,
+                ).values("document_id")
+            )
+        )
+        .values_list("document_type_id", flat=True)
     )
     return [t for t in required if t.id not in valid_type_ids]
 
@@ -226,7 +244,7 @@ async def visible_documents(actor: Actor, ids: list[int]) -> dict[int, Document]
 async def get_document(actor: Actor, document_id: int, *, field: str = "id") -> Document:
     document = await Document.get_or_none(id=document_id)
     if document is None or not await can_see(actor, document):
-        raise not_found("Document", field=field)
+        raise not_found(_("Document"), field=field)
     return document
 
 

@@ -7,11 +7,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
-from models.document import Document, DocumentKind, DocumentType, RequiredDocumentType
+from models.document import (
+    Document,
+    DocumentKind,
+    DocumentReview,
+    DocumentReviewStatus,
+    DocumentType,
+    RequiredDocumentType,
+)
 from models.membership import Membership
 from models.terms import TermsAcceptance, TermsVersion
-from presta import clock
+from presta import clock, db
 from presta.db import padded
+from presta.i18n import _
 from resolvers.actor import Actor
 from resolvers.document import DocumentState, required_types_of, state_of
 from resolvers.errors import not_found
@@ -46,7 +54,7 @@ async def membership_documents(actor: Actor, membership_id: int) -> MembershipDo
     marketplace_id = actor.require_marketplace()
     membership = await Membership.get_or_none(id=membership_id, marketplace_id=marketplace_id)
     if membership is None or not actor.sees_tab_of(membership_id):
-        raise not_found("Membership", field="membershipId")
+        raise not_found(_("Membership"), field="membershipId")
     company_id: int = membership.company_id
     own = await Document.filter(
         deleted_at__isnull=True,
@@ -67,7 +75,8 @@ async def membership_documents(actor: Actor, membership_id: int) -> MembershipDo
 async def company_document_statuses(
     company_id: int, marketplace_id: int
 ) -> list[CompanyDocumentStatus]:
-    """Required types first (MISSING when absent), then other types the company filed."""
+    """Required types first (MISSING when absent), then other types the company filed; a
+    type whose every document the marketplace rejected is REJECTED."""
     today = clock.now().date()
     required = await required_types_of(marketplace_id)
     documents = (
@@ -85,22 +94,47 @@ async def company_document_statuses(
             continue
         by_type.setdefault(doc_type.id, []).append(doc)
         types.setdefault(doc_type.id, doc_type)
+    rejected = await _rejected({marketplace_id}, [d.id for d in documents])
     required_ids = {t.id for t in required}
     order = [t.id for t in required] + sorted(set(types) - required_ids)
     statuses = []
     for type_id in order:
         filed = by_type.get(type_id, [])
-        current = _best(filed, today)
+        current, state = _current(filed, rejected.get(marketplace_id, set()), today)
         statuses.append(
             CompanyDocumentStatus(
                 document_type=types[type_id],
                 required=type_id in required_ids,
-                state=state_of(current, today),
+                state=state,
                 current=current,
                 documents=filed,
             )
         )
     return statuses
+
+
+def _current(
+    filed: list[Document], rejected: set[int], today: date
+) -> tuple[Document | None, DocumentState]:
+    """The document that counts for a type (the best one not rejected) and the type's state."""
+    current = _best([d for d in filed if d.id not in rejected], today)
+    if current is None and filed:
+        return None, DocumentState.REJECTED
+    return current, state_of(current, today)
+
+
+async def _rejected(marketplaces: set[int], document_ids: list[int]) -> dict[int, set[int]]:
+    """The documents each marketplace rejected, among these."""
+    found: dict[int, set[int]] = defaultdict(set)
+    if not document_ids:
+        return found
+    for marketplace_id, document_id in await DocumentReview.filter(
+        marketplace_id__in=padded(sorted(marketplaces)),
+        document_id__in=padded(sorted(document_ids)),
+        status=DocumentReviewStatus.REJECTED,
+    ).values_list("marketplace_id", "document_id"):
+        found[marketplace_id].add(document_id)
+    return found
 
 
 def _best(documents: list[Document], today: date) -> Document | None:
@@ -117,12 +151,27 @@ _SEVERITY = [
     DocumentState.VALID,
     DocumentState.EXPIRING_SOON,
     DocumentState.EXPIRED,
+    DocumentState.REJECTED,
     DocumentState.MISSING,
 ]
 
 
 def _worst(states: Iterable[DocumentState]) -> DocumentState:
     return max(states, key=_SEVERITY.index, default=DocumentState.VALID)
+
+
+# The company documents of those types, each with the marketplaces that rejected it: one
+# statement for the whole screen.
+_FILED_WITH_REJECTIONS = """
+SELECT d.id, d.company_id, d.document_type_id, d.expires_on,
+       COALESCE(array_agg(r.marketplace_id) FILTER (WHERE r.id IS NOT NULL), '{}') AS rejected_in
+FROM document d
+LEFT JOIN document_review r
+  ON r.document_id = d.id AND r.status = 'REJECTED' AND r.marketplace_id = ANY(:marketplaces)
+WHERE d.company_id = ANY(:companies) AND d.document_type_id = ANY(:types)
+  AND d.kind = 'COMPANY' AND d.deleted_at IS NULL
+GROUP BY d.id
+"""
 
 
 async def document_states(actor: Actor, files: list[Membership]) -> dict[int, DocumentState]:
@@ -139,19 +188,22 @@ async def document_states(actor: Actor, files: list[Membership]) -> dict[int, Do
         required[marketplace_id].add(type_id)
     wanted = set().union(*required.values()) if required else set()
     filed: dict[tuple[int | None, int | None], list[Document]] = defaultdict(list)
+    rejected: dict[int, set[int]] = defaultdict(set)
     if wanted:
-        documents = await Document.filter(
-            company_id__in=padded(sorted({m.company_id for m in allowed})),
-            kind=DocumentKind.COMPANY,
-            deleted_at__isnull=True,
-            document_type_id__in=sorted(wanted),
-        ).only("id", "company_id", "document_type_id", "expires_on")
-        for d in documents:
-            filed[(d.company_id, d.document_type_id)].append(d)
+        for row in await db.rows(
+            _FILED_WITH_REJECTIONS,
+            companies=sorted({m.company_id for m in allowed}),
+            types=sorted(wanted),
+            marketplaces=sorted(marketplaces),
+        ):
+            d = Document(id=row["id"], expires_on=row["expires_on"])
+            filed[(row["company_id"], row["document_type_id"])].append(d)
+            for marketplace_id in row["rejected_in"]:
+                rejected[marketplace_id].add(d.id)
     today = clock.now().date()
     return {
         m.id: _worst(
-            state_of(_best(filed[(m.company_id, t)], today), today)
+            _current(filed[(m.company_id, t)], rejected.get(m.marketplace_id, set()), today)[1]
             for t in required[m.marketplace_id]
         )
         for m in allowed

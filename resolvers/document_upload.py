@@ -18,6 +18,7 @@ from typing import Any
 from models.document import Document, DocumentKind, DocumentType
 from models.membership import Membership, MembershipStatus
 from presta import clock, storage
+from presta.i18n import _
 from presta.settings import settings
 from presta.tx import atomic
 from resolvers.actor import Actor
@@ -37,16 +38,18 @@ def check_file(upload: UploadedFile, *, field: str = "file") -> tuple[str, str]:
     """The sniffed content type and a safe file name, or a typed refusal."""
     limit = settings().max_upload_bytes
     if not upload.data:
-        raise UserError(DocumentErrorCode.EMPTY_FILE, "The file is empty.", field=field)
+        raise UserError(DocumentErrorCode.EMPTY_FILE, _("The file is empty."), field=field)
     if len(upload.data) > limit:
         raise UserError(
-            DocumentErrorCode.FILE_TOO_LARGE, f"Files are limited to {limit} bytes.", field=field
+            DocumentErrorCode.FILE_TOO_LARGE,
+            _("Files are limited to {limit} bytes.", limit=limit),
+            field=field,
         )
     content_type = storage.sniff(upload.data)
     if content_type is None:
         raise UserError(
             DocumentErrorCode.UNSUPPORTED_TYPE,
-            "Only PDF, PNG and JPEG files are accepted.",
+            _("Only PDF, PNG and JPEG files are accepted."),
             field=field,
         )
     name = _safe_filename(upload.filename)
@@ -55,7 +58,11 @@ def check_file(upload: UploadedFile, *, field: str = "file") -> tuple[str, str]:
     if suffix and suffix not in allowed:
         raise UserError(
             DocumentErrorCode.TYPE_MISMATCH,
-            f"The file is {content_type} but its name ends with {suffix}.",
+            _(
+                "The file is {content_type} but its name ends with {suffix}.",
+                content_type=content_type,
+                suffix=suffix,
+            ),
             field=field,
         )
     if not suffix:
@@ -106,10 +113,10 @@ async def upload_company_document(
     user_id = actor.require_user()
     actor.require_writer()
     if actor.company_id is None:
-        raise not_found("Provider company", field="documentTypeId")
+        raise not_found(_("Provider company"), field="documentTypeId")
     doc_type = await DocumentType.get_or_none(id=document_type_id)
     if doc_type is None:
-        raise not_found("Document type", field="documentTypeId")
+        raise not_found(_("Document type"), field="documentTypeId")
     today = clock.now().date()
     valid_from = valid_from or today
     if doc_type.expires and expires_on is None:
@@ -117,7 +124,7 @@ async def upload_company_document(
     if expires_on is not None and expires_on <= max(valid_from, today):
         raise UserError(
             DocumentErrorCode.INVALID,
-            "The end of validity must be after the start and after today.",
+            _("The end of validity must be after the start and after today."),
             field="expiresOn",
         )
     content_type, filename = check_file(upload)
@@ -146,7 +153,7 @@ async def upload_contract(
         .first()
     )
     if membership is None:
-        raise not_found("Membership", field="membershipId")
+        raise not_found(_("Membership"), field="membershipId")
     content_type, filename = check_file(upload)
     with staged(upload, content_type) as stored:
         async with atomic():
@@ -182,5 +189,5 @@ async def upload_attachment(actor: Actor, *, upload: UploadedFile, title: str = 
 def clean_title(title: str, fallback: str) -> str:
     title = title.strip()
     if len(title) > 200:
-        raise UserError(DocumentErrorCode.INVALID, "Title is too long.", field="title")
+        raise UserError(DocumentErrorCode.INVALID, _("Title is too long."), field="title")
     return title or fallback[:200]

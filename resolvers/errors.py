@@ -4,12 +4,17 @@
 ``userErrors`` entry of the mutation payload. Its ``code`` is a member of the domain's code
 enum; every domain enum has ``NOT_FOUND`` and ``INVALID``, so a use case may raise those from
 ``CommonCode`` and the schema maps them by value.
+
+Messages are translatable texts (``presta.i18n._``): the caller reads them in their language
+(``str(error)`` and ``error.message`` render in the operation's locale).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
+
+from presta.i18n import Text, _
 
 
 class CommonCode(StrEnum):
@@ -18,11 +23,19 @@ class CommonCode(StrEnum):
 
 
 class UserError(Exception):
-    def __init__(self, code: StrEnum, message: str, *, field: str | None = None) -> None:
+    def __init__(self, code: StrEnum, message: Text, *, field: str | None = None) -> None:
         super().__init__(message)
         self.code = code
-        self.message = message
+        self.text = message
         self.field = field
+
+    @property
+    def message(self) -> str:
+        """The message in the current locale (``presta.i18n.current_locale``)."""
+        return str(self.text)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class UserErrors(Exception):
@@ -30,12 +43,15 @@ class UserErrors(Exception):
 
     def __init__(self, errors: Iterable[UserError]) -> None:
         self.errors = list(errors)
-        super().__init__("; ".join(e.message for e in self.errors))
+        super().__init__(len(self.errors))
+
+    def __str__(self) -> str:
+        return "; ".join(e.message for e in self.errors)
 
 
-def not_found(what: str, *, field: str | None = "id") -> UserError:
+def not_found(what: Text, *, field: str | None = "id") -> UserError:
     """Denials look exactly like this: the caller cannot tell 'forbidden' from 'absent'."""
-    return UserError(CommonCode.NOT_FOUND, f"{what} not found.", field=field)
+    return UserError(CommonCode.NOT_FOUND, _("{what} not found.", what=what), field=field)
 
 
 class AuthError(Exception):

@@ -15,6 +15,7 @@ from tortoise.queryset import QuerySet
 from models.dispatch import Frequency, RequestStatus, ServiceRequest
 from models.intervention import Intervention, InterventionStatus
 from presta import clock
+from presta.i18n import Text, _
 from presta.tx import AfterCommit, atomic
 from resolvers.actor import Actor
 from resolvers.commission import rate_in_force
@@ -71,12 +72,14 @@ async def visible_interventions(actor: Actor, ids: list[int]) -> list[Interventi
 def _check_period(starts_at: datetime, ends_at: datetime) -> None:
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
         raise UserError(
-            InterventionErrorCode.INVALID_PERIOD, "Give times with a UTC offset.", field="startsAt"
+            InterventionErrorCode.INVALID_PERIOD,
+            _("Give times with a UTC offset."),
+            field="startsAt",
         )
     if not starts_at < ends_at <= starts_at + MAX_LENGTH:
         raise UserError(
             InterventionErrorCode.INVALID_PERIOD,
-            "The end comes after the start, within 24 hours.",
+            _("The end comes after the start, within 24 hours."),
             field="endsAt",
         )
 
@@ -87,7 +90,7 @@ def _check_price(price: Decimal) -> Decimal:
     except InvalidOperation:
         quantized = Decimal(-1)
     if not price.is_finite() or not Decimal(0) <= quantized <= MAX_PRICE:
-        raise UserError(InterventionErrorCode.INVALID, "Price out of range.", field="price")
+        raise UserError(InterventionErrorCode.INVALID, _("Price out of range."), field="price")
     return quantized
 
 
@@ -145,32 +148,32 @@ async def schedule_intervention(
     if not 1 <= occurrences <= MAX_OCCURRENCES:
         raise UserError(
             InterventionErrorCode.INVALID,
-            f"Occurrences are 1 to {MAX_OCCURRENCES}.",
+            _("Occurrences are 1 to {most}.", most=MAX_OCCURRENCES),
             field="occurrences",
         )
     async with atomic() as tx:
         request: ServiceRequest = await load_request(actor, request_id, lock=True)
         chosen = request.selected_membership_id
         if not _may_plan(actor, chosen):
-            raise not_found("Service request", field="requestId")
+            raise not_found(_("Service request"), field="requestId")
         if actor.sees_whole_marketplace:
             actor.require_staff()
         if request.status is not RequestStatus.ACCEPTED or chosen is None:
             raise UserError(
                 InterventionErrorCode.REQUEST_NOT_ACCEPTED,
-                "Interventions are scheduled once the client accepted a provider.",
+                _("Interventions are scheduled once the client accepted a provider."),
                 field="requestId",
             )
         if not await available_providers([chosen], request.service_id):
             raise UserError(
                 InterventionErrorCode.PROVIDER_UNAVAILABLE,
-                "The chosen provider is no longer accepted for this service: no new visit.",
+                _("The chosen provider is no longer accepted for this service: no new visit."),
                 field="requestId",
             )
         if request.frequency is None and occurrences != 1:
             raise UserError(
                 InterventionErrorCode.INVALID,
-                "A one-off request has one intervention at a time.",
+                _("A one-off request has one intervention at a time."),
                 field="occurrences",
             )
         series = uuid.uuid4().hex
@@ -204,7 +207,7 @@ async def schedule_intervention(
 async def _load(actor: Actor, intervention_id: int) -> Intervention:
     found = await interventions_visible_to(actor).filter(id=intervention_id).first()
     if found is None:
-        raise not_found("Intervention", field="interventionId")
+        raise not_found(_("Intervention"), field="interventionId")
     return found
 
 
@@ -217,13 +220,13 @@ async def reschedule_intervention(
     async with atomic() as tx:
         intervention = await _load(actor, intervention_id)
         if not _may_plan(actor, intervention.membership_id):
-            raise not_found("Intervention", field="interventionId")
+            raise not_found(_("Intervention"), field="interventionId")
         changed = await Intervention.filter(
             id=intervention.id, status=InterventionStatus.SCHEDULED
         ).update(starts_at=starts_at, ends_at=ends_at)
         await intervention.refresh_from_db()
         if not changed:
-            raise _bad_transition(intervention, "rescheduled")
+            raise _bad_transition(intervention, _("rescheduled"))
         await _record(tx, intervention, "rescheduled")
     return intervention
 
@@ -237,7 +240,7 @@ async def change_intervention_status(
     if to is InterventionStatus.CANCELLED and not 1 <= len(reason.strip()) <= 2000:
         raise UserError(
             InterventionErrorCode.INVALID,
-            "Give a reason (at most 2000 characters).",
+            _("Give a reason (at most 2000 characters)."),
             field="reason",
         )
     async with atomic() as tx:
@@ -245,7 +248,7 @@ async def change_intervention_status(
         allowed = _FROM[to]
         if not _may_plan(actor, intervention.membership_id):
             if to is not InterventionStatus.CANCELLED:
-                raise not_found("Intervention", field="interventionId")
+                raise not_found(_("Intervention"), field="interventionId")
             allowed = (InterventionStatus.SCHEDULED,)
         now = clock.now()
         stamps: dict[InterventionStatus, dict[str, object]] = {
@@ -265,10 +268,14 @@ async def change_intervention_status(
     return intervention
 
 
-def _bad_transition(intervention: Intervention, wanted: str) -> UserError:
+def _bad_transition(intervention: Intervention, wanted: Text | str) -> UserError:
     return UserError(
         InterventionErrorCode.INVALID_TRANSITION,
-        f"The intervention is {intervention.status.value}: it cannot be {wanted}.",
+        _(
+            "The intervention is {status}: it cannot be {wanted}.",
+            status=intervention.status.value,
+            wanted=wanted,
+        ),
         field="interventionId",
     )
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from models.account import User
@@ -13,11 +14,12 @@ from models.marketplace import Marketplace
 from models.membership import Membership, MembershipStatus, ProviderCompany
 from models.terms import TermsVersion
 from presta import clock
-from presta.mail import send_mail
+from presta.i18n import Text, _, ngettext
+from presta.mail import Letter, Link, send_letter
 from presta.security import random_token, sha256_hex, sign
 from presta.settings import settings
 from presta.tx import AfterCommit, atomic
-from resolvers.account import normalize_email
+from resolvers.account import normalize_email, recipients
 from resolvers.actor import Actor
 from resolvers.document import required_types_of
 from resolvers.errors import UserError, not_found
@@ -126,11 +128,17 @@ async def invite_providers(
     """Staff invite up to 100 addresses; bad ones are reported one by one, the others invited."""
     marketplace_id = actor.require_staff()
     if not emails:
-        raise UserError(InvitationErrorCode.INVALID, "Give at least one address.", field="emails")
+        raise UserError(
+            InvitationErrorCode.INVALID, _("Give at least one address."), field="emails"
+        )
     if len(emails) > MAX_EMAILS:
         raise UserError(
             InvitationErrorCode.TOO_MANY_EMAILS,
-            f"At most {MAX_EMAILS} addresses per call ({len(emails)} given).",
+            _(
+                "At most {most} addresses per call ({given} given).",
+                most=MAX_EMAILS,
+                given=len(emails),
+            ),
             field="emails",
         )
     rejected: list[Rejected] = []
@@ -141,7 +149,7 @@ async def invite_providers(
         except UserError as exc:
             rejected.append(
                 Rejected(
-                    UserError(InvitationErrorCode.INVALID_EMAIL, exc.message, field="emails"),
+                    UserError(InvitationErrorCode.INVALID_EMAIL, exc.text, field="emails"),
                     email=raw,
                 )
             )
@@ -152,7 +160,7 @@ async def invite_providers(
                     _email_error(
                         InvitationErrorCode.DUPLICATE_EMAIL,
                         email,
-                        "appears more than once in the list",
+                        _("{email} appears more than once in the list.", email=email),
                     ),
                     email,
                 )
@@ -170,7 +178,9 @@ async def invite_providers(
                 rejected.append(
                     Rejected(
                         _email_error(
-                            InvitationErrorCode.ALREADY_MEMBER, email, "is already a provider here"
+                            InvitationErrorCode.ALREADY_MEMBER,
+                            email,
+                            _("{email} is already a provider here.", email=email),
                         ),
                         email,
                     )
@@ -181,7 +191,7 @@ async def invite_providers(
                         _email_error(
                             InvitationErrorCode.ALREADY_INVITED,
                             email,
-                            "has a pending invitation: resend it",
+                            _("{email} has a pending invitation: resend it.", email=email),
                         ),
                         email,
                     )
@@ -193,8 +203,8 @@ async def invite_providers(
     return invited, rejected
 
 
-def _email_error(code: InvitationErrorCode, email: str, why: str) -> UserError:
-    return UserError(code, f"{email} {why}.", field="emails")
+def _email_error(code: InvitationErrorCode, email: str, why: Text) -> UserError:
+    return UserError(code, why, field="emails")
 
 
 async def _lock_staff_invitation(actor: Actor, invitation_id: int) -> Invitation:
@@ -205,7 +215,7 @@ async def _lock_staff_invitation(actor: Actor, invitation_id: int) -> Invitation
         .first()
     )
     if invitation is None:
-        raise not_found("Invitation")
+        raise not_found(_("Invitation"))
     return invitation
 
 
@@ -245,14 +255,14 @@ def _closed(invitation: Invitation, *, field: str) -> UserError:
     status = effective_status(invitation)
     if status is InvitationStatus.REVOKED:
         return UserError(
-            InvitationErrorCode.INVITATION_REVOKED, "The invitation was revoked.", field=field
+            InvitationErrorCode.INVITATION_REVOKED, _("The invitation was revoked."), field=field
         )
     if status is InvitationStatus.ACCEPTED:
         return UserError(
-            InvitationErrorCode.INVITATION_USED, "The invitation was already used.", field=field
+            InvitationErrorCode.INVITATION_USED, _("The invitation was already used."), field=field
         )
     return UserError(
-        InvitationErrorCode.INVITATION_EXPIRED, "The invitation has expired.", field=field
+        InvitationErrorCode.INVITATION_EXPIRED, _("The invitation has expired."), field=field
     )
 
 
@@ -364,25 +374,43 @@ async def send_invitation_email(invitation_id: int) -> None:
         return
     if not invitation.email:
         return
+    letter = invitation_letter(invitation, days=days_left(invitation.expires_at))
+    await send_letter(letter, await recipients([invitation.email]))
+
+
+def days_left(expires_at: datetime) -> int:
+    """Whole days until the link expires, a started day counting as one: a 14-day link sent
+    a minute after it was made expires "in 14 days", not 13."""
+    seconds = (expires_at - clock.now()).total_seconds()
+    return max(1, math.ceil(seconds / 86400))
+
+
+def invitation_letter(invitation: Invitation, *, days: int) -> Letter:
+    """The invitation e-mail: who invites, the sign-up link and when it expires."""
     marketplace = invitation.marketplace
-    days = max(1, (invitation.expires_at - clock.now()).days)
     if invitation.company is not None:
-        opening = (
-            f"{marketplace.name} invites {invitation.company.name} to join its network of "
-            "providers. Log in to your Presta account to accept, or follow this link:"
+        opening = _(
+            "{marketplace} invites {company} to join its network of providers. Log in to your "
+            "Presta account to accept, or follow this link:",
+            marketplace=marketplace.name,
+            company=invitation.company.name,
         )
     else:
-        opening = (
-            f"{marketplace.name} invites you to join its network of service providers on "
-            "Presta. Create your account and apply with this link:"
+        opening = _(
+            "{marketplace} invites you to join its network of service providers on Presta. "
+            "Create your account and apply with this link:",
+            marketplace=marketplace.name,
         )
-    body = (
-        f"Hello,\n\n{opening}\n\n{signup_link(invitation)}\n\n"
-        f"The link works once and expires in {days} days.\n"
-        "If you did not expect this invitation, ignore this message.\n"
-    )
-    await send_mail(
-        to=invitation.email,
-        subject=f"{marketplace.name} invites you to join its providers",
-        body=body,
+    return Letter(
+        subject=_("{marketplace} invites you to join its providers", marketplace=marketplace.name),
+        paragraphs=[
+            opening,
+            Link(signup_link(invitation)),
+            ngettext(
+                "The link works once and expires in {n} day.",
+                "The link works once and expires in {n} days.",
+                days,
+            ),
+            _("If you did not expect this invitation, ignore this message."),
+        ],
     )

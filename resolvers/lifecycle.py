@@ -9,6 +9,7 @@ from models.dispatch import RequestStatus, ServiceRequest
 from models.intervention import Intervention, InterventionStatus
 from models.membership import Membership, MembershipAudit, MembershipStatus
 from presta import clock
+from presta.i18n import Join, Text, _
 from presta.tx import AfterCommit, atomic
 from resolvers.actor import Actor
 from resolvers.dispatch.proposal import withdraw_provider
@@ -29,7 +30,7 @@ async def transition(
     *,
     allowed_from: tuple[MembershipStatus, ...],
     to: MembershipStatus,
-    action: str,
+    action: Text,
     reason: str = "",
 ) -> Membership:
     """Move a membership locked FOR UPDATE; audit it and tell staff and the provider."""
@@ -37,7 +38,11 @@ async def transition(
     if before not in allowed_from:
         raise UserError(
             MembershipErrorCode.ILLEGAL_TRANSITION,
-            f"Cannot {action} a provider whose membership is {before.value}.",
+            _(
+                "Cannot {action} a provider whose membership is {status}.",
+                action=action,
+                status=before.value,
+            ),
             field="membershipId",
         )
     now = clock.now()
@@ -81,7 +86,7 @@ async def lock_membership(marketplace_id: int, membership_id: int) -> Membership
         .first()
     )
     if membership is None:
-        raise not_found("Membership", field="membershipId")
+        raise not_found(_("Membership"), field="membershipId")
     await membership.fetch_related("company", "marketplace")
     return membership
 
@@ -90,18 +95,18 @@ def clean_reason(reason: str, *, required: bool = False) -> str:
     reason = reason.strip()
     if required and not reason:
         raise UserError(
-            MembershipErrorCode.REASON_REQUIRED, "Give the provider a reason.", field="reason"
+            MembershipErrorCode.REASON_REQUIRED, _("Give the provider a reason."), field="reason"
         )
     if len(reason) > MAX_REASON_LENGTH:
         raise UserError(
             MembershipErrorCode.INVALID,
-            f"The reason is at most {MAX_REASON_LENGTH} characters.",
+            _("The reason is at most {most} characters.", most=MAX_REASON_LENGTH),
             field="reason",
         )
     return reason
 
 
-async def _ensure_no_live_interventions(membership: Membership, action: str) -> None:
+async def _ensure_no_live_interventions(membership: Membership, action: Text) -> None:
     """Refuse while a visit is upcoming or in progress, or a client accepted this provider
     and no visit was scheduled yet (the work is upcoming, only not dated)."""
     marketplace_id = membership.marketplace_id
@@ -131,20 +136,35 @@ async def _ensure_no_live_interventions(membership: Membership, action: str) -> 
         .order_by("id")
     )
     if live or unscheduled:
-        listed = "; ".join(
+        listed = Join(
+            "; ",
             [
-                f"intervention {i.id} ({i.status.value}, starts {i.starts_at:%Y-%m-%d %H:%M} "
-                f"UTC, client {i.client.full_name})"
+                _(
+                    "intervention {id} ({status}, starts {start:%Y-%m-%d %H:%M} UTC, "
+                    "client {client})",
+                    id=i.id,
+                    status=i.status.value,
+                    start=i.starts_at,
+                    client=i.client.full_name,
+                )
                 for i in live
             ]
             + [
-                f"request {r.id} (accepted, no visit scheduled yet, client {r.client.full_name})"
+                _(
+                    "request {id} (accepted, no visit scheduled yet, client {client})",
+                    id=r.id,
+                    client=r.client.full_name,
+                )
                 for r in unscheduled
-            ]
+            ],
         )
         raise UserError(
             MembershipErrorCode.INTERVENTIONS_PENDING,
-            f"Cannot {action} while interventions are in progress or upcoming: {listed}.",
+            _(
+                "Cannot {action} while interventions are in progress or upcoming: {listed}.",
+                action=action,
+                listed=listed,
+            ),
             field="membershipId",
         )
 
@@ -155,7 +175,7 @@ async def _staff_transition(
     *,
     allowed_from: tuple[MembershipStatus, ...],
     to: MembershipStatus,
-    action: str,
+    action: Text,
     reason: str,
     reason_required: bool = False,
     guard_interventions: bool = False,
@@ -180,7 +200,7 @@ async def suspend_provider(actor: Actor, *, membership_id: int, reason: str = ""
         membership_id,
         allowed_from=(S.ACCEPTED,),
         to=S.SUSPENDED,
-        action="suspend",
+        action=_("suspend"),
         reason=reason,
     )
 
@@ -192,7 +212,7 @@ async def reinstate_provider(actor: Actor, *, membership_id: int, reason: str = 
         membership_id,
         allowed_from=(S.SUSPENDED,),
         to=S.ACCEPTED,
-        action="reinstate",
+        action=_("reinstate"),
         reason=reason,
     )
 
@@ -204,7 +224,7 @@ async def deactivate_provider(actor: Actor, *, membership_id: int, reason: str =
         membership_id,
         allowed_from=(S.ACCEPTED, S.SUSPENDED),
         to=S.DEACTIVATED,
-        action="deactivate",
+        action=_("deactivate"),
         reason=reason,
         guard_interventions=True,
     )
@@ -217,7 +237,7 @@ async def reactivate_provider(actor: Actor, *, membership_id: int, reason: str =
         membership_id,
         allowed_from=(S.DEACTIVATED,),
         to=S.ACCEPTED,
-        action="reactivate",
+        action=_("reactivate"),
         reason=reason,
     )
 
@@ -231,7 +251,7 @@ async def delete_provider_relationship(
         membership_id,
         allowed_from=tuple(s for s in S if s is not S.DELETED),
         to=S.DELETED,
-        action="delete",
+        action=_("delete"),
         reason=reason,
         guard_interventions=True,
     )

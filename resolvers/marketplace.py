@@ -10,6 +10,7 @@ from enum import StrEnum
 from models.account import StaffMember, StaffRole, User
 from models.marketplace import Marketplace
 from presta import clock, db
+from presta.i18n import _
 from presta.security import hash_password
 from presta.tx import atomic
 from resolvers.account import _check_password, normalize_email
@@ -43,24 +44,24 @@ async def create_marketplace(
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise UserError(
-            MarketplaceErrorCode.INVALID, "Name must be 1 to 200 characters.", field="name"
+            MarketplaceErrorCode.INVALID, _("Name must be 1 to 200 characters."), field="name"
         )
     if not _SLUG.match(slug):
         raise UserError(
             MarketplaceErrorCode.INVALID,
-            "Slug must be lower-case letters, digits and dashes (at most 64).",
+            _("Slug must be lower-case letters, digits and dashes (at most 64)."),
             field="slug",
         )
     email = normalize_email(admin_email, field="adminEmail")
     async with atomic():
         if await Marketplace.filter(slug=slug).exists():
-            raise UserError(MarketplaceErrorCode.SLUG_TAKEN, "Slug already used.", field="slug")
+            raise UserError(MarketplaceErrorCode.SLUG_TAKEN, _("Slug already used."), field="slug")
         user = await User.get_or_none(email=email)
         if user is None:
             if admin_password is None:
                 raise UserError(
                     MarketplaceErrorCode.INVALID,
-                    "No account for this e-mail: give the new admin a password.",
+                    _("No account for this e-mail: give the new admin a password."),
                     field="adminPassword",
                 )
             _check_password(admin_password)
@@ -80,7 +81,7 @@ async def get_marketplace(actor: Actor, marketplace_id: int) -> Marketplace:
         marketplace = await Marketplace.get_or_none(id=marketplace_id)
         if marketplace is not None:
             return marketplace
-    raise not_found("Marketplace")
+    raise not_found(_("Marketplace"))
 
 
 async def visible_marketplaces(actor: Actor, ids: Iterable[int]) -> list[Marketplace]:
@@ -116,7 +117,7 @@ async def add_staff_member(actor: Actor, *, email: str, role: StaffRole) -> Staf
     async with atomic():
         user = await User.get_or_none(email=normalized)
         if user is None:
-            raise not_found("Account", field="email")
+            raise not_found(_("Account"), field="email")
         member, created = await StaffMember.get_or_create(
             user=user, marketplace_id=marketplace_id, defaults={"role": role}
         )
@@ -199,7 +200,7 @@ async def update_dispatch_settings(
     errors = [
         UserError(
             MarketplaceErrorCode.OUT_OF_RANGE,
-            f"{field} must be between {low} and {high}.",
+            _("{field} must be between {low} and {high}.", field=field, low=low, high=high),
             field=field,
         )
         for field, attr, low, high in _DISPATCH_RANGES

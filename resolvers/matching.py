@@ -22,6 +22,7 @@ from models.membership import Membership, MembershipStatus
 from models.zone import EARTH_RADIUS_KM, cell_key, normalize_postal_code, prefix_of
 from presta import clock
 from presta.db import bind
+from presta.i18n import _
 from presta.settings import settings
 from resolvers.actor import Actor
 from resolvers.errors import CommonCode, UserError, not_found
@@ -130,7 +131,7 @@ def address_keys(postal_code: str, latitude: float | None, longitude: float | No
     """The zone keys an address falls in (raises INVALID on a malformed postal code)."""
     code = normalize_postal_code(postal_code)
     if code is None:
-        raise UserError(CommonCode.INVALID, "Malformed postal code.", field="postalCode")
+        raise UserError(CommonCode.INVALID, _("Malformed postal code."), field="postalCode")
     keys = [code, prefix_of(code)]
     if latitude is not None and longitude is not None:
         keys.append(cell_key(latitude, longitude))
@@ -188,19 +189,19 @@ async def explain_matching(
     marketplace_id = actor.require_reader()
     if (latitude is None) != (longitude is None):
         raise UserError(
-            CommonCode.INVALID, "Give both latitude and longitude, or neither.", field="latitude"
+            CommonCode.INVALID, _("Give both latitude and longitude, or neither."), field="latitude"
         )
     if (
         latitude is not None
         and longitude is not None
         and not (-90 <= latitude <= 90 and -180 <= longitude <= 180)
     ):
-        raise UserError(CommonCode.INVALID, "Coordinates out of range.", field="latitude")
+        raise UserError(CommonCode.INVALID, _("Coordinates out of range."), field="latitude")
     if not 0 <= first <= settings().max_page_size:
-        raise UserError(CommonCode.INVALID, "Too many providers asked for.", field="first")
+        raise UserError(CommonCode.INVALID, _("Too many providers asked for."), field="first")
     service = await Service.get_or_none(id=service_id, marketplace_id=marketplace_id)
     if service is None:
-        raise not_found("Service", field="serviceId")
+        raise not_found(_("Service"), field="serviceId")
     matched_ids = await matching_membership_ids(
         marketplace_id=marketplace_id,
         service_id=service_id,

@@ -19,6 +19,7 @@ from models.document import Document, DocumentKind
 from models.membership import Membership, MembershipAudit, MembershipStatus
 from presta import clock
 from presta.db import padded
+from presta.i18n import _
 from presta.statements import select, where_in
 from resolvers.actor import Actor
 from resolvers.document import current_terms_version
@@ -70,7 +71,7 @@ def require_tab(actor: Actor, membership_id: int) -> int:
     provider's tabs do not exist for it."""
     marketplace_id = actor.require_marketplace()
     if not actor.sees_tab_of(membership_id):
-        raise not_found("Membership", field="membershipId")
+        raise not_found(_("Membership"), field="membershipId")
     return marketplace_id
 
 
@@ -84,7 +85,7 @@ def split_files(
         if not sees_file(actor, m):
             try:
                 actor.require_marketplace()
-                denied[m.id] = not_found("Membership", field="membershipId")
+                denied[m.id] = not_found(_("Membership"), field="membershipId")
             except AuthError as error:
                 denied[m.id] = error
     return allowed, denied

@@ -10,6 +10,7 @@ from typing import Any, Generic, TypedDict, TypeVar
 
 from tortoise.queryset import QuerySet
 
+from presta.i18n import _
 from presta.settings import settings
 from presta.statements import select
 from resolvers.errors import CommonCode, UserError
@@ -42,12 +43,12 @@ def encode_cursor(key: int) -> str:
 
 def decode_cursor(cursor: str, *, field: str) -> int:
     try:
-        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        kind, _sep, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
         if kind != "k":
             raise ValueError(cursor)
         return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise UserError(CommonCode.INVALID, "Malformed cursor.", field=field) from None
+        raise UserError(CommonCode.INVALID, _("Malformed cursor."), field=field) from None
 
 
 async def keyset_page(
@@ -67,12 +68,12 @@ async def keyset_page(
     ``params`` (``presta.statements``): its SQL is then built once per way of paging it."""
     limit_max = settings().max_page_size
     if first is not None and last is not None:
-        raise UserError(CommonCode.INVALID, "Give first or last, not both.", field="last")
+        raise UserError(CommonCode.INVALID, _("Give first or last, not both."), field="last")
     size = first if first is not None else last if last is not None else 20
     if not 0 <= size <= limit_max:
         raise UserError(
             CommonCode.INVALID,
-            f"Page size must be between 0 and {limit_max}.",
+            _("Page size must be between 0 and {most}.", most=limit_max),
             field="first" if first is not None else "last",
         )
     forward = last is None

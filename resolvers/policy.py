@@ -111,6 +111,8 @@ MUTATION: dict[str, frozenset[Principal]] = {
     "setProviderCommission": STAFF_WRITERS,
     "setRequiredDocumentTypes": ADMIN,
     "uploadDocument": STAFF_WRITERS | {P.PROVIDER, P.CLIENT},
+    "approveDocument": STAFF_WRITERS,
+    "rejectDocument": STAFF_WRITERS,
     "publishTermsOfUse": ADMIN,
     "acceptTermsOfUse": frozenset({P.PROVIDER}),
     "addInternalDocument": ADMIN,

@@ -11,6 +11,7 @@ from models.membership import Membership, MembershipStatus
 from models.terms import TermsAcceptance, TermsVersion
 from presta import clock
 from presta.db import padded
+from presta.i18n import _
 from presta.statements import select
 from presta.tx import atomic
 from resolvers.actor import Actor
@@ -56,10 +57,10 @@ async def publish_terms_of_use(
     text = text.strip()
     if not text and upload is None:
         raise UserError(
-            TermsErrorCode.INVALID, "Give the terms as text or as a file.", field="text"
+            TermsErrorCode.INVALID, _("Give the terms as text or as a file."), field="text"
         )
     if len(text) > MAX_TERMS_TEXT:
-        raise UserError(TermsErrorCode.INVALID, "The text is too long.", field="text")
+        raise UserError(TermsErrorCode.INVALID, _("The text is too long."), field="text")
     if upload is None:
         version = await _publish(actor, marketplace_id, text, None)
     else:
@@ -180,14 +181,18 @@ async def accept_terms_of_use(actor: Actor, *, number: int | None = None) -> Ter
             .first()
         )
         if membership is None:
-            raise not_found("Membership")
+            raise not_found(_("Membership"))
         current = await current_terms(marketplace_id)
         if current is None:
-            raise UserError(TermsErrorCode.NO_TERMS, "This marketplace has no terms of use.")
+            raise UserError(TermsErrorCode.NO_TERMS, _("This marketplace has no terms of use."))
         if number is not None and number != current.number:
             raise UserError(
                 TermsErrorCode.TERMS_OUTDATED,
-                f"Version {number} is not the current one: version {current.number} is.",
+                _(
+                    "Version {number} is not the current one: version {current} is.",
+                    number=number,
+                    current=current.number,
+                ),
                 field="version",
             )
         existing = await TermsAcceptance.filter(
@@ -257,7 +262,7 @@ async def remove_internal_document(actor: Actor, *, document_id: int) -> Documen
             .first()
         )
         if document is None:
-            raise not_found("Internal document", field="documentId")
+            raise not_found(_("Internal document"), field="documentId")
         document.deleted_at = clock.now()
         await document.save(update_fields=["deleted_at"])
     return document

@@ -26,6 +26,7 @@ from models.zone import (
     normalize_postal_code,
     normalize_prefix,
 )
+from presta.i18n import _
 from presta.tx import AfterCommit, atomic
 from resolvers.actor import Actor
 from resolvers.errors import UserError, UserErrors, not_found
@@ -106,7 +107,7 @@ def parse_area(
             errors.append(
                 UserError(
                     ZoneErrorCode.INVALID_POSTAL_CODE,
-                    f"{raw!r} is not a French postal code (5 digits).",
+                    _("{code} is not a French postal code (5 digits).", code=repr(raw)),
                     field="postalCodes",
                 )
             )
@@ -119,7 +120,7 @@ def parse_area(
             errors.append(
                 UserError(
                     ZoneErrorCode.INVALID_PREFIX,
-                    f"{raw!r} is not a département (01-95, 2A, 2B, 971-978, 98).",
+                    _("{code} is not a département (01-95, 2A, 2B, 971-978, 98).", code=repr(raw)),
                     field="prefixes",
                 )
             )
@@ -131,7 +132,7 @@ def parse_area(
             errors.append(
                 UserError(
                     ZoneErrorCode.INVALID_COORDINATES,
-                    "Latitude must be within -90..90 and longitude within -180..180.",
+                    _("Latitude must be within -90..90 and longitude within -180..180."),
                     field="circles",
                 )
             )
@@ -139,7 +140,7 @@ def parse_area(
             errors.append(
                 UserError(
                     ZoneErrorCode.INVALID_RADIUS,
-                    f"Radius must be over 0 and at most {MAX_RADIUS_KM:g} km.",
+                    _("Radius must be over 0 and at most {most:g} km.", most=MAX_RADIUS_KM),
                     field="circles",
                 )
             )
@@ -149,7 +150,7 @@ def parse_area(
         errors.append(
             UserError(
                 ZoneErrorCode.TOO_MANY_ENTRIES,
-                f"A zone has at most {MAX_ENTRIES} entries.",
+                _("A zone has at most {most} entries.", most=MAX_ENTRIES),
                 field=None,
             )
         )
@@ -167,7 +168,7 @@ async def set_action_zone(actor: Actor, *, area: Area) -> ActionZone:
     actor.require_writer()
     membership_id, company_id = actor.membership_id, actor.company_id
     if membership_id is None or company_id is None:
-        raise not_found("Membership", field=None)
+        raise not_found(_("Membership"), field=None)
     async with atomic() as tx:
         # One writer per company at a time: the zone is deleted and rewritten.
         await ProviderCompany.filter(id=company_id).select_for_update().first()
@@ -199,7 +200,7 @@ async def restrict_provider_zone(
             .first()
         )
         if membership is None:
-            raise not_found("Membership", field="membershipId")
+            raise not_found(_("Membership"), field="membershipId")
         company_id: int = membership.company_id
         # The company zone must not change between the check and the write.
         await ProviderCompany.filter(id=company_id).select_for_update().first()
@@ -233,7 +234,7 @@ async def visible_membership(actor: Actor, membership_id: int) -> Membership:
         )
         if membership is not None:
             return membership
-    raise not_found("Membership", field="membershipId")
+    raise not_found(_("Membership"), field="membershipId")
 
 
 def _check_reduces(restriction: Area, zone: Area) -> None:
@@ -244,15 +245,20 @@ def _check_reduces(restriction: Area, zone: Area) -> None:
     errors = [
         UserError(
             ZoneErrorCode.WIDENS_ZONE,
-            f"{what} is outside the provider's zone.",
+            _("{what} is outside the provider's zone.", what=what),
             field="postalCodes" if len(what) == 5 else "prefixes",
         )
         for what in wider
     ] + [
         UserError(
             ZoneErrorCode.WIDENS_ZONE,
-            f"The circle of {c.radius_km:g} km around ({c.latitude:g}, {c.longitude:g}) "
-            "is not inside a circle of the provider's zone.",
+            _(
+                "The circle of {radius:g} km around ({latitude:g}, {longitude:g}) is not "
+                "inside a circle of the provider's zone.",
+                radius=c.radius_km,
+                latitude=c.latitude,
+                longitude=c.longitude,
+            ),
             field="circles",
         )
         for c in restriction.circles

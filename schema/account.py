@@ -13,6 +13,7 @@ from strawberry import relay
 from models.account import ApiKey as ApiKeyModel
 from models.account import ApiScope as ApiScopeModel
 from models.account import User as UserModel
+from presta.i18n import locale_or_default
 from resolvers import account
 from resolvers.actor import Actor
 from schema.base import UserErrorBase, decode_id, run_mutation
@@ -29,15 +30,30 @@ class AccountError(UserErrorBase):
     code: account.AccountErrorCode = strawberry.field(description="Machine-readable reason.")
 
 
+@strawberry.enum(description="A language Presta writes to people in.")
+class Locale(Enum):
+    FR = "fr"
+    EN = "en"
+
+
 @strawberry.type(description="A person with a login.")
 class User(AuthorizedNode):
     id: relay.NodeID[int]
     email: str = strawberry.field(description="Normalized e-mail address (lower case).")
     full_name: str = strawberry.field(description="Name as the person gave it.")
+    locale: Locale = strawberry.field(
+        description="The language of their e-mails and of the messages they read: the one "
+        "they chose (`updateProfile`), else French."
+    )
 
     @classmethod
     def from_model(cls, user: UserModel) -> User:
-        return cls(id=user.id, email=user.email, full_name=user.full_name)
+        return cls(
+            id=user.id,
+            email=user.email,
+            full_name=user.full_name,
+            locale=Locale(locale_or_default(user.locale)),
+        )
 
     @classmethod
     async def load_visible(cls, actor: Actor, ids: list[int]) -> dict[int, Any]:
@@ -255,7 +271,12 @@ async def _viewer_user(info: Info) -> User | None:
         return None
     if profile is not None and profile.user_id == actor.user_id:
         # Read with the roles while authenticating this very request: no second statement.
-        return User(id=profile.user_id, email=profile.email, full_name=profile.full_name)
+        return User(
+            id=profile.user_id,
+            email=profile.email,
+            full_name=profile.full_name,
+            locale=Locale(locale_or_default(profile.locale)),
+        )
     user = await account.load_self(actor, actor.user_id)
     return User.from_model(user) if user is not None else None
 
@@ -289,7 +310,13 @@ class AccountQuery:
 
 @strawberry.input(description="Change the viewer's own profile.")
 class UpdateProfileInput:
-    full_name: str = strawberry.field(description="New name, at most 200 characters.")
+    full_name: str | None = strawberry.field(
+        default=None, description="New name, at most 200 characters; null keeps it."
+    )
+    locale: Locale | None = strawberry.field(
+        default=None,
+        description="The language of their e-mails and messages; null keeps it.",
+    )
 
 
 @strawberry.type(description="Result of updateProfile.")
@@ -299,12 +326,19 @@ class UpdateProfilePayload:
 
 
 async def _update_profile(actor: Actor, data: UpdateProfileInput) -> dict[str, Any]:
-    return {"user": User.from_model(await account.update_profile(actor, full_name=data.full_name))}
+    user = await account.update_profile(
+        actor,
+        full_name=data.full_name,
+        locale=data.locale.value if data.locale is not None else None,
+    )
+    return {"user": User.from_model(user)}
 
 
 @strawberry.type
 class ProfileMutation:
-    @strawberry.mutation(description="Change the viewer's name; pushed live to `viewerUpdated`.")
+    @strawberry.mutation(
+        description="Change the viewer's name or language; pushed live to `viewerUpdated`."
+    )
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> UpdateProfilePayload:
         return await _run(  # type: ignore[no-any-return]
             UpdateProfilePayload, _update_profile(info.context.actor, input)

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Generic, TypeVar
 import strawberry
 from strawberry import relay
 
+from presta.i18n import _
 from resolvers.errors import CommonCode, UserError, UserErrors
 from resolvers.pagination import Page
 
@@ -27,7 +28,9 @@ def decode_id(value: relay.GlobalID | str, expected: str, *, field: str = "id") 
             raise ValueError(number)
         return number
     except Exception:
-        raise UserError(CommonCode.NOT_FOUND, f"{expected} not found.", field=field) from None
+        raise UserError(
+            CommonCode.NOT_FOUND, _("{what} not found.", what=expected), field=field
+        ) from None
 
 
 def encode_id(type_name: str, pk: int) -> relay.GlobalID:
@@ -78,7 +81,10 @@ class UserErrorBase:
     field: str | None = strawberry.field(
         description="The input field at fault (camelCase), or null for the whole input."
     )
-    message: str = strawberry.field(description="Human-readable explanation, in English.")
+    message: str = strawberry.field(
+        description="Human-readable explanation in the caller's language: the user's `locale`, "
+        "else the one `Accept-Language` prefers (fr, en), else French."
+    )
 
 
 async def run_mutation(

@@ -11,7 +11,9 @@ from strawberry.file_uploads import Upload
 
 from models.document import Document as DocumentModel
 from models.document import DocumentKind
+from models.document import DocumentReviewStatus as DocumentReviewStatusModel
 from models.document import DocumentType as DocumentTypeModel
+from presta.i18n import _
 from presta.settings import settings
 from resolvers import document as use_cases
 from resolvers import document_tab
@@ -20,6 +22,7 @@ from resolvers.actor import Actor
 from resolvers.errors import UserError
 from schema.base import UserErrorBase, decode_id, encode_id, run_mutation
 from schema.context import Info
+from schema.loaders import ReviewByDocumentLoader, loader
 from schema.node import AuthorizedNode
 
 strawberry.enum(use_cases.DocumentErrorCode, description="Why a document operation failed.")
@@ -63,6 +66,18 @@ class DocumentType(AuthorizedNode):
         return {i: cls.from_model(t) for i, t in found.items()}
 
 
+strawberry.enum(
+    DocumentReviewStatusModel, description="A marketplace staff's decision on a document."
+)
+
+
+@strawberry.type(description="A marketplace staff's latest decision on a company document.")
+class DocumentReview:
+    status: DocumentReviewStatusModel = strawberry.field(description="Approved or rejected.")
+    reason: str = strawberry.field(description="Why it was rejected (empty when approved).")
+    reviewed_at: datetime = strawberry.field(description="When the decision was taken.")
+
+
 @strawberry.type(description="A stored file: company document, contract, invoice, guide, terms.")
 class Document(AuthorizedNode):
     id: relay.NodeID[int]
@@ -85,9 +100,26 @@ class Document(AuthorizedNode):
     model: strawberry.Private[DocumentModel]
     public_link: strawberry.Private[bool] = False
 
-    @strawberry.field(description="Validity today (meaningful for company documents).")
+    @strawberry.field(
+        description="Validity today by its dates (meaningful for company documents); whether "
+        "the marketplace rejected it is in `review`."
+    )
     def state(self) -> use_cases.DocumentState:
         return use_cases.state_of(self.model)
+
+    @strawberry.field(
+        description="Company documents: the acting marketplace's review (`approveDocument`, "
+        "`rejectDocument`); null while not reviewed (it counts as filed)."
+    )
+    async def review(self, info: Info) -> DocumentReview | None:
+        if self.kind is not DocumentKind.COMPANY:
+            return None
+        found = await loader(info, ReviewByDocumentLoader).load(self.model.id)
+        if found is None:
+            return None
+        return DocumentReview(
+            status=found.status, reason=found.reason, reviewed_at=found.reviewed_at
+        )
 
     @strawberry.field(
         description="A link to download the file, for the viewer only, valid a few minutes "
@@ -276,7 +308,7 @@ async def _upload(actor: Actor, data: UploadDocumentInput) -> dict[str, Any]:
         if data.membership_id is not None or data.document_type_id is not None:
             raise UserError(
                 use_cases.DocumentErrorCode.INVALID,
-                "An attachment takes neither documentTypeId nor membershipId.",
+                _("An attachment takes neither documentTypeId nor membershipId."),
                 field="forMessage",
             )
         document = await uploads.upload_attachment(actor, upload=upload, title=data.title)
@@ -284,7 +316,7 @@ async def _upload(actor: Actor, data: UploadDocumentInput) -> dict[str, Any]:
         if data.document_type_id is not None:
             raise UserError(
                 use_cases.DocumentErrorCode.INVALID,
-                "Give documentTypeId or membershipId, not both.",
+                _("Give documentTypeId or membershipId, not both."),
                 field="membershipId",
             )
         document = await uploads.upload_contract(
@@ -307,7 +339,7 @@ async def _upload(actor: Actor, data: UploadDocumentInput) -> dict[str, Any]:
     else:
         raise UserError(
             use_cases.DocumentErrorCode.INVALID,
-            "Give documentTypeId (company document) or membershipId (contract).",
+            _("Give documentTypeId (company document) or membershipId (contract)."),
             field="documentTypeId",
         )
     return {"document": Document.from_model(document)}

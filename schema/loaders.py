@@ -24,8 +24,9 @@ from models.catalog import Service
 from models.commission import CommissionRate
 from models.consent import ConsentState
 from models.dispatch import Dispatch, DispatchAnswerAudit, RequestRound, ServiceRequest
+from models.document import DocumentReview
 from models.membership import Membership, MembershipAudit
-from resolvers import catalog, commission, consent, document_tab, membership
+from resolvers import catalog, commission, consent, document_review, document_tab, membership
 from resolvers.actor import Actor
 from resolvers.catalog import ServiceLine
 from resolvers.dispatch import reads
@@ -219,6 +220,13 @@ class DocumentStateByMembershipLoader(_ByFile[DocumentState]):
 
     async def fetch(self, keys: list[Membership]) -> Mapping[Any, DocumentState]:
         return await document_tab.document_states(self.actor, keys)
+
+
+class ReviewByDocumentLoader(_Loader[int, DocumentReview]):
+    """The acting marketplace's review of each company document (absent: not reviewed)."""
+
+    async def fetch(self, keys: list[int]) -> Mapping[Any, DocumentReview]:
+        return await document_review.reviews_of(self.actor, keys)
 
 
 # --- requests and answers -------------------------------------------------------------------

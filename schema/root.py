@@ -16,6 +16,7 @@ from schema import (
     consent,
     directory,
     document,
+    document_review,
     intervention,
     invitation,
     lifecycle,
@@ -35,6 +36,7 @@ from schema.http.masking import ErrorMasking
 from schema.http.ratelimit import RateLimit
 from schema.http.upload import UPLOAD_SCALAR
 from schema.loaders import FreshLoaders
+from schema.locale import CallerLocale
 from schema.membership import queries as membership
 from schema.membership import subscriptions as membership_live
 from schema.messaging import mutations as messaging_mutations
@@ -86,6 +88,7 @@ Mutation = merge_types(
         directory.DirectoryMutation,
         commission.CommissionMutation,
         document.DocumentMutation,
+        document_review.DocumentReviewMutation,
         terms.TermsMutation,
         messaging_mutations.MessagingMutation,
         consent.ConsentMutation,
@@ -125,6 +128,7 @@ def build_schema() -> strawberry.Schema:
             # Token, depth and alias limits, parser and validation caches, cost and page sizes.
             DocumentLimits,
             FreshLoaders,
+            CallerLocale,
         ],
     )
     # Nested fields without arguments skip strawberry's per-call wrapper; every root field

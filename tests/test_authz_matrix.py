@@ -273,6 +273,10 @@ MUTATIONS: dict[str, Build] = {
         },
         foreign=(),
     ),
+    "approveDocument": Build("agent_a", lambda w, r: {"id": r("company_document")}),
+    "rejectDocument": Build(
+        "agent_a", lambda w, r: {"id": r("company_document"), "reason": "Unreadable."}
+    ),
     "publishTermsOfUse": Build("admin_a", lambda w, r: {"text": "Version two."}, foreign=()),
     "acceptTermsOfUse": Build("provider_a", lambda w, r: {}, foreign=()),
     "addInternalDocument": Build(

@@ -64,7 +64,9 @@ async def test_twenty_simultaneous_interested_answers_send_exactly_one_proposal(
         assert request.status is RequestStatus.PROPOSAL_SENT
     await jobs.drain()
     proposals = [
-        m for m in mailbox.to(world.client_email) if m["Subject"].startswith("Providers for")
+        m
+        for m in mailbox.to(world.client_email)
+        if m["Subject"].startswith("Des prestataires pour")
     ]
     assert len(proposals) == REPEAT
     assert sum(n for (name, _), n in enqueued.items() if name == "send_proposal") == REPEAT

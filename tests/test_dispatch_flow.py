@@ -54,7 +54,7 @@ async def test_a_new_request_reaches_every_matching_provider_and_no_other(mailbo
     await jobs.drain()
     for provider in world.providers[:3]:
         [mail] = mailbox.to(provider.email)
-        assert "New request" in mail["Subject"]
+        assert "Nouvelle demande" in mail["Subject"]
     assert mailbox.to(elsewhere.email) == []
 
 
@@ -139,7 +139,7 @@ async def test_silence_brings_numbered_reminder_rounds_to_new_matches_then_expir
     )
     assert set(round_two) == {quiet.membership.id, newcomer.membership.id}
     await jobs.drain()
-    assert any("reminder" in m["Subject"] for m in mailbox.to(quiet.email))
+    assert any("relance" in m["Subject"] for m in mailbox.to(quiet.email))
     assert len(mailbox.to(newcomer.email)) == 1
     assert len(mailbox.to(decliner.email)) == 1  # the first round only
 
@@ -246,8 +246,8 @@ async def test_the_client_accepts_one_provider_and_each_provider_is_told(mailbox
         silent.membership.id: DispatchStatus.NOT_SELECTED,
     }
     await jobs.drain()
-    assert any("You were chosen" in m["Subject"] for m in mailbox.to(chosen.email))
-    assert any("Another provider" in m["Subject"] for m in mailbox.to(other.email))
+    assert any("Vous avez été choisi" in m["Subject"] for m in mailbox.to(chosen.email))
+    assert any("Un autre prestataire" in m["Subject"] for m in mailbox.to(other.email))
 
 
 async def test_another_client_cannot_accept_or_cancel_a_request():

@@ -115,12 +115,13 @@ _VISIT = {
     m.CANCELLED: InterventionStatus.CANCELLED,
 }
 _MAIL_KINDS = (
-    ("New request (reminder)", "reminder"),
-    ("New request", "dispatch"),
-    ("Providers for your request", "proposal"),
-    ("One more provider", "late"),
-    ("You were chosen", "chosen"),
-    ("Another provider was chosen", "not_chosen"),
+    # The subjects in French, every recipient's default language.
+    ("Nouvelle demande (relance)", "reminder"),
+    ("Nouvelle demande", "dispatch"),
+    ("Des prestataires pour votre demande", "proposal"),
+    ("Un prestataire de plus", "late"),
+    ("Vous avez été choisi", "chosen"),
+    ("Un autre prestataire a été choisi", "not_chosen"),
 )
 
 

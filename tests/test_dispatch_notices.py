@@ -11,7 +11,7 @@ from tests.factories.dispatch import make_world
 
 
 def _new_request_mails(mailbox, address: str) -> int:
-    return sum("New request" in m["Subject"] for m in mailbox.to(address))
+    return sum("Nouvelle demande" in m["Subject"] for m in mailbox.to(address))
 
 
 async def test_a_round_tells_every_provider_once_over_one_smtp_session_per_batch(mailbox):

@@ -121,7 +121,7 @@ async def test_a_worker_killed_mid_sweep_is_redelivered_and_acts_once(tmp_path, 
 
         rounds = await RequestRound.filter(request_id__in=ids).values_list("request_id", "number")
         assert sorted(rounds) == sorted([(i, n) for i in ids for n in (1, 2)])
-        reminders = [m for m in mailbox.to(world.providers[0].email) if "reminder" in m["Subject"]]
+        reminders = [m for m in mailbox.to(world.providers[0].email) if "relance" in m["Subject"]]
         # SMTP cannot be part of a transaction: at most the one e-mail in flight at the kill
         # may go twice.
         assert DUE <= len(reminders) <= DUE + 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from email.header import decode_header, make_header
 
 import pytest
 
@@ -313,3 +314,35 @@ async def test_a_provider_of_marketplace_a_cannot_apply_in_marketplace_b():
     # Naming marketplace B in the header grants nothing there either.
     in_b = await actor_of(user, b)
     assert in_b.marketplace_id is None
+
+
+def _subject(message) -> str:
+    return str(make_header(decode_header(message["Subject"])))
+
+
+def test_days_left_counts_a_started_day_as_a_whole_one():
+    now = clock.now()
+    assert use_cases.days_left(now + timedelta(days=14)) == 14
+    assert use_cases.days_left(now + timedelta(days=14, minutes=-1)) == 14
+    assert use_cases.days_left(now + timedelta(days=13)) == 13
+    assert use_cases.days_left(now + timedelta(days=13, seconds=2)) == 14
+    assert use_cases.days_left(now + timedelta(hours=1)) == 1
+
+
+async def test_the_invitation_mail_says_the_days_the_link_lasts_in_the_recipients_language(
+    mailbox,
+):
+    marketplace = await make_marketplace(name="Ménage <Pro>")
+    staff = await _staff(marketplace)
+    await make_user(email="english@example.com", locale="en")
+    await _invite_one(staff, "french@example.com")
+    await _invite_one(staff, "english@example.com")
+    days = settings().invitation_ttl_days
+    [french] = mailbox.to("french@example.com")
+    assert _subject(french) == "Ménage <Pro> vous invite à rejoindre ses prestataires"
+    assert f"expire dans {days} jours." in mailbox.body(french)
+    html = french.get_payload(1).get_payload(decode=True).decode()
+    assert "Ménage &lt;Pro&gt; vous invite" in html
+    [english] = mailbox.to("english@example.com")
+    assert _subject(english) == "Ménage <Pro> invites you to join its providers"
+    assert f"expires in {days} days." in mailbox.body(english)

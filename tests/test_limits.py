@@ -248,4 +248,4 @@ async def test_a_malformed_cursor_is_the_clients_mistake_not_a_masked_error():
     result = await execute(PAGE, {"first": 2, "after": "not-a-cursor"}, actor=admin)
     assert result.codes == ["BAD_USER_INPUT"]
     assert result.errors[0]["extensions"]["field"] == "after"
-    assert result.errors[0]["message"] == "Malformed cursor."
+    assert result.errors[0]["message"] == "Curseur mal formé."  # French by default

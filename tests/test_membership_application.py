@@ -182,7 +182,7 @@ async def test_an_invited_provider_signs_up_from_the_e_mail_applies_and_is_accep
         )["acceptApplication"]
         assert decided["membership"]["status"] == "ACCEPTED"
         await jobs.drain()
-        assert any("accepted" in _subject(m) for m in mailbox.to("paul@plomberie.example"))
+        assert any("acceptée" in _subject(m) for m in mailbox.to("paul@plomberie.example"))
 
         again = (await _post(client, ACCEPT_INVITATION, {"input": {"token": token}}, token=access))[
             "acceptInvitation"

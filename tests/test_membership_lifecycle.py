@@ -161,8 +161,28 @@ async def test_a_refusal_needs_a_reason_and_the_provider_receives_it_by_e_mail(m
     await jobs.drain()
 
     [message] = mailbox.to(provider_user.email)
-    assert "refused" in message["Subject"]
-    assert "No insurance in 2025." in mailbox.body(message)
+    assert message["Subject"] == "Ménage Plus : Votre candidature a été refusée"
+    assert "Motif donné par Ménage Plus :\nNo insurance in 2025." in mailbox.body(message)
+
+
+async def test_each_user_of_the_provider_reads_the_decision_in_their_own_language(mailbox):
+    marketplace = await make_marketplace(name="Ménage Plus")
+    staff = await actor_of(await make_staff(marketplace), marketplace)
+    membership = await make_membership(marketplace, S.APPLIED)
+    french = await make_provider_user(membership)
+    english = await make_provider_user(membership, locale="en")
+
+    await refuse_application(staff, membership_id=membership.id, reason="No insurance.")
+    await jobs.drain()
+
+    [in_french] = mailbox.to(french.email)
+    [in_english] = mailbox.to(english.email)
+    assert in_french["Subject"] == "Ménage Plus : Votre candidature a été refusée"
+    assert in_english["Subject"] == "Ménage Plus: Your application was refused"
+    assert "Reason given by Ménage Plus:\nNo insurance." in mailbox.body(in_english)
+    html = in_english.get_body(("html",)).get_content()
+    assert '<html lang="en">' in html
+    assert "Your application was refused." in html
 
 
 async def test_two_staff_suspending_at_once_make_one_transition_and_one_typed_refusal():

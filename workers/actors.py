@@ -21,7 +21,7 @@ from resolvers.dispatch import notice as dispatch_notice  # isort: skip
 from resolvers.dispatch import reminder  # isort: skip
 from resolvers.dispatch.core import run_job  # isort: skip
 from resolvers import application, invitation  # isort: skip
-from resolvers import invoice  # isort: skip
+from resolvers import document_review, invoice  # isort: skip
 from resolvers.webhook import fanout as webhook_fanout  # isort: skip
 from resolvers.webhook import sender as webhook_sender  # isort: skip
 from resolvers.webhook import sweep as webhook_sweep  # isort: skip
@@ -87,6 +87,11 @@ async def send_invitation_email(invitation_id: int) -> None:
 @actor(max_retries=10)
 async def notify_membership_change(audit_id: int) -> None:
     await application.notify_membership_change(audit_id)
+
+
+@actor(max_retries=10)
+async def notify_document_review(review_id: int) -> None:
+    await document_review.notify_document_review(review_id)
 
 
 @actor(max_retries=5)

@@ -29,6 +29,7 @@ from models.dispatch import (
 from models.marketplace import Marketplace
 from models.membership import Membership, MembershipStatus
 from presta import clock, events, jobs
+from presta.i18n import _
 from presta.sharing import Shared
 from presta.tx import AfterCommit
 from resolvers.actor import Actor
@@ -229,10 +230,10 @@ async def load_request(actor: Actor, request_id: int, *, lock: bool = False) -> 
             found = await ServiceRequest.filter(id=request_id).select_for_update().first()
             if found is not None:
                 return found
-        raise not_found("Service request", field="requestId")
+        raise not_found(_("Service request"), field="requestId")
     request = await query.first()
     if request is None:
-        raise not_found("Service request", field="requestId")
+        raise not_found(_("Service request"), field="requestId")
     return request
 
 

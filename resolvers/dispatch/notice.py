@@ -16,29 +16,31 @@ from models.account import Client, User
 from models.catalog import Service
 from models.dispatch import Dispatch, DispatchStatus, Notice, Proposal, ServiceRequest
 from models.membership import Membership
-from presta.mail import Mail, MailNotSent, send_mails
+from presta.i18n import Join, Text, _
+from presta.mail import Letter, Link, Mail, MailNotSent, Recipient, send_mails
 from presta.settings import settings
+from resolvers.account import recipients
 from resolvers.dispatch.proposal import proposal_of
 
 # Providers told per SMTP session and per insert of their keys.
 BATCH = 25
 
 
-async def _once(key: str, *, to: list[str], subject: str, body: str) -> bool:
+async def _once(key: str, *, to: list[Recipient], letter: Letter) -> bool:
     """Send unless the key was already sent."""
     if not to or await Notice.filter(key=key).exists():
         return False
-    return bool(await _send_batch([(key, [Mail(a, subject, body) for a in to])]))
+    return bool(await _send_batch([(key, [letter.to(r.email, r.locale) for r in to])]))
 
 
 async def _tell_each(
     dispatches: Sequence[Dispatch],
     key_of: Callable[[Dispatch], str],
-    compose: Callable[[Dispatch], tuple[str, str]],
+    compose: Callable[[Dispatch], Letter],
 ) -> int:
-    """Send each dispatch's provider its notice (``compose``: subject and body) unless its key
-    was sent before, ``BATCH`` providers per SMTP session; one query reads the addresses and
-    one what a redelivery already sent, not two per provider."""
+    """Send each dispatch's provider its notice (``compose``) in each recipient's language
+    unless its key was sent before, ``BATCH`` providers per SMTP session; one query reads the
+    addresses and one what a redelivery already sent, not two per provider."""
     keys = {d.id: key_of(d) for d in dispatches}
     done = await _sent_keys(list(keys.values()))
     addresses = await addresses_of([d.membership for d in dispatches])
@@ -46,8 +48,8 @@ async def _tell_each(
     for d in dispatches:
         to = addresses[d.membership.id]
         if keys[d.id] not in done and to:
-            subject, body = compose(d)
-            due.append((keys[d.id], [Mail(a, subject, body) for a in to]))
+            letter = compose(d)
+            due.append((keys[d.id], [letter.to(r.email, r.locale) for r in to]))
     sent = 0
     for start in range(0, len(due), BATCH):
         sent += await _send_batch(due[start : start + BATCH])
@@ -86,35 +88,56 @@ async def _sent_keys(keys: list[str]) -> set[str]:
     return set(cast(list[str], await Notice.filter(key__in=keys).values_list("key", flat=True)))
 
 
-async def provider_addresses(membership: Membership) -> list[str]:
+async def provider_addresses(membership: Membership) -> list[Recipient]:
     return (await addresses_of([membership]))[membership.id]
 
 
-async def addresses_of(memberships: list[Membership]) -> dict[int, list[str]]:
-    """Each provider's addresses (its company's, then its active users'), in one query.
+async def addresses_of(memberships: list[Membership]) -> dict[int, list[Recipient]]:
+    """Each provider's addresses (its company's, then its active users') with their
+    languages, in two queries.
 
     The memberships come with their company (``select_related``).
     """
     companies = {m.company_id for m in memberships}
-    users: dict[int, list[str]] = {c: [] for c in companies}
+    users: dict[int, list[Recipient]] = {c: [] for c in companies}
     rows = (
         await User.filter(provider_company_id__in=companies, is_active=True)
         .order_by("id")
-        .values_list("provider_company_id", "email")
+        .values_list("provider_company_id", "email", "locale")
     )
-    for company_id, email in rows:
-        users[company_id].append(email)
+    for company_id, email, locale in rows:
+        users[company_id].append(Recipient(email, locale))
+    contacts = {r.email: r for r in await recipients(m.company.email for m in memberships)}
     return {
         m.id: list(
-            dict.fromkeys([*([m.company.email] if m.company.email else []), *users[m.company_id]])
+            {
+                r.email: r
+                for r in [
+                    *([contacts[m.company.email]] if m.company.email else []),
+                    *users[m.company_id],
+                ]
+            }.values()
         )
         for m in memberships
     }
 
 
-async def _describe(request: ServiceRequest) -> str:
+async def client_recipient(client: Client) -> Recipient:
+    """A client's address, in the language of its login if it has one."""
+    user = None
+    if client.user_id is not None:
+        user = await User.get_or_none(id=client.user_id).only("id", "locale")
+    return Recipient(client.email, user.locale if user is not None else None)
+
+
+async def _describe(request: ServiceRequest) -> Text:
     service = await Service.get(id=request.service_id)
-    return f"{service.name} in {request.postal_code} {request.city}"
+    return _(
+        "{service} in {postal_code} {city}",
+        service=service.name,
+        postal_code=request.postal_code,
+        city=request.city,
+    )
 
 
 async def notify_dispatch_round(request_id: int, round: int) -> int:
@@ -126,14 +149,22 @@ async def notify_dispatch_round(request_id: int, round: int) -> int:
     dispatches = await Dispatch.filter(
         request_id=request_id, round=round, status=DispatchStatus.PENDING
     ).select_related("membership__company")
-    reminder = " (reminder)" if round > 1 else ""
-    subject = f"New request{reminder}: {what}"
-    body = (
-        f"A client asks for {what}.\n\n{request.description}\n\n"
-        f"Answer from your Requests tab: {settings().public_url}\n"
-    )
+    letter = dispatch_round_letter(what, request.description, reminder=round > 1)
     return await _tell_each(
-        dispatches, lambda d: f"dispatch:{d.id}:round:{round}", lambda d: (subject, body)
+        dispatches, lambda d: f"dispatch:{d.id}:round:{round}", lambda d: letter
+    )
+
+
+def dispatch_round_letter(what: Text, description: str, *, reminder: bool) -> Letter:
+    """A provider is asked to answer a request (again, for a reminder round)."""
+    subject = _("New request (reminder): {what}", what=what) if reminder else None
+    return Letter(
+        subject=subject or _("New request: {what}", what=what),
+        paragraphs=[
+            _("A client asks for {what}.", what=what),
+            description,
+            Link(settings().public_url, _("Answer from your Requests tab:")),
+        ],
     )
 
 
@@ -144,15 +175,18 @@ async def send_proposal_mail(proposal_id: int) -> bool:
         return False
     request = proposal.request
     client = await Client.get(id=request.client_id)
-    _, entries = await proposal_of(request.id)
+    _proposal, entries = await proposal_of(request.id)
     lines = [await _entry_line(d) for d in entries]
+    letter = Letter(
+        subject=_("Providers for your request: {what}", what=await _describe(request)),
+        paragraphs=[
+            _("These providers want the job:"),
+            Join("\n", lines),
+            _("Choose one in the app."),
+        ],
+    )
     return await _once(
-        f"proposal:{proposal.id}",
-        to=[client.email],
-        subject=f"Providers for your request: {await _describe(request)}",
-        body="These providers want the job:\n\n"
-        + "\n".join(lines)
-        + "\n\nChoose one in the app.\n",
+        f"proposal:{proposal.id}", to=[await client_recipient(client)], letter=letter
     )
 
 
@@ -164,13 +198,15 @@ async def notify_proposal_extended(dispatch_id: int) -> bool:
     if dispatch is None or dispatch.proposed_at is None:
         return False
     client = await Client.get(id=dispatch.request.client_id)
+    letter = Letter(
+        subject=_("One more provider for your request"),
+        paragraphs=[
+            _("A provider answered after your proposal was sent:"),
+            await _entry_line(dispatch),
+        ],
+    )
     return await _once(
-        f"proposal-late:{dispatch.id}",
-        to=[client.email],
-        subject="One more provider for your request",
-        body="A provider answered after your proposal was sent:\n\n"
-        + await _entry_line(dispatch)
-        + "\n",
+        f"proposal-late:{dispatch.id}", to=[await client_recipient(client)], letter=letter
     )
 
 
@@ -183,21 +219,22 @@ async def notify_selection(request_id: int) -> int:
         return 0
     what = await _describe(dispatches[0].request)
 
-    def compose(d: Dispatch) -> tuple[str, str]:
-        if d.status is DispatchStatus.SELECTED:
-            return (
-                f"You were chosen: {what}",
-                "The client chose you. Schedule the intervention from the app.\n",
-            )
-        return (
-            f"Another provider was chosen: {what}",
-            "The client chose another provider for this request.\n",
-        )
+    chosen = Letter(
+        subject=_("You were chosen: {what}", what=what),
+        paragraphs=[_("The client chose you. Schedule the intervention from the app.")],
+    )
+    not_chosen = Letter(
+        subject=_("Another provider was chosen: {what}", what=what),
+        paragraphs=[_("The client chose another provider for this request.")],
+    )
+
+    def compose(d: Dispatch) -> Letter:
+        return chosen if d.status is DispatchStatus.SELECTED else not_chosen
 
     return await _tell_each(dispatches, lambda d: f"selection:{d.id}", compose)
 
 
-async def _entry_line(dispatch: Dispatch) -> str:
+async def _entry_line(dispatch: Dispatch) -> Join:
     company = dispatch.membership.company
     services = cast(
         list[str],
@@ -205,6 +242,6 @@ async def _entry_line(dispatch: Dispatch) -> str:
             providers__membership_id=dispatch.membership.id, providers__status="ACCEPTED"
         ).values_list("name", flat=True),
     )
-    price = f", price {dispatch.price} EUR" if dispatch.price is not None else ""
+    price = _(", price {price} EUR", price=dispatch.price) if dispatch.price is not None else ""
     message = f"\n  \u201c{dispatch.message}\u201d" if dispatch.message else ""
-    return f"- {company.name} ({', '.join(services)}){price}{message}"
+    return Join("", [f"- {company.name} ({', '.join(services)})", price, message])

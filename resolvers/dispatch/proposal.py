@@ -23,6 +23,7 @@ from models.dispatch import (
 )
 from models.marketplace import Marketplace
 from presta import clock
+from presta.i18n import _
 from presta.tx import AfterCommit, atomic
 from resolvers.actor import Actor
 from resolvers.dispatch.core import (
@@ -48,11 +49,13 @@ class Answer:
 
 def _check_answer(answer: Answer) -> Decimal | None:
     if answer.status not in (DispatchStatus.INTERESTED, DispatchStatus.DECLINED):
-        raise UserError(DispatchErrorCode.INVALID, "Answer INTERESTED or DECLINED.", field="answer")
+        raise UserError(
+            DispatchErrorCode.INVALID, _("Answer INTERESTED or DECLINED."), field="answer"
+        )
     if len(answer.message) > MAX_MESSAGE:
         raise UserError(
             DispatchErrorCode.INVALID,
-            f"Message is at most {MAX_MESSAGE} characters.",
+            _("Message is at most {most} characters.", most=MAX_MESSAGE),
             field="message",
         )
     if answer.price is None:
@@ -62,7 +65,7 @@ def _check_answer(answer: Answer) -> Decimal | None:
     except InvalidOperation:
         price = Decimal(-1)
     if not answer.price.is_finite() or not Decimal(0) <= price <= MAX_PRICE:
-        raise UserError(DispatchErrorCode.INVALID, "Price out of range.", field="price")
+        raise UserError(DispatchErrorCode.INVALID, _("Price out of range."), field="price")
     return price
 
 
@@ -74,15 +77,15 @@ async def respond_to_service_request(
     actor.require_writer()
     price = _check_answer(answer)
     if actor.membership_id is None:
-        raise not_found("Service request", field="requestId")
+        raise not_found(_("Service request"), field="requestId")
     async with atomic() as tx:
         seen = await load_request(actor, request_id)
         if not await Dispatch.exists(request_id=seen.id, membership_id=actor.membership_id):
-            raise not_found("Service request", field="requestId")
+            raise not_found(_("Service request"), field="requestId")
         if not await lock_provider(actor.membership_id, seen.service_id):
             raise UserError(
                 DispatchErrorCode.PROVIDER_UNAVAILABLE,
-                "Only a provider accepted, and accepted for this service, may answer.",
+                _("Only a provider accepted, and accepted for this service, may answer."),
                 field="requestId",
             )
         request = await ServiceRequest.filter(id=seen.id).select_for_update().get()
@@ -90,14 +93,17 @@ async def respond_to_service_request(
         if request.status not in (RequestStatus.OPEN, RequestStatus.PROPOSAL_SENT):
             raise UserError(
                 DispatchErrorCode.REQUEST_CLOSED,
-                f"The request is {request.status.value}: it takes no more answers.",
+                _(
+                    "The request is {status}: it takes no more answers.",
+                    status=request.status.value,
+                ),
                 field="requestId",
             )
         late = request.status is RequestStatus.PROPOSAL_SENT
         if late and dispatch.status is not DispatchStatus.PENDING:
             raise UserError(
                 DispatchErrorCode.ANSWER_LOCKED,
-                "The proposal was sent: answers given before it can no longer change.",
+                _("The proposal was sent: answers given before it can no longer change."),
                 field="answer",
             )
         now = clock.now()
@@ -175,17 +181,17 @@ async def accept_proposal(
         request = await load_request(actor, request_id, lock=True)
         own = actor.client_id is not None and actor.client_id == request.client_id
         if not (own or actor.sees_whole_marketplace):
-            raise not_found("Service request", field="requestId")
+            raise not_found(_("Service request"), field="requestId")
         if not own:
             actor.require_staff()
         if request.status is RequestStatus.OPEN:
             raise UserError(
-                DispatchErrorCode.NO_PROPOSAL, "No proposal was sent yet.", field="requestId"
+                DispatchErrorCode.NO_PROPOSAL, _("No proposal was sent yet."), field="requestId"
             )
         if request.status is not RequestStatus.PROPOSAL_SENT:
             raise UserError(
                 DispatchErrorCode.REQUEST_CLOSED,
-                f"The request is {request.status.value}.",
+                _("The request is {status}.", status=request.status.value),
                 field="requestId",
             )
         chosen = await Dispatch.get_or_none(
@@ -197,13 +203,13 @@ async def accept_proposal(
         if chosen is None:
             raise UserError(
                 DispatchErrorCode.NOT_IN_PROPOSAL,
-                "This provider is not in the proposal.",
+                _("This provider is not in the proposal."),
                 field="providerId",
             )
         if not await available_providers([membership_id], request.service_id):
             raise UserError(
                 DispatchErrorCode.PROVIDER_UNAVAILABLE,
-                "This provider is no longer available: choose another one of the proposal.",
+                _("This provider is no longer available: choose another one of the proposal."),
                 field="providerId",
             )
         now = clock.now()

@@ -15,6 +15,7 @@ from models.dispatch import Frequency, RequestStatus, ServiceRequest
 from models.marketplace import Marketplace
 from models.membership import Membership, MembershipStatus
 from presta import clock
+from presta.i18n import _
 from presta.tx import atomic
 from resolvers.actor import Actor
 from resolvers.dispatch.core import (
@@ -59,39 +60,41 @@ def _validate(data: NewRequest) -> list[UserError]:
     code = DispatchErrorCode
     if not _POSTAL_CODE.match(data.postal_code.strip()):
         errors.append(
-            UserError(code.INVALID_POSTAL_CODE, "Postal code is 5 digits.", field="postalCode")
+            UserError(code.INVALID_POSTAL_CODE, _("Postal code is 5 digits."), field="postalCode")
         )
     if not 1 <= len(data.city.strip()) <= 100:
-        errors.append(UserError(code.INVALID, "City is 1 to 100 characters.", field="city"))
+        errors.append(UserError(code.INVALID, _("City is 1 to 100 characters."), field="city"))
     if len(data.address_line) > 255:
-        errors.append(UserError(code.INVALID, "Address is too long.", field="addressLine"))
+        errors.append(UserError(code.INVALID, _("Address is too long."), field="addressLine"))
     if (data.latitude is None) != (data.longitude is None):
         errors.append(
             UserError(
-                code.INVALID_COORDINATES, "Give both latitude and longitude.", field="latitude"
+                code.INVALID_COORDINATES, _("Give both latitude and longitude."), field="latitude"
             )
         )
     elif data.latitude is not None and data.longitude is not None:
         if not (math.isfinite(data.latitude) and -90 <= data.latitude <= 90):
             errors.append(
-                UserError(code.INVALID_COORDINATES, "Latitude out of range.", field="latitude")
+                UserError(code.INVALID_COORDINATES, _("Latitude out of range."), field="latitude")
             )
         if not (math.isfinite(data.longitude) and -180 <= data.longitude <= 180):
             errors.append(
-                UserError(code.INVALID_COORDINATES, "Longitude out of range.", field="longitude")
+                UserError(code.INVALID_COORDINATES, _("Longitude out of range."), field="longitude")
             )
     if len(data.description) > MAX_DESCRIPTION:
         errors.append(
             UserError(
                 code.INVALID,
-                f"Description is at most {MAX_DESCRIPTION} characters.",
+                _("Description is at most {most} characters.", most=MAX_DESCRIPTION),
                 field="description",
             )
         )
     if data.wished_start is not None and data.wished_start < clock.now() - timedelta(minutes=5):
         errors.append(
             UserError(
-                code.WISHED_START_IN_PAST, "The wished start is in the past.", field="wishedStart"
+                code.WISHED_START_IN_PAST,
+                _("The wished start is in the past."),
+                field="wishedStart",
             )
         )
     if data.duration_minutes is not None and not (
@@ -100,7 +103,11 @@ def _validate(data: NewRequest) -> list[UserError]:
         errors.append(
             UserError(
                 code.INVALID,
-                f"Duration is {MIN_DURATION} to {MAX_DURATION} minutes.",
+                _(
+                    "Duration is {least} to {most} minutes.",
+                    least=MIN_DURATION,
+                    most=MAX_DURATION,
+                ),
                 field="durationMinutes",
             )
         )
@@ -117,10 +124,10 @@ async def create_service_request(
     if actor.sees_whole_marketplace:
         actor.require_staff()
         if client_id is None:
-            raise UserError(DispatchErrorCode.INVALID, "Name the client.", field="clientId")
+            raise UserError(DispatchErrorCode.INVALID, _("Name the client."), field="clientId")
     elif actor.client_id is not None:
         if client_id not in (None, actor.client_id):
-            raise not_found("Client", field="clientId")
+            raise not_found(_("Client"), field="clientId")
         client_id = actor.client_id
     else:
         raise forbidden("Only clients and staff create requests.")
@@ -129,14 +136,14 @@ async def create_service_request(
         raise UserErrors(errors)
     async with atomic() as tx:
         if not await Client.filter(id=client_id, marketplace_id=marketplace_id).exists():
-            raise not_found("Client", field="clientId")
+            raise not_found(_("Client"), field="clientId")
         service = await Service.get_or_none(id=data.service_id, marketplace_id=marketplace_id)
         if service is None:
-            raise not_found("Service", field="serviceId")
+            raise not_found(_("Service"), field="serviceId")
         if service.archived_at is not None:
             raise UserError(
                 DispatchErrorCode.SERVICE_UNAVAILABLE,
-                "This service takes no new requests.",
+                _("This service takes no new requests."),
                 field="serviceId",
             )
         marketplace = await Marketplace.get(id=marketplace_id)
@@ -178,12 +185,12 @@ async def cancel_service_request(actor: Actor, *, request_id: int, reason: str) 
     """The client or staff cancel a request that no provider was chosen for yet."""
     actor.require_writer()
     if len(reason) > 2000:
-        raise UserError(DispatchErrorCode.INVALID, "Reason is too long.", field="reason")
+        raise UserError(DispatchErrorCode.INVALID, _("Reason is too long."), field="reason")
     async with atomic() as tx:
         request = await load_request(actor, request_id, lock=True)
         own = actor.client_id is not None and actor.client_id == request.client_id
         if not (own or actor.sees_whole_marketplace):
-            raise not_found("Service request", field="requestId")
+            raise not_found(_("Service request"), field="requestId")
         if actor.sees_whole_marketplace and not own:
             actor.require_staff()
         if request.status not in (
@@ -193,7 +200,7 @@ async def cancel_service_request(actor: Actor, *, request_id: int, reason: str) 
         ):
             raise UserError(
                 DispatchErrorCode.REQUEST_CLOSED,
-                f"The request is {request.status.value} and cannot be cancelled.",
+                _("The request is {status} and cannot be cancelled.", status=request.status.value),
                 field="requestId",
             )
         request.status = RequestStatus.CANCELLED
@@ -214,13 +221,18 @@ async def assign_service_request(
     still asked, with a warning each."""
     marketplace_id = actor.require_staff()
     if not 1 <= len(membership_ids) <= 100:
-        raise UserError(DispatchErrorCode.INVALID, "Name 1 to 100 providers.", field="providerIds")
+        raise UserError(
+            DispatchErrorCode.INVALID, _("Name 1 to 100 providers."), field="providerIds"
+        )
     async with atomic() as tx:
         request = await load_request(actor, request_id, lock=True)
         if request.status not in (RequestStatus.OPEN, RequestStatus.UNMATCHED):
             raise UserError(
                 DispatchErrorCode.REQUEST_CLOSED,
-                f"The request is {request.status.value}: it can no longer be assigned.",
+                _(
+                    "The request is {status}: it can no longer be assigned.",
+                    status=request.status.value,
+                ),
                 field="requestId",
             )
         members = {
@@ -228,13 +240,15 @@ async def assign_service_request(
             for m in await Membership.filter(id__in=membership_ids, marketplace_id=marketplace_id)
         }
         if len(members) != len(set(membership_ids)):
-            raise not_found("Provider", field="providerIds")
+            raise not_found(_("Provider"), field="providerIds")
         unavailable = [m for m in members.values() if m.status is not MembershipStatus.ACCEPTED]
         if unavailable:
             raise UserError(
                 DispatchErrorCode.PROVIDER_UNAVAILABLE,
-                "Only accepted providers receive requests; not: "
-                + ", ".join(f"{m.id} ({m.status.value})" for m in unavailable),
+                _(
+                    "Only accepted providers receive requests; not: {providers}",
+                    providers=", ".join(f"{m.id} ({m.status.value})" for m in unavailable),
+                ),
                 field="providerIds",
             )
         matched = set(

@@ -25,6 +25,7 @@ from models.messaging import (
     Participant,
     ParticipantRole,
 )
+from presta.i18n import _
 from presta.settings import settings
 from presta.tx import AfterCommit, atomic
 from resolvers.actor import Actor
@@ -64,7 +65,7 @@ async def get_conversation(
 ) -> Conversation:
     conversation = await visible_conversations(actor).get_or_none(id=conversation_id)
     if conversation is None:
-        raise not_found("Conversation", field=field)
+        raise not_found(_("Conversation"), field=field)
     return conversation
 
 
@@ -102,7 +103,7 @@ async def _direct_messages_allowed(marketplace_id: int) -> bool:
 def _disabled() -> UserError:
     return UserError(
         MessagingErrorCode.DIRECT_MESSAGES_DISABLED,
-        "This marketplace does not allow direct messages between providers and clients.",
+        _("This marketplace does not allow direct messages between providers and clients."),
     )
 
 
@@ -165,7 +166,7 @@ async def _staff_provider_subject(actor: Actor, membership_id: int | None) -> Me
         else None
     )
     if membership is None:
-        raise not_found("Membership", field="membershipId")
+        raise not_found(_("Membership"), field="membershipId")
     return membership
 
 
@@ -179,7 +180,7 @@ async def _provider_client_subject(
     if (request_id is None) == (intervention_id is None):
         raise UserError(
             MessagingErrorCode.INVALID,
-            "A provider-client conversation is about one request or one intervention.",
+            _("A provider-client conversation is about one request or one intervention."),
             field="requestId",
         )
     if intervention_id is not None:
@@ -187,11 +188,11 @@ async def _provider_client_subject(
             id=intervention_id, marketplace_id=actor.marketplace_id
         )
         if intervention is None:
-            raise not_found("Intervention", field="interventionId")
+            raise not_found(_("Intervention"), field="interventionId")
         membership_id = intervention.membership_id
         client_id: int = intervention.client_id
         if not _party_of(actor, membership_id, client_id):
-            raise not_found("Intervention", field="interventionId")
+            raise not_found(_("Intervention"), field="interventionId")
         key = f"provider-client:intervention:{intervention_id}"
     else:
         request = await ServiceRequest.get_or_none(
@@ -207,7 +208,7 @@ async def _provider_client_subject(
             and await Dispatch.filter(request_id=request.id, membership_id=membership_id).exists()
         )
         if not sent or request is None:
-            raise not_found("Service request", field="requestId")
+            raise not_found(_("Service request"), field="requestId")
         client_id = request.client_id
         key = f"provider-client:request:{request_id}:{membership_id}"
     membership = await Membership.get(id=membership_id)
@@ -223,12 +224,14 @@ def _check_text(text: str, *, attachments: int) -> None:
     if len(text) > limit:
         raise UserError(
             MessagingErrorCode.MESSAGE_TOO_LONG,
-            f"A message is at most {limit} characters.",
+            _("A message is at most {limit} characters.", limit=limit),
             field="text",
         )
     if not text.strip() and not attachments:
         raise UserError(
-            MessagingErrorCode.EMPTY_MESSAGE, "A message needs text or an attachment.", field="text"
+            MessagingErrorCode.EMPTY_MESSAGE,
+            _("A message needs text or an attachment."),
+            field="text",
         )
 
 
@@ -241,7 +244,10 @@ async def send_message(
     if len(attachment_ids) > settings().message_max_attachments:
         raise UserError(
             MessagingErrorCode.TOO_MANY_ATTACHMENTS,
-            f"At most {settings().message_max_attachments} attachments per message.",
+            _(
+                "At most {most} attachments per message.",
+                most=settings().message_max_attachments,
+            ),
             field="attachmentIds",
         )
     _check_text(text, attachments=len(attachment_ids))
@@ -254,7 +260,7 @@ async def send_message(
             .first()
         )
         if conversation is None:
-            raise not_found("Conversation", field="conversationId")
+            raise not_found(_("Conversation"), field="conversationId")
         documents = await _attachable(actor, attachment_ids)
         return await _post(tx, actor, conversation, text=text, documents=documents)
 
@@ -268,7 +274,7 @@ async def _attachable(actor: Actor, ids: list[int]) -> list[Document]:
         scope |= Q(company_id=actor.company_id)
     found = await Document.filter(scope, id__in=ids, uploaded_by_id=actor.user_id, deleted_at=None)
     if len(found) != len(ids):
-        raise not_found("Document", field="attachmentIds")
+        raise not_found(_("Document"), field="attachmentIds")
     by_id = {d.id: d for d in found}
     return [by_id[i] for i in ids]
 
@@ -339,7 +345,7 @@ async def mark_conversation_read(
     latest = conversation.last_message_id or 0
     if up_to_message_id is not None:
         if not await Message.filter(id=up_to_message_id, conversation_id=conversation.id).exists():
-            raise not_found("Message", field="upToMessageId")
+            raise not_found(_("Message"), field="upToMessageId")
         latest = min(latest, up_to_message_id)
     if latest:
         await _advance_read(conversation.id, user_id, _role_in(actor, conversation), latest)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+from presta.i18n import Text, _
 from presta.settings import settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -27,8 +28,9 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 class BadUrl(ValueError):
     """A URL that may not be saved: malformed, or (``refused``) pointing where it may not."""
 
-    def __init__(self, message: str, *, refused: bool = False) -> None:
+    def __init__(self, message: Text, *, refused: bool = False) -> None:
         super().__init__(message)
+        self.text = message
         self.refused = refused
 
 
@@ -50,19 +52,19 @@ def check_url(url: str) -> str:
     """The URL to store; raises ``BadUrl``."""
     url = url.strip()
     if not url or len(url) > MAX_URL_LENGTH:
-        raise BadUrl(f"Give a URL of at most {MAX_URL_LENGTH} characters.")
+        raise BadUrl(_("Give a URL of at most {most} characters.", most=MAX_URL_LENGTH))
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018  (raises on a malformed port)
     except ValueError:
-        raise BadUrl("This is not a valid URL.") from None
+        raise BadUrl(_("This is not a valid URL.")) from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
-        raise BadUrl("Give an http(s) URL with a host.")
+        raise BadUrl(_("Give an http(s) URL with a host."))
     if scheme != "https" and settings().environment == "production":
-        raise BadUrl("Webhook URLs must use https.", refused=True)
+        raise BadUrl(_("Webhook URLs must use https."), refused=True)
     if parts.username is not None or parts.password is not None or parts.fragment:
-        raise BadUrl("A webhook URL has no credentials nor fragment.")
+        raise BadUrl(_("A webhook URL has no credentials nor fragment."))
     host = parts.hostname
     literal = _literal(host)
     name_is_loopback = host == "localhost" or host.endswith(".localhost")
@@ -70,7 +72,7 @@ def check_url(url: str) -> str:
         name_is_loopback and not settings().webhook_loopback_allowed
     ):
         raise BadUrl(
-            "Webhooks go to public addresses only (no private, loopback or link-local one).",
+            _("Webhooks go to public addresses only (no private, loopback or link-local one)."),
             refused=True,
         )
     return parts._replace(scheme=scheme).geturl()

@@ -16,6 +16,7 @@ from models.webhook import (
     WebhookEndpointStatus,
 )
 from presta import clock
+from presta.i18n import _
 from presta.security import Vault
 from presta.settings import settings
 from presta.tx import atomic
@@ -23,6 +24,7 @@ from resolvers.account import USER_UPDATED
 from resolvers.actor import Actor
 from resolvers.catalog import PROVIDER_SERVICE_UPDATED, SERVICE_UPDATED
 from resolvers.dispatch.core import REQUEST_DISPATCHED, REQUEST_UPDATED
+from resolvers.document import DOCUMENT_REVIEWED
 from resolvers.errors import UserError, not_found
 from resolvers.events import latest_event_id
 from resolvers.intervention import INTERVENTION_UPDATED
@@ -41,6 +43,7 @@ MAX_DESCRIPTION = 500
 EVENT_TYPES = tuple(
     sorted(
         {
+            DOCUMENT_REVIEWED,
             INTERVENTION_UPDATED,
             INVOICE_FILED,
             MEMBERSHIP_UPDATED,
@@ -90,7 +93,7 @@ def _url(url: str) -> str:
         return check_url(url)
     except BadUrl as exc:
         code = WebhookErrorCode.URL_NOT_ALLOWED if exc.refused else WebhookErrorCode.INVALID
-        raise UserError(code, str(exc), field="url") from None
+        raise UserError(code, exc.text, field="url") from None
 
 
 def _topics(events: list[str] | None) -> list[str] | None:
@@ -101,7 +104,11 @@ def _topics(events: list[str] | None) -> list[str] | None:
     if unknown:
         raise UserError(
             WebhookErrorCode.UNKNOWN_EVENT_TYPE,
-            f"Unknown event type(s): {', '.join(unknown)}. Known: {', '.join(EVENT_TYPES)}.",
+            _(
+                "Unknown event type(s): {unknown}. Known: {known}.",
+                unknown=", ".join(unknown),
+                known=", ".join(EVENT_TYPES),
+            ),
             field="events",
         )
     return sorted(set(events))
@@ -112,7 +119,7 @@ def _description(text: str) -> str:
     if len(text) > MAX_DESCRIPTION:
         raise UserError(
             WebhookErrorCode.INVALID,
-            f"A description has at most {MAX_DESCRIPTION} characters.",
+            _("A description has at most {most} characters.", most=MAX_DESCRIPTION),
             field="description",
         )
     return text
@@ -134,7 +141,8 @@ async def create_webhook_endpoint(
             limit := settings().webhook_max_endpoints
         ):
             raise UserError(
-                WebhookErrorCode.TOO_MANY_ENDPOINTS, f"A marketplace has at most {limit} endpoints."
+                WebhookErrorCode.TOO_MANY_ENDPOINTS,
+                _("A marketplace has at most {limit} endpoints.", limit=limit),
             )
         endpoint = await WebhookEndpoint.create(
             marketplace_id=marketplace_id,
@@ -156,7 +164,7 @@ async def _endpoint_for(actor: Actor, endpoint_id: int, *, lock: bool = False) -
     query = WebhookEndpoint.filter(id=endpoint_id, marketplace_id=marketplace_id)
     endpoint = await (query.select_for_update() if lock else query).first()
     if endpoint is None:
-        raise not_found("Webhook endpoint")
+        raise not_found(_("Webhook endpoint"))
     return endpoint
 
 
@@ -277,12 +285,12 @@ async def redeliver_webhook(actor: Actor, *, delivery_id: int) -> WebhookDeliver
         id=delivery_id, endpoint__marketplace_id=marketplace_id
     ).first()
     if delivery is None:
-        raise not_found("Webhook delivery")
+        raise not_found(_("Webhook delivery"))
     async with atomic() as tx:
         endpoint = await WebhookEndpoint.get(id=delivery.endpoint_id)
         if endpoint.status is not WebhookEndpointStatus.ACTIVE:
             raise UserError(
-                WebhookErrorCode.ENDPOINT_DISABLED, "Enable the endpoint first.", field="id"
+                WebhookErrorCode.ENDPOINT_DISABLED, _("Enable the endpoint first."), field="id"
             )
         now = clock.now()
         delivery.status = WebhookDeliveryStatus.PENDING

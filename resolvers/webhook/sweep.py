@@ -24,9 +24,11 @@ from models.webhook import (
     WebhookEndpointStatus,
 )
 from presta import clock, jobs
-from presta.mail import send_mail
+from presta.i18n import _
+from presta.mail import Letter, Link, Paragraph, send_letter
 from presta.settings import settings
 from presta.tx import atomic
+from resolvers.account import recipients
 from resolvers.webhook.fanout import fan_out_endpoint
 
 log = logging.getLogger(__name__)
@@ -115,19 +117,40 @@ async def notify_webhook_disabled(endpoint_id: int) -> None:
         .order_by("-last_attempt_at")
         .first()
     )
-    failing = endpoint.failing_since.isoformat() if endpoint.failing_since else "long"
-    body = (
-        f"Hello,\n\nThe webhook endpoint {endpoint.url} of {marketplace.name} was disabled: "
-        f"no delivery to it has succeeded since {failing}.\n"
-        + (f"Last error: {last.last_error}\n" if last is not None and last.last_error else "")
-        + "\nIts deliveries stay readable (webhookDeliveries). Once the receiver works again, "
-        "enable it with updateWebhookEndpoint(input: {id, enabled: true}): pending deliveries "
-        f"are sent again.\n\n{settings().public_url}/\n"
+    letter = webhook_disabled_letter(
+        endpoint, marketplace.name, last.last_error if last is not None else None
     )
-    for email in sorted({str(e) for e in admins}):
-        await send_mail(
-            to=email, subject=f"{marketplace.name}: a webhook endpoint was disabled", body=body
+    await send_letter(letter, await recipients(str(e) for e in admins))
+
+
+def webhook_disabled_letter(
+    endpoint: WebhookEndpoint, marketplace: str, last_error: str | None
+) -> Letter:
+    """ADMIN staff are told that an endpoint was disabled, and how to enable it again."""
+    failing = endpoint.failing_since.isoformat() if endpoint.failing_since else None
+    paragraphs: list[Paragraph] = [
+        _(
+            "The webhook endpoint {url} of {marketplace} was disabled: no delivery to it has "
+            "succeeded since {since}.",
+            url=endpoint.url,
+            marketplace=marketplace,
+            since=failing or _("long"),
         )
+    ]
+    if last_error:
+        paragraphs.append(_("Last error: {error}", error=last_error))
+    paragraphs += [
+        _(
+            "Its deliveries stay readable (webhookDeliveries). Once the receiver works again, "
+            "enable it with updateWebhookEndpoint(input: {{id, enabled: true}}): pending "
+            "deliveries are sent again."
+        ),
+        Link(f"{settings().public_url}/"),
+    ]
+    return Letter(
+        subject=_("{marketplace}: a webhook endpoint was disabled", marketplace=marketplace),
+        paragraphs=paragraphs,
+    )
 
 
 async def purge_old_deliveries() -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from email import message_from_bytes
+from email import message_from_bytes, policy
 from email.message import Message
 from typing import Any
 
@@ -26,7 +26,8 @@ class _Handler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.box.lock:
-            self.box.messages.append(message_from_bytes(envelope.content))
+            # Headers decoded (a French subject is sent RFC 2047-encoded).
+            self.box.messages.append(message_from_bytes(envelope.content, policy=policy.default))
             if not any(s is session for s in self.box.sessions):
                 self.box.sessions.append(session)
         return "250 OK"
@@ -60,9 +61,12 @@ class Mailbox:
 
     @staticmethod
     def body(message: Message) -> str:
+        """The plain text part, with its line ends as written (SMTP carries them as CRLF)."""
         if message.is_multipart():
             part = message.get_payload(0)
             assert isinstance(part, Message)
-            return str(part.get_payload(decode=True).decode())  # type: ignore[union-attr]
-        payload = message.get_payload(decode=True)
-        return payload.decode() if isinstance(payload, bytes) else str(payload)
+            text = str(part.get_payload(decode=True).decode())  # type: ignore[union-attr]
+        else:
+            payload = message.get_payload(decode=True)
+            text = payload.decode() if isinstance(payload, bytes) else str(payload)
+        return text.replace("\r\n", "\n")
