@@ -155,6 +155,9 @@ SUBSCRIPTION: dict[str, frozenset[Principal]] = {
     "membershipUpdated": MEMBERS,
     "serviceRequestDispatched": frozenset({P.PROVIDER}),
     "serviceRequestUpdated": PARTIES,
+    "interventionUpdated": PARTIES,
+    "providerServiceUpdated": MEMBERS,
+    "marketplaceEvents": PARTIES,
 }
 
 ROOT: dict[str, dict[str, frozenset[Principal]]] = {

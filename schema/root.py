@@ -17,6 +17,7 @@ from schema import (
     directory,
     document,
     document_review,
+    feed,
     intervention,
     invitation,
     lifecycle,
@@ -106,6 +107,7 @@ Subscription = merge_types(
         messaging.MessagingSubscription,
         membership_live.MembershipSubscription,
         dispatch_live.DispatchSubscription,
+        feed.FeedSubscription,
     ),
 )
 
