@@ -17,9 +17,9 @@ from models.events import Event
 from models.intervention import Intervention
 from models.membership import Membership, MembershipStatus
 from resolvers import catalog, intervention, invoice, membership, terms, zone
-from resolvers.document import DOCUMENT_REVIEWED
 from resolvers.actor import Actor
 from resolvers.dispatch.core import REQUEST_UPDATED
+from resolvers.document import DOCUMENT_REVIEWED
 
 # What ``marketplaceEvents`` carries: every change of an object of the marketplace.
 MARKETPLACE_TOPICS: tuple[str, ...] = (

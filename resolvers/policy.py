@@ -61,6 +61,7 @@ QUERY: dict[str, frozenset[Principal]] = {
     "invitation": EVERYONE,
     "invitations": READERS,
     "myInvitations": USERS,
+    "notificationPreferences": USERS,
     "providerDirectory": READERS,
     "documentTypes": SIGNED_IN,
     "requiredDocumentTypes": MEMBERS,
@@ -92,6 +93,7 @@ MUTATION: dict[str, frozenset[Principal]] = {
     "createApiKey": ADMIN,
     "revokeApiKey": ADMIN,
     "updateProfile": USERS,
+    "updateNotificationPreferences": USERS,
     "createMarketplace": frozenset({P.PLATFORM_ADMIN}),
     "addStaffMember": ADMIN,
     "updateDispatchSettings": ADMIN,
@@ -158,6 +160,7 @@ SUBSCRIPTION: dict[str, frozenset[Principal]] = {
     "interventionUpdated": PARTIES,
     "providerServiceUpdated": MEMBERS,
     "marketplaceEvents": PARTIES,
+    "notificationReceived": USERS,
 }
 
 ROOT: dict[str, dict[str, frozenset[Principal]]] = {

@@ -22,6 +22,7 @@ from schema import (
     invitation,
     lifecycle,
     marketplace,
+    notification,
     terms,
     zone,
 )
@@ -74,6 +75,7 @@ Query = merge_types(
         dispatch.DispatchQuery,
         intervention.InterventionQuery,
         webhook.WebhookQuery,
+        notification.NotificationQuery,
     ),
 )
 Mutation = merge_types(
@@ -98,6 +100,7 @@ Mutation = merge_types(
         dispatch_mutation.DispatchMutation,
         intervention.InterventionMutation,
         webhook.WebhookMutation,
+        notification.NotificationMutation,
     ),
 )
 Subscription = merge_types(
@@ -108,6 +111,7 @@ Subscription = merge_types(
         membership_live.MembershipSubscription,
         dispatch_live.DispatchSubscription,
         feed.FeedSubscription,
+        notification.NotificationSubscription,
     ),
 )
 
