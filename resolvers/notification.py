@@ -166,10 +166,12 @@ async def _record(key: str, fact: Fact, person: Person) -> Notification:
             object_id=fact.object_id,
         )
         if person.user_id is not None:
+            # A person's own, like their account's events: it follows them into every
+            # marketplace they act in, and is never offered to partners' webhooks.
             await record_event(
                 tx,
                 topic=NOTIFICATION_CREATED,
-                marketplace_id=fact.marketplace_id,
+                marketplace_id=None,
                 object_type="Notification",
                 object_id=row.id,
                 audience=[f"user:{person.user_id}"],

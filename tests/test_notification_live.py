@@ -13,6 +13,7 @@ import websockets
 from websockets.typing import Subprotocol
 
 from models.catalog import ProviderServiceStatus
+from models.events import Event
 from models.notification import NotificationKind, NotificationPreference
 from presta import events, jobs
 from presta.security import make_access_token
@@ -101,3 +102,16 @@ async def test_a_provider_is_told_live_of_its_services_even_with_e_mails_off(mai
         replayed = await _next(again)
         assert replayed == told
         await _nothing(again)
+
+
+async def test_a_persons_notifications_are_never_offered_to_partner_webhooks(mailbox):
+    cast = await make_cast()
+    service = await make_service(cast.marketplace)
+    row = await offer(cast.membership, service, ProviderServiceStatus.PENDING)
+    await catalog.decide_provider_service(
+        await cast.staff_actor(), row.id, to=ProviderServiceStatus.ACCEPTED
+    )
+    await jobs.drain()
+    told = await Event.filter(topic="notification.created")
+    assert len(told) == 1
+    assert told[0].marketplace_id is None  # webhooks fan out a marketplace's events only
