@@ -29,6 +29,8 @@ EXPIRY_NOTICE = timedelta(days=30)
 # history: nobody is told of it.
 EXPIRED_FOR_AT_MOST = timedelta(days=7)
 UNREAD_AFTER = timedelta(minutes=10)
+# Messages older than this when first seen unread (a first deployment) are not digested.
+UNREAD_FOR_AT_MOST = timedelta(days=1)
 BATCH = 500
 
 
@@ -101,6 +103,7 @@ WHERE c.last_message_id > GREATEST(p.last_read_message_id, p.notified_message_id
       AND m.id > GREATEST(p.last_read_message_id, p.notified_message_id)
       AND m.sender_id IS DISTINCT FROM p.user_id
       AND m.created_at <= :due
+      AND m.created_at > :since
   )
 ORDER BY p.user_id, p.id
 LIMIT :limit
@@ -110,7 +113,10 @@ LIMIT :limit
 async def sweep_unread_messages() -> int:
     """One digest per participant and marketplace for messages unread 10 minutes: the
     messages it covers are not covered again, so the next digest waits for newer ones."""
-    rows = await db.rows(_UNREAD, due=clock.now() - UNREAD_AFTER, limit=BATCH)
+    now = clock.now()
+    rows = await db.rows(
+        _UNREAD, due=now - UNREAD_AFTER, since=now - UNREAD_FOR_AT_MOST, limit=BATCH
+    )
     groups: dict[tuple[int, int], list[tuple[int, int, int]]] = defaultdict(list)
     for row in rows:
         groups[(row["user_id"], row["marketplace_id"])].append(
