@@ -51,7 +51,7 @@ bench: $(STAMP)
 schema: $(STAMP)
 	$(BIN)/presta export-schema schema.graphql
 
-## Extract the texts marked with _() / ngettext() into presta/locale/messages.pot and update
+## Extract the texts marked with _() / ngettext() into presta/locale/messages.pot (not kept) and update
 ## the French catalogue (then translate its new entries; tests/test_i18n.py fails until then).
 ## The catalogues are compiled in memory when first used: nothing to compile.
 LOCALE_DIR := presta/locale

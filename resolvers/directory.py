@@ -10,7 +10,7 @@ from models.catalog import ProviderService, ProviderServiceStatus, Service
 from models.invitation import Invitation, InvitationStatus
 from models.marketplace import Marketplace
 from models.membership import Membership, ProviderCompany
-from models.zone import ZoneKey, normalize_postal_code, prefix_of
+from models.zone import ZoneKey, haversine_km, normalize_postal_code
 from presta import clock
 from presta.i18n import _
 from presta.tx import atomic
@@ -23,6 +23,7 @@ from resolvers.invitation import (
     Rejected,
     new_invitation,
 )
+from resolvers.matching import address_keys, locate
 from resolvers.pagination import Page, keyset_page
 
 
@@ -109,6 +110,27 @@ async def _company_contact(company: ProviderCompany) -> str:
     return user.email if user is not None else ""
 
 
+async def _companies_covering(code: str) -> list[int]:
+    """Companies whose own zone holds the postal code: listed, its département, or a circle
+    around its centroid."""
+    where = locate(code, None, None)
+    rows = await ZoneKey.filter(company_id__isnull=False, key__in=address_keys(where)).values_list(
+        "company_id", "latitude", "longitude", "radius_km"
+    )
+    return sorted(
+        {
+            company_id
+            for company_id, latitude, longitude, radius_km in rows
+            if radius_km is None
+            or (
+                where.latitude is not None
+                and where.longitude is not None
+                and haversine_km(where.latitude, where.longitude, latitude, longitude) <= radius_km
+            )
+        }
+    )
+
+
 async def provider_directory(
     actor: Actor,
     *,
@@ -140,10 +162,7 @@ async def provider_directory(
             raise UserError(
                 InvitationErrorCode.INVALID, _("A postal code has 5 digits."), field="postalCode"
             )
-        covering = await ZoneKey.filter(
-            company_id__isnull=False, key__in=[code, prefix_of(code)]
-        ).values_list("company_id", flat=True)
-        query = query.filter(id__in=list(_ids(covering)))
+        query = query.filter(id__in=await _companies_covering(code))
     return await keyset_page(
         query, first=first, after=after, last=last, before=before, newest_first=False
     )

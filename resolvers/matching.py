@@ -5,6 +5,9 @@ contain the postal code, its département or the grid cell of the coordinates (c
 checked by haversine distance); only those candidates are checked (membership, service,
 documents), each by index probes. The cost follows the number of providers whose zone holds the
 address, not the size of the network.
+
+An address without coordinates is placed at its postal code's centroid (``presta.postal``):
+circle zones hold it too.
 """
 
 from __future__ import annotations
@@ -17,12 +20,18 @@ from typing import Any
 from tortoise import connections
 
 from models.catalog import ProviderService, ProviderServiceStatus, Service
-from models.document import Document, DocumentKind, RequiredDocumentType
+from models.document import (
+    Document,
+    DocumentKind,
+    DocumentReview,
+    DocumentReviewStatus,
+    RequiredDocumentType,
+)
 from models.membership import Membership, MembershipStatus
 from models.zone import EARTH_RADIUS_KM, cell_key, normalize_postal_code, prefix_of
-from presta import clock
+from presta import clock, postal
 from presta.db import bind
-from presta.i18n import _
+from presta.i18n import Text, _
 from presta.settings import settings
 from resolvers.actor import Actor
 from resolvers.errors import CommonCode, UserError, not_found
@@ -60,7 +69,10 @@ _DOCUMENTS_VALID = """NOT EXISTS (
     SELECT 1 FROM document d
     WHERE d.company_id = m.company_id AND d.document_type_id = rq.document_type_id
       AND d.kind = 'COMPANY' AND d.deleted_at IS NULL
-      AND (d.expires_on IS NULL OR d.expires_on > :today)))"""
+      AND (d.expires_on IS NULL OR d.expires_on > :today)
+      AND NOT EXISTS (
+        SELECT 1 FROM document_review rv
+        WHERE rv.document_id = d.id AND rv.marketplace_id = :mp AND rv.status = 'REJECTED')))"""
 
 _MATCH = f"""
 WITH hit AS ({{hits}}), c AS ({_CANDIDATES})
@@ -127,28 +139,51 @@ async def membership_ids_in_zone(
     return {row[0] for row in await _fetch(sql, params)}
 
 
-def address_keys(postal_code: str, latitude: float | None, longitude: float | None) -> list[str]:
-    """The zone keys an address falls in (raises INVALID on a malformed postal code)."""
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where an address is matched: its postal code, and a point when one is known."""
+
+    postal_code: str
+    latitude: float | None
+    longitude: float | None
+    # The point is the postal code's centroid: the address came without coordinates.
+    centroid: bool = False
+
+
+def locate(postal_code: str, latitude: float | None, longitude: float | None) -> Location:
+    """The address's point: its coordinates, else its postal code's centroid (raises INVALID
+    on a malformed postal code)."""
     code = normalize_postal_code(postal_code)
     if code is None:
         raise UserError(CommonCode.INVALID, _("Malformed postal code."), field="postalCode")
-    keys = [code, prefix_of(code)]
     if latitude is not None and longitude is not None:
-        keys.append(cell_key(latitude, longitude))
+        return Location(code, float(latitude), float(longitude))
+    found = postal.centroid(code)
+    if found is None:
+        return Location(code, None, None)
+    return Location(code, found[0], found[1], centroid=True)
+
+
+def address_keys(where: Location) -> list[str]:
+    """The zone keys an address falls in."""
+    keys = [where.postal_code, prefix_of(where.postal_code)]
+    if where.latitude is not None and where.longitude is not None:
+        keys.append(cell_key(where.latitude, where.longitude))
     return keys
 
 
 def _address_sql(
     template: str, postal_code: str, latitude: float | None, longitude: float | None
 ) -> tuple[str, dict[str, Any]]:
-    keys = address_keys(postal_code, latitude, longitude)
+    where = locate(postal_code, latitude, longitude)
+    keys = address_keys(where)
     params: dict[str, Any] = {f"k{i}": key for i, key in enumerate(keys)}
-    with_point = latitude is not None and longitude is not None
+    with_point = where.latitude is not None and where.longitude is not None
     if with_point:
-        params |= {"lat": float(latitude), "lon": float(longitude)}  # type: ignore[arg-type]
+        params |= {"lat": where.latitude, "lon": where.longitude}
     hits = _HITS.format(
         keys=", ".join(f":k{i}" for i in range(len(keys))),
-        # Without coordinates no cell key is searched, so no circle row can be a hit.
+        # Without a point no cell key is searched, so no circle row can be a hit.
         distance=_DISTANCE if with_point else "NULL",
     )
     return template.format(hits=hits), params
@@ -167,6 +202,7 @@ class MatchReason(StrEnum):
     OUTSIDE_ZONE = "OUTSIDE_ZONE"
     DOCUMENT_MISSING = "DOCUMENT_MISSING"
     DOCUMENT_EXPIRED = "DOCUMENT_EXPIRED"
+    DOCUMENT_REJECTED = "DOCUMENT_REJECTED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +210,32 @@ class MatchReport:
     matched: list[Membership]
     unmatched: list[tuple[Membership, list[MatchReason]]]
     unmatched_total: int
+    location: Location
+
+    @property
+    def explanation(self) -> Text:
+        """How the address was placed, for the staff reading the report."""
+        where = self.location
+        if where.centroid:
+            return _(
+                "The address has no coordinates: circle zones were matched against the "
+                "centroid of postal code {code} ({latitude:.4f}, {longitude:.4f}).",
+                code=where.postal_code,
+                latitude=where.latitude,
+                longitude=where.longitude,
+            )
+        if where.latitude is None:
+            return _(
+                "The address has no coordinates and postal code {code} has no known centroid: "
+                "only postal codes and départements were matched, no circle zone.",
+                code=where.postal_code,
+            )
+        return _(
+            "Circle zones were matched against the address's coordinates ({latitude:.4f}, "
+            "{longitude:.4f}).",
+            latitude=where.latitude,
+            longitude=where.longitude,
+        )
 
 
 async def explain_matching(
@@ -233,6 +295,7 @@ async def explain_matching(
         matched=matched,
         unmatched=[(m, reasons[m.id]) for m in page],
         unmatched_total=await others.count(),
+        location=locate(postal_code, latitude, longitude),
     )
 
 
@@ -251,16 +314,29 @@ async def _reasons(
         )  # type: ignore[arg-type]
     )
     today = clock.now().date()
-    held: dict[tuple[int, int], bool] = {}  # (company, type) -> some copy still valid
+    # (company, type) -> whether some copy is valid, and whether every copy was rejected
+    held: dict[tuple[int, int], bool] = {}
+    rejected_only: dict[tuple[int, int], bool] = {}
     if required:
-        for company_id, type_id, expires_on in await Document.filter(
+        filed = await Document.filter(
             company_id__in=[m.company_id for m in memberships],
             document_type_id__in=required,
             kind=DocumentKind.COMPANY,
             deleted_at=None,
-        ).values_list("company_id", "document_type_id", "expires_on"):
-            valid = expires_on is None or expires_on > today
-            held[(company_id, type_id)] = held.get((company_id, type_id), False) or valid
+        ).values_list("id", "company_id", "document_type_id", "expires_on")
+        rejected = set(
+            await DocumentReview.filter(
+                document_id__in=[row[0] for row in filed] or [0],
+                marketplace_id=service.marketplace_id,
+                status=DocumentReviewStatus.REJECTED,
+            ).values_list("document_id", flat=True)
+        )
+        for document_id, company_id, type_id, expires_on in filed:
+            key = (company_id, type_id)
+            was_rejected = document_id in rejected
+            rejected_only[key] = rejected_only.get(key, True) and was_rejected
+            valid = not was_rejected and (expires_on is None or expires_on > today)
+            held[key] = held.get(key, False) or valid
     out: dict[int, list[MatchReason]] = {}
     for m in memberships:
         why: list[MatchReason] = []
@@ -273,9 +349,12 @@ async def _reasons(
         if m.id not in in_zone:
             why.append(MatchReason.OUTSIDE_ZONE)
         copies = [held.get((m.company_id, t)) for t in required]
+        refused = [rejected_only.get((m.company_id, t), False) for t in required]
         if None in copies:
             why.append(MatchReason.DOCUMENT_MISSING)
-        if False in copies:
+        if any(copy is False and not no for copy, no in zip(copies, refused, strict=True)):
             why.append(MatchReason.DOCUMENT_EXPIRED)
+        if any(refused):
+            why.append(MatchReason.DOCUMENT_REJECTED)
         out[m.id] = why
     return out

@@ -149,7 +149,9 @@ class RestrictProviderZonePayload:
 class AddressInput:
     postal_code: str = strawberry.field(description="5-digit postal code.")
     latitude: float | None = strawberry.field(
-        default=None, description="Latitude; with longitude, circles are matched too."
+        default=None,
+        description="Latitude; with longitude, circle zones are matched at this point, else "
+        "at the postal code's centroid.",
     )
     longitude: float | None = strawberry.field(default=None, description="Longitude.")
 
@@ -160,8 +162,27 @@ class UnmatchedProvider:
     reasons: list[matching.MatchReason] = strawberry.field(description="Why not matched.")
 
 
+@strawberry.type(description="The point an address was matched at, against circle zones.")
+class MatchLocation:
+    latitude: float | None = strawberry.field(
+        description="Null when the address has neither coordinates nor a known postal code."
+    )
+    longitude: float | None = strawberry.field(description="With latitude.")
+    postal_code_centroid: bool = strawberry.field(
+        description="The address came without coordinates: the point is its postal code's "
+        "centroid (GeoNames data shipped with Presta)."
+    )
+
+
 @strawberry.type(description="Who receives a request for this service at this address.")
 class ProviderMatching:
+    location: MatchLocation = strawberry.field(
+        description="Where the address was placed for circle zones."
+    )
+    explanation: str = strawberry.field(
+        description="How the address was matched, in the caller's language: it says when the "
+        "postal code's centroid stood in for missing coordinates."
+    )
     matched: list[MembershipRef] = strawberry.field(
         description="Memberships that would receive the request."
     )
@@ -272,7 +293,14 @@ class ZoneQuery:
             longitude=address.longitude,
             first=first,
         )
+        where = report.location
         return ProviderMatching(
+            location=MatchLocation(
+                latitude=where.latitude,
+                longitude=where.longitude,
+                postal_code_centroid=where.centroid,
+            ),
+            explanation=str(report.explanation),
             matched=[_membership(m) for m in report.matched],
             unmatched=[
                 UnmatchedProvider(membership=_membership(m), reasons=why)

@@ -14,9 +14,11 @@ from resolvers import document_review as use_cases
 from resolvers.application import submit_application
 from resolvers.document import DOCUMENT_REVIEWED, DocumentErrorCode
 from resolvers.errors import UserError, UserErrors
+from resolvers.matching import MatchReason, MatchReport, explain_matching
 from resolvers.membership import MembershipErrorCode
 from schema.base import encode_id
 from tests.factories.account import actor_of, make_marketplace, make_staff
+from tests.factories.catalog import give_zone, make_service, offer
 from tests.factories.document import make_company_document, require_types
 from tests.factories.membership import make_membership, make_provider_user
 from tests.support.graphql import execute, ok
@@ -155,3 +157,21 @@ async def test_a_rejection_needs_a_reason_and_another_marketplaces_staff_find_no
         APPROVE, {"id": str(encode_id("Document", kbis.id))}, actor=provider_actor
     )
     assert refused.codes == ["FORBIDDEN"]
+
+
+async def test_a_provider_whose_required_document_was_rejected_is_not_matched_and_told_why():
+    marketplace, staff, membership, _provider, kbis, _insurance = await _world()
+    cleaning = await make_service(marketplace)
+    await offer(membership, cleaning)
+    await give_zone(membership, prefixes=("75",))
+
+    async def report() -> MatchReport:
+        return await explain_matching(staff, service_id=cleaning.id, postal_code="75011")
+
+    assert [m.id for m in (await report()).matched] == [membership.id]
+    await use_cases.reject_document(staff, document_id=kbis.id, reason="Unreadable.")
+    rejected = await report()
+    assert rejected.matched == []
+    assert [(m.id, why) for m, why in rejected.unmatched] == [
+        (membership.id, [MatchReason.DOCUMENT_REJECTED])
+    ]

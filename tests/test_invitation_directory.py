@@ -60,6 +60,24 @@ async def test_staff_search_listed_companies_by_name_service_and_postal_code():
     assert await names(postalCode="13001") == []
 
 
+async def test_the_directory_finds_circle_zones_around_the_postal_codes_centroid():
+    marketplace, elsewhere = await make_marketplace(), await make_marketplace()
+    staff = await actor_of(await make_staff(marketplace), marketplace)
+    near = await _listed(elsewhere, "Ménage Bastille")
+    far = await _listed(elsewhere, "Ménage Lyon")
+    # 75011's centroid is (48.8574, 2.3795); Lyon's 69003 is (45.7612, 4.8518).
+    await give_zone(near, circles=((48.8566, 2.3522, 2.5),))
+    await give_zone(far, circles=((45.7612, 4.8518, 20.0),))
+
+    async def names(code: str) -> list[str]:
+        data = await ok(DIRECTORY, {"postalCode": code}, actor=staff)
+        return [n["name"] for n in data["providerDirectory"]["nodes"]]
+
+    assert await names("75011") == ["Ménage Bastille"]
+    assert await names("69003") == ["Ménage Lyon"]
+    assert await names("13001") == []
+
+
 async def test_referenced_providers_are_invited_and_accept_from_their_account(mailbox):
     marketplace, elsewhere = await make_marketplace(name="Ménage Plus"), await make_marketplace()
     staff = await actor_of(await make_staff(marketplace), marketplace)

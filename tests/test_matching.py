@@ -8,6 +8,7 @@ from models.catalog import ProviderServiceStatus
 from models.membership import Membership, MembershipStatus
 from models.zone import EARTH_RADIUS_KM
 from presta import clock
+from presta.postal import centroid
 from resolvers.matching import matching_membership_ids
 from resolvers.zone import Area, Circle, restrict_provider_zone
 from schema.base import encode_id
@@ -111,13 +112,37 @@ async def test_a_circle_crossing_grid_cells_still_matches_far_from_its_centre_ce
     assert await _match(mp, cleaning, "13001", *point_at(45.0, 5.0, km=201.0, bearing=200)) == []
 
 
-async def test_without_coordinates_only_codes_and_prefixes_can_match():
+async def test_without_coordinates_a_circle_matches_when_it_holds_the_postal_codes_centroid():
     mp = await make_marketplace()
     cleaning = await make_service(mp)
-    await _provider(mp, cleaning, circles=((*PARIS, 50.0),))
-    by_code = await _provider(mp, cleaning, postal_codes=("75001",))
+    # 75011's centroid (48.8574, 2.3795) lies 2.0 km east of PARIS; 69003 (Lyon) 392 km away.
+    holds = await _provider(mp, cleaning, circles=((*PARIS, 2.5),))
+    await _provider(mp, cleaning, circles=((*PARIS, 1.5),))
+    by_code = await _provider(mp, cleaning, postal_codes=("69003",))
 
-    assert await _match(mp, cleaning, "75001") == [by_code.id]
+    assert centroid("75011") == (48.8574, 2.3795)
+    assert await _match(mp, cleaning, "75011") == [holds.id]
+    assert await _match(mp, cleaning, "69003") == [by_code.id]
+
+
+async def test_given_coordinates_win_over_the_postal_codes_centroid():
+    mp = await make_marketplace()
+    cleaning = await make_service(mp)
+    around_paris = await _provider(mp, cleaning, circles=((*PARIS, 10.0),))
+
+    assert await _match(mp, cleaning, "75011") == [around_paris.id]
+    # A Paris code given with coordinates in Lyon is matched in Lyon.
+    assert await _match(mp, cleaning, "75011", 45.7612, 4.8518) == []
+
+
+async def test_a_postal_code_without_a_known_centroid_matches_codes_and_prefixes_only():
+    mp = await make_marketplace()
+    cleaning = await make_service(mp)
+    await _provider(mp, cleaning, circles=((*PARIS, 200.0),))
+    by_prefix = await _provider(mp, cleaning, prefixes=("75",))
+
+    assert centroid("75999") is None
+    assert await _match(mp, cleaning, "75999") == [by_prefix.id]
 
 
 async def test_only_accepted_memberships_match():
@@ -312,3 +337,53 @@ async def test_matching_providers_is_for_staff_and_rejects_a_malformed_postal_co
     malformed = await execute(MATCHING, variables, actor=staff)
     assert malformed.codes == ["BAD_USER_INPUT"]
     assert malformed.errors[0]["extensions"]["field"] == "postalCode"
+
+
+EXPLAINED = """
+query($service: ID!, $address: AddressInput!) {
+  matchingProviders(serviceId: $service, address: $address) {
+    matched { id }
+    unmatched { membership { id } reasons }
+    location { latitude longitude postalCodeCentroid }
+    explanation
+  }
+}"""
+
+
+async def test_matching_providers_says_when_the_postal_codes_centroid_stood_in_for_coordinates():
+    mp = await make_marketplace()
+    cleaning = await make_service(mp)
+    holds = await _provider(mp, cleaning, circles=((*PARIS, 2.5),))
+    misses = await _provider(mp, cleaning, circles=((*PARIS, 1.5),))
+    staff_user = await make_staff(mp)
+    staff = await actor_of(staff_user, mp)
+    variables = {
+        "service": str(encode_id("Service", cleaning.id)),
+        "address": {"postalCode": "75011"},
+    }
+
+    report = (await ok(EXPLAINED, variables, actor=staff))["matchingProviders"]
+    assert report["matched"] == [{"id": str(encode_id("Membership", holds.id))}]
+    assert report["unmatched"] == [
+        {"membership": {"id": str(encode_id("Membership", misses.id))}, "reasons": ["OUTSIDE_ZONE"]}
+    ]
+    assert report["location"] == {
+        "latitude": 48.8574,
+        "longitude": 2.3795,
+        "postalCodeCentroid": True,
+    }
+    assert report["explanation"] == (
+        "L'adresse n'a pas de coordonnées : les zones en cercle ont été comparées au centre du "
+        "code postal 75011 (48.8574, 2.3795)."
+    )
+
+    staff_user.locale = "en"
+    await staff_user.save(update_fields=["locale"])
+    given = {**variables, "address": {"postalCode": "75011", "latitude": 48.86, "longitude": 2.35}}
+    english = (await ok(EXPLAINED, given, actor=await actor_of(staff_user, mp)))[
+        "matchingProviders"
+    ]
+    assert english["location"]["postalCodeCentroid"] is False
+    assert english["explanation"] == (
+        "Circle zones were matched against the address's coordinates (48.8600, 2.3500)."
+    )

@@ -11,6 +11,7 @@ from models.dispatch import Dispatch, RequestStatus, ServiceRequest
 from models.membership import Membership, MembershipStatus
 from presta import clock
 from resolvers.actor import Actor
+from tests.factories.catalog import give_zone
 from tests.factories.dispatch import World, make_world
 from tests.factories.membership import make_membership
 from tests.support.graphql import execute, ok
@@ -256,3 +257,18 @@ async def test_only_accepted_providers_of_the_marketplace_can_be_assigned():
     assert await assign(accepted) == []
     # Assigning by hand reopens a request nobody matched.
     assert (await ServiceRequest.get(id=request_id)).status is RequestStatus.OPEN
+
+
+async def test_a_request_with_only_a_postal_code_reaches_the_circle_zones_around_its_centroid():
+    world = await make_world(providers=0)
+    near = await world.add_provider(postal_code="13001")
+    far = await world.add_provider(postal_code="13001")
+    # 75011's centroid (48.8574, 2.3795) is 2.0 km from this centre: inside 2.5 km, not 1.5 km.
+    await give_zone(near.membership, circles=((48.8566, 2.3522, 2.5),))
+    await give_zone(far.membership, circles=((48.8566, 2.3522, 1.5),))
+
+    data = await ok(CREATE, {"input": _input(world)}, actor=world.client)
+    request = data["createServiceRequest"]["serviceRequest"]
+    assert request["rounds"] == [{"number": 1, "providersAsked": 1}]
+    asked = await Dispatch.filter(request_id=int(relay.GlobalID.from_id(request["id"]).node_id))
+    assert [d.membership_id for d in asked] == [near.membership.id]

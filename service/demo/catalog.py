@@ -18,12 +18,16 @@ _OFFERS = [
     ({"Ménage": S.ACCEPTED, "Garde d'enfants": S.REJECTED}, 1),
     ({"Ménage": S.ACCEPTED, "Repassage": S.DEACTIVATED}, 2),
     ({"Repassage": S.ACCEPTED, "Ménage": S.PENDING}, 3),
+    ({"Ménage": S.ACCEPTED}, 4),
 ]
 _ZONES = [
     Area(postal_codes=("75011", "75012", "75020"), prefixes=("93",)),
     Area(postal_codes=("75011",), circles=(Circle(*PARIS, 15.0),)),
     Area(prefixes=("75", "92")),
     Area(prefixes=("2A", "2B"), postal_codes=("75011",)),
+    # A circle only, 3 km around Bastille: a request with only a postal code (75011) reaches
+    # it through the postal code's centroid.
+    Area(circles=(Circle(48.8532, 2.3692, 3.0),)),
 ]
 
 
@@ -69,7 +73,9 @@ async def load(ctx: dict[str, Any]) -> list[str]:
             staff, membership_id=memberships[2].id, restriction=Area(prefixes=("75",))
         )
         lines.append(
-            "zones: 4 providers with codes, départements and a 15 km circle around Paris; "
-            "the third is restricted by menage-plus to 75 (its zone is 75 and 92)"
+            "zones: providers with codes, départements and circles (Clean Paris 11: only 3 km "
+            "around Bastille, matched for postalCode 75011 through its centroid, see "
+            "matchingProviders { explanation }); the third is restricted by menage-plus to 75 "
+            "(its zone is 75 and 92)"
         )
     return lines
