@@ -29,6 +29,7 @@ from models.job import JobOutbox
 from models.marketplace import Marketplace
 from models.membership import Membership, MembershipAudit, ProviderCompany
 from models.messaging import Conversation, Message, MessageAttachment, Participant
+from models.notification import Notification, NotificationPreference
 from models.terms import TermsAcceptance, TermsVersion
 from models.webhook import WebhookDelivery, WebhookEndpoint
 from models.zone import ZoneEntry, ZoneKey, ZoneRestriction
@@ -77,6 +78,8 @@ __models__ = [
     ZoneKey,
     WebhookEndpoint,
     WebhookDelivery,
+    Notification,
+    NotificationPreference,
 ]
 
 __all__ = [m.__name__ for m in __models__]

@@ -81,6 +81,8 @@ class Participant(Model):
     user_id: int
     role = fields.CharEnumField(ParticipantRole, max_length=16)
     last_read_message_id = fields.BigIntField(default=0)
+    # The last message an unread-messages digest covered: the next digest starts after it.
+    notified_message_id = fields.BigIntField(default=0)
     joined_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

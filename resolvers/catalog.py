@@ -6,6 +6,7 @@ from collections import defaultdict
 from enum import StrEnum
 
 from models.catalog import ProviderService, ProviderServiceStatus, Service
+from models.events import Event
 from models.membership import Membership
 from presta import clock
 from presta.db import padded
@@ -221,7 +222,14 @@ async def decide_provider_service(
             )
         row.status, row.reason = to, reason
         await row.save(update_fields=["status", "reason", "updated_at"])
-        await _provider_service_changed(tx, row, marketplace_id)
+        event = await _provider_service_changed(tx, row, marketplace_id)
+        if to in (S.ACCEPTED, S.REJECTED):
+            tx.enqueue(
+                "send_notification",
+                kind=f"SERVICE_{to.value}",
+                key=f"service:{row.id}:{event.id}",
+                object_id=row.id,
+            )
     return row
 
 
@@ -302,9 +310,9 @@ async def _service_changed(tx: AfterCommit, service: Service) -> None:
 
 async def _provider_service_changed(
     tx: AfterCommit, row: ProviderService, marketplace_id: int
-) -> None:
+) -> Event:
     membership_id: int = row.membership_id
-    await record_event(
+    return await record_event(
         tx,
         topic=PROVIDER_SERVICE_UPDATED,
         marketplace_id=marketplace_id,

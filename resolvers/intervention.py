@@ -110,8 +110,18 @@ def _shift(start: datetime, frequency: Frequency | None, n: int) -> datetime:
     return start
 
 
-async def _record(tx: AfterCommit, intervention: Intervention, change: str) -> None:
-    await record_event(
+# The visits the client and the provider are told of (``resolvers.notification_facts``).
+_TOLD = {
+    "scheduled": "VISIT_SCHEDULED",
+    "rescheduled": "VISIT_MOVED",
+    "cancelled": "VISIT_CANCELLED",
+}
+
+
+async def _record(
+    tx: AfterCommit, intervention: Intervention, change: str, *, tell: bool = True
+) -> None:
+    event = await record_event(
         tx,
         topic=INTERVENTION_UPDATED,
         marketplace_id=intervention.marketplace_id,
@@ -124,6 +134,13 @@ async def _record(tx: AfterCommit, intervention: Intervention, change: str) -> N
         ],
         payload={"change": change, "status": str(intervention.status)},
     )
+    if tell and change in _TOLD:
+        tx.enqueue(
+            "send_notification",
+            kind=_TOLD[change],
+            key=f"visit:{intervention.id}:{event.id}",
+            object_id=intervention.id,
+        )
 
 
 def _may_plan(actor: Actor, membership_id: int | None) -> bool:
@@ -201,7 +218,8 @@ async def schedule_intervention(
                 series_key=series,
                 occurrence=n + 1,
             )
-            await _record(tx, intervention, "scheduled")
+            # A series is told once, by its first visit.
+            await _record(tx, intervention, "scheduled", tell=n == 0)
             created.append(intervention)
     return created
 

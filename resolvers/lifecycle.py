@@ -64,6 +64,13 @@ async def transition(
     )
     await record_membership_event(tx, membership)
     tx.enqueue("notify_membership_change", audit_id=audit.id)
+    if to is S.APPLIED:
+        tx.enqueue(
+            "send_notification",
+            kind="APPLICATION_RECEIVED",
+            key=f"application:{audit.id}",
+            object_id=membership.id,
+        )
     return membership
 
 

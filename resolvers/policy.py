@@ -61,6 +61,7 @@ QUERY: dict[str, frozenset[Principal]] = {
     "invitation": EVERYONE,
     "invitations": READERS,
     "myInvitations": USERS,
+    "notificationPreferences": USERS,
     "providerDirectory": READERS,
     "documentTypes": SIGNED_IN,
     "requiredDocumentTypes": MEMBERS,
@@ -92,6 +93,7 @@ MUTATION: dict[str, frozenset[Principal]] = {
     "createApiKey": ADMIN,
     "revokeApiKey": ADMIN,
     "updateProfile": USERS,
+    "updateNotificationPreferences": USERS,
     "createMarketplace": frozenset({P.PLATFORM_ADMIN}),
     "addStaffMember": ADMIN,
     "updateDispatchSettings": ADMIN,
@@ -155,6 +157,10 @@ SUBSCRIPTION: dict[str, frozenset[Principal]] = {
     "membershipUpdated": MEMBERS,
     "serviceRequestDispatched": frozenset({P.PROVIDER}),
     "serviceRequestUpdated": PARTIES,
+    "interventionUpdated": PARTIES,
+    "providerServiceUpdated": MEMBERS,
+    "marketplaceEvents": PARTIES,
+    "notificationReceived": USERS,
 }
 
 ROOT: dict[str, dict[str, frozenset[Principal]]] = {

@@ -17,10 +17,12 @@ from schema import (
     directory,
     document,
     document_review,
+    feed,
     intervention,
     invitation,
     lifecycle,
     marketplace,
+    notification,
     terms,
     zone,
 )
@@ -73,6 +75,7 @@ Query = merge_types(
         dispatch.DispatchQuery,
         intervention.InterventionQuery,
         webhook.WebhookQuery,
+        notification.NotificationQuery,
     ),
 )
 Mutation = merge_types(
@@ -97,6 +100,7 @@ Mutation = merge_types(
         dispatch_mutation.DispatchMutation,
         intervention.InterventionMutation,
         webhook.WebhookMutation,
+        notification.NotificationMutation,
     ),
 )
 Subscription = merge_types(
@@ -106,6 +110,8 @@ Subscription = merge_types(
         messaging.MessagingSubscription,
         membership_live.MembershipSubscription,
         dispatch_live.DispatchSubscription,
+        feed.FeedSubscription,
+        notification.NotificationSubscription,
     ),
 )
 

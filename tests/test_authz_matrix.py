@@ -195,6 +195,11 @@ MUTATIONS: dict[str, Build] = {
     "createApiKey": Build("admin_a", lambda w, r: {"name": "k", "scope": "READ"}, foreign=()),
     "revokeApiKey": Build("admin_a", lambda w, r: {"id": r("api_key")}),
     "updateProfile": Build("provider_a", lambda w, r: {"fullName": "New Name"}, foreign=()),
+    "updateNotificationPreferences": Build(
+        "provider_a",
+        lambda w, r: {"preferences": [{"kind": "UNREAD_MESSAGES", "email": False}]},
+        foreign=(),
+    ),
     "createMarketplace": Build(
         "platform_admin",
         lambda w, r: {

@@ -13,6 +13,7 @@ from models.dispatch import ServiceRequest
 from models.marketplace import Marketplace
 from models.membership import Membership
 from models.messaging import Message
+from models.notification import NotificationPreference
 from resolvers.document import ensure_document_types
 from service import demo
 from tests.support.api_server import clean_env
@@ -97,3 +98,19 @@ def test_make_run_on_another_port_links_everything_to_it_and_moves_off_a_busy_sm
     ), printed[-3000:]
     assert "mail.log" not in printed
     assert " ERROR " not in printed, printed[-3000:]
+
+
+async def test_the_demo_tells_of_its_visits_and_its_expiring_document_by_e_mail(mailbox):
+    from presta import jobs
+    from resolvers.notification_sweep import sweep_notifications
+
+    await ensure_document_types()
+    await demo.load_demo_data()
+    assert await sweep_notifications() >= 1  # the Kbis expiring in 20 days
+    await jobs.drain()
+    subjects = [str(m["Subject"]) for m in mailbox.to("client@menage-plus.demo")]
+    assert any(s.startswith("Intervention planifiée") for s in subjects), subjects
+    told = [str(m["Subject"]) for m in mailbox.messages]
+    assert any(s.startswith("Document expirant le") for s in told), told
+    preferences = await NotificationPreference.filter(email=False).count()
+    assert preferences == 1

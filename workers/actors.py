@@ -22,6 +22,7 @@ from resolvers.dispatch import reminder  # isort: skip
 from resolvers.dispatch.core import run_job  # isort: skip
 from resolvers import application, invitation  # isort: skip
 from resolvers import document_review, invoice  # isort: skip
+from resolvers import notification_facts, notification_sweep  # isort: skip
 from resolvers.webhook import fanout as webhook_fanout  # isort: skip
 from resolvers.webhook import sender as webhook_sender  # isort: skip
 from resolvers.webhook import sweep as webhook_sweep  # isort: skip
@@ -118,3 +119,15 @@ async def sweep_webhooks() -> None:
 @actor(max_retries=10)
 async def notify_webhook_disabled(endpoint_id: int) -> None:
     await webhook_sweep.notify_webhook_disabled(endpoint_id)
+
+
+@actor(max_retries=10)
+async def send_notification(
+    kind: str, key: str, object_id: int, extra: dict[str, Any] | None = None
+) -> None:
+    await notification_facts.send_notification(kind, key, object_id, extra)
+
+
+@actor(max_retries=5)
+async def sweep_notifications() -> None:
+    await notification_sweep.sweep_notifications()
