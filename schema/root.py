@@ -12,6 +12,7 @@ from schema import (
     account,
     application,
     catalog,
+    client,
     commission,
     consent,
     directory,
@@ -70,6 +71,7 @@ Query = merge_types(
         zone.ZoneQuery,
         dispatch.DispatchQuery,
         intervention.InterventionQuery,
+        client.ClientQuery,
         webhook.WebhookQuery,
     ),
 )
@@ -93,6 +95,7 @@ Mutation = merge_types(
         zone.ZoneMutation,
         dispatch_mutation.DispatchMutation,
         intervention.InterventionMutation,
+        client.ClientMutation,
         webhook.WebhookMutation,
     ),
 )

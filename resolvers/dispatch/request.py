@@ -282,6 +282,7 @@ class RequestFilter:
     created_from: date | None = None
     created_to: date | None = None
     membership_id: int | None = None
+    client_id: int | None = None
 
 
 def _filtered(query: QuerySet[ServiceRequest], f: RequestFilter) -> QuerySet[ServiceRequest]:
@@ -298,6 +299,8 @@ def _filtered(query: QuerySet[ServiceRequest], f: RequestFilter) -> QuerySet[Ser
         query = query.filter(created_at__lt=end)
     if f.membership_id is not None:
         query = query.filter(dispatches__membership_id=f.membership_id)
+    if f.client_id is not None:
+        query = query.filter(client_id=f.client_id)
     return query
 
 
