@@ -8,6 +8,7 @@ from datetime import timedelta
 from email.header import decode_header, make_header
 
 from models.account import Client, User
+from models.marketplace import Marketplace
 from presta import clock, jobs
 from presta.settings import settings
 from resolvers.actor import Actor
@@ -63,6 +64,11 @@ async def _signed_in(email: str, marketplace) -> Actor:
     return await actor_of(user, marketplace)
 
 
+async def _user_actor(client: Client, marketplace: Marketplace) -> Actor:
+    user = await User.get(id=client.user_id)
+    return await actor_of(user, marketplace)
+
+
 # --- sign-up --------------------------------------------------------------------------------
 
 
@@ -84,7 +90,8 @@ async def test_anyone_signs_up_as_a_client_of_a_marketplace_and_the_viewer_shows
     assert payload["userErrors"] == []
     assert payload["client"]["email"] == "jeanne@example.com"
     assert payload["client"]["hasLogin"] is True
-    assert payload["accessToken"] and payload["refreshToken"]
+    assert payload["accessToken"]
+    assert payload["refreshToken"]
 
     client = await Client.get(email="jeanne@example.com")
     assert client.marketplace_id == marketplace.id
@@ -194,7 +201,8 @@ async def test_creating_the_same_client_twice_gives_the_same_client_and_one_e_ma
     second = (await ok(CREATE, variables, actor=staff))["createClient"]
     await jobs.drain()
 
-    assert first["created"] is True and second["created"] is False
+    assert first["created"] is True
+    assert second["created"] is False
     assert first["client"]["id"] == second["client"]["id"]
     assert await Client.filter(marketplace_id=marketplace.id).count() == 1
     assert len(mailbox.to("paul@example.com")) == 1
@@ -291,13 +299,14 @@ async def test_a_client_is_hidden_from_providers_other_clients_and_other_marketp
     gid = str(encode_id("Client", cast.client.id))
     outsiders = [
         await cast.provider_actor(),  # its request's provider sees it on the request only
-        await actor_of(await other_client.user, cast.marketplace),
+        await _user_actor(other_client, cast.marketplace),
         await elsewhere.staff_actor(),
         await elsewhere.client_actor(),
     ]
     for actor in outsiders:
         result = await execute("query($id: ID!) { node(id: $id) { id } }", {"id": gid}, actor=actor)
-        assert result.errors == [] and result.data == {"node": None}
+        assert result.errors == []
+        assert result.data == {"node": None}
 
 
 # --- the staff list -------------------------------------------------------------------------
