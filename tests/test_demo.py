@@ -97,3 +97,35 @@ def test_make_run_on_another_port_links_everything_to_it_and_moves_off_a_busy_sm
     ), printed[-3000:]
     assert "mail.log" not in printed
     assert " ERROR " not in printed, printed[-3000:]
+
+
+async def test_the_demo_client_logs_in_and_finds_its_requests_and_conversation():
+    from resolvers import account
+    from tests.support.graphql import ok
+
+    await ensure_document_types()
+    await demo.load_demo_data()
+    session = await account.log_in(email="client@menage-plus.demo", password=demo.DEMO_PASSWORD)
+    menage = await Marketplace.get(slug="menage-plus")
+    client = await account.actor_for_user(session.user, menage.id)
+    data = await ok(
+        """{ viewer { client { fullName consent { channel granted }
+          requests { edges { node { id } } } conversations { edges { node { id } } } } } }""",
+        actor=client,
+    )
+    mine = data["viewer"]["client"]
+    assert mine["fullName"] == "Paul Durand"
+    assert mine["requests"]["edges"]
+    assert mine["conversations"]["edges"]
+    assert mine["consent"] == [{"channel": "EMAIL", "granted": True}]
+
+    boss = await account.log_in(email="boss@menage-plus.demo", password=demo.DEMO_PASSWORD)
+    staff = await account.actor_for_user(boss.user, menage.id)
+    found = await ok('{ clients(search: "martin") { nodes { fullName } } }', actor=staff)
+    assert [c["fullName"] for c in found["clients"]["nodes"]] == [
+        "Sophie Martin-Roux",
+        "Jeanne Martin",
+    ]
+    invited = await ok('{ clients(search: "nina") { nodes { hasLogin invitationPending } } }',
+                       actor=staff)  # fmt: skip
+    assert invited["clients"]["nodes"] == [{"hasLogin": False, "invitationPending": True}]

@@ -117,12 +117,18 @@ def invitation_link(client: Client) -> str:
     return f"{settings().public_url}/client-invitation?token={invitation_token(client)}"
 
 
-def _invite(tx: AfterCommit, client: Client) -> None:
+_INVITATION_FIELDS = [
+    "invitation_nonce", "invitation_hash", "invitation_expires_at", "invitation_sent_count",
+]  # fmt: skip
+
+
+async def issue_invitation(tx: AfterCommit, client: Client) -> None:
     """A fresh link (the previous one stops working) and its e-mail, sent after commit."""
     client.invitation_nonce = random_token(24)
     client.invitation_hash = sha256_hex(invitation_token(client))
     client.invitation_expires_at = clock.now() + timedelta(days=settings().invitation_ttl_days)
     client.invitation_sent_count += 1
+    await client.save(update_fields=_INVITATION_FIELDS)
     tx.enqueue(SEND_INVITATION_JOB, client_id=client.id)
 
 
@@ -133,11 +139,6 @@ def invitation_pending(client: Client) -> bool:
         and client.invitation_expires_at is not None
         and client.invitation_expires_at > clock.now()
     )
-
-
-_INVITATION_FIELDS = [
-    "invitation_nonce", "invitation_hash", "invitation_expires_at", "invitation_sent_count",
-]  # fmt: skip
 
 
 async def create_client(
@@ -157,15 +158,13 @@ async def create_client(
         client = await Client.get_or_none(marketplace_id=marketplace_id, email=email)
         if client is not None:
             if client.user_id is None and not invitation_pending(client):
-                _invite(tx, client)
-                await client.save(update_fields=_INVITATION_FIELDS)
+                await issue_invitation(tx, client)
             return client, False
         client = await Client.create(
             marketplace_id=marketplace_id, email=email, full_name=full_name, phone=phone,
             created_by_id=actor.user_id,
         )  # fmt: skip
-        _invite(tx, client)
-        await client.save(update_fields=_INVITATION_FIELDS)
+        await issue_invitation(tx, client)
     return client, True
 
 
