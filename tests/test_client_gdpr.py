@@ -22,6 +22,7 @@ from resolvers.client import gdpr, onboarding
 from resolvers.errors import AuthError
 from schema.base import encode_id
 from tests.factories.account import PASSWORD, actor_of, make_client, make_marketplace
+from tests.factories.catalog import make_service
 from tests.factories.messaging import (
     Cast,
     make_attachment,
@@ -239,3 +240,28 @@ async def test_erasing_twice_says_so_and_other_marketplaces_cannot_erase():
     await ok(DELETE, {"id": gid}, actor=staff)
     again = await ok(DELETE, {"id": gid}, actor=staff)
     assert [e["code"] for e in again["deleteClientData"]["userErrors"]] == ["ALREADY_ERASED"]
+
+
+async def test_staff_cannot_create_a_request_for_an_erased_client():
+    cast = await make_cast()
+    service = await make_service(cast.marketplace)
+    staff = await cast.staff_actor()
+    await gdpr.delete_client_data(staff, client_id=cast.client.id)
+    create = """mutation($input: CreateServiceRequestInput!) {
+      createServiceRequest(input: $input) { userErrors { field code } } }"""
+    data = await ok(
+        create,
+        {
+            "input": {
+                "serviceId": str(encode_id("Service", service.id)),
+                "postalCode": "75011",
+                "city": "Paris",
+                "clientId": str(encode_id("Client", cast.client.id)),
+            }
+        },
+        actor=staff,
+    )
+    assert data["createServiceRequest"]["userErrors"] == [
+        {"field": "clientId", "code": "NOT_FOUND"}
+    ]
+    assert not await ServiceRequest.filter(client_id=cast.client.id).exists()

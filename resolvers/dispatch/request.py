@@ -128,7 +128,9 @@ async def create_service_request(
     if errors:
         raise UserErrors(errors)
     async with atomic() as tx:
-        if not await Client.filter(id=client_id, marketplace_id=marketplace_id).exists():
+        # An erased client is kept for the accounting only: nothing new is asked for it.
+        live = Client.filter(id=client_id, marketplace_id=marketplace_id, erased_at=None)
+        if not await live.exists():
             raise not_found("Client", field="clientId")
         service = await Service.get_or_none(id=data.service_id, marketplace_id=marketplace_id)
         if service is None:
