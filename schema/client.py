@@ -138,7 +138,7 @@ class Client(AuthorizedNode):
 
     @strawberry.field(description="Marketing consent in force on each channel ever set.")
     async def consent(self, info: Info) -> list[ClientConsent]:
-        records = await loader(info, ConsentByClientLoader).load(self.model.id)
+        records = await loader(info, ConsentByClientLoader).load(self.model)
         return [ClientConsent.from_model(r) for r in records]
 
 

@@ -283,10 +283,14 @@ class ProposalByRequestLoader(_ByRequest[ProposalEntries]):
 # --- clients --------------------------------------------------------------------------------
 
 
-class ConsentByClientLoader(_Loader[int, list[ClientConsentRecord]]):
+class ConsentByClientLoader(_Loader[Client, list[ClientConsentRecord]]):
     """The consent in force per channel of clients the actor may see."""
 
     missing: Any = []
 
-    async def fetch(self, keys: list[int]) -> Mapping[Any, list[ClientConsentRecord]]:
+    @staticmethod
+    def key_of(key: Client) -> Hashable:
+        return int(key.id)
+
+    async def fetch(self, keys: list[Client]) -> Mapping[Any, list[ClientConsentRecord]]:
         return await client_gdpr.consent_of_clients(self.actor, keys)

@@ -17,7 +17,7 @@ from presta.db import padded
 from presta.tx import atomic
 from resolvers.actor import Actor
 from resolvers.client.onboarding import ClientErrorCode
-from resolvers.client.reads import get_client, visible_clients
+from resolvers.client.reads import get_client, sees_client
 from resolvers.consent import MAX_LABEL
 from resolvers.errors import UserError, UserErrors, not_found
 from resolvers.export import EXPORT_FORMAT, _plain
@@ -74,11 +74,11 @@ async def set_client_marketing_consent(
 
 
 async def consent_of_clients(
-    actor: Actor, client_ids: list[int]
+    actor: Actor, clients: list[Client]
 ) -> dict[int, list[ClientConsentRecord]]:
-    """The consent in force per channel (the latest record of each) of clients the actor may
-    see, for a batch."""
-    visible = [c.id for c in await visible_clients(actor, client_ids)]
+    """The consent in force per channel (the latest record of each) of clients already read,
+    for a batch; those the actor may not see (``sees_client``) have none."""
+    visible = [c.id for c in clients if sees_client(actor, c)]
     found: dict[int, dict[ConsentChannel, ClientConsentRecord]] = defaultdict(dict)
     if visible:
         rows = ClientConsentRecord.filter(client_id__in=padded(visible)).order_by("id")
