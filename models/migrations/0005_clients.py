@@ -60,4 +60,19 @@ class Migration(migrations.Migration):
             model_name='Client',
             index=Index(fields=['marketplace_id', 'id']),
         ),
+        # The staff `clients(search:)` filter is `UPPER(CAST(col AS VARCHAR)) LIKE UPPER($n)`
+        # (tortoise's icontains): trigram indexes on those very expressions answer a rare term
+        # without reading every client of the marketplace (bench/clients.py).
+        ops.RunSQL(
+            "CREATE EXTENSION IF NOT EXISTS pg_trgm;"
+            + "".join(
+                f'CREATE INDEX account_client_{col}_trgm ON account_client USING gin '
+                f'((UPPER(CAST("{col}" AS VARCHAR))) gin_trgm_ops);'
+                for col in ('full_name', 'email', 'phone')
+            ),
+            reverse_sql="".join(
+                f'DROP INDEX IF EXISTS account_client_{col}_trgm;'
+                for col in ('full_name', 'email', 'phone')
+            ),
+        ),
     ]
