@@ -15,6 +15,7 @@ from models.document import Document
 from models.intervention import Intervention, InterventionStatus
 from models.marketplace import Marketplace
 from models.messaging import Message, MessageAttachment, ParticipantRole
+from presta import storage
 from resolvers import account
 from resolvers.actor import Actor
 from resolvers.authentication import authenticate
@@ -23,6 +24,7 @@ from resolvers.errors import AuthError
 from schema.base import encode_id
 from tests.factories.account import PASSWORD, actor_of, make_client, make_marketplace
 from tests.factories.catalog import make_service
+from tests.factories.document import PDF_BYTES
 from tests.factories.messaging import (
     Cast,
     make_attachment,
@@ -56,6 +58,9 @@ async def _history(cast: Cast) -> tuple[Any, ...]:
     await visit.save()
     conversation = await make_conversation(cast.membership, client=cast.client)
     photo = await make_attachment(cast.client_user, cast.marketplace)
+    photo.storage_key = storage.save(PDF_BYTES, storage.PDF).key
+    await photo.save(update_fields=["storage_key"])
+    assert storage.exists(photo.storage_key)
     said = await Message.create(
         conversation=conversation, sender=cast.client_user, sender_role=ParticipantRole.CLIENT,
         sender_name=cast.client.full_name, text="My door code is 4512",
@@ -173,6 +178,7 @@ async def test_erasure_anonymises_the_client_and_keeps_the_accounting_rows():
     assert (await Message.get(id=said.id)).text == ""
     assert (await Message.get(id=answer.id)).text == "See you Monday"
     assert (await Document.get(id=photo.id)).deleted_at is not None
+    assert not storage.exists(photo.storage_key)
     latest = await ClientConsentRecord.filter(client_id=cast.client.id).order_by("-id").first()
     assert latest is not None
     assert latest.granted is False

@@ -12,7 +12,7 @@ from models.dispatch import RequestStatus, ServiceRequest
 from models.document import Document
 from models.intervention import Intervention, InterventionStatus
 from models.messaging import Conversation, Message, MessageAttachment, ParticipantRole
-from presta import clock
+from presta import clock, storage
 from presta.db import padded
 from presta.tx import atomic
 from resolvers.actor import Actor
@@ -182,7 +182,7 @@ async def delete_client_data(actor: Actor, *, client_id: int) -> Client:
         await ServiceRequest.filter(client_id=client.id).update(
             address_line="", description="", latitude=None, longitude=None, cancel_reason=""
         )
-        await _erase_messages(client)
+        erased_files = await _erase_messages(client)
         for channel in await _granted_channels(client):
             await ClientConsentRecord.create(
                 client=client, channel=channel, granted=False, wording_version=ERASURE_SOURCE,
@@ -198,6 +198,8 @@ async def delete_client_data(actor: Actor, *, client_id: int) -> Client:
         await client.save()
         if user_id is not None:
             await _close_login(user_id, now)
+    for key in erased_files:
+        storage.delete(key)
     return client
 
 
@@ -217,17 +219,22 @@ async def _refuse_pending_work(client: Client) -> None:
         )
 
 
-async def _erase_messages(client: Client) -> None:
+async def _erase_messages(client: Client) -> list[str]:
+    """Blank the client's messages and retire their files; the storage keys to delete once
+    the erasure is committed."""
     conversation_ids = await Conversation.filter(client_id=client.id).values_list("id", flat=True)
     mine = Message.filter(conversation_id__in=conversation_ids, sender_role=ParticipantRole.CLIENT)
     message_ids = await mine.values_list("id", flat=True)
     if not message_ids:
-        return
+        return []
     document_ids = await MessageAttachment.filter(message_id__in=message_ids).values_list(
         "document_id", flat=True
     )
-    await Document.filter(id__in=document_ids, deleted_at=None).update(deleted_at=clock.now())
+    files = Document.filter(id__in=document_ids, deleted_at=None)
+    keys = [str(k) for k in await files.values_list("storage_key", flat=True)]
+    await files.update(deleted_at=clock.now())
     await Message.filter(id__in=message_ids).update(text="", sender_name=ERASED_NAME)
+    return keys
 
 
 async def _granted_channels(client: Client) -> list[ConsentChannel]:
