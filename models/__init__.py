@@ -3,7 +3,7 @@
 from models.account import ApiKey, Client, RefreshToken, StaffMember, User
 from models.catalog import ProviderService, Service
 from models.commission import CommissionRate
-from models.consent import ConsentRecord, ConsentState
+from models.consent import ClientConsentRecord, ConsentRecord, ConsentState
 from models.dispatch import (
     Dispatch,
     DispatchAnswerAudit,
@@ -69,6 +69,7 @@ __models__ = [
     Intervention,
     ConsentRecord,
     ConsentState,
+    ClientConsentRecord,
     Conversation,
     Participant,
     Message,

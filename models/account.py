@@ -116,8 +116,21 @@ class Client(Model):
     full_name = fields.CharField(max_length=200)
     email = fields.CharField(max_length=254)
     phone = fields.CharField(max_length=32, default="")
+    # A staff-created client sets its password through a single-use link; only a hash of the
+    # token is stored, the nonce lets a job rebuild the link.
+    invitation_nonce = fields.CharField(max_length=64, null=True)
+    invitation_hash = fields.CharField(max_length=64, null=True, unique=True)
+    invitation_expires_at = fields.DatetimeField(null=True)
+    invitation_sent_count = fields.IntField(default=0)
+    created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="created_clients", null=True, on_delete=fields.SET_NULL
+    )
+    created_by_id: int | None
+    # Set by erasure (GDPR): the row stays for the marketplace's accounting, anonymised.
+    erased_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "account_client"
         unique_together = (("marketplace", "email"),)
+        indexes = (("marketplace_id", "id"),)

@@ -9,7 +9,7 @@ from tortoise import fields
 from tortoise.models import Model
 
 if TYPE_CHECKING:
-    from models.account import User
+    from models.account import Client, User
     from models.marketplace import Marketplace
     from models.membership import Membership
 
@@ -69,3 +69,28 @@ class ConsentState(Model):
         table = "consent_state"
         unique_together = (("membership", "channel"),)
         indexes = (("marketplace_id", "channel", "granted", "membership_id"),)
+
+
+class ClientConsentRecord(Model):
+    """One grant or withdrawal of a client's marketing consent, never updated: the audit trail.
+
+    The consent in force on a channel is the channel's latest record."""
+
+    id = fields.BigIntField(primary_key=True)
+    client: fields.ForeignKeyRelation[Client] = fields.ForeignKeyField(
+        "models.Client", related_name="consent_records", on_delete=fields.CASCADE
+    )
+    client_id: int
+    channel = fields.CharEnumField(ConsentChannel, max_length=8)
+    granted = fields.BooleanField()
+    wording_version = fields.CharField(max_length=64)
+    source = fields.CharField(max_length=64)
+    actor: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="client_consent_records", null=True, on_delete=fields.SET_NULL
+    )
+    actor_id: int | None
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "client_consent_record"
+        indexes = (("client_id", "channel", "id"),)

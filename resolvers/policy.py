@@ -81,6 +81,8 @@ QUERY: dict[str, frozenset[Principal]] = {
     "matchingProviders": READERS,
     "serviceRequests": PARTIES,
     "interventions": PARTIES,
+    "clients": READERS,
+    "exportClientData": STAFF | {P.CLIENT},
     "webhookEndpoints": ADMIN,
     "webhookDeliveries": ADMIN,
 }
@@ -90,6 +92,11 @@ MUTATION: dict[str, frozenset[Principal]] = {
     "logIn": EVERYONE,
     "refreshToken": EVERYONE,
     "logOut": EVERYONE,
+    "signUpClient": EVERYONE,
+    "acceptClientInvitation": EVERYONE,
+    "createClient": STAFF_WRITERS,
+    "setClientMarketingConsent": STAFF | {P.CLIENT},
+    "deleteClientData": STAFF | {P.CLIENT},
     "createApiKey": ADMIN,
     "revokeApiKey": ADMIN,
     "updateProfile": USERS,
@@ -174,6 +181,8 @@ _READERS = {p: _MARKET for p in READERS}  # staff and partner keys read their wh
 
 NODE: dict[str, dict[Principal, Scope]] = {
     "ApiKey": {P.STAFF_ADMIN: _MARKET},
+    # Providers see a request's client on the request (ServiceRequest.client), never as a node.
+    "Client": {**_READERS, P.CLIENT: Scope.OWN},
     "ConsentRecord": {**_READERS, P.PROVIDER: Scope.OWN},
     "Conversation": {**_READERS, P.PROVIDER: Scope.OWN, P.CLIENT: Scope.OWN},
     "Dispatch": {**_READERS, P.PROVIDER: Scope.OWN},

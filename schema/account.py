@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -20,6 +20,9 @@ from schema.base import UserErrorBase, decode_id, run_mutation
 from schema.context import Info
 from schema.http.live import decode_event_cursor, encode_event_cursor, follow
 from schema.node import AuthorizedNode
+
+if TYPE_CHECKING:
+    from schema.client import Client
 
 strawberry.enum(account.AccountErrorCode, description="Why an account operation failed.")
 strawberry.enum(ApiScopeModel, description="What a partner API key may do inside its marketplace.")
@@ -85,6 +88,16 @@ class Viewer:
         "caller's only marketplace; null when none. `marketplace` reads it."
     )
     roles: list[MarketplaceRole] = strawberry.field(description="Roles in every marketplace.")
+
+    @strawberry.field(
+        description="The viewer's own client account in the acting marketplace, if it is one."
+    )
+    async def client(
+        self, info: Info
+    ) -> Annotated[Client, strawberry.lazy("schema.client")] | None:
+        from schema.client import viewer_client
+
+        return await viewer_client(info.context.actor)
 
 
 @strawberry.type(description="A partner application's key for one marketplace.")

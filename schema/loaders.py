@@ -22,13 +22,14 @@ from strawberry.types.nodes import SelectedField
 from models.account import Client
 from models.catalog import Service
 from models.commission import CommissionRate
-from models.consent import ConsentState
+from models.consent import ClientConsentRecord, ConsentState
 from models.dispatch import Dispatch, DispatchAnswerAudit, RequestRound, ServiceRequest
 from models.document import DocumentReview
 from models.membership import Membership, MembershipAudit
 from resolvers import catalog, commission, consent, document_review, document_tab, membership
 from resolvers.actor import Actor
 from resolvers.catalog import ServiceLine
+from resolvers.client import gdpr as client_gdpr
 from resolvers.dispatch import reads
 from resolvers.dispatch.reads import ProposalEntries
 from resolvers.document import DocumentState
@@ -285,3 +286,19 @@ class ProposalByRequestLoader(_ByRequest[ProposalEntries]):
 
     async def fetch(self, keys: list[ServiceRequest]) -> Mapping[Any, ProposalEntries]:
         return await reads.proposals_of(self.actor, keys)
+
+
+# --- clients --------------------------------------------------------------------------------
+
+
+class ConsentByClientLoader(_Loader[Client, list[ClientConsentRecord]]):
+    """The consent in force per channel of clients the actor may see."""
+
+    missing: Any = []
+
+    @staticmethod
+    def key_of(key: Client) -> Hashable:
+        return int(key.id)
+
+    async def fetch(self, keys: list[Client]) -> Mapping[Any, list[ClientConsentRecord]]:
+        return await client_gdpr.consent_of_clients(self.actor, keys)

@@ -147,6 +147,7 @@ QUERY_ARGS: dict[str, Callable[[World, Ref], dict[str, Any]]] = {
         "address": {"postalCode": "75011"},
     },
     "webhookDeliveries": lambda w, r: {"endpointId": r("webhook_endpoint")},
+    "exportClientData": lambda w, r: {"clientId": r("client")},
 }
 
 
@@ -191,6 +192,42 @@ MUTATIONS: dict[str, Build] = {
     ),
     "logOut": Build(
         "anonymous", lambda w, r: {"refreshToken": w.values["refresh_token"]}, foreign=()
+    ),
+    "signUpClient": Build(
+        "anonymous",
+        lambda w, r: {
+            "marketplace": r("marketplace_a"),
+            "email": "new.client@example.com",
+            "password": "a long password 1",
+            "fullName": "New Client",
+        },
+        foreign=(),
+    ),
+    "acceptClientInvitation": Build(
+        "anonymous",
+        lambda w, r: {"token": "not-a-token", "password": "a long password 1"},
+        foreign=(),
+        state_codes=_s("INVITATION_INVALID"),
+    ),
+    "createClient": Build(
+        "agent_a",
+        lambda w, r: {"email": "invited.client@example.com", "fullName": "Invited Client"},
+        foreign=(),
+    ),
+    "setClientMarketingConsent": Build(
+        "client_a",
+        lambda w, r: {
+            "clientId": r("client"),
+            "channel": "EMAIL",
+            "granted": True,
+            "wordingVersion": "v1",
+            "source": "app",
+        },
+    ),
+    "deleteClientData": Build(
+        "client_a",
+        lambda w, r: {"clientId": r("client")},
+        state_codes=_s("PENDING_WORK"),  # the seeded client has an open request and a visit
     ),
     "createApiKey": Build("admin_a", lambda w, r: {"name": "k", "scope": "READ"}, foreign=()),
     "revokeApiKey": Build("admin_a", lambda w, r: {"id": r("api_key")}),
@@ -426,6 +463,7 @@ OWNERS: dict[str, set[str]] = {
     "message": {"provider_a"},
     "consent": {"provider_a"},
     "user_provider_a": {"provider_a"},
+    "client": {"client_a"},
     "marketplace_a": {"client_a", "provider_a", "provider_ab", "agent_a", "admin_a"},
     "marketplace_b": {"provider_ab", "admin_b"},
     "service_a": set(),

@@ -114,3 +114,35 @@ async def test_the_demo_tells_of_its_visits_and_its_expiring_document_by_e_mail(
     assert any(s.startswith("Document expirant le") for s in told), told
     preferences = await NotificationPreference.filter(email=False).count()
     assert preferences == 1
+
+
+async def test_the_demo_client_logs_in_and_finds_its_requests_and_conversation():
+    from resolvers import account
+    from tests.support.graphql import ok
+
+    await ensure_document_types()
+    await demo.load_demo_data()
+    session = await account.log_in(email="client@menage-plus.demo", password=demo.DEMO_PASSWORD)
+    menage = await Marketplace.get(slug="menage-plus")
+    client = await account.actor_for_user(session.user, menage.id)
+    data = await ok(
+        """{ viewer { client { fullName consent { channel granted }
+          requests { edges { node { id } } } conversations { edges { node { id } } } } } }""",
+        actor=client,
+    )
+    mine = data["viewer"]["client"]
+    assert mine["fullName"] == "Paul Durand"
+    assert mine["requests"]["edges"]
+    assert mine["conversations"]["edges"]
+    assert mine["consent"] == [{"channel": "EMAIL", "granted": True}]
+
+    boss = await account.log_in(email="boss@menage-plus.demo", password=demo.DEMO_PASSWORD)
+    staff = await account.actor_for_user(boss.user, menage.id)
+    found = await ok('{ clients(search: "martin") { nodes { fullName } } }', actor=staff)
+    assert [c["fullName"] for c in found["clients"]["nodes"]] == [
+        "Sophie Martin-Roux",
+        "Jeanne Martin",
+    ]
+    invited = await ok('{ clients(search: "nina") { nodes { hasLogin invitationPending } } }',
+                       actor=staff)  # fmt: skip
+    assert invited["clients"]["nodes"] == [{"hasLogin": False, "invitationPending": True}]

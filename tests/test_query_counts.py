@@ -353,3 +353,28 @@ async def test_batches_of_5_to_8_keys_send_one_statement_text_and_the_right_rows
         texts |= {statement.split(":")[0] for statement in statements}
     # One prepared statement per connection for the four batch sizes, not four.
     assert len(texts) == 1, texts
+
+
+async def test_the_staff_clients_list_with_consent_costs_the_same_statements_at_10_and_100():
+    from models.consent import ConsentChannel
+    from resolvers.client import gdpr
+
+    query = """query($first: Int) { clients(first: $first) {
+      nodes { id fullName email hasLogin consent { channel granted } } } }"""
+    counts = []
+    for size in (10, 100):
+        marketplace = await make_marketplace()
+        staff = await actor_of(await make_staff(marketplace), marketplace)
+        for _ in range(size):
+            client = await make_client(marketplace, with_login=False)
+            await gdpr.set_client_marketing_consent(
+                staff, client_id=client.id, channel=ConsentChannel.EMAIL, granted=True,
+                wording_version="v1", source="test",
+            )  # fmt: skip
+        count, data = await _count(query, staff, {"first": 100})
+        assert len(data["clients"]["nodes"]) == size
+        assert {n["consent"][0]["granted"] for n in data["clients"]["nodes"]} == {True}
+        counts.append(count)
+    assert counts[0] == counts[1]
+    # the clients page, their consent: one statement each.
+    assert counts[1] <= 2, "\n".join(_LAST)

@@ -178,6 +178,27 @@ async def test_log_in_attempts_cost_more_than_queries(limits):
     assert [q.status_code for q in queries] == [200, 200]
 
 
+async def test_client_sign_up_and_invitation_attempts_cost_as_much_as_a_log_in(limits):
+    limits(rate_limit_per_principal=10, rate_limit_auth_cost=4)
+    await make_marketplace(slug="menage")
+    sign_up = """mutation($input: SignUpClientInput!) {
+      signUpClient(input: $input) { userErrors { code } } }"""
+    accept = """mutation($input: AcceptClientInvitationInput!) {
+      acceptClientInvitation(input: $input) { userErrors { code } } }"""
+    guess = {"input": {"token": "guessed", "password": "a long password 1"}}
+    new = {"input": {"marketplace": "menage", "email": "x@example.com", "password": "short",
+                     "fullName": "X"}}  # fmt: skip
+    async with http_client() as client:
+        first = await _post(client, accept, guess)
+        second = await _post(client, sign_up, new)
+        third = await _post(client, accept, guess)
+    assert first.json()["data"]["acceptClientInvitation"]["userErrors"] == [
+        {"code": "INVITATION_INVALID"}
+    ]
+    assert second.status_code == 200
+    assert third.status_code == 429
+
+
 async def test_each_user_has_an_allowance_and_the_marketplace_caps_them_all(limits):
     limits(rate_limit_per_principal=2, rate_limit_per_marketplace=3)
     market = await make_marketplace()

@@ -21,6 +21,7 @@ from resolvers.dispatch import notice as dispatch_notice  # isort: skip
 from resolvers.dispatch import reminder  # isort: skip
 from resolvers.dispatch.core import run_job  # isort: skip
 from resolvers import application, invitation  # isort: skip
+from resolvers.client import onboarding as client_onboarding  # isort: skip
 from resolvers import document_review, invoice  # isort: skip
 from resolvers import notification_facts, notification_sweep  # isort: skip
 from resolvers.webhook import fanout as webhook_fanout  # isort: skip
@@ -83,6 +84,11 @@ async def notify_selection(request_id: int, job_id: int | None = None) -> None:
 @actor(max_retries=10)
 async def send_invitation_email(invitation_id: int) -> None:
     await invitation.send_invitation_email(invitation_id)
+
+
+@actor(max_retries=10)
+async def send_client_invitation_email(client_id: int) -> None:
+    await client_onboarding.send_client_invitation_email(client_id)
 
 
 @actor(max_retries=10)

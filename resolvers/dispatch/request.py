@@ -135,7 +135,9 @@ async def create_service_request(
     if errors:
         raise UserErrors(errors)
     async with atomic() as tx:
-        if not await Client.filter(id=client_id, marketplace_id=marketplace_id).exists():
+        # An erased client is kept for the accounting only: nothing new is asked for it.
+        live = Client.filter(id=client_id, marketplace_id=marketplace_id, erased_at=None)
+        if not await live.exists():
             raise not_found(_("Client"), field="clientId")
         service = await Service.get_or_none(id=data.service_id, marketplace_id=marketplace_id)
         if service is None:
@@ -296,6 +298,7 @@ class RequestFilter:
     created_from: date | None = None
     created_to: date | None = None
     membership_id: int | None = None
+    client_id: int | None = None
 
 
 def _filtered(query: QuerySet[ServiceRequest], f: RequestFilter) -> QuerySet[ServiceRequest]:
@@ -312,6 +315,8 @@ def _filtered(query: QuerySet[ServiceRequest], f: RequestFilter) -> QuerySet[Ser
         query = query.filter(created_at__lt=end)
     if f.membership_id is not None:
         query = query.filter(dispatches__membership_id=f.membership_id)
+    if f.client_id is not None:
+        query = query.filter(client_id=f.client_id)
     return query
 
 

@@ -26,6 +26,7 @@ async def list_conversations(
     *,
     kind: ConversationKind | None = None,
     membership_id: int | None = None,
+    client_id: int | None = None,
     first: int | None = None,
     after: str | None = None,
     last: int | None = None,
@@ -45,8 +46,10 @@ async def list_conversations(
         query = query.filter(kind=kind)
     if membership_id is not None:
         query = query.filter(membership_id=membership_id)
+    if client_id is not None:
+        query = query.filter(client_id=client_id)
     query = query.select_related("client")
-    if whole and kind is None:
+    if whole and kind is None and client_id is None:
         # The whole Messaging tab: every provider app asks for it on opening, so its SQL is
         # built once (presta.statements).
         tab = [marketplace_id, membership_id]

@@ -45,7 +45,9 @@ class CreateServiceRequestInput:
         default=None, description="Expected length of each visit (15 to 1440 minutes)."
     )
     client_id: relay.GlobalID | None = strawberry.field(
-        default=None, description="Staff only: the client the request is for."
+        default=None,
+        description="Staff only: the client the request is for (find it with "
+        "`clients(search:)`, or create it with `createClient`).",
     )
 
 

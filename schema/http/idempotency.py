@@ -47,6 +47,8 @@ _SALT = b"presta/idempotency/v1"
 IDEMPOTENT_MUTATIONS = frozenset(
     {
         "signUp",
+        "signUpClient",
+        "createClient",
         "createApiKey",
         "createMarketplace",
         "addStaffMember",

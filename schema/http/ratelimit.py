@@ -29,7 +29,9 @@ from presta.settings import settings
 from resolvers.actor import Actor
 
 # Credential operations: guessing passwords or tokens must be slow.
-AUTH_FIELDS = frozenset({"logIn", "signUp", "refreshToken"})
+AUTH_FIELDS = frozenset(
+    {"logIn", "signUp", "refreshToken", "signUpClient", "acceptClientInvitation"}
+)
 
 
 def operation_of(document: Any, operation_name: str | None) -> OperationDefinitionNode | None:

@@ -12,6 +12,7 @@ from presta.security import hash_password
 from presta.settings import settings
 from presta.tx import atomic
 from service.demo import catalog as demo_catalog
+from service.demo import client as demo_client
 from service.demo import dispatch as demo_dispatch
 from service.demo import document as demo_document
 from service.demo import membership as demo_membership
@@ -28,6 +29,7 @@ DOMAINS = [
     demo_catalog,
     demo_dispatch,
     demo_messaging,
+    demo_client,
     demo_webhook,
     demo_notification,
     demo_review,
