@@ -26,7 +26,7 @@ from models.intervention import Intervention
 from models.invitation import Invitation
 from models.job import JobOutbox
 from models.marketplace import Marketplace
-from models.membership import Membership, MembershipAudit, ProviderCompany
+from models.membership import ColleagueInvitation, Membership, MembershipAudit, ProviderCompany
 from models.messaging import Conversation, Message, MessageAttachment, Participant
 from models.terms import TermsAcceptance, TermsVersion
 from models.webhook import WebhookDelivery, WebhookEndpoint
@@ -42,6 +42,7 @@ __models__ = [
     ProviderCompany,
     Membership,
     MembershipAudit,
+    ColleagueInvitation,
     Invitation,
     CommissionRate,
     Event,

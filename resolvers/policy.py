@@ -95,6 +95,7 @@ MUTATION: dict[str, frozenset[Principal]] = {
     "createMarketplace": frozenset({P.PLATFORM_ADMIN}),
     "addStaffMember": ADMIN,
     "updateDispatchSettings": ADMIN,
+    "updateMarketplaceSettings": ADMIN,
     "suspendProvider": STAFF_WRITERS,
     "reinstateProvider": STAFF_WRITERS,
     "deactivateProvider": STAFF_WRITERS,

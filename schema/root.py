@@ -80,6 +80,7 @@ Mutation = merge_types(
         account.ProfileMutation,
         marketplace.MarketplaceMutation,
         marketplace.DispatchSettingsMutation,
+        marketplace.MarketplaceSettingsMutation,
         lifecycle.LifecycleMutation,
         application.ApplicationMutation,
         invitation.InvitationMutation,

@@ -210,6 +210,9 @@ MUTATIONS: dict[str, Build] = {
         "admin_a", lambda w, r: {"email": w.values["provider_email"], "role": "AGENT"}, foreign=()
     ),
     "updateDispatchSettings": Build("admin_a", lambda w, r: {"proposalsRequired": 2}, foreign=()),
+    "updateMarketplaceSettings": Build(
+        "admin_a", lambda w, r: {"defaultCommissionRate": "10"}, foreign=()
+    ),
     "suspendProvider": Build(
         "agent_a", lambda w, r: {"membershipId": r("membership_1"), "reason": "late"}
     ),

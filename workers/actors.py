@@ -22,6 +22,7 @@ from resolvers.dispatch import reminder  # isort: skip
 from resolvers.dispatch.core import run_job  # isort: skip
 from resolvers import application, invitation  # isort: skip
 from resolvers import invoice  # isort: skip
+from resolvers import terms  # isort: skip
 from resolvers.webhook import fanout as webhook_fanout  # isort: skip
 from resolvers.webhook import sender as webhook_sender  # isort: skip
 from resolvers.webhook import sweep as webhook_sweep  # isort: skip
@@ -113,3 +114,18 @@ async def sweep_webhooks() -> None:
 @actor(max_retries=10)
 async def notify_webhook_disabled(endpoint_id: int) -> None:
     await webhook_sweep.notify_webhook_disabled(endpoint_id)
+
+
+@actor(max_retries=0)
+async def sweep_terms_grace_periods() -> None:
+    await terms.sweep_terms_grace_periods()
+
+
+@actor(max_retries=10)
+async def notify_terms_published(version_id: int) -> None:
+    await terms.notify_terms_published(version_id)
+
+
+@actor(max_retries=10)
+async def notify_terms_overdue(membership_id: int, number: int) -> None:
+    await terms.notify_terms_overdue(membership_id, number)

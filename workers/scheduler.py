@@ -21,6 +21,7 @@ PERIODIC_JOBS = [
     "sweep_dispatch_deadlines",
     "build_commission_invoices",
     "sweep_webhooks",
+    "sweep_terms_grace_periods",
 ]
 
 
