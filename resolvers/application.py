@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 from tortoise.exceptions import IntegrityError
 
 from models.account import User
@@ -15,8 +12,9 @@ from presta.mail import send_mail
 from presta.security import sha256_hex
 from presta.settings import settings
 from presta.tx import atomic
-from resolvers.account import normalize_email
 from resolvers.actor import Actor
+from resolvers.company import CompanyData as CompanyData
+from resolvers.company import clean_company
 from resolvers.document import missing_required_documents
 from resolvers.errors import UserError, UserErrors, not_found
 from resolvers.invitation import ENDED, InvitationErrorCode, check_usable
@@ -24,38 +22,14 @@ from resolvers.lifecycle import clean_reason, lock_membership, record_membership
 from resolvers.membership import MembershipErrorCode, must_accept_terms
 
 S = MembershipStatus
-_SIRET = re.compile(r"^\d{14}$")
-
-
-@dataclass(frozen=True, slots=True)
-class CompanyData:
-    name: str
-    siret: str = ""
-    email: str = ""
-    phone: str = ""
-    listed_in_directory: bool = False
 
 
 def _clean_company(data: CompanyData) -> CompanyData:
-    errors: list[UserError] = []
-    name = data.name.strip()
-    if not 1 <= len(name) <= 200:
-        errors.append(_invalid("The company name is 1 to 200 characters.", "company.name"))
-    siret = re.sub(r"\s", "", data.siret)
-    if siret and not _SIRET.match(siret):
-        errors.append(_invalid("A SIRET number has 14 digits.", "company.siret"))
-    email = ""
-    if data.email.strip():
-        try:
-            email = normalize_email(data.email, field="company.email")
-        except UserError as exc:
-            errors.append(_invalid(exc.message, "company.email"))
-    phone = data.phone.strip()
-    if len(phone) > 32:
-        errors.append(_invalid("The phone number is at most 32 characters.", "company.phone"))
-    if errors:
-        raise UserErrors(errors)
-    return CompanyData(name, siret, email, phone, data.listed_in_directory)
+    try:
+        return clean_company(data)
+    except UserErrors as exc:
+        # The invitation's own codes: its payload reports INVALID for any field of the company.
+        raise UserErrors(_invalid(e.message, e.field or "company") for e in exc.errors) from None
 
 
 def _already_member(field: str) -> UserError:

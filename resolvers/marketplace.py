@@ -30,6 +30,7 @@ class MarketplaceErrorCode(StrEnum):
     INVALID_EMAIL = "INVALID_EMAIL"
     WEAK_PASSWORD = "WEAK_PASSWORD"
     OUT_OF_RANGE = "OUT_OF_RANGE"
+    LAST_ADMIN = "LAST_ADMIN"
 
 
 async def create_marketplace(
@@ -120,10 +121,25 @@ async def add_staff_member(actor: Actor, *, email: str, role: StaffRole) -> Staf
         user = await User.get_or_none(email=normalized)
         if user is None:
             raise not_found("Account", field="email")
+        # Role changes queue on the marketplace row (see resolvers.staff).
+        await Marketplace.filter(id=marketplace_id).select_for_update().get()
         member, created = await StaffMember.get_or_create(
             user=user, marketplace_id=marketplace_id, defaults={"role": role}
         )
         if not created and member.role is not role:
+            if (
+                member.role is StaffRole.ADMIN
+                and not await StaffMember.filter(
+                    marketplace_id=marketplace_id, role=StaffRole.ADMIN
+                )
+                .exclude(id=member.id)
+                .exists()
+            ):
+                raise UserError(
+                    MarketplaceErrorCode.LAST_ADMIN,
+                    "A marketplace keeps at least one ADMIN: make someone else ADMIN first.",
+                    field="role",
+                )
             member.role = role
             await member.save(update_fields=["role"])
     return member

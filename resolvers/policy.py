@@ -82,6 +82,8 @@ QUERY: dict[str, frozenset[Principal]] = {
     "interventions": PARTIES,
     "webhookEndpoints": ADMIN,
     "webhookDeliveries": ADMIN,
+    "myCompany": frozenset({P.PROVIDER_USER}),
+    "staffMembers": STAFF,
 }
 
 MUTATION: dict[str, frozenset[Principal]] = {
@@ -146,6 +148,11 @@ MUTATION: dict[str, frozenset[Principal]] = {
     "disableWebhookEndpoint": ADMIN,
     "deleteWebhookEndpoint": ADMIN,
     "redeliverWebhook": ADMIN,
+    "updateProviderCompany": frozenset({P.PROVIDER_USER}),
+    "inviteColleague": frozenset({P.PROVIDER_USER}),
+    "acceptColleagueInvitation": USERS,
+    "changeStaffRole": ADMIN,
+    "removeStaffMember": ADMIN,
 }
 
 SUBSCRIPTION: dict[str, frozenset[Principal]] = {

@@ -13,6 +13,7 @@ from schema import (
     application,
     catalog,
     commission,
+    company,
     consent,
     directory,
     document,
@@ -71,6 +72,7 @@ Query = merge_types(
         dispatch.DispatchQuery,
         intervention.InterventionQuery,
         webhook.WebhookQuery,
+        company.CompanyQuery,
     ),
 )
 Mutation = merge_types(
@@ -95,6 +97,7 @@ Mutation = merge_types(
         dispatch_mutation.DispatchMutation,
         intervention.InterventionMutation,
         webhook.WebhookMutation,
+        company.CompanyMutation,
     ),
 )
 Subscription = merge_types(

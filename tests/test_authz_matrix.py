@@ -210,6 +210,20 @@ MUTATIONS: dict[str, Build] = {
         "admin_a", lambda w, r: {"email": w.values["provider_email"], "role": "AGENT"}, foreign=()
     ),
     "updateDispatchSettings": Build("admin_a", lambda w, r: {"proposalsRequired": 2}, foreign=()),
+    "changeStaffRole": Build(
+        "admin_a", lambda w, r: {"email": w.values["agent_email"], "role": "ADMIN"}, foreign=()
+    ),
+    "removeStaffMember": Build(
+        "admin_a", lambda w, r: {"email": w.values["agent_email"]}, foreign=()
+    ),
+    "updateProviderCompany": Build("provider_a", lambda w, r: {"name": "P1 renamed"}, foreign=()),
+    "inviteColleague": Build(
+        "provider_a", lambda w, r: {"email": "colleague@example.com"}, foreign=()
+    ),
+    # The matrix checks who may call it; joining with a real link: tests/test_company.py.
+    "acceptColleagueInvitation": Build(
+        "provider_a", lambda w, r: {"token": "unknown"}, foreign=(), state_codes=_s("NOT_FOUND")
+    ),
     "updateMarketplaceSettings": Build(
         "admin_a", lambda w, r: {"defaultCommissionRate": "10"}, foreign=()
     ),

@@ -23,6 +23,7 @@ from resolvers.dispatch.core import run_job  # isort: skip
 from resolvers import application, invitation  # isort: skip
 from resolvers import invoice  # isort: skip
 from resolvers import terms  # isort: skip
+from resolvers import company  # isort: skip
 from resolvers.webhook import fanout as webhook_fanout  # isort: skip
 from resolvers.webhook import sender as webhook_sender  # isort: skip
 from resolvers.webhook import sweep as webhook_sweep  # isort: skip
@@ -129,3 +130,8 @@ async def notify_terms_published(version_id: int) -> None:
 @actor(max_retries=10)
 async def notify_terms_overdue(membership_id: int, number: int) -> None:
     await terms.notify_terms_overdue(membership_id, number)
+
+
+@actor(max_retries=10)
+async def send_colleague_invitation(invitation_id: int) -> None:
+    await company.send_colleague_invitation(invitation_id)

@@ -163,6 +163,7 @@ async def seed() -> World:
         "invitation_token": token_of(invitation),
         "refresh_token": refresh.refresh_token,
         "provider_email": p1.email,
+        "agent_email": agent_a.email,
         "starts_at": (clock.now() + timedelta(days=5)).isoformat(),
         "ends_at": (clock.now() + timedelta(days=5, hours=2)).isoformat(),
         "price": str(Decimal("90.00")),
