@@ -84,6 +84,7 @@ QUERY: dict[str, frozenset[Principal]] = {
     "webhookDeliveries": ADMIN,
     "myCompany": frozenset({P.PROVIDER_USER}),
     "staffMembers": STAFF,
+    "publicApplication": EVERYONE,
 }
 
 MUTATION: dict[str, frozenset[Principal]] = {
@@ -153,6 +154,7 @@ MUTATION: dict[str, frozenset[Principal]] = {
     "acceptColleagueInvitation": USERS,
     "changeStaffRole": ADMIN,
     "removeStaffMember": ADMIN,
+    "applyToMarketplace": USERS,
 }
 
 SUBSCRIPTION: dict[str, frozenset[Principal]] = {

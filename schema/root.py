@@ -21,6 +21,7 @@ from schema import (
     invitation,
     lifecycle,
     marketplace,
+    public_application,
     terms,
     zone,
 )
@@ -73,6 +74,7 @@ Query = merge_types(
         intervention.InterventionQuery,
         webhook.WebhookQuery,
         company.CompanyQuery,
+        public_application.PublicApplicationQuery,
     ),
 )
 Mutation = merge_types(
@@ -98,6 +100,7 @@ Mutation = merge_types(
         intervention.InterventionMutation,
         webhook.WebhookMutation,
         company.CompanyMutation,
+        public_application.PublicApplicationMutation,
     ),
 )
 Subscription = merge_types(

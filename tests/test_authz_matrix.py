@@ -136,6 +136,7 @@ QUERY_ARGS: dict[str, Callable[[World, Ref], dict[str, Any]]] = {
     "node": lambda w, r: {"id": r("membership_1")},
     "nodes": lambda w, r: {"ids": [r("membership_1"), r("request")]},
     "invitation": lambda w, r: {"token": w.values["invitation_token"]},
+    "publicApplication": lambda w, r: {"token": w.values["public_token"]},
     "membershipDocuments": lambda w, r: {"membershipId": r("membership_1")},
     "consentHistory": lambda w, r: {"membershipId": r("membership_1")},
     "marketingConsent": lambda w, r: {"membershipId": r("membership_1")},
@@ -223,6 +224,12 @@ MUTATIONS: dict[str, Build] = {
     # The matrix checks who may call it; joining with a real link: tests/test_company.py.
     "acceptColleagueInvitation": Build(
         "provider_a", lambda w, r: {"token": "unknown"}, foreign=(), state_codes=_s("NOT_FOUND")
+    ),
+    "applyToMarketplace": Build(
+        "provider_a",
+        lambda w, r: {"token": w.values["public_token"]},
+        foreign=(),
+        state_codes=_s("ALREADY_MEMBER"),  # P1 is a provider of A already
     ),
     "updateMarketplaceSettings": Build(
         "admin_a", lambda w, r: {"defaultCommissionRate": "10"}, foreign=()
