@@ -16,6 +16,7 @@ from service.demo import dispatch as demo_dispatch
 from service.demo import document as demo_document
 from service.demo import membership as demo_membership
 from service.demo import messaging as demo_messaging
+from service.demo import operations as demo_operations
 from service.demo import webhook as demo_webhook
 
 DEMO_PASSWORD = "demo-password"
@@ -27,6 +28,7 @@ DOMAINS = [
     demo_dispatch,
     demo_messaging,
     demo_webhook,
+    demo_operations,
 ]
 
 
