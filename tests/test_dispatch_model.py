@@ -121,6 +121,8 @@ _MAIL_KINDS = (
     ("One more provider", "late"),
     ("You were chosen", "chosen"),
     ("Another provider was chosen", "not_chosen"),
+    ("A provider left your proposal", "withdrawn"),
+    ("Your provider is unavailable", "unavailable"),
 )
 
 
@@ -790,6 +792,10 @@ class DispatchMachine(RuleBasedStateMachine):
             return (name, ids["request"][kwargs["request_id"]])
         if name == "notify_membership_change":
             return (name, ids["audit"][kwargs["audit_id"]])
+        if name == "notify_proposal_withdrawn":
+            return (name, *ids["dispatch"][kwargs["dispatch_id"]])
+        if name == "notify_chosen_provider_unavailable":
+            return (name, ids["request"][kwargs["request_id"]])
         return (name, tuple(sorted(kwargs.items())))
 
     def _read_mails(self) -> None:

@@ -19,6 +19,7 @@ from schema.base import encode_id
 from tests.factories.account import actor_of, make_staff
 from tests.factories.dispatch import POSTAL_CODE, World, make_world
 from tests.support.graphql import ok
+from tests.support.live import open_feed
 
 MATCHING = """
 query($service: ID!, $address: AddressInput!) {
@@ -164,3 +165,22 @@ async def test_a_late_mail_redelivered_after_the_provider_accepted_is_not_sent(m
 
     assert mailbox.to(late.email) == []
     assert (await _asked(await world.request())) >= {late.membership.id}
+
+
+LIVE = "subscription { membershipUpdated { membership { id mustAcceptTerms } } }"
+
+
+async def test_a_provider_sees_new_terms_and_the_end_of_their_grace_period_live():
+    world, _ = await _world_with_terms(grace_days=1)
+    late = world.providers[0]
+    feed = await open_feed(LIVE, "membershipUpdated", late.actor)
+    admin = await actor_of(await make_staff(world.marketplace), world.marketplace)
+
+    await publish_terms_of_use(admin, text="Version 3")
+    clock.advance(timedelta(days=1, minutes=1))
+    await sweep_terms_grace_periods()
+
+    items = await feed.wait(2)
+    mine = {"id": str(encode_id("Membership", late.membership.id)), "mustAcceptTerms": True}
+    assert [i["membership"] for i in items] == [mine, mine]
+    await feed.close()

@@ -135,3 +135,15 @@ async def notify_terms_overdue(membership_id: int, number: int) -> None:
 @actor(max_retries=10)
 async def send_colleague_invitation(invitation_id: int) -> None:
     await company.send_colleague_invitation(invitation_id)
+
+
+@actor(max_retries=10)
+async def notify_proposal_withdrawn(dispatch_id: int, key: int, job_id: int | None = None) -> None:
+    await run_job(job_id, dispatch_notice.notify_proposal_withdrawn(dispatch_id, key))
+
+
+@actor(max_retries=10)
+async def notify_chosen_provider_unavailable(
+    request_id: int, key: int, job_id: int | None = None
+) -> None:
+    await run_job(job_id, dispatch_notice.notify_chosen_provider_unavailable(request_id, key))

@@ -197,6 +197,54 @@ async def notify_selection(request_id: int) -> int:
     return await _tell_each(dispatches, lambda d: f"selection:{d.id}", compose)
 
 
+async def notify_proposal_withdrawn(dispatch_id: int, key: int) -> bool:
+    """Tell the client that a provider of its proposal is no longer available (once per
+    withdrawal, ``key``)."""
+    dispatch = await Dispatch.get_or_none(id=dispatch_id).select_related(
+        "request", "membership__company"
+    )
+    if dispatch is None:
+        return False
+    request = dispatch.request
+    client = await Client.get(id=request.client_id)
+    subject, body = proposal_withdrawn_mail(
+        dispatch.membership.company.name, await _describe(request)
+    )
+    return await _once(f"proposal-withdrawn:{key}", to=[client.email], subject=subject, body=body)
+
+
+def proposal_withdrawn_mail(company: str, what: str) -> tuple[str, str]:
+    return (
+        f"A provider left your proposal: {what}",
+        f"{company} is no longer available for your request ({what}).\n\n"
+        "Choose another provider of the proposal in the app, or wait for new answers.\n",
+    )
+
+
+async def notify_chosen_provider_unavailable(request_id: int, key: int) -> bool:
+    """Tell the client that the provider it chose can no longer schedule the visit (once per
+    event, ``key``); the marketplace's staff follow it live."""
+    request = await ServiceRequest.get_or_none(id=request_id).select_related(
+        "selected_membership__company"
+    )
+    if request is None or request.selected_membership is None:
+        return False
+    client = await Client.get(id=request.client_id)
+    subject, body = chosen_provider_unavailable_mail(
+        request.selected_membership.company.name, await _describe(request)
+    )
+    return await _once(f"chosen-unavailable:{key}", to=[client.email], subject=subject, body=body)
+
+
+def chosen_provider_unavailable_mail(company: str, what: str) -> tuple[str, str]:
+    return (
+        f"Your provider is unavailable: {what}",
+        f"{company}, the provider you chose for your request ({what}), is currently not "
+        "available to schedule the visit.\n\nThe marketplace's team has been told and "
+        "will contact you.\n",
+    )
+
+
 async def _entry_line(dispatch: Dispatch) -> str:
     company = dispatch.membership.company
     services = cast(
