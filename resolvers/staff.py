@@ -1,7 +1,8 @@
 """A marketplace's staff: who holds a role, changing it, removing it.
 
 Access follows the rows at once: every request builds its actor from the staff roles stored
-(``resolvers.authentication``), so a removed member's next request acts without the role. Its
+(``resolvers.authentication``), so a removed member's next request acts without the role, and
+its open subscriptions stop delivering (``still_staff``, checked per event). Its
 sessions stay valid for its other roles (a person may be provider or client elsewhere). API
 keys and webhook endpoints it created belong to the marketplace and keep working: an ADMIN
 revokes them if they should not.
@@ -18,6 +19,15 @@ from resolvers.events import record_event, staff_audience
 from resolvers.marketplace import MarketplaceErrorCode
 
 STAFF_UPDATED = "staff.updated"
+
+
+async def still_staff(actor: Actor) -> bool:
+    """Whether a staff actor built earlier (an open subscription's) still holds its role."""
+    if actor.staff_role is None or actor.user_id is None:
+        return True
+    return await StaffMember.exists(
+        user_id=actor.user_id, marketplace_id=actor.marketplace_id, role=actor.staff_role
+    )
 
 
 async def list_staff(actor: Actor) -> list[StaffMember]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from models.account import ApiScope, StaffMember, StaffRole
@@ -9,8 +11,11 @@ from presta.security import make_access_token
 from resolvers.account import create_api_key
 from resolvers.authentication import authenticate
 from resolvers.errors import AuthError
+from resolvers.lifecycle import suspend_provider
 from tests.factories.account import actor_of, make_marketplace, make_staff, make_user
+from tests.factories.membership import make_membership
 from tests.support.graphql import execute, ok
+from tests.support.live import open_feed
 
 CHANGE = """mutation($input: ChangeStaffRoleInput!) { changeStaffRole(input: $input) {
   userErrors { field code } staffMember { email role } } }"""
@@ -110,3 +115,27 @@ async def test_staff_of_another_marketplace_is_not_found_and_agents_may_not_mana
         actor=await actor_of(agent_user, marketplace),
     )
     assert denied.codes == ["FORBIDDEN"]
+
+
+LIVE = "subscription { membershipUpdated { membership { id status } } }"
+
+
+async def test_a_removed_member_s_open_subscription_stops_delivering():
+    marketplace = await make_marketplace()
+    admin = await actor_of(await make_staff(marketplace), marketplace)
+    leaving = await make_staff(marketplace, StaffRole.AGENT)
+    staying_feed = await open_feed(LIVE, "membershipUpdated", admin)
+    leaving_feed = await open_feed(LIVE, "membershipUpdated", await actor_of(leaving, marketplace))
+    first, second = await make_membership(marketplace), await make_membership(marketplace)
+
+    await suspend_provider(admin, membership_id=first.id)
+    await leaving_feed.wait(1)
+    await ok(REMOVE, {"input": {"email": leaving.email}}, actor=admin)
+    await asyncio.sleep(1.1)  # past the second a role check is kept
+    await suspend_provider(admin, membership_id=second.id)
+
+    await staying_feed.wait(2)
+    await asyncio.sleep(0.3)
+    assert len(leaving_feed.items) == 1
+    await staying_feed.close()
+    await leaving_feed.close()
