@@ -309,20 +309,6 @@ async def terms_overdue_from(marketplace_id: int, *, now: datetime | None = None
     return latest.number if latest is not None else 0
 
 
-async def terms_accept_by(marketplace_id: int, accepted: int | None) -> datetime | None:
-    """When a provider that accepted version ``accepted`` stops receiving new requests unless
-    it accepts the current one (None: it is up to date)."""
-    first_missed = (
-        await TermsVersion.filter(marketplace_id=marketplace_id, number__gt=accepted or 0)
-        .order_by("number")
-        .first()
-    )
-    if first_missed is None:
-        return None
-    marketplace = await Marketplace.get(id=marketplace_id)
-    return first_missed.published_at + timedelta(days=marketplace.terms_grace_days)
-
-
 async def sweep_terms_grace_periods() -> int:
     """Job (periodic): tell each accepted provider once, by e-mail and live, that its grace
     period for the current terms is over and it receives no new requests until it accepts
