@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from models.dispatch import DispatchStatus, RequestStatus, ServiceRequest
 from models.events import Event
+from models.membership import MembershipStatus
 from presta import clock, jobs
 from resolvers.dispatch.proposal import Answer, accept_proposal, respond_to_service_request
 from resolvers.intervention import schedule_intervention
 from resolvers.lifecycle import reinstate_provider, suspend_provider
+from schema.base import encode_id
 from tests.factories.dispatch import Provider, make_world
+from tests.support.graphql import ok
 
 INTERESTED = Answer(DispatchStatus.INTERESTED)
 
@@ -122,3 +126,40 @@ async def test_a_chosen_provider_with_its_visit_scheduled_is_not_reported_unavai
     await suspend_provider(world.staff, membership_id=chosen.membership.id, reason="Audit")
 
     assert (await _last_change(request_id)).id == before
+
+
+ACCEPT = """mutation($input: AcceptProposalInput!) { acceptProposal(input: $input) {
+  userErrors { field code } serviceRequest { status } } }"""
+
+
+async def test_accept_proposal_answers_a_stopped_provider_with_a_typed_error():
+    world = await make_world(providers=2, proposals_required=2)
+    request_id = await world.request()
+    suspended, changed_elsewhere = world.providers
+    await _interested(suspended, request_id)
+    await _interested(changed_elsewhere, request_id)
+    await suspend_provider(world.staff, membership_id=suspended.membership.id, reason="Late")
+    # Changed under the use cases (another process, an import): the choice still checks.
+    changed_elsewhere.membership.status = MembershipStatus.DEACTIVATED
+    await changed_elsewhere.membership.save(update_fields=["status"])
+
+    def choose(provider: Provider) -> dict[str, Any]:
+        return {
+            "input": {
+                "requestId": str(encode_id("ServiceRequest", request_id)),
+                "providerId": str(encode_id("Membership", provider.membership.id)),
+            }
+        }
+
+    withdrawn = await ok(ACCEPT, choose(suspended), actor=world.client)
+    unavailable = await ok(ACCEPT, choose(changed_elsewhere), actor=world.client)
+
+    assert withdrawn["acceptProposal"] == {
+        "userErrors": [{"field": "providerId", "code": "NOT_IN_PROPOSAL"}],
+        "serviceRequest": None,
+    }
+    assert unavailable["acceptProposal"] == {
+        "userErrors": [{"field": "providerId", "code": "PROVIDER_UNAVAILABLE"}],
+        "serviceRequest": None,
+    }
+    assert (await ServiceRequest.get(id=request_id)).status is RequestStatus.PROPOSAL_SENT
