@@ -27,7 +27,7 @@ from models.intervention import Intervention
 from models.invitation import Invitation
 from models.job import JobOutbox
 from models.marketplace import Marketplace
-from models.membership import Membership, MembershipAudit, ProviderCompany
+from models.membership import ColleagueInvitation, Membership, MembershipAudit, ProviderCompany
 from models.messaging import Conversation, Message, MessageAttachment, Participant
 from models.notification import Notification, NotificationPreference
 from models.terms import TermsAcceptance, TermsVersion
@@ -44,6 +44,7 @@ __models__ = [
     ProviderCompany,
     Membership,
     MembershipAudit,
+    ColleagueInvitation,
     Invitation,
     CommissionRate,
     Event,

@@ -21,6 +21,11 @@ class Marketplace(Model):
         max_digits=5, decimal_places=2, default=Decimal("15.00")
     )
     direct_messages_allowed = fields.BooleanField(default=True)
+    # Days a provider may keep receiving requests after new terms are published, unaccepted.
+    terms_grace_days = fields.IntField(default=30)
+    public_applications_enabled = fields.BooleanField(default=False)
+    # The token of the public application link; a new one retires the old link.
+    public_application_token = fields.CharField(max_length=64, null=True, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

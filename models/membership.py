@@ -50,6 +50,8 @@ class Membership(Model):
     company_id: int
     status = fields.CharEnumField(MembershipStatus, max_length=16, db_index=True)
     terms_version_accepted = fields.IntField(null=True)
+    # The terms version whose grace period's end the provider was told about (once each).
+    terms_overdue_notified = fields.IntField(null=True)
     applied_at = fields.DatetimeField(null=True)
     decided_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -79,3 +81,34 @@ class MembershipAudit(Model):
 
     class Meta:
         table = "membership_audit"
+
+
+class ColleagueInvitation(Model):
+    """A provider user invites a colleague to the company account; single use, expires."""
+
+    id = fields.BigIntField(primary_key=True)
+    company: fields.ForeignKeyRelation[ProviderCompany] = fields.ForeignKeyField(
+        "models.ProviderCompany", related_name="colleague_invitations", on_delete=fields.CASCADE
+    )
+    company_id: int
+    email = fields.CharField(max_length=254)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    # Random per invitation: the token is an HMAC of it, so the mail job can rebuild the link.
+    token_nonce = fields.CharField(max_length=64)
+    invited_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="colleague_invitations", null=True, on_delete=fields.SET_NULL
+    )
+    invited_by_id: int | None
+    expires_at = fields.DatetimeField()
+    accepted_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User",
+        related_name="accepted_colleague_invitations",
+        null=True,
+        on_delete=fields.SET_NULL,
+    )
+    accepted_by_id: int | None
+    accepted_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "colleague_invitation"

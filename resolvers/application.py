@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 from tortoise.exceptions import IntegrityError
 
 from models.account import User
@@ -15,9 +12,11 @@ from presta.i18n import Text, _
 from presta.mail import Letter, Link, Paragraph, send_letter
 from presta.security import sha256_hex
 from presta.settings import settings
-from presta.tx import atomic
-from resolvers.account import company_recipients, normalize_email
+from presta.tx import AfterCommit, atomic
+from resolvers.account import company_recipients
 from resolvers.actor import Actor
+from resolvers.company import CompanyData as CompanyData
+from resolvers.company import clean_company
 from resolvers.document import missing_required_documents
 from resolvers.errors import UserError, UserErrors, not_found
 from resolvers.invitation import ENDED, InvitationErrorCode, check_usable
@@ -25,38 +24,14 @@ from resolvers.lifecycle import clean_reason, lock_membership, record_membership
 from resolvers.membership import MembershipErrorCode, must_accept_terms
 
 S = MembershipStatus
-_SIRET = re.compile(r"^\d{14}$")
 
 
-@dataclass(frozen=True, slots=True)
-class CompanyData:
-    name: str
-    siret: str = ""
-    email: str = ""
-    phone: str = ""
-    listed_in_directory: bool = False
-
-
-def _clean_company(data: CompanyData) -> CompanyData:
-    errors: list[UserError] = []
-    name = data.name.strip()
-    if not 1 <= len(name) <= 200:
-        errors.append(_invalid(_("The company name is 1 to 200 characters."), "company.name"))
-    siret = re.sub(r"\s", "", data.siret)
-    if siret and not _SIRET.match(siret):
-        errors.append(_invalid(_("A SIRET number has 14 digits."), "company.siret"))
-    email = ""
-    if data.email.strip():
-        try:
-            email = normalize_email(data.email, field="company.email")
-        except UserError as exc:
-            errors.append(_invalid(exc.text, "company.email"))
-    phone = data.phone.strip()
-    if len(phone) > 32:
-        errors.append(_invalid(_("The phone number is at most 32 characters."), "company.phone"))
-    if errors:
-        raise UserErrors(errors)
-    return CompanyData(name, siret, email, phone, data.listed_in_directory)
+def clean_applicant_company(data: CompanyData) -> CompanyData:
+    try:
+        return clean_company(data)
+    except UserErrors as exc:
+        # The invitation's own codes: its payload reports INVALID for any field of the company.
+        raise UserErrors(_invalid(e.message, e.field or "company") for e in exc.errors) from None
 
 
 def _already_member(field: str) -> UserError:
@@ -100,64 +75,23 @@ async def accept_invitation(
 ) -> Membership:
     """A provider user uses a pending invitation once: its company becomes INVITED here."""
     user_id = actor.require_user()
-    cleaned = _clean_company(company) if company is not None else None
+    cleaned = clean_applicant_company(company) if company is not None else None
     async with atomic() as tx:
         invitation, field = await _lock_invitation(actor, token, invitation_id)
         user = await User.filter(id=user_id).select_for_update().get()
-        company_id = user.provider_company_id
-        if invitation.company_id is not None and invitation.company_id != company_id:
+        if invitation.company_id is not None and invitation.company_id != user.provider_company_id:
             raise UserError(
                 InvitationErrorCode.INVALID,
                 _("This invitation is for another company: log in with one of its accounts."),
                 field=field,
             )
-        if company_id is None:
-            if cleaned is None:
-                raise UserError(
-                    InvitationErrorCode.COMPANY_REQUIRED,
-                    _("Describe your company to join."),
-                    field="company",
-                )
-            created = await ProviderCompany.create(
-                name=cleaned.name,
-                siret=cleaned.siret,
-                email=cleaned.email,
-                phone=cleaned.phone,
-                listed_in_directory=cleaned.listed_in_directory,
-            )
-            company_id = created.id
-            user.provider_company_id = company_id
-            await user.save(update_fields=["provider_company_id"])
-        marketplace_id: int = invitation.marketplace_id
-        membership = (
-            await Membership.filter(marketplace_id=marketplace_id, company_id=company_id)
-            .select_for_update()
-            .first()
-        )
-        before: MembershipStatus | None = None
-        if membership is None:
-            try:
-                membership = await Membership.create(
-                    marketplace_id=marketplace_id, company_id=company_id, status=S.INVITED
-                )
-            except IntegrityError:
-                # Another invitation of the same company was accepted at the same moment.
-                raise _already_member(field) from None
-        elif membership.status in ENDED:
-            before = membership.status
-            membership.status = S.INVITED
-            membership.applied_at = membership.decided_at = None
-            await membership.save(
-                update_fields=["status", "applied_at", "decided_at", "updated_at"]
-            )
-        else:
-            raise _already_member(field)
-        await MembershipAudit.create(
-            membership=membership,
-            actor_id=user_id,
-            from_status=before,
-            to_status=S.INVITED,
+        membership = await join_marketplace(
+            tx,
+            user,
+            invitation.marketplace_id,
+            cleaned,
             reason="Invitation accepted.",
+            field=field,
         )
         invitation.status = InvitationStatus.ACCEPTED
         invitation.accepted_at = clock.now()
@@ -166,8 +100,69 @@ async def accept_invitation(
         await invitation.save(
             update_fields=["status", "accepted_at", "accepted_by_id", "membership_id"]
         )
-        await record_membership_event(tx, membership)
     return await Membership.get(id=membership.id).select_related("company", "marketplace")
+
+
+async def join_marketplace(
+    tx: AfterCommit,
+    user: User,
+    marketplace_id: int,
+    company: CompanyData | None,
+    *,
+    reason: str,
+    field: str,
+) -> Membership:
+    """The user's company (created from ``company`` if it has none) becomes INVITED in the
+    marketplace, ready to apply; a relationship that ended (refused, deleted) starts again.
+    The caller holds the user's row lock."""
+    company_id = user.provider_company_id
+    if company_id is None:
+        if company is None:
+            raise UserError(
+                InvitationErrorCode.COMPANY_REQUIRED,
+                "Describe your company to join.",
+                field="company",
+            )
+        created = await ProviderCompany.create(
+            name=company.name,
+            siret=company.siret,
+            email=company.email,
+            phone=company.phone,
+            listed_in_directory=company.listed_in_directory,
+        )
+        company_id = created.id
+        user.provider_company_id = company_id
+        await user.save(update_fields=["provider_company_id"])
+    membership = (
+        await Membership.filter(marketplace_id=marketplace_id, company_id=company_id)
+        .select_for_update()
+        .first()
+    )
+    before: MembershipStatus | None = None
+    if membership is None:
+        try:
+            membership = await Membership.create(
+                marketplace_id=marketplace_id, company_id=company_id, status=S.INVITED
+            )
+        except IntegrityError:
+            # Another invitation of the same company was accepted at the same moment.
+            raise _already_member(field) from None
+    elif membership.status in ENDED:
+        before = membership.status
+        membership.status = S.INVITED
+        membership.applied_at = membership.decided_at = None
+        await membership.save(update_fields=["status", "applied_at", "decided_at", "updated_at"])
+    else:
+        raise _already_member(field)
+    await MembershipAudit.create(
+        membership=membership,
+        actor_id=user.id,
+        from_status=before,
+        to_status=S.INVITED,
+        reason=reason,
+    )
+    await record_membership_event(tx, membership)
+    return membership
 
 
 async def submit_application(actor: Actor, *, membership_id: int) -> Membership:

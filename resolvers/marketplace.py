@@ -5,17 +5,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 from models.account import StaffMember, StaffRole, User
 from models.marketplace import Marketplace
 from presta import clock, db
 from presta.i18n import _
-from presta.security import hash_password
+from presta.security import hash_password, random_token
+from presta.settings import settings
 from presta.tx import atomic
 from resolvers.account import _check_password, normalize_email
 from resolvers.actor import Actor
 from resolvers.errors import UserError, UserErrors, not_found
+from resolvers.events import record_event, staff_audience
 from resolvers.pagination import Page, keyset_page
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -28,6 +31,7 @@ class MarketplaceErrorCode(StrEnum):
     INVALID_EMAIL = "INVALID_EMAIL"
     WEAK_PASSWORD = "WEAK_PASSWORD"
     OUT_OF_RANGE = "OUT_OF_RANGE"
+    LAST_ADMIN = "LAST_ADMIN"
 
 
 async def create_marketplace(
@@ -118,10 +122,25 @@ async def add_staff_member(actor: Actor, *, email: str, role: StaffRole) -> Staf
         user = await User.get_or_none(email=normalized)
         if user is None:
             raise not_found(_("Account"), field="email")
+        # Role changes queue on the marketplace row (see resolvers.staff).
+        await Marketplace.filter(id=marketplace_id).select_for_update().get()
         member, created = await StaffMember.get_or_create(
             user=user, marketplace_id=marketplace_id, defaults={"role": role}
         )
         if not created and member.role is not role:
+            if (
+                member.role is StaffRole.ADMIN
+                and not await StaffMember.filter(
+                    marketplace_id=marketplace_id, role=StaffRole.ADMIN
+                )
+                .exclude(id=member.id)
+                .exists()
+            ):
+                raise UserError(
+                    MarketplaceErrorCode.LAST_ADMIN,
+                    "A marketplace keeps at least one ADMIN: make someone else ADMIN first.",
+                    field="role",
+                )
             member.role = role
             await member.save(update_fields=["role"])
     return member
@@ -179,6 +198,7 @@ _DISPATCH_RANGES = (
     ("proposalsRequired", "proposals_required", 1, 50),
     ("daysBeforeSending", "days_before_sending", 0, 90),
     ("daysBeforeReminder", "days_before_reminder", 1, 90),
+    ("maxReminderRounds", "max_reminder_rounds", 0, 20),
 )
 
 
@@ -189,6 +209,7 @@ async def update_dispatch_settings(
     proposals_required: int | None = None,
     days_before_sending: int | None = None,
     days_before_reminder: int | None = None,
+    max_reminder_rounds: int | None = None,
 ) -> Marketplace:
     """ADMIN staff change the assignment mode and timers; any value out of range changes nothing."""
     marketplace_id = actor.require_staff(admin=True)
@@ -196,6 +217,7 @@ async def update_dispatch_settings(
         "proposals_required": proposals_required,
         "days_before_sending": days_before_sending,
         "days_before_reminder": days_before_reminder,
+        "max_reminder_rounds": max_reminder_rounds,
     }
     errors = [
         UserError(
@@ -219,3 +241,90 @@ async def update_dispatch_settings(
         if changed:
             await marketplace.save(update_fields=changed)
     return marketplace
+
+
+MAX_TERMS_GRACE_DAYS = 365
+MARKETPLACE_UPDATED = "marketplace.updated"
+
+
+def public_application_link(marketplace: Marketplace) -> str | None:
+    """The link through which providers apply uninvited, while public applications are on."""
+    token = marketplace.public_application_token
+    if not marketplace.public_applications_enabled or token is None:
+        return None
+    return f"{settings().public_url}/apply?marketplace={token}"
+
+
+async def update_marketplace_settings(
+    actor: Actor,
+    *,
+    default_commission_rate: Decimal | None = None,
+    terms_grace_days: int | None = None,
+    public_applications_enabled: bool | None = None,
+    new_public_application_link: bool = False,
+) -> Marketplace:
+    """ADMIN staff change the default commission, the grace period of new terms and whether
+    providers may apply uninvited; any value out of range changes nothing."""
+    marketplace_id = actor.require_staff(admin=True)
+    errors: list[UserError] = []
+    rate = None
+    if default_commission_rate is not None:
+        rate = _rate(default_commission_rate)
+        if rate is None:
+            errors.append(
+                UserError(
+                    MarketplaceErrorCode.OUT_OF_RANGE,
+                    "defaultCommissionRate must be between 0 and 100 (percent).",
+                    field="defaultCommissionRate",
+                )
+            )
+    if terms_grace_days is not None and not 0 <= terms_grace_days <= MAX_TERMS_GRACE_DAYS:
+        errors.append(
+            UserError(
+                MarketplaceErrorCode.OUT_OF_RANGE,
+                f"termsGracePeriodDays must be between 0 and {MAX_TERMS_GRACE_DAYS}.",
+                field="termsGracePeriodDays",
+            )
+        )
+    if errors:
+        raise UserErrors(errors)
+    async with atomic() as tx:
+        marketplace = await Marketplace.filter(id=marketplace_id).select_for_update().get()
+        changed: list[str] = []
+        if rate is not None:
+            marketplace.default_commission_rate = rate
+            changed.append("default_commission_rate")
+        if terms_grace_days is not None:
+            marketplace.terms_grace_days = terms_grace_days
+            changed.append("terms_grace_days")
+        if public_applications_enabled is not None:
+            marketplace.public_applications_enabled = public_applications_enabled
+            changed.append("public_applications_enabled")
+        if marketplace.public_applications_enabled and (
+            new_public_application_link or marketplace.public_application_token is None
+        ):
+            # A new token retires the old link: staff do so when it leaked where it should not.
+            marketplace.public_application_token = random_token(24)
+            changed.append("public_application_token")
+        if changed:
+            await marketplace.save(update_fields=changed)
+            await record_event(
+                tx,
+                topic=MARKETPLACE_UPDATED,
+                marketplace_id=marketplace_id,
+                object_type="Marketplace",
+                object_id=marketplace_id,
+                audience=[staff_audience(marketplace_id)],
+                payload={"changed": sorted(changed)},
+            )
+    return marketplace
+
+
+def _rate(value: Decimal) -> Decimal | None:
+    try:
+        quantized = value.quantize(Decimal("0.01"))
+    except InvalidOperation:
+        return None
+    if not value.is_finite() or not Decimal(0) <= quantized <= Decimal(100):
+        return None
+    return quantized

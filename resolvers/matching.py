@@ -13,7 +13,7 @@ circle zones hold it too.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -35,6 +35,7 @@ from presta.i18n import Text, _
 from presta.settings import settings
 from resolvers.actor import Actor
 from resolvers.errors import CommonCode, UserError, not_found
+from resolvers.terms import terms_overdue_from
 
 _DISTANCE = f"""2 * {EARTH_RADIUS_KM} * asin(sqrt(
     power(sin(radians(z.latitude - :lat) / 2), 2)
@@ -74,6 +75,12 @@ _DOCUMENTS_VALID = """NOT EXISTS (
         SELECT 1 FROM document_review rv
         WHERE rv.document_id = d.id AND rv.marketplace_id = :mp AND rv.status = 'REJECTED')))"""
 
+# New terms of use not accepted past the marketplace's grace period: no new requests.
+_TERMS_IN_FORCE = """NOT EXISTS (
+  SELECT 1 FROM terms_version tv JOIN marketplace mk ON mk.id = tv.marketplace_id
+  WHERE tv.marketplace_id = :mp AND tv.number > COALESCE(m.terms_version_accepted, 0)
+    AND tv.published_at + make_interval(days => mk.terms_grace_days) <= :now)"""
+
 _MATCH = f"""
 WITH hit AS ({{hits}}), c AS ({_CANDIDATES})
 SELECT c.id FROM c
@@ -81,7 +88,8 @@ WHERE (SELECT 1 FROM membership m
        WHERE m.id = c.id AND m.marketplace_id = :mp
          AND m.status = '{MembershipStatus.ACCEPTED.value}'
          AND {_SERVICE_ACCEPTED}
-         AND {_DOCUMENTS_VALID}) = 1
+         AND {_DOCUMENTS_VALID}
+         AND {_TERMS_IN_FORCE}) = 1
 ORDER BY c.id"""
 
 _ZONE_ONLY = f"""
@@ -100,7 +108,8 @@ async def matching_membership_ids(
     on: date | None = None,
 ) -> list[int]:
     """Memberships that match: ACCEPTED, service ACCEPTED and live, address in the effective
-    zone, every required company document valid on ``on`` (today by default)."""
+    zone, every required company document valid on ``on`` (today by default), and no terms of
+    use left unaccepted past the grace period."""
     sql, params = match_statement(
         marketplace_id=marketplace_id,
         service_id=service_id,
@@ -108,6 +117,7 @@ async def matching_membership_ids(
         latitude=latitude,
         longitude=longitude,
         on=on or clock.now().date(),
+        now=clock.now(),
     )
     return [row[0] for row in await _fetch(sql, params)]
 
@@ -120,10 +130,16 @@ def match_statement(
     latitude: float | None,
     longitude: float | None,
     on: date,
+    now: datetime | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The matching SQL with ``:named`` parameters (``bind`` numbers them)."""
     sql, params = _address_sql(_MATCH, postal_code, latitude, longitude)
-    return sql, params | {"mp": marketplace_id, "service": service_id, "today": on}
+    return sql, params | {
+        "mp": marketplace_id,
+        "service": service_id,
+        "today": on,
+        "now": now or clock.now(),
+    }
 
 
 async def membership_ids_in_zone(
@@ -203,6 +219,7 @@ class MatchReason(StrEnum):
     DOCUMENT_MISSING = "DOCUMENT_MISSING"
     DOCUMENT_EXPIRED = "DOCUMENT_EXPIRED"
     DOCUMENT_REJECTED = "DOCUMENT_REJECTED"
+    TERMS_NOT_ACCEPTED = "TERMS_NOT_ACCEPTED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +354,7 @@ async def _reasons(
             rejected_only[key] = rejected_only.get(key, True) and was_rejected
             valid = not was_rejected and (expires_on is None or expires_on > today)
             held[key] = held.get(key, False) or valid
+    overdue_from = await terms_overdue_from(service.marketplace_id)
     out: dict[int, list[MatchReason]] = {}
     for m in memberships:
         why: list[MatchReason] = []
@@ -356,5 +374,7 @@ async def _reasons(
             why.append(MatchReason.DOCUMENT_EXPIRED)
         if any(refused):
             why.append(MatchReason.DOCUMENT_REJECTED)
+        if (m.terms_version_accepted or 0) < overdue_from:
+            why.append(MatchReason.TERMS_NOT_ACCEPTED)
         out[m.id] = why
     return out

@@ -85,6 +85,9 @@ QUERY: dict[str, frozenset[Principal]] = {
     "exportClientData": STAFF | {P.CLIENT},
     "webhookEndpoints": ADMIN,
     "webhookDeliveries": ADMIN,
+    "myCompany": frozenset({P.PROVIDER_USER}),
+    "staffMembers": STAFF,
+    "publicApplication": EVERYONE,
 }
 
 MUTATION: dict[str, frozenset[Principal]] = {
@@ -104,6 +107,7 @@ MUTATION: dict[str, frozenset[Principal]] = {
     "createMarketplace": frozenset({P.PLATFORM_ADMIN}),
     "addStaffMember": ADMIN,
     "updateDispatchSettings": ADMIN,
+    "updateMarketplaceSettings": ADMIN,
     "suspendProvider": STAFF_WRITERS,
     "reinstateProvider": STAFF_WRITERS,
     "deactivateProvider": STAFF_WRITERS,
@@ -156,6 +160,12 @@ MUTATION: dict[str, frozenset[Principal]] = {
     "disableWebhookEndpoint": ADMIN,
     "deleteWebhookEndpoint": ADMIN,
     "redeliverWebhook": ADMIN,
+    "updateProviderCompany": frozenset({P.PROVIDER_USER}),
+    "inviteColleague": frozenset({P.PROVIDER_USER}),
+    "acceptColleagueInvitation": USERS,
+    "changeStaffRole": ADMIN,
+    "removeStaffMember": ADMIN,
+    "applyToMarketplace": USERS,
 }
 
 SUBSCRIPTION: dict[str, frozenset[Principal]] = {

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from tortoise.expressions import Q
+
+from models.account import User
 from models.document import Document, DocumentKind
 from models.marketplace import Marketplace
 from models.membership import Membership, MembershipStatus
@@ -12,8 +16,10 @@ from models.terms import TermsAcceptance, TermsVersion
 from presta import clock
 from presta.db import padded
 from presta.i18n import _
+from presta.mail import send_mail
+from presta.settings import settings
 from presta.statements import select
-from presta.tx import atomic
+from presta.tx import AfterCommit, atomic
 from resolvers.actor import Actor
 from resolvers.document_upload import (
     UploadedFile,
@@ -28,6 +34,16 @@ from resolvers.events import record_event, staff_audience
 MAX_TERMS_TEXT = 200_000
 TERMS_PUBLISHED = "terms.published"
 TERMS_ACCEPTED = "terms.accepted"
+# Topic shared with resolvers.lifecycle (which this module may not import: it imports us).
+MEMBERSHIP_UPDATED = "membership.updated"
+# Relationships still open: told of new terms (ended ones are not).
+_TOLD = (
+    MembershipStatus.INVITED,
+    MembershipStatus.APPLIED,
+    MembershipStatus.ACCEPTED,
+    MembershipStatus.SUSPENDED,
+    MembershipStatus.DEACTIVATED,
+)
 
 
 class TermsErrorCode(StrEnum):
@@ -113,6 +129,7 @@ async def _publish(
             audience=[staff_audience(marketplace_id)] + [f"membership:{m}" for m in members],
             payload={"number": number},
         )
+        tx.enqueue("notify_terms_published", version_id=version.id)
     return version
 
 
@@ -278,3 +295,143 @@ async def internal_documents_of(marketplace_id: int) -> list[Document]:
 async def internal_documents(actor: Actor) -> list[Document]:
     """The marketplace's internal documents, for its staff and providers."""
     return await internal_documents_of(_member_or_staff(actor))
+
+
+# --- the grace period of new terms ---------------------------------------------------------
+
+
+async def terms_overdue_from(marketplace_id: int, *, now: datetime | None = None) -> int:
+    """The highest version whose grace period is over (0: none): a provider that accepted an
+    older one receives no new requests (the rule ``resolvers.matching`` applies in SQL)."""
+    marketplace = await Marketplace.get(id=marketplace_id)
+    ended_before = (now or clock.now()) - timedelta(days=marketplace.terms_grace_days)
+    latest = (
+        await TermsVersion.filter(marketplace_id=marketplace_id, published_at__lte=ended_before)
+        .order_by("-number")
+        .only("number")
+        .first()
+    )
+    return latest.number if latest is not None else 0
+
+
+async def sweep_terms_grace_periods() -> int:
+    """Job (periodic): tell each accepted provider once, by e-mail and live, that its grace
+    period for the current terms is over and it receives no new requests until it accepts
+    them. Returns how many were told; running it again tells nobody twice."""
+    told = 0
+    now = clock.now()
+    for marketplace_id in (
+        await TermsVersion.all().distinct().values_list("marketplace_id", flat=True)
+    ):
+        overdue_from = await terms_overdue_from(int(marketplace_id), now=now)  # type: ignore[call-overload]
+        if overdue_from == 0:
+            continue
+        current = await current_terms(int(marketplace_id))  # type: ignore[call-overload]
+        assert current is not None
+        async with atomic() as tx:
+            overdue = (
+                await Membership.filter(
+                    Q(terms_version_accepted__isnull=True)
+                    | Q(terms_version_accepted__lt=overdue_from),
+                    Q(terms_overdue_notified__isnull=True)
+                    | Q(terms_overdue_notified__lt=current.number),
+                    marketplace_id=marketplace_id,
+                    status=MembershipStatus.ACCEPTED,
+                )
+                .order_by("id")
+                .select_for_update(skip_locked=True)
+            )
+            for membership in overdue:
+                await _tell_overdue(tx, membership, current.number)
+            told += len(overdue)
+    return told
+
+
+async def _tell_overdue(tx: AfterCommit, membership: Membership, number: int) -> None:
+    membership.terms_overdue_notified = number
+    await membership.save(update_fields=["terms_overdue_notified", "updated_at"])
+    await record_event(
+        tx,
+        topic=MEMBERSHIP_UPDATED,
+        marketplace_id=membership.marketplace_id,
+        object_type="Membership",
+        object_id=membership.id,
+        audience=[staff_audience(membership.marketplace_id), f"membership:{membership.id}"],
+        payload={"change": "terms_overdue", "number": number},
+    )
+    tx.enqueue("notify_terms_overdue", membership_id=membership.id, number=number)
+
+
+async def _company_recipients(membership: Membership) -> list[str]:
+    company = membership.company
+    emails = {
+        str(e)
+        for e in await User.filter(provider_company_id=company.id, is_active=True).values_list(
+            "email", flat=True
+        )
+    }
+    if company.email:
+        emails.add(company.email)
+    return sorted(emails)
+
+
+async def notify_terms_published(version_id: int) -> None:
+    """Job: tell every provider still in the marketplace that new terms await acceptance, and
+    until when it keeps receiving new requests without accepting them."""
+    version = await TermsVersion.get_or_none(id=version_id).select_related("marketplace")
+    if version is None:
+        return
+    current = await current_terms(version.marketplace_id)
+    if current is None or current.id != version.id:
+        return  # superseded before the mail went: the newer version's job tells
+    marketplace = version.marketplace
+    accept_by = version.published_at + timedelta(days=marketplace.terms_grace_days)
+    members = await Membership.filter(
+        marketplace_id=marketplace.id, status__in=_TOLD
+    ).select_related("company")
+    for membership in members:
+        if (membership.terms_version_accepted or 0) >= version.number:
+            continue
+        subject, body = terms_published_mail(
+            marketplace.name, membership.company.name, version.number, accept_by
+        )
+        for email in await _company_recipients(membership):
+            await send_mail(to=email, subject=subject, body=body)
+
+
+def terms_published_mail(
+    marketplace: str, company: str, number: int, accept_by: datetime
+) -> tuple[str, str]:
+    subject = f"{marketplace}: new terms of use to accept"
+    body = (
+        f"Hello,\n\n{marketplace} — {company}\n\n"
+        f"{marketplace} published version {number} of its terms of use. Please read and "
+        f"accept them from your provider account before {accept_by:%Y-%m-%d %H:%M} UTC: "
+        "after that date you receive no new requests until you accept them.\n\n"
+        f"Your provider file: {settings().public_url}/\n"
+    )
+    return subject, body
+
+
+async def notify_terms_overdue(membership_id: int, number: int) -> None:
+    """Job: tell the provider its grace period is over (skipped if it accepted meanwhile)."""
+    membership = await Membership.get_or_none(id=membership_id).select_related(
+        "marketplace", "company"
+    )
+    if membership is None or (membership.terms_version_accepted or 0) >= number:
+        return
+    subject, body = terms_overdue_mail(membership.marketplace.name, membership.company.name, number)
+    for email in await _company_recipients(membership):
+        await send_mail(to=email, subject=subject, body=body)
+
+
+def terms_overdue_mail(marketplace: str, company: str, number: int) -> tuple[str, str]:
+    subject = f"{marketplace}: accept the new terms of use to receive requests"
+    body = (
+        f"Hello,\n\n{marketplace} — {company}\n\n"
+        f"The period to accept version {number} of the terms of use of {marketplace} is over: "
+        "you receive no new requests until you accept them from your provider account. "
+        "Requests already sent to you are not affected.\n\n"
+        f"Your provider file: {settings().public_url}/\n"
+    )
+    return subject, body

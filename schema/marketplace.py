@@ -50,7 +50,7 @@ class DispatchSettings:
         description="Days of silence before the request is sent again (1-90)."
     )
     max_reminder_rounds: int = strawberry.field(
-        description="Reminder rounds without an answer before the request expires."
+        description="Reminder rounds without an answer before the request expires (0-20)."
     )
 
 
@@ -66,6 +66,22 @@ class Marketplace(AuthorizedNode):
     default_commission_rate: Decimal = strawberry.field(
         description="Commission rate (percent) applied when no provider-specific rate is set."
     )
+    terms_grace_period_days: int = strawberry.field(
+        description="Days a provider keeps receiving new requests after new terms of use are "
+        "published without accepting them; then none until it accepts."
+    )
+    public_applications_enabled: bool = strawberry.field(
+        description="Providers may apply without an invitation, through the public link."
+    )
+    link: strawberry.Private[str | None]
+
+    @strawberry.field(
+        description="Staff: the public link through which providers apply without an "
+        "invitation (null while public applications are off, and for anyone else)."
+    )
+    def public_application_link(self, info: Info) -> str | None:
+        actor = info.context.actor
+        return self.link if actor.is_staff and actor.marketplace_id == self.id else None
 
     @classmethod
     def from_model(cls, m: MarketplaceModel) -> Marketplace:
@@ -75,6 +91,9 @@ class Marketplace(AuthorizedNode):
             slug=m.slug,
             created_at=m.created_at,
             default_commission_rate=m.default_commission_rate,
+            terms_grace_period_days=m.terms_grace_days,
+            public_applications_enabled=m.public_applications_enabled,
+            link=use_cases.public_application_link(m),
             dispatch_settings=DispatchSettings(
                 dispatch_enabled=m.dispatch_enabled,
                 proposals_required=m.proposals_required,
@@ -201,6 +220,10 @@ class UpdateDispatchSettingsInput:
     days_before_reminder: int | None = strawberry.field(
         default=None, description="Days of silence before a reminder round, 1 to 90."
     )
+    max_reminder_rounds: int | None = strawberry.field(
+        default=None,
+        description="Reminder rounds without an answer before the request expires, 0 to 20.",
+    )
 
 
 @strawberry.type(description="Result of updateDispatchSettings.")
@@ -220,6 +243,7 @@ async def _update_dispatch(actor: Actor, data: UpdateDispatchSettingsInput) -> d
         proposals_required=data.proposals_required,
         days_before_sending=data.days_before_sending,
         days_before_reminder=data.days_before_reminder,
+        max_reminder_rounds=data.max_reminder_rounds,
     )
     return {"marketplace": Marketplace.from_model(m)}
 
@@ -237,4 +261,62 @@ class DispatchSettingsMutation:
             MarketplaceError,
             use_cases.MarketplaceErrorCode,
             _update_dispatch(info.context.actor, input),
+        )
+
+
+@strawberry.input(description="Change the acting marketplace's commercial and provider settings.")
+class UpdateMarketplaceSettingsInput:
+    default_commission_rate: Decimal | None = strawberry.field(
+        default=None,
+        description="Commission (percent, 0 to 100) of providers without a rate of their own; "
+        "visits already scheduled keep the rate frozen on them.",
+    )
+    terms_grace_period_days: int | None = strawberry.field(
+        default=None,
+        description="Days (0 to 365) a provider keeps receiving new requests after new terms "
+        "of use are published without accepting them.",
+    )
+    public_applications_enabled: bool | None = strawberry.field(
+        default=None, description="Let providers apply without an invitation (public link)."
+    )
+    new_public_application_link: bool = strawberry.field(
+        default=False, description="Replace the public link: the old one stops working."
+    )
+
+
+@strawberry.type(description="Result of updateMarketplaceSettings.")
+class UpdateMarketplaceSettingsPayload:
+    user_errors: list[MarketplaceError] = strawberry.field(
+        description="One OUT_OF_RANGE error per value out of range; nothing is changed then."
+    )
+    marketplace: Marketplace | None = strawberry.field(
+        default=None, description="The marketplace with its new settings."
+    )
+
+
+async def _update_settings(actor: Actor, data: UpdateMarketplaceSettingsInput) -> dict[str, Any]:
+    m = await use_cases.update_marketplace_settings(
+        actor,
+        default_commission_rate=data.default_commission_rate,
+        terms_grace_days=data.terms_grace_period_days,
+        public_applications_enabled=data.public_applications_enabled,
+        new_public_application_link=data.new_public_application_link,
+    )
+    return {"marketplace": Marketplace.from_model(m)}
+
+
+@strawberry.type
+class MarketplaceSettingsMutation:
+    @strawberry.mutation(
+        description="ADMIN: change the default commission, the grace period of new terms of "
+        "use and public applications; omitted values are kept."
+    )
+    async def update_marketplace_settings(
+        self, info: Info, input: UpdateMarketplaceSettingsInput
+    ) -> UpdateMarketplaceSettingsPayload:
+        return await run_mutation(  # type: ignore[no-any-return]
+            UpdateMarketplaceSettingsPayload,
+            MarketplaceError,
+            use_cases.MarketplaceErrorCode,
+            _update_settings(info.context.actor, input),
         )

@@ -14,6 +14,7 @@ from schema import (
     catalog,
     client,
     commission,
+    company,
     consent,
     directory,
     document,
@@ -24,6 +25,7 @@ from schema import (
     lifecycle,
     marketplace,
     notification,
+    public_application,
     terms,
     zone,
 )
@@ -77,6 +79,8 @@ Query = merge_types(
         intervention.InterventionQuery,
         client.ClientQuery,
         webhook.WebhookQuery,
+        company.CompanyQuery,
+        public_application.PublicApplicationQuery,
         notification.NotificationQuery,
     ),
 )
@@ -87,6 +91,7 @@ Mutation = merge_types(
         account.ProfileMutation,
         marketplace.MarketplaceMutation,
         marketplace.DispatchSettingsMutation,
+        marketplace.MarketplaceSettingsMutation,
         lifecycle.LifecycleMutation,
         application.ApplicationMutation,
         invitation.InvitationMutation,
@@ -103,6 +108,8 @@ Mutation = merge_types(
         intervention.InterventionMutation,
         client.ClientMutation,
         webhook.WebhookMutation,
+        company.CompanyMutation,
+        public_application.PublicApplicationMutation,
         notification.NotificationMutation,
     ),
 )

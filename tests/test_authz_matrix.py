@@ -136,6 +136,7 @@ QUERY_ARGS: dict[str, Callable[[World, Ref], dict[str, Any]]] = {
     "node": lambda w, r: {"id": r("membership_1")},
     "nodes": lambda w, r: {"ids": [r("membership_1"), r("request")]},
     "invitation": lambda w, r: {"token": w.values["invitation_token"]},
+    "publicApplication": lambda w, r: {"token": w.values["public_token"]},
     "membershipDocuments": lambda w, r: {"membershipId": r("membership_1")},
     "consentHistory": lambda w, r: {"membershipId": r("membership_1")},
     "marketingConsent": lambda w, r: {"membershipId": r("membership_1")},
@@ -252,6 +253,29 @@ MUTATIONS: dict[str, Build] = {
         "admin_a", lambda w, r: {"email": w.values["provider_email"], "role": "AGENT"}, foreign=()
     ),
     "updateDispatchSettings": Build("admin_a", lambda w, r: {"proposalsRequired": 2}, foreign=()),
+    "changeStaffRole": Build(
+        "admin_a", lambda w, r: {"email": w.values["agent_email"], "role": "ADMIN"}, foreign=()
+    ),
+    "removeStaffMember": Build(
+        "admin_a", lambda w, r: {"email": w.values["agent_email"]}, foreign=()
+    ),
+    "updateProviderCompany": Build("provider_a", lambda w, r: {"name": "P1 renamed"}, foreign=()),
+    "inviteColleague": Build(
+        "provider_a", lambda w, r: {"email": "colleague@example.com"}, foreign=()
+    ),
+    # The matrix checks who may call it; joining with a real link: tests/test_company.py.
+    "acceptColleagueInvitation": Build(
+        "provider_a", lambda w, r: {"token": "unknown"}, foreign=(), state_codes=_s("NOT_FOUND")
+    ),
+    "applyToMarketplace": Build(
+        "provider_a",
+        lambda w, r: {"token": w.values["public_token"]},
+        foreign=(),
+        state_codes=_s("ALREADY_MEMBER"),  # P1 is a provider of A already
+    ),
+    "updateMarketplaceSettings": Build(
+        "admin_a", lambda w, r: {"defaultCommissionRate": "10"}, foreign=()
+    ),
     "suspendProvider": Build(
         "agent_a", lambda w, r: {"membershipId": r("membership_1"), "reason": "late"}
     ),

@@ -122,6 +122,8 @@ _MAIL_KINDS = (
     ("Un prestataire de plus", "late"),
     ("Vous avez été choisi", "chosen"),
     ("Un autre prestataire a été choisi", "not_chosen"),
+    ("Un prestataire a quitté votre proposition", "withdrawn"),
+    ("Votre prestataire est indisponible", "unavailable"),
 )
 
 
@@ -791,6 +793,10 @@ class DispatchMachine(RuleBasedStateMachine):
             return (name, ids["request"][kwargs["request_id"]])
         if name == "notify_membership_change":
             return (name, ids["audit"][kwargs["audit_id"]])
+        if name == "notify_proposal_withdrawn":
+            return (name, *ids["dispatch"][kwargs["dispatch_id"]])
+        if name == "notify_chosen_provider_unavailable":
+            return (name, ids["request"][kwargs["request_id"]])
         return (name, tuple(sorted(kwargs.items())))
 
     def _read_mails(self) -> None:

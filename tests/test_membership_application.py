@@ -97,7 +97,7 @@ async def test_an_invited_provider_signs_up_from_the_e_mail_applies_and_is_accep
             client, SIGN_UP, {"email": "paul@plomberie.example", "password": PASSWORD}
         )
         access = signed_up["signUp"]["accessToken"]
-        company = {"name": "Plomberie Paul", "siret": "123 456 789 00012"}
+        company = {"name": "Plomberie Paul", "siret": "732 829 320 00074"}
         joined = (
             await _post(
                 client,
@@ -110,7 +110,7 @@ async def test_an_invited_provider_signs_up_from_the_e_mail_applies_and_is_accep
         assert joined["membership"]["status"] == "INVITED"
         assert joined["membership"]["company"] == {
             "name": "Plomberie Paul",
-            "siret": "12345678900012",
+            "siret": "73282932000074",
         }
         membership_id = joined["membership"]["id"]
 

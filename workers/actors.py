@@ -24,6 +24,8 @@ from resolvers import application, invitation  # isort: skip
 from resolvers.client import onboarding as client_onboarding  # isort: skip
 from resolvers import document_review, invoice  # isort: skip
 from resolvers import notification_facts, notification_sweep  # isort: skip
+from resolvers import terms  # isort: skip
+from resolvers import company  # isort: skip
 from resolvers.webhook import fanout as webhook_fanout  # isort: skip
 from resolvers.webhook import sender as webhook_sender  # isort: skip
 from resolvers.webhook import sweep as webhook_sweep  # isort: skip
@@ -125,6 +127,38 @@ async def sweep_webhooks() -> None:
 @actor(max_retries=10)
 async def notify_webhook_disabled(endpoint_id: int) -> None:
     await webhook_sweep.notify_webhook_disabled(endpoint_id)
+
+
+@actor(max_retries=0)
+async def sweep_terms_grace_periods() -> None:
+    await terms.sweep_terms_grace_periods()
+
+
+@actor(max_retries=10)
+async def notify_terms_published(version_id: int) -> None:
+    await terms.notify_terms_published(version_id)
+
+
+@actor(max_retries=10)
+async def notify_terms_overdue(membership_id: int, number: int) -> None:
+    await terms.notify_terms_overdue(membership_id, number)
+
+
+@actor(max_retries=10)
+async def send_colleague_invitation(invitation_id: int) -> None:
+    await company.send_colleague_invitation(invitation_id)
+
+
+@actor(max_retries=10)
+async def notify_proposal_withdrawn(dispatch_id: int, key: int, job_id: int | None = None) -> None:
+    await run_job(job_id, dispatch_notice.notify_proposal_withdrawn(dispatch_id, key))
+
+
+@actor(max_retries=10)
+async def notify_chosen_provider_unavailable(
+    request_id: int, key: int, job_id: int | None = None
+) -> None:
+    await run_job(job_id, dispatch_notice.notify_chosen_provider_unavailable(request_id, key))
 
 
 @actor(max_retries=10)

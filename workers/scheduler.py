@@ -22,6 +22,7 @@ PERIODIC_JOBS = [
     "build_commission_invoices",
     "sweep_webhooks",
     "sweep_notifications",
+    "sweep_terms_grace_periods",
 ]
 
 

@@ -26,6 +26,7 @@ from models.dispatch import (
     RequestStatus,
     ServiceRequest,
 )
+from models.events import Event
 from models.marketplace import Marketplace
 from models.membership import Membership, MembershipStatus
 from presta import clock, events, jobs
@@ -138,8 +139,8 @@ async def request_audience(request: ServiceRequest) -> list[str]:
     ]
 
 
-async def record_request_updated(tx: AfterCommit, request: ServiceRequest, change: str) -> None:
-    await record_event(
+async def record_request_updated(tx: AfterCommit, request: ServiceRequest, change: str) -> Event:
+    return await record_event(
         tx,
         topic=REQUEST_UPDATED,
         marketplace_id=request.marketplace_id,

@@ -234,6 +234,68 @@ async def notify_selection(request_id: int) -> int:
     return await _tell_each(dispatches, lambda d: f"selection:{d.id}", compose)
 
 
+async def notify_proposal_withdrawn(dispatch_id: int, key: int) -> bool:
+    """Tell the client that a provider of its proposal is no longer available (once per
+    withdrawal, ``key``)."""
+    dispatch = await Dispatch.get_or_none(id=dispatch_id).select_related(
+        "request", "membership__company"
+    )
+    if dispatch is None:
+        return False
+    request = dispatch.request
+    client = await Client.get(id=request.client_id)
+    letter = proposal_withdrawn_letter(dispatch.membership.company.name, await _describe(request))
+    return await _once(
+        f"proposal-withdrawn:{key}", to=[await client_recipient(client)], letter=letter
+    )
+
+
+def proposal_withdrawn_letter(company: str, what: Text) -> Letter:
+    return Letter(
+        subject=_("A provider left your proposal: {what}", what=what),
+        paragraphs=[
+            _(
+                "{company} is no longer available for your request ({what}).",
+                company=company,
+                what=what,
+            ),
+            _("Choose another provider of the proposal in the app, or wait for new answers."),
+        ],
+    )
+
+
+async def notify_chosen_provider_unavailable(request_id: int, key: int) -> bool:
+    """Tell the client that the provider it chose can no longer schedule the visit (once per
+    event, ``key``); the marketplace's staff follow it live."""
+    request = await ServiceRequest.get_or_none(id=request_id).select_related(
+        "selected_membership__company"
+    )
+    if request is None or request.selected_membership is None:
+        return False
+    client = await Client.get(id=request.client_id)
+    letter = chosen_provider_unavailable_letter(
+        request.selected_membership.company.name, await _describe(request)
+    )
+    return await _once(
+        f"chosen-unavailable:{key}", to=[await client_recipient(client)], letter=letter
+    )
+
+
+def chosen_provider_unavailable_letter(company: str, what: Text) -> Letter:
+    return Letter(
+        subject=_("Your provider is unavailable: {what}", what=what),
+        paragraphs=[
+            _(
+                "{company}, the provider you chose for your request ({what}), is currently "
+                "not available to schedule the visit.",
+                company=company,
+                what=what,
+            ),
+            _("The marketplace's team has been told and will contact you."),
+        ],
+    )
+
+
 async def _entry_line(dispatch: Dispatch) -> Join:
     company = dispatch.membership.company
     services = cast(

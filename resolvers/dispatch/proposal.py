@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
+from tortoise.expressions import Subquery
+
 from models.dispatch import (
     Dispatch,
     DispatchAnswerAudit,
@@ -21,6 +23,7 @@ from models.dispatch import (
     RequestStatus,
     ServiceRequest,
 )
+from models.intervention import Intervention
 from models.marketplace import Marketplace
 from presta import clock
 from presta.i18n import _
@@ -236,7 +239,10 @@ async def withdraw_provider(
 ) -> None:
     """A provider no longer accepted (or no longer for this service) leaves the requests still
     open: its interested answer stops counting and leaves a sent proposal, so the client cannot
-    choose it; once accepted again it may answer again. One event per request changed.
+    choose it; once accepted again it may answer again. A client who already chose it, with no
+    visit scheduled yet, is told it is unavailable (the request stays with it: staff decide).
+    One event per request changed; the client is e-mailed when a proposal it received loses
+    a provider, or its chosen provider becomes unavailable.
 
     The caller holds the membership's (or the service row's) lock, which answers take too, and
     has recorded no event yet: the requests are locked first, in id order, then changed (an
@@ -248,20 +254,42 @@ async def withdraw_provider(
         status=DispatchStatus.INTERESTED,
         request__status__in=[RequestStatus.OPEN, RequestStatus.PROPOSAL_SENT],
     )
+    chosen = ServiceRequest.filter(
+        selected_membership_id=membership_id, status=RequestStatus.ACCEPTED
+    ).exclude(
+        id__in=Subquery(
+            Intervention.filter(membership_id=membership_id, request_id__isnull=False).values(
+                "request_id"
+            )
+        )
+    )
     if service_id is not None:
         interested = interested.filter(request__service_id=service_id)
-    ids = await interested.values_list("request_id", flat=True)
-    if not ids:
+        chosen = chosen.filter(service_id=service_id)
+    open_ids = set(await interested.values_list("request_id", flat=True))
+    chosen_ids = set(await chosen.values_list("id", flat=True))
+    if not open_ids and not chosen_ids:
         return
-    locked = await ServiceRequest.filter(id__in=ids).order_by("id").select_for_update()
+    locked = (
+        await ServiceRequest.filter(id__in=list(open_ids | chosen_ids))
+        .order_by("id")
+        .select_for_update()
+    )
     for request in locked:
+        if request.id in chosen_ids:
+            if request.status is RequestStatus.ACCEPTED:
+                event = await record_request_updated(tx, request, "provider_unavailable")
+                await enqueue_job(
+                    tx, "notify_chosen_provider_unavailable", request_id=request.id, key=event.id
+                )
+            continue
         dispatch = await Dispatch.get(request_id=request.id, membership_id=membership_id)
         if dispatch.status is not DispatchStatus.INTERESTED or request.status not in (
             RequestStatus.OPEN,
             RequestStatus.PROPOSAL_SENT,
         ):
             continue
-        await DispatchAnswerAudit.create(
+        audit = await DispatchAnswerAudit.create(
             dispatch_id=dispatch.id,
             user_id=by,
             round=request.round,
@@ -269,6 +297,7 @@ async def withdraw_provider(
             to_status=DispatchStatus.PENDING,
             message="Withdrawn: the provider is no longer accepted for this service.",
         )
+        was_proposed = dispatch.proposed_at is not None
         dispatch.status = DispatchStatus.PENDING
         dispatch.proposed_at = None
         await dispatch.save(update_fields=["status", "proposed_at"])
@@ -281,6 +310,10 @@ async def withdraw_provider(
             request.remind_at = clock.now() + timedelta(days=marketplace.days_before_reminder)
             await request.save(update_fields=["remind_at"])
         await record_request_updated(tx, request, "withdrawn")
+        if was_proposed and request.status is RequestStatus.PROPOSAL_SENT:
+            await enqueue_job(
+                tx, "notify_proposal_withdrawn", dispatch_id=dispatch.id, key=audit.id
+            )
 
 
 async def proposal_of(request_id: int) -> tuple[Proposal | None, list[Dispatch]]:

@@ -35,6 +35,7 @@ from resolvers.events import (
     events_after,
     latest_event_id,
 )
+from resolvers.staff import still_staff
 
 T = TypeVar("T")
 
@@ -176,9 +177,23 @@ async def _shared_load(
     """``load(actor, envelope)``, computed once for every subscription asking within
     ``_SHARE_SECONDS`` with an equal actor and the same key."""
     found: T | None = await _shared.get(
-        (envelope["id"], key, sharer), lambda: load(sharer.actor, envelope)
+        (envelope["id"], key, sharer), lambda: _load_while_allowed(sharer.actor, envelope, load)
     )
     return found
+
+
+async def _load_while_allowed(actor: Actor, envelope: dict[str, Any], load: Load[T]) -> T | None:
+    # The actor was built when the subscription started: a staff member removed (or given
+    # another role) since then sees nothing more. Checked at most once a second per role,
+    # not once per event.
+    if actor.staff_role is not None:
+        role = (actor.user_id, actor.marketplace_id, actor.staff_role)
+        if not await _roles_held.get(role, lambda: still_staff(actor)):
+            return None
+    return await load(actor, envelope)
+
+
+_roles_held: Shared[bool] = Shared(seconds=1.0, kept=4096)
 
 
 def encode_event_cursor(event_id: int) -> str:

@@ -9,6 +9,7 @@ import strawberry
 
 from resolvers import membership as use_cases
 from resolvers.actor import Actor
+from resolvers.terms import TERMS_PUBLISHED
 from schema.base import After
 from schema.context import Info
 from schema.http.live import decode_event_cursor, encode_event_cursor, follow
@@ -22,7 +23,14 @@ class MembershipEvent:
 
 
 async def _load_membership(actor: Actor, envelope: dict[str, Any]) -> Membership | None:
-    found = await use_cases.visible_memberships(actor, [envelope["object_id"]])
+    object_id = envelope["object_id"]
+    if envelope.get("topic") == TERMS_PUBLISHED:
+        # New terms change every provider's file: each provider sees its own (staff see the
+        # terms themselves elsewhere).
+        if actor.membership_id is None:
+            return None
+        object_id = actor.membership_id
+    found = await use_cases.visible_memberships(actor, [object_id])
     return Membership.from_model(found[0]) if found else None
 
 
@@ -30,7 +38,8 @@ async def _load_membership(actor: Actor, envelope: dict[str, Any]) -> Membership
 class MembershipSubscription:
     @strawberry.subscription(
         description="Status changes of memberships, live: staff see every provider of the "
-        "marketplace, a provider its own file. `after` replays what was missed."
+        "marketplace, a provider its own file (also when new terms of use await its "
+        "acceptance, and when their grace period ends). `after` replays what was missed."
     )
     async def membership_updated(
         self,
@@ -41,7 +50,7 @@ class MembershipSubscription:
         actor.require_marketplace()
         async for event_id, membership in follow(
             actor,
-            topics=[use_cases.MEMBERSHIP_UPDATED],
+            topics=[use_cases.MEMBERSHIP_UPDATED, TERMS_PUBLISHED],
             after=decode_event_cursor(after),
             load=_load_membership,
         ):

@@ -78,6 +78,9 @@ class ProviderCompany:
     siret: str = strawberry.field(description="French SIRET number (14 digits), or empty.")
     email: str = strawberry.field(description="Contact e-mail of the company, or empty.")
     phone: str = strawberry.field(description="Contact phone of the company, or empty.")
+    listed_in_directory: bool = strawberry.field(
+        description="Listed in the platform directory, where other marketplaces may invite it."
+    )
 
     @classmethod
     def from_model(cls, c: ProviderCompanyModel) -> ProviderCompany:
@@ -87,6 +90,7 @@ class ProviderCompany:
             siret=c.siret,
             email=c.email,
             phone=c.phone,
+            listed_in_directory=c.listed_in_directory,
         )
 
 

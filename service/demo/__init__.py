@@ -18,6 +18,7 @@ from service.demo import document as demo_document
 from service.demo import membership as demo_membership
 from service.demo import messaging as demo_messaging
 from service.demo import notification as demo_notification
+from service.demo import operations as demo_operations
 from service.demo import review as demo_review
 from service.demo import webhook as demo_webhook
 
@@ -33,6 +34,7 @@ DOMAINS = [
     demo_webhook,
     demo_notification,
     demo_review,
+    demo_operations,
 ]
 
 

@@ -14,6 +14,7 @@ from presta import clock
 from presta.tx import AfterCommit
 from resolvers.account import actor_for_user
 from resolvers.actor import Actor
+from resolvers.company import valid_siret
 from resolvers.invitation import new_invitation, signup_link
 from resolvers.terms import accept_terms_of_use
 
@@ -48,13 +49,23 @@ REASONS = {
 }
 
 
+def _siret(number: int) -> str:
+    """A SIRET with a valid check digit: ``number`` followed by the digits that make it hold."""
+    base = f"{number:012d}"
+    for tail in range(100):
+        siret = f"{base}{tail:02d}"
+        if valid_siret(siret):
+            return siret
+    raise AssertionError(base)
+
+
 async def _provider(
     ctx: dict[str, Any], n: int, company_name: str, manager: str, login: str, status: S
 ) -> tuple[Membership, User]:
     marketplace = ctx["marketplace"]
     company = await ProviderCompany.create(
         name=company_name,
-        siret=f"{81234567800000 + n:014d}",
+        siret=_siret(812345678000 + n),
         email=login,
         phone=f"+3361234{n:04d}",
         listed_in_directory=n % 3 == 0,

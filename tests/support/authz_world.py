@@ -73,7 +73,12 @@ def pdf_upload(name: str = "file.pdf") -> UploadFile:
 
 async def seed() -> World:
     w = World()
-    ma = await make_marketplace(name="Alpha", slug="alpha")
+    ma = await make_marketplace(
+        name="Alpha",
+        slug="alpha",
+        public_applications_enabled=True,
+        public_application_token="alpha-public-link",
+    )
     mb = await make_marketplace(name="Beta", slug="beta")
     admin_a = await make_staff(ma, StaffRole.ADMIN)
     agent_a = await make_staff(ma, StaffRole.AGENT)
@@ -171,6 +176,8 @@ async def seed() -> World:
         "invitation_token": token_of(invitation),
         "refresh_token": refresh.refresh_token,
         "provider_email": p1.email,
+        "agent_email": agent_a.email,
+        "public_token": "alpha-public-link",
         "starts_at": (clock.now() + timedelta(days=5)).isoformat(),
         "ends_at": (clock.now() + timedelta(days=5, hours=2)).isoformat(),
         "price": str(Decimal("90.00")),

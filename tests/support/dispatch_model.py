@@ -88,12 +88,20 @@ VISIT_MOVES: dict[str, frozenset[str]] = {
 Event = tuple[object, ...]
 # Jobs (one per fact): ("notify_dispatch_round", request, round), ("send_proposal", request),
 # ("notify_proposal_extended", request, provider), ("notify_selection", request),
-# ("notify_membership_change", provider).
+# ("notify_membership_change", provider), ("notify_proposal_withdrawn", request, provider),
+# ("notify_chosen_provider_unavailable", request).
 Job = tuple[object, ...]
 # E-mails: (recipient, kind); a recipient is ("provider", index) or ("client",).
 Mail = tuple[tuple[object, ...], str]
 DISPATCH_JOBS = frozenset(
-    {"notify_dispatch_round", "send_proposal", "notify_proposal_extended", "notify_selection"}
+    {
+        "notify_dispatch_round",
+        "send_proposal",
+        "notify_proposal_extended",
+        "notify_selection",
+        "notify_proposal_withdrawn",
+        "notify_chosen_provider_unavailable",
+    }
 )
 
 
@@ -440,19 +448,32 @@ class Model:
 
     def _withdraw(self, p: int, *, service: int | None) -> None:
         for key, request in enumerate(self.requests):
+            if service is not None and request.service != service:
+                continue
+            if (
+                request.status == ACCEPTED
+                and request.selected == p
+                and not any(v.request == key for v in self.visits)
+            ):
+                # The client chose it and no visit is set: the client and staff are told.
+                self._updated(key, "provider_unavailable")
+                self._job(("notify_chosen_provider_unavailable", key))
+                continue
             dispatch = request.dispatches.get(p)
             if (
                 request.status not in (OPEN, PROPOSAL_SENT)
-                or (service is not None and request.service != service)
                 or dispatch is None
                 or dispatch.status != INTERESTED
             ):
                 continue
+            was_proposed = dispatch.proposed
             dispatch.status = PENDING
             dispatch.proposed = False
             if request.status == OPEN and not request.interested() and request.remind_at is None:
                 request.remind_at = self.now + self.settings.days_before_reminder * DAY
             self._updated(key, "withdrawn")
+            if was_proposed and request.status == PROPOSAL_SENT:
+                self._job(("notify_proposal_withdrawn", key, p))
 
     # --- visits (§3 "an intervention is then scheduled with that provider") -----------------
 
@@ -518,6 +539,10 @@ class Model:
             ]
         if name == "notify_membership_change":
             return [(("provider", job[1]), "membership")]
+        if name == "notify_proposal_withdrawn":
+            return [(("client",), "withdrawn")]
+        if name == "notify_chosen_provider_unavailable":
+            return [(("client",), "unavailable")]
         raise AssertionError(f"unknown job {job}")
 
 
