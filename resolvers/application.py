@@ -31,7 +31,7 @@ def clean_applicant_company(data: CompanyData) -> CompanyData:
         return clean_company(data)
     except UserErrors as exc:
         # The invitation's own codes: its payload reports INVALID for any field of the company.
-        raise UserErrors(_invalid(e.message, e.field or "company") for e in exc.errors) from None
+        raise UserErrors(_invalid(e.text, e.field or "company") for e in exc.errors) from None
 
 
 def _already_member(field: str) -> UserError:
@@ -120,7 +120,7 @@ async def join_marketplace(
         if company is None:
             raise UserError(
                 InvitationErrorCode.COMPANY_REQUIRED,
-                "Describe your company to join.",
+                _("Describe your company to join."),
                 field="company",
             )
         created = await ProviderCompany.create(

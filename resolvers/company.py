@@ -10,14 +10,16 @@ from enum import StrEnum
 from models.account import User
 from models.membership import ColleagueInvitation, Membership, MembershipStatus, ProviderCompany
 from presta import clock
-from presta.mail import send_mail
+from presta.i18n import _, ngettext
+from presta.mail import Letter, Link, send_letter
 from presta.security import random_token, sha256_hex, sign
 from presta.settings import settings
 from presta.tx import atomic
-from resolvers.account import normalize_email
+from resolvers.account import normalize_email, recipients
 from resolvers.actor import Actor
 from resolvers.errors import UserError, UserErrors, forbidden, not_found
 from resolvers.events import record_event
+from resolvers.invitation import days_left
 from resolvers.lifecycle import record_membership_event
 
 COMPANY_UPDATED = "provider_company.updated"
@@ -67,7 +69,7 @@ def clean_company(data: CompanyData, *, prefix: str = "company.") -> CompanyData
         errors.append(
             UserError(
                 CompanyErrorCode.INVALID,
-                "The company name is 1 to 200 characters.",
+                _("The company name is 1 to 200 characters."),
                 field=f"{prefix}name",
             )
         )
@@ -76,7 +78,7 @@ def clean_company(data: CompanyData, *, prefix: str = "company.") -> CompanyData
         errors.append(
             UserError(
                 CompanyErrorCode.INVALID_SIRET,
-                "A SIRET number has 14 digits and a valid check digit.",
+                _("A SIRET number has 14 digits and a valid check digit."),
                 field=f"{prefix}siret",
             )
         )
@@ -85,13 +87,13 @@ def clean_company(data: CompanyData, *, prefix: str = "company.") -> CompanyData
         try:
             email = normalize_email(data.email, field=f"{prefix}email")
         except UserError as exc:
-            errors.append(UserError(CompanyErrorCode.INVALID_EMAIL, exc.message, field=exc.field))
+            errors.append(UserError(CompanyErrorCode.INVALID_EMAIL, exc.text, field=exc.field))
     phone = data.phone.strip()
     if len(phone) > 32:
         errors.append(
             UserError(
                 CompanyErrorCode.INVALID,
-                "The phone number is at most 32 characters.",
+                _("The phone number is at most 32 characters."),
                 field=f"{prefix}phone",
             )
         )
@@ -158,7 +160,7 @@ async def invite_colleague(actor: Actor, *, email: str) -> ColleagueInvitation:
         if await User.filter(email=address, provider_company_id=company_id).exists():
             raise UserError(
                 CompanyErrorCode.ALREADY_COLLEAGUE,
-                "This person already uses your company account.",
+                _("This person already uses your company account."),
                 field="email",
             )
         invitation = ColleagueInvitation(
@@ -185,34 +187,37 @@ async def accept_colleague_invitation(actor: Actor, *, token: str) -> ProviderCo
             .first()
         )
         if invitation is None:
-            raise not_found("Invitation", field="token")
+            raise not_found(_("Invitation"), field="token")
         if invitation.accepted_at is not None:
             raise UserError(
-                CompanyErrorCode.INVITATION_USED, "This invitation was used.", field="token"
+                CompanyErrorCode.INVITATION_USED, _("This invitation was used."), field="token"
             )
         if invitation.expires_at <= clock.now():
             raise UserError(
                 CompanyErrorCode.INVITATION_EXPIRED,
-                "This invitation expired: ask your colleague for a new one.",
+                _("This invitation expired: ask your colleague for a new one."),
                 field="token",
             )
         user = await User.filter(id=user_id).select_for_update().get()
         if user.email != invitation.email:
             raise UserError(
                 CompanyErrorCode.WRONG_ACCOUNT,
-                f"This invitation is for {invitation.email}: sign in with that account.",
+                _(
+                    "This invitation is for {email}: sign in with that account.",
+                    email=invitation.email,
+                ),
                 field="token",
             )
         if user.provider_company_id == invitation.company_id:
             raise UserError(
                 CompanyErrorCode.ALREADY_COLLEAGUE,
-                "You already use this company account.",
+                _("You already use this company account."),
                 field="token",
             )
         if user.provider_company_id is not None:
             raise UserError(
                 CompanyErrorCode.OTHER_COMPANY,
-                "Your account belongs to another provider company.",
+                _("Your account belongs to another provider company."),
                 field="token",
             )
         user.provider_company_id = invitation.company_id
@@ -242,23 +247,42 @@ async def send_colleague_invitation(invitation_id: int) -> None:
     if invitation.expires_at <= clock.now():
         return
     inviter = invitation.invited_by
-    subject, body = colleague_invitation_mail(
+    letter = colleague_invitation_letter(
         invitation.company.name,
         inviter.full_name or inviter.email if inviter is not None else "",
         colleague_link(invitation),
-        max(1, (invitation.expires_at - clock.now()).days),
+        days_left(invitation.expires_at),
     )
-    await send_mail(to=invitation.email, subject=subject, body=body)
+    await send_letter(letter, await recipients([invitation.email]))
 
 
-def colleague_invitation_mail(company: str, inviter: str, link: str, days: int) -> tuple[str, str]:
-    subject = f"Join {company} on Presta"
-    by = f"{inviter} invites you" if inviter else "You are invited"
-    body = (
-        f"Hello,\n\n{by} to share the provider account of {company} on Presta: its "
-        "requests, interventions, documents and conversations in every marketplace it works "
-        f"with.\n\nSign in (or create your account) with this address, then follow this "
-        f"link:\n\n{link}\n\nThe link works once and expires in {days} days.\n"
-        "If you did not expect this invitation, ignore this message.\n"
+def colleague_invitation_letter(company: str, inviter: str, link: str, days: int) -> Letter:
+    if inviter:
+        opening = _(
+            "{inviter} invites you to share the provider account of {company} on Presta: its "
+            "requests, interventions, documents and conversations in every marketplace it "
+            "works with.",
+            inviter=inviter,
+            company=company,
+        )
+    else:
+        opening = _(
+            "You are invited to share the provider account of {company} on Presta: its "
+            "requests, interventions, documents and conversations in every marketplace it "
+            "works with.",
+            company=company,
+        )
+    return Letter(
+        subject=_("Join {company} on Presta", company=company),
+        paragraphs=[
+            opening,
+            _("Sign in (or create your account) with this address, then follow this link:"),
+            Link(link),
+            ngettext(
+                "The link works once and expires in {n} day.",
+                "The link works once and expires in {n} days.",
+                days,
+            ),
+            _("If you did not expect this invitation, ignore this message."),
+        ],
     )
-    return subject, body

@@ -138,7 +138,7 @@ async def add_staff_member(actor: Actor, *, email: str, role: StaffRole) -> Staf
             ):
                 raise UserError(
                     MarketplaceErrorCode.LAST_ADMIN,
-                    "A marketplace keeps at least one ADMIN: make someone else ADMIN first.",
+                    _("A marketplace keeps at least one ADMIN: make someone else ADMIN first."),
                     field="role",
                 )
             member.role = role
@@ -274,7 +274,7 @@ async def update_marketplace_settings(
             errors.append(
                 UserError(
                     MarketplaceErrorCode.OUT_OF_RANGE,
-                    "defaultCommissionRate must be between 0 and 100 (percent).",
+                    _("defaultCommissionRate must be between 0 and 100 (percent)."),
                     field="defaultCommissionRate",
                 )
             )
@@ -282,7 +282,7 @@ async def update_marketplace_settings(
         errors.append(
             UserError(
                 MarketplaceErrorCode.OUT_OF_RANGE,
-                f"termsGracePeriodDays must be between 0 and {MAX_TERMS_GRACE_DAYS}.",
+                _("termsGracePeriodDays must be between 0 and {most}.", most=MAX_TERMS_GRACE_DAYS),
                 field="termsGracePeriodDays",
             )
         )

@@ -15,6 +15,7 @@ from models.document import Document, DocumentType
 from models.marketplace import Marketplace
 from models.membership import Membership
 from models.terms import TermsVersion
+from presta.i18n import _
 from presta.tx import atomic
 from resolvers.actor import Actor
 from resolvers.application import CompanyData, clean_applicant_company, join_marketplace
@@ -65,7 +66,7 @@ async def apply_to_marketplace(
     async with atomic() as tx:
         marketplace = await _open_marketplace(token)
         if marketplace is None:
-            raise not_found("Public application link", field="token")
+            raise not_found(_("Public application link"), field="token")
         user = await User.filter(id=user_id).select_for_update().get()
         membership = await join_marketplace(
             tx,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from models.account import StaffMember, StaffRole
 from models.marketplace import Marketplace
+from presta.i18n import _
 from presta.tx import AfterCommit, atomic
 from resolvers.actor import Actor
 from resolvers.errors import UserError, not_found
@@ -47,7 +48,7 @@ async def _lock_member(marketplace_id: int, email: str) -> StaffMember:
         .first()
     )
     if member is None:
-        raise not_found("Staff member", field="email")
+        raise not_found(_("Staff member"), field="email")
     return member
 
 
@@ -62,7 +63,7 @@ async def _keep_an_admin(member: StaffMember) -> None:
     if not others:
         raise UserError(
             MarketplaceErrorCode.LAST_ADMIN,
-            "A marketplace keeps at least one ADMIN: make someone else ADMIN first.",
+            _("A marketplace keeps at least one ADMIN: make someone else ADMIN first."),
             field="email",
         )
 

@@ -16,10 +16,11 @@ from models.terms import TermsAcceptance, TermsVersion
 from presta import clock
 from presta.db import padded
 from presta.i18n import _
-from presta.mail import send_mail
+from presta.mail import Letter, Link, send_letter
 from presta.settings import settings
 from presta.statements import select
 from presta.tx import AfterCommit, atomic
+from resolvers.account import recipients
 from resolvers.actor import Actor
 from resolvers.document_upload import (
     UploadedFile,
@@ -392,25 +393,30 @@ async def notify_terms_published(version_id: int) -> None:
     for membership in members:
         if (membership.terms_version_accepted or 0) >= version.number:
             continue
-        subject, body = terms_published_mail(
+        letter = terms_published_letter(
             marketplace.name, membership.company.name, version.number, accept_by
         )
-        for email in await _company_recipients(membership):
-            await send_mail(to=email, subject=subject, body=body)
+        await send_letter(letter, await recipients(await _company_recipients(membership)))
 
 
-def terms_published_mail(
+def terms_published_letter(
     marketplace: str, company: str, number: int, accept_by: datetime
-) -> tuple[str, str]:
-    subject = f"{marketplace}: new terms of use to accept"
-    body = (
-        f"Hello,\n\n{marketplace} — {company}\n\n"
-        f"{marketplace} published version {number} of its terms of use. Please read and "
-        f"accept them from your provider account before {accept_by:%Y-%m-%d %H:%M} UTC: "
-        "after that date you receive no new requests until you accept them.\n\n"
-        f"Your provider file: {settings().public_url}/\n"
+) -> Letter:
+    return Letter(
+        subject=_("{marketplace}: new terms of use to accept", marketplace=marketplace),
+        paragraphs=[
+            f"{marketplace} — {company}",
+            _(
+                "{marketplace} published version {number} of its terms of use. Please read and "
+                "accept them from your provider account before {accept_by} UTC: after that "
+                "date you receive no new requests until you accept them.",
+                marketplace=marketplace,
+                number=number,
+                accept_by=accept_by.strftime("%Y-%m-%d %H:%M"),
+            ),
+            Link(f"{settings().public_url}/", _("Your provider file:")),
+        ],
     )
-    return subject, body
 
 
 async def notify_terms_overdue(membership_id: int, number: int) -> None:
@@ -420,18 +426,25 @@ async def notify_terms_overdue(membership_id: int, number: int) -> None:
     )
     if membership is None or (membership.terms_version_accepted or 0) >= number:
         return
-    subject, body = terms_overdue_mail(membership.marketplace.name, membership.company.name, number)
-    for email in await _company_recipients(membership):
-        await send_mail(to=email, subject=subject, body=body)
+    letter = terms_overdue_letter(membership.marketplace.name, membership.company.name, number)
+    await send_letter(letter, await recipients(await _company_recipients(membership)))
 
 
-def terms_overdue_mail(marketplace: str, company: str, number: int) -> tuple[str, str]:
-    subject = f"{marketplace}: accept the new terms of use to receive requests"
-    body = (
-        f"Hello,\n\n{marketplace} — {company}\n\n"
-        f"The period to accept version {number} of the terms of use of {marketplace} is over: "
-        "you receive no new requests until you accept them from your provider account. "
-        "Requests already sent to you are not affected.\n\n"
-        f"Your provider file: {settings().public_url}/\n"
+def terms_overdue_letter(marketplace: str, company: str, number: int) -> Letter:
+    return Letter(
+        subject=_(
+            "{marketplace}: accept the new terms of use to receive requests",
+            marketplace=marketplace,
+        ),
+        paragraphs=[
+            f"{marketplace} — {company}",
+            _(
+                "The period to accept version {number} of the terms of use of {marketplace} is "
+                "over: you receive no new requests until you accept them from your provider "
+                "account. Requests already sent to you are not affected.",
+                number=number,
+                marketplace=marketplace,
+            ),
+            Link(f"{settings().public_url}/", _("Your provider file:")),
+        ],
     )
-    return subject, body

@@ -171,7 +171,10 @@ async def test_staff_create_a_client_who_sets_a_password_from_the_mailed_link_an
 
     [message] = mailbox.to("paul@example.com")
     subject = str(make_header(decode_header(message["Subject"])))
-    assert subject == "Ménage Plus created your client account"
+    # A client without a login reads the marketplace's default language: French.
+    assert subject == "Ménage Plus a créé votre compte client"
+    days = settings().invitation_ttl_days
+    assert f"Le lien ne sert qu'une fois et expire dans {days} jours." in mailbox.body(message)
     token = _link_token(mailbox, "paul@example.com")
     accepted = (await ok(ACCEPT, {"input": {"token": token, "password": PASSWORD}}))[
         "acceptClientInvitation"

@@ -230,8 +230,8 @@ async def test_erasure_is_refused_while_a_request_is_open_or_a_visit_upcoming():
     data = await ok(DELETE, {"id": gid}, actor=await cast.staff_actor())
     [error] = data["deleteClientData"]["userErrors"]
     assert error["code"] == "PENDING_WORK"
-    assert f"request {request.id}" in error["message"]
-    assert f"visit {visit.id}" in error["message"]
+    assert f"demande {request.id}" in error["message"]  # French, the default
+    assert f"visite {visit.id}" in error["message"]
     assert (await Client.get(id=cast.client.id)).erased_at is None
 
 

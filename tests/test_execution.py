@@ -55,7 +55,7 @@ async def test_of_list_items_that_fail_the_first_in_the_list_is_reported_every_t
 
     async def failing(membership_id: int, service_id: int | None, on: date) -> Decimal:
         await asyncio.sleep(0.02 * (len(order) - order[membership_id]))
-        raise not_found("Service", field="serviceId")
+        raise not_found(_("Service"), field="serviceId")
 
     monkeypatch.setattr(commission, "rate_in_force", failing)
     document = "{ providers(first: 3) { nodes { id commissionRate } } }"

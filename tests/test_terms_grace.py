@@ -4,6 +4,7 @@ provider accepts them; told by e-mail and live."""
 from __future__ import annotations
 
 from datetime import timedelta
+from email.header import decode_header, make_header
 
 from models.dispatch import Dispatch
 from models.events import Event
@@ -112,7 +113,9 @@ async def test_every_provider_is_mailed_the_new_terms_with_the_date_requests_sto
     accept_by = (clock.now() + timedelta(days=10)).strftime("%Y-%m-%d")
     for provider in world.providers:
         bodies = [
-            mailbox.body(m) for m in mailbox.to(provider.email) if "new terms" in m["Subject"]
+            mailbox.body(m)
+            for m in mailbox.to(provider.email)
+            if "nouvelles conditions" in str(make_header(decode_header(m["Subject"])))
         ]
         [body] = [b for b in bodies if "version 2" in b]
         assert accept_by in body
@@ -131,7 +134,10 @@ async def test_the_end_of_the_grace_period_is_told_once_by_mail_and_live(mailbox
     await jobs.drain()
 
     def overdue_mails(address: str) -> int:
-        return sum("to receive requests" in m["Subject"] for m in mailbox.to(address))
+        return sum(
+            "pour recevoir des demandes" in str(make_header(decode_header(m["Subject"])))
+            for m in mailbox.to(address)
+        )
 
     assert overdue_mails(late.email) == 1
     assert overdue_mails(diligent.email) == 0

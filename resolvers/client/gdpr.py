@@ -14,6 +14,7 @@ from models.intervention import Intervention, InterventionStatus
 from models.messaging import Conversation, Message, MessageAttachment, ParticipantRole
 from presta import clock, storage
 from presta.db import padded
+from presta.i18n import Join, _
 from presta.tx import atomic
 from resolvers.actor import Actor
 from resolvers.client.onboarding import ClientErrorCode
@@ -32,14 +33,16 @@ async def _own_or_staff(actor: Actor, client_id: int, *, write: bool) -> Client:
     """The client itself, or staff of its marketplace (partner keys read, never write)."""
     client = await get_client(actor, client_id)
     if write and not (actor.is_staff or actor.client_id == client.id):
-        raise not_found("Client", field="clientId")
+        raise not_found(_("Client"), field="clientId")
     return client
 
 
 def _label(value: str, field: str) -> str:
     value = value.strip()
     if not 1 <= len(value) <= MAX_LABEL:
-        raise UserError(ClientErrorCode.INVALID, f"Give 1 to {MAX_LABEL} characters.", field=field)
+        raise UserError(
+            ClientErrorCode.INVALID, _("Give 1 to {most} characters.", most=MAX_LABEL), field=field
+        )
     return value
 
 
@@ -93,7 +96,7 @@ async def export_client_data(actor: Actor, *, client_id: int | None = None) -> d
     if client_id is None:
         actor.require_marketplace()
         if actor.client_id is None:
-            raise not_found("Client", field="clientId")
+            raise not_found(_("Client"), field="clientId")
         client_id = actor.client_id
     client = await _own_or_staff(actor, client_id, write=True)
     await client.fetch_related("marketplace")
@@ -162,7 +165,9 @@ async def export_client_data(actor: Actor, *, client_id: int | None = None) -> d
 
 def _erased() -> UserError:
     return UserError(
-        ClientErrorCode.ALREADY_ERASED, "This client's data was already erased.", field="clientId"
+        ClientErrorCode.ALREADY_ERASED,
+        _("This client's data was already erased."),
+        field="clientId",
     )
 
 
@@ -211,10 +216,11 @@ async def _refuse_pending_work(client: Client) -> None:
         "id", flat=True
     )
     if open_requests or upcoming:
-        named = [f"request {i}" for i in open_requests] + [f"visit {i}" for i in upcoming]
+        named = [_("request {id}", id=i) for i in open_requests]
+        named += [_("visit {id}", id=i) for i in upcoming]
         raise UserError(
             ClientErrorCode.PENDING_WORK,
-            "Cancel or finish these first: " + ", ".join(named) + ".",
+            _("Cancel or finish these first: {what}.", what=Join(", ", named)),
             field="clientId",
         )
 

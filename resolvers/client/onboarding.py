@@ -9,7 +9,8 @@ from enum import StrEnum
 from models.account import Client, User
 from models.marketplace import Marketplace
 from presta import clock
-from presta.mail import send_mail
+from presta.i18n import _, ngettext
+from presta.mail import Letter, Link, send_letter
 from presta.security import dummy_verify, hash_password, random_token, sha256_hex, sign
 from presta.settings import settings
 from presta.tx import AfterCommit, atomic
@@ -18,9 +19,11 @@ from resolvers.account import (
     _check_password,
     _open_session,
     normalize_email,
+    recipients,
 )
 from resolvers.actor import Actor
 from resolvers.errors import UserError, UserErrors
+from resolvers.invitation import days_left
 from resolvers.marketplace import marketplace_id_from_header
 
 MAX_NAME = 200
@@ -42,7 +45,7 @@ class ClientErrorCode(StrEnum):
 
 def _as_client_error(exc: UserError) -> UserError:
     # Account errors share their codes' names with ours: the client payload speaks one enum.
-    return UserError(ClientErrorCode(exc.code.value), exc.message, field=exc.field)
+    return UserError(ClientErrorCode(exc.code.value), exc.text, field=exc.field)
 
 
 def _identity(email: str, full_name: str, phone: str) -> tuple[str, str, str, list[UserError]]:
@@ -56,16 +59,20 @@ def _identity(email: str, full_name: str, phone: str) -> tuple[str, str, str, li
     if not 1 <= len(full_name) <= MAX_NAME:
         errors.append(
             UserError(
-                ClientErrorCode.INVALID, f"Give a name of 1 to {MAX_NAME} characters.",
+                ClientErrorCode.INVALID,
+                _("Give a name of 1 to {most} characters.", most=MAX_NAME),
                 field="fullName",
             )
-        )  # fmt: skip
+        )
     if len(phone) > MAX_PHONE or any(c not in "+0123456789 .-()" for c in phone):
         errors.append(
             UserError(
                 ClientErrorCode.INVALID,
-                f"A phone number has at most {MAX_PHONE} digits, spaces, dots, dashes, "
-                "parentheses and a leading +.",
+                _(
+                    "A phone number has at most {most} digits, spaces, dots, dashes, "
+                    "parentheses and a leading +.",
+                    most=MAX_PHONE,
+                ),
                 field="phone",
             )
         )
@@ -84,7 +91,7 @@ async def sign_up_client(
         errors.append(_as_client_error(exc))
     marketplace_id = await marketplace_id_from_header(marketplace)
     if marketplace_id is None:
-        errors.append(UserError(ClientErrorCode.NOT_FOUND, "Marketplace not found.",
+        errors.append(UserError(ClientErrorCode.NOT_FOUND, _("Marketplace not found."),
                                 field="marketplace"))  # fmt: skip
     if errors:
         raise UserErrors(errors)
@@ -95,7 +102,7 @@ async def sign_up_client(
             or await Client.filter(marketplace_id=marketplace_id, email=email).exists()
         ):
             raise UserError(
-                ClientErrorCode.EMAIL_TAKEN, "An account exists for this e-mail.", field="email"
+                ClientErrorCode.EMAIL_TAKEN, _("An account exists for this e-mail."), field="email"
             )
         user = await User.create(
             email=email, password_hash=hash_password(password), full_name=full_name
@@ -173,7 +180,7 @@ async def accept_client_invitation(*, token: str, password: str) -> tuple[Sessio
     signed in. An e-mail that already has a login cannot be claimed this way."""
     token = token.strip()
     bad = UserError(
-        ClientErrorCode.INVITATION_INVALID, "This invitation link is not valid.", field="token"
+        ClientErrorCode.INVITATION_INVALID, _("This invitation link is not valid."), field="token"
     )
     if not token or len(token) > 128:
         dummy_verify(password)
@@ -189,13 +196,13 @@ async def accept_client_invitation(*, token: str, password: str) -> tuple[Sessio
         if not invitation_pending(client):
             raise UserError(
                 ClientErrorCode.INVITATION_EXPIRED,
-                "This invitation link has expired: ask the marketplace for a new one.",
+                _("This invitation link has expired: ask the marketplace for a new one."),
                 field="token",
             )
         if await User.filter(email=client.email).exists():
             raise UserError(
                 ClientErrorCode.EMAIL_TAKEN,
-                "An account exists for this e-mail: ask the marketplace to use another address.",
+                _("An account exists for this e-mail: ask the marketplace to use another address."),
                 field="token",
             )
         user = await User.create(
@@ -208,16 +215,25 @@ async def accept_client_invitation(*, token: str, password: str) -> tuple[Sessio
     return session, client
 
 
-def client_invitation_email(marketplace: str, link: str, days: int) -> tuple[str, str]:
-    """Subject and body of the e-mail inviting a client to set its password."""
-    subject = f"{marketplace} created your client account"
-    body = (
-        f"Hello,\n\n{marketplace} created a client account for you on Presta. Choose your "
-        f"password with this link to follow your requests and visits:\n\n{link}\n\n"
-        f"The link works once and expires in {days} days.\n"
-        "If you did not expect this message, ignore it.\n"
+def client_invitation_letter(marketplace: str, link: str, days: int) -> Letter:
+    """The e-mail inviting a client to set its password."""
+    return Letter(
+        subject=_("{marketplace} created your client account", marketplace=marketplace),
+        paragraphs=[
+            _(
+                "{marketplace} created a client account for you on Presta. Choose your "
+                "password with this link to follow your requests and visits:",
+                marketplace=marketplace,
+            ),
+            Link(link),
+            ngettext(
+                "The link works once and expires in {n} day.",
+                "The link works once and expires in {n} days.",
+                days,
+            ),
+            _("If you did not expect this message, ignore it."),
+        ],
     )
-    return subject, body
 
 
 async def send_client_invitation_email(client_id: int) -> None:
@@ -226,6 +242,7 @@ async def send_client_invitation_email(client_id: int) -> None:
     if client is None or not invitation_pending(client):
         return
     assert client.invitation_expires_at is not None
-    days = max(1, (client.invitation_expires_at - clock.now()).days)
-    subject, body = client_invitation_email(client.marketplace.name, invitation_link(client), days)
-    await send_mail(to=client.email, subject=subject, body=body)
+    letter = client_invitation_letter(
+        client.marketplace.name, invitation_link(client), days_left(client.invitation_expires_at)
+    )
+    await send_letter(letter, await recipients([client.email]))

@@ -10,6 +10,7 @@ from tortoise.expressions import Q
 from models.account import Client
 from presta import db
 from presta.db import padded
+from presta.i18n import _
 from presta.tx import atomic
 from resolvers.actor import Actor
 from resolvers.client.onboarding import ClientErrorCode
@@ -42,7 +43,7 @@ async def get_client(actor: Actor, client_id: int, *, field: str = "clientId") -
     """One client the actor may see; any other reads as absent."""
     found = await visible_clients(actor, [client_id])
     if not found:
-        raise not_found("Client", field=field)
+        raise not_found(_("Client"), field=field)
     return found[0]
 
 
@@ -62,7 +63,9 @@ async def list_clients(
     term = (search or "").strip()
     if len(term) > MAX_SEARCH:
         raise UserError(
-            ClientErrorCode.INVALID, f"Search at most {MAX_SEARCH} characters.", field="search"
+            ClientErrorCode.INVALID,
+            _("Search at most {most} characters.", most=MAX_SEARCH),
+            field="search",
         )
     if not term:
         return await keyset_page(query, first=first, after=after, last=last, before=before)
