@@ -227,17 +227,22 @@ def _document_state(b: compiled.Builder, alias: str, _s: compiled.Selected) -> s
     if not b.opened:  # refused or hidden for a file the actor does not open (sees_file)
         raise compiled.Fallback("a file not known to be opened")
     today = b.param(lambda _inputs: clock.now().date(), "date")
-    r, d = b.alias(), b.alias()
-    valid, soon, expired, missing = (_SEVERITY.index(s) for s in _SEVERITY)
+    r, d, rv = b.alias(), b.alias(), b.alias()
+    valid, soon, expired, rejected, missing = (_SEVERITY.index(s) for s in _SEVERITY)
+    kept = f"FILTER (WHERE {rv}.id IS NULL)"  # the documents this marketplace did not reject
     per_type = (
         f"SELECT CASE WHEN count({d}.id) = 0 THEN {missing} "
-        f"WHEN bool_or({d}.expires_on IS NULL) THEN {valid} "
-        f"WHEN max({d}.expires_on) <= {today} THEN {expired} "
-        f"WHEN max({d}.expires_on) <= {today} + {EXPIRING_SOON_DAYS} THEN {soon} "
+        f"WHEN count({d}.id) {kept} = 0 THEN {rejected} "
+        f"WHEN bool_or({d}.expires_on IS NULL) {kept} THEN {valid} "
+        f"WHEN max({d}.expires_on) {kept} <= {today} THEN {expired} "
+        f"WHEN max({d}.expires_on) {kept} <= {today} + {EXPIRING_SOON_DAYS} THEN {soon} "
         f"ELSE {valid} END AS severity "
         f"FROM required_document_type {r} LEFT JOIN document {d} "
         f"ON {d}.company_id = {alias}.company_id AND {d}.kind = '{DocumentKind.COMPANY.value}' "
         f"AND {d}.deleted_at IS NULL AND {d}.document_type_id = {r}.document_type_id "
+        f"LEFT JOIN document_review {rv} ON {rv}.document_id = {d}.id "
+        f"AND {rv}.marketplace_id = {alias}.marketplace_id "
+        f"AND {rv}.status = '{DocumentReviewStatus.REJECTED.value}' "
         f"WHERE {r}.marketplace_id = {alias}.marketplace_id GROUP BY {r}.document_type_id"
     )
     return f"(SELECT CASE COALESCE(max(severity), {valid}) {_SEVERITY_SQL} END FROM ({per_type}) x)"

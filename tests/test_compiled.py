@@ -21,11 +21,14 @@ from models.dispatch import Dispatch
 from models.intervention import Intervention
 from models.marketplace import Marketplace
 from models.membership import Membership
+from presta import clock
 from presta.security import make_access_token
 from presta.settings import settings
 from resolvers import compiled
 from resolvers.actor import Actor
-from tests.factories.account import actor_of, make_staff
+from resolvers.document_review import reject_document
+from tests.factories.account import actor_of, make_marketplace, make_staff
+from tests.factories.document import make_company_document, require_types
 from tests.factories.membership import make_membership, make_provider_user
 from tests.factories.messaging import make_cast, make_dispatched_request
 from tests.factories.screens import provider_with, staff_with
@@ -366,3 +369,52 @@ async def test_a_query_sent_by_get_runs_compiled_with_the_same_answer():
     assert got.status_code == 200
     assert got.json() == posted
     assert posted["extensions"] == {"executor": "compiled"}
+
+
+async def test_the_providers_screen_reads_reviewed_and_dated_documents_as_the_standard_path():
+    """The state of a file's required documents in SQL: missing, rejected by this
+    marketplace, replaced after a rejection, expiring soon, expired and valid."""
+    marketplace = await make_marketplace()
+    other = await make_marketplace()
+    staff = await actor_of(await make_staff(marketplace, StaffRole.ADMIN), marketplace)
+    other_staff = await actor_of(await make_staff(other, StaffRole.ADMIN), other)
+    await require_types(marketplace, "KBIS")
+    today = clock.now().date()
+
+    async def company(name: str) -> Membership:
+        member = await make_membership(marketplace)
+        member.company.name = name
+        await member.company.save(update_fields=["name"])
+        return member
+
+    await company("Missing")
+    rejected = await company("Rejected")
+    kbis = await make_company_document(rejected.company, "KBIS")
+    await reject_document(staff, document_id=kbis.id, reason="Unreadable.")
+    replaced = await company("Replaced")
+    old = await make_company_document(replaced.company, "KBIS")
+    await reject_document(staff, document_id=old.id, reason="Unreadable.")
+    await make_company_document(replaced.company, "KBIS", expires_on=today + timedelta(days=400))
+    soon = await company("Soon")
+    await make_company_document(soon.company, "KBIS", expires_on=today + timedelta(days=5))
+    expired = await company("Expired")
+    await make_company_document(expired.company, "KBIS", expires_on=today)
+    elsewhere = await company("Rejected elsewhere")
+    theirs = await make_company_document(elsewhere.company, "KBIS")
+    await make_membership(other, company=elsewhere.company)
+    await require_types(other, "KBIS")
+    await reject_document(other_staff, document_id=theirs.id, reason="Not for us.")
+
+    body = await _both(staff, PROVIDERS_SCREEN, {"first": 50})
+    states = {
+        edge["node"]["company"]["name"]: edge["node"]["documentState"]
+        for edge in body["data"]["providers"]["edges"]
+    }
+    assert states == {
+        "Missing": "MISSING",
+        "Rejected": "REJECTED",
+        "Replaced": "VALID",
+        "Soon": "EXPIRING_SOON",
+        "Expired": "EXPIRED",
+        "Rejected elsewhere": "VALID",
+    }
