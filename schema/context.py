@@ -20,8 +20,8 @@ operation_loaders: ContextVar[dict[Any, Any] | None] = ContextVar("operation_loa
 
 
 # Live subscriptions of equal actors share one execution per event (``schema.http.cohort``): a
-# field added here that changes what a resolver returns (a language, say) must join the cohort
-# key in ``schema.http.websocket``.
+# field added here that changes what a resolver returns must join the cohort key in
+# ``schema.http.websocket`` (as the caller's language does).
 @dataclass
 class Context:
     request: Request | WebSocket

@@ -114,6 +114,17 @@ _VISIT = {
     m.DONE: InterventionStatus.DONE,
     m.CANCELLED: InterventionStatus.CANCELLED,
 }
+# A person's own notifications (visits, service decisions: resolvers/notification_facts.py)
+# follow the facts the model checks; their rules, once per fact and per person, are proven in
+# tests/test_notification.py, so the model leaves their event, job and e-mail aside.
+_PERSONAL = ("notification.created", "send_notification")
+_NOTIFICATIONS = (
+    "Intervention planifiée",
+    "Intervention déplacée",
+    "Intervention annulée",
+    "Service accepté",
+    "Service refusé",
+)
 _MAIL_KINDS = (
     # The subjects in French, every recipient's default language.
     ("Nouvelle demande (relance)", "reminder"),
@@ -704,19 +715,25 @@ class DispatchMachine(RuleBasedStateMachine):
         logged = await Event.filter(id__gt=self.last_event).order_by("id")
         if logged:
             self.last_event = logged[-1].id
-        events = [self._event(e, ids) for e in logged]
+        events = [self._event(e, ids) for e in logged if e.topic not in _PERSONAL]
         self.events_checked, new_events = len(world.events), world.events[self.events_checked :]
         assert events == new_events, "the event log differs from the model's changes"
 
         rows = await DispatchJob.filter(id__gt=self.last_job).order_by("id")
         if rows:
             self.last_job = rows[-1].id
-        recorded = [self._job(r.actor_name, r.kwargs, ids) for r in rows]
+        recorded = [
+            self._job(r.actor_name, r.kwargs, ids) for r in rows if r.actor_name not in _PERSONAL
+        ]
         new_jobs = [j for j in world.jobs[self.jobs_checked :] if j[0] in m.DISPATCH_JOBS]
         self.jobs_checked = len(world.jobs)
         assert recorded == new_jobs, "the dispatch outbox differs from the model's facts"
 
-        handed = Counter(self._job(name, kwargs, ids) for name, kwargs in self.harness.enqueued)
+        handed = Counter(
+            self._job(name, kwargs, ids)
+            for name, kwargs in self.harness.enqueued
+            if name not in _PERSONAL
+        )
         self.harness.enqueued.clear()
         expected_handed = Counter(world.enqueued[self.enqueued_checked :])
         self.enqueued_checked = len(world.enqueued)
@@ -806,6 +823,8 @@ class DispatchMachine(RuleBasedStateMachine):
             self.mails_seen = len(box.messages)
         for message in fresh:
             to, subject = str(message["To"]), str(message["Subject"])
+            if subject.startswith(_NOTIFICATIONS):
+                continue
             if to == self.client_email:
                 who: tuple[object, ...] = ("client",)
             elif to in self.company_emails:

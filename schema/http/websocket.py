@@ -27,6 +27,7 @@ from schema.http import cohort
 from schema.http.errors import log_refusal
 from schema.http.persisted import PersistedDocuments
 from schema.http.ratelimit import buckets_for, cost_of, rate_limited_error
+from schema.locale import caller_locale
 
 # The key of ``service.ws``'s ``send_now`` in a websocket scope's extensions (schema does not
 # import the process layer; without it, every message goes through ASGI).
@@ -56,9 +57,9 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.websocket.close(code=4403, reason=refused.reason)
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
-        key = cohort.cohort_key(
-            operation.query, operation.variables, operation.operation_name, self.context.actor
-        )
+        # The caller's language joins the actor: error texts are rendered in it.
+        who = (self.context.actor, caller_locale(self.context))
+        key = cohort.cohort_key(operation.query, operation.variables, operation.operation_name, who)
         if key is not None:
             await self._join(operation, key)
             return
