@@ -174,7 +174,7 @@ def plan_for(
                 schema, document, operation, kind, dict(zip(entry.steering, steering, strict=True))
             )
         except Fallback as reason:
-            log.info("operation %s runs standard: %s", operation_name, reason)
+            log.debug("operation %s runs standard: %s", operation_name, reason)
             found = None
         entry.plans[steering] = found
     return found
