@@ -293,9 +293,9 @@ class ClientMutation:
         return await _run(ClientSessionPayload, _sign_up(input))  # type: ignore[no-any-return]
 
     @strawberry.mutation(
-        description="Staff: create a client and e-mail it a link to set its password (valid "
-        "14 days, single use). The same e-mail again returns the same client; a new link is "
-        "sent only once the last one expired."
+        description="Staff: create a client and e-mail it a link to set its password (single "
+        "use, valid for the invitation period: 14 days by default). The same e-mail again "
+        "returns the same client; a new link is sent only once the last one expired."
     )
     async def create_client(self, info: Info, input: CreateClientInput) -> CreateClientPayload:
         return await _run(  # type: ignore[no-any-return]
