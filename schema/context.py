@@ -33,6 +33,9 @@ class Context:
     # The user's row as read while authenticating this HTTP request (None on websockets,
     # whose operations outlive the connection's authentication).
     profile: Profile | None = None
+    # The operation's rate limit was spent before it ran: a live cohort's subscription runs
+    # once for subscribers each admitted on their own (``schema.http.websocket``).
+    admitted: bool = False
 
     def loader(self, key: Any, factory: Any) -> Any:
         """A DataLoader cached for this operation only."""
