@@ -36,6 +36,9 @@ class Context:
     # "standard" keeps this operation on strawberry's executor even when it compiles (the
     # X-Presta-Executor header outside production; tests of the standard executor).
     executor: str | None = None
+    # The operation's rate limit was spent before it ran: a live cohort's subscription runs
+    # once for subscribers each admitted on their own (``schema.http.websocket``).
+    admitted: bool = False
 
     def loader(self, key: Any, factory: Any) -> Any:
         """A DataLoader cached for this operation only."""

@@ -1,4 +1,4 @@
-"""Live multiplexing: one execution per cohort of equal subscriptions, the same text to each.
+"""Live multiplexing: one execution per cohort of equal subscriptions, the same bytes to each.
 
 A cohort is the subscriptions of this process that run the same document and operation with
 the same variables for an equal actor: everything an execution depends on besides the event,
@@ -8,8 +8,9 @@ masking), serialises each result once, and hands the same bytes to each member; 
 wraps them in its own ``{"id":…,"type":"next","payload":…}`` and writes the frame at once
 (``send_now``, offered by the server's protocol in ``service.ws``) when its socket is idle.
 
-Each member has its own bounded queue and sends in its own task, so one that reads slowly holds
-up nobody: when its queue overflows while its send has been blocked for
+What a member's socket does not take at once goes to the member's own bounded queue, sent in
+order by a task of its own (an idle member holds neither), so one that reads slowly holds up
+nobody: when its queue overflows while its send has been blocked for
 ``live_stall_seconds`` (its client stopped reading), it gets ``SUBSCRIBER_TOO_SLOW``, then
 ``complete``, as a lone subscriber would. A subscription resuming with ``after`` has a cohort of
 its own (its replay is its own); a client that reconnects with its cursor resumes as before.
@@ -332,19 +333,18 @@ def _forget(cohort: Cohort) -> None:
         del _cohorts[cohort.key]
 
 
-def join(key: Hashable, member: Member, stream: Stream, context: Context) -> bool:
-    """Add ``member`` to the cohort of ``key``, started with ``context`` if there is none.
-    True when it joined a cohort already running (the caller admits it: rate limit)."""
+def join(key: Hashable, member: Member, stream: Stream, context: Context) -> None:
+    """Add ``member`` to the cohort of ``key``, started with ``context`` if there is none. The
+    caller admitted the member (its rate limit): the cohort's run spends none, so that what it
+    refuses (validation, policy) is refused to every member alike."""
     cohort = _cohorts.get(key)
-    joined = cohort is not None
     if cohort is None:
         cohort = _cohorts[key] = Cohort(key)
         # The stream outlives the connection that started it: its own context and loaders.
-        own = dataclasses.replace(context, loaders={})
+        own = dataclasses.replace(context, loaders={}, admitted=True)
         cohort.task = asyncio.create_task(cohort._run(stream, own))
     cohort.members[member] = None
     member.cohort = cohort
-    return joined
 
 
 def stats() -> dict[str, int]:

@@ -122,6 +122,7 @@ class RateLimit(SchemaExtension):
         context = ctx.context
         if (
             settings().rate_limiting
+            and not getattr(context, "admitted", False)
             and document is not None
             and ctx.pre_execution_errors is None
             and context is not None

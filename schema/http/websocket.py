@@ -72,6 +72,11 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def _join(self, operation: Operation[Context, None], key: Any) -> None:
         """Join the operation to its cohort; the cohort's events reach it from then on (this
         task ends: an idle subscription holds none)."""
+        refused = await _rate_limited(self.context)
+        if refused is not None:
+            log_refusal("RATE_LIMITED", refused.message)
+            await operation.send_initial_errors([refused])
+            return
         ws = self.websocket.ws  # type: ignore[attr-defined]
         fast = ws.scope.get("extensions", {}).get(SEND_NOW)
         member = cohort.Member(
@@ -91,13 +96,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 operation_name=operation.operation_name,
             )
 
-        if cohort.join(key, member, stream, self.context):
-            # The cohort passed the document's checks for an equal actor; the rate limit is
-            # this connection's own.
-            refused = await _rate_limited(self.context)
-            if refused is not None:
-                member.leave()
-                await operation.send_initial_errors([refused])
+        cohort.join(key, member, stream, self.context)
 
     async def cleanup_operation(self, operation_id: str) -> None:
         member = self._members.get(operation_id) if self._members else None
