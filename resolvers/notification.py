@@ -52,6 +52,8 @@ class Fact:
     marketplace_id: int | None
     object_type: str
     object_id: int
+    # The person whose action is the fact: not told of it.
+    by_user_id: int | None = None
 
 
 # Preferences
@@ -129,7 +131,13 @@ async def staff_people(marketplace_id: int) -> list[Person]:
 async def tell(key: str, fact: Fact) -> int:
     """Record the fact for each person (once per key and address) and e-mail those who want
     it and were not e-mailed yet; returns how many e-mails went out."""
-    people = list({p.email: p for p in fact.people if p.email}.values())
+    people = list(
+        {
+            p.email: p
+            for p in fact.people
+            if p.email and (p.user_id is None or p.user_id != fact.by_user_id)
+        }.values()
+    )
     off = await _emails_off((p.user_id for p in people if p.user_id is not None), fact.kind)
     due: list[tuple[Notification, Person]] = []
     for person in people:
