@@ -249,3 +249,24 @@ async def test_e_mails_are_on_by_default_and_a_user_turns_one_kind_off_but_stays
     assert await Event.filter(
         topic="notification.created", object_id=told.id, audience=[f"user:{cast.provider.id}"]
     ).exists()
+
+
+INBOX = "{ notifications(first: 10) { edges { node { kind title emailed subjectId } } } }"
+
+
+async def test_a_person_reads_their_own_notifications_newest_first(mailbox):
+    cast = await make_cast()
+    first, second = await make_service(cast.marketplace), await make_service(cast.marketplace)
+    staff = await cast.staff_actor()
+    for service in (first, second):
+        row = await offer(cast.membership, service, ProviderServiceStatus.PENDING)
+        await catalog.decide_provider_service(staff, row.id, to=ProviderServiceStatus.ACCEPTED)
+    await jobs.drain()
+    mine = (await ok(INBOX, actor=await cast.provider_actor()))["notifications"]["edges"]
+    assert [e["node"]["title"] for e in mine] == [
+        f"Service accepté : {second.name}",
+        f"Service accepté : {first.name}",
+    ]
+    assert all(e["node"]["emailed"] for e in mine)
+    theirs = (await ok(INBOX, actor=await cast.client_actor()))["notifications"]["edges"]
+    assert theirs == []
