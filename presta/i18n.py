@@ -129,6 +129,12 @@ def negotiate(accept_language: str | None) -> Locale | None:
     return None
 
 
+def preload() -> None:
+    """Compile every catalogue now (a process start), not on first use."""
+    for locale in LOCALES:
+        _translations(locale)
+
+
 @cache
 def _translations(locale: str) -> gettext.NullTranslations:
     path = CATALOGUES / locale / "LC_MESSAGES" / f"{DOMAIN}.po"

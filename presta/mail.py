@@ -137,6 +137,8 @@ async def send_mails(mails: Sequence[Mail]) -> None:
 
 
 async def send_mail(*, to: str, subject: str, body: str) -> None:
+    """One plain-text e-mail in no particular language: prefer a ``Letter`` and
+    ``send_letter``, which every e-mail of the product goes through."""
     await send_mails([Mail(to=to, subject=subject, body=body)])
 
 

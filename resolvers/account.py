@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from email_validator import EmailNotValidError, validate_email
 
-from models.account import ApiKey, ApiScope, RefreshToken, User
+from models.account import ApiKey, ApiScope, Client, RefreshToken, User
 from models.membership import ProviderCompany
 from presta import clock
 from presta.i18n import LOCALES, _
@@ -230,6 +230,14 @@ async def company_recipients(company: ProviderCompany) -> list[Recipient]:
         "email", flat=True
     )
     return await recipients([str(e) for e in emails] + [company.email])
+
+
+async def client_recipient(client: Client) -> Recipient:
+    """A client's address, in the language of its login if it has one."""
+    user = None
+    if client.user_id is not None:
+        user = await User.get_or_none(id=client.user_id).only("id", "locale")
+    return Recipient(client.email, user.locale if user is not None else None)
 
 
 async def update_profile(

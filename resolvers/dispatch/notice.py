@@ -19,7 +19,7 @@ from models.membership import Membership
 from presta.i18n import Join, Text, _
 from presta.mail import Letter, Link, Mail, MailNotSent, Recipient, send_mails
 from presta.settings import settings
-from resolvers.account import recipients
+from resolvers.account import client_recipient, recipients
 from resolvers.dispatch.proposal import proposal_of
 
 # Providers told per SMTP session and per insert of their keys.
@@ -120,14 +120,6 @@ async def addresses_of(memberships: list[Membership]) -> dict[int, list[Recipien
         )
         for m in memberships
     }
-
-
-async def client_recipient(client: Client) -> Recipient:
-    """A client's address, in the language of its login if it has one."""
-    user = None
-    if client.user_id is not None:
-        user = await User.get_or_none(id=client.user_id).only("id", "locale")
-    return Recipient(client.email, user.locale if user is not None else None)
 
 
 async def _describe(request: ServiceRequest) -> Text:
