@@ -119,7 +119,12 @@ _TOLD = {
 
 
 async def _record(
-    tx: AfterCommit, intervention: Intervention, change: str, *, tell: bool = True
+    tx: AfterCommit,
+    intervention: Intervention,
+    change: str,
+    *,
+    by: int | None = None,
+    tell: bool = True,
 ) -> None:
     event = await record_event(
         tx,
@@ -140,6 +145,8 @@ async def _record(
             kind=_TOLD[change],
             key=f"visit:{intervention.id}:{event.id}",
             object_id=intervention.id,
+            # Who made the change knows it already.
+            extra={"by": by},
         )
 
 
@@ -219,7 +226,7 @@ async def schedule_intervention(
                 occurrence=n + 1,
             )
             # A series is told once, by its first visit.
-            await _record(tx, intervention, "scheduled", tell=n == 0)
+            await _record(tx, intervention, "scheduled", by=actor.user_id, tell=n == 0)
             created.append(intervention)
     return created
 
@@ -247,7 +254,7 @@ async def reschedule_intervention(
         await intervention.refresh_from_db()
         if not changed:
             raise _bad_transition(intervention, _("rescheduled"))
-        await _record(tx, intervention, "rescheduled")
+        await _record(tx, intervention, "rescheduled", by=actor.user_id)
     return intervention
 
 
@@ -284,7 +291,7 @@ async def change_intervention_status(
         await intervention.refresh_from_db()
         if not changed:
             raise _bad_transition(intervention, to.value)
-        await _record(tx, intervention, to.value.lower())
+        await _record(tx, intervention, to.value.lower(), by=actor.user_id)
     return intervention
 
 

@@ -21,10 +21,12 @@ from models.notification import Notification, NotificationKind, NotificationPref
 from presta import clock
 from presta.i18n import Text, _, locale_or_default, render
 from presta.mail import Letter, MailNotSent, send_mails
+from presta.settings import settings
 from presta.tx import atomic
 from resolvers.actor import Actor
 from resolvers.errors import UserError
 from resolvers.events import record_event
+from resolvers.pagination import Page, keyset_page
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,8 @@ class Fact:
     marketplace_id: int | None
     object_type: str
     object_id: int
+    # The person whose action is the fact: not told of it.
+    by_user_id: int | None = None
 
 
 # Preferences
@@ -129,14 +133,20 @@ async def staff_people(marketplace_id: int) -> list[Person]:
 async def tell(key: str, fact: Fact) -> int:
     """Record the fact for each person (once per key and address) and e-mail those who want
     it and were not e-mailed yet; returns how many e-mails went out."""
-    people = list({p.email: p for p in fact.people if p.email}.values())
+    people = list(
+        {
+            p.email: p
+            for p in fact.people
+            if p.email and (p.user_id is None or p.user_id != fact.by_user_id)
+        }.values()
+    )
     off = await _emails_off((p.user_id for p in people if p.user_id is not None), fact.kind)
     due: list[tuple[Notification, Person]] = []
     for person in people:
         row = await _record(key, fact, person)
         if row.emailed_at is None and person.user_id not in off:
             due.append((row, person))
-    if not due:
+    if not due or not settings().mail_enabled:
         return 0
     mails = [fact.letter.to(p.email, p.locale) for _, p in due]
     try:
@@ -193,6 +203,15 @@ async def _mark_emailed(ids: list[int]) -> None:
 
 
 # Reading
+
+
+async def list_notifications(
+    actor: Actor, *, first: int | None = None, after: str | None = None
+) -> Page[Notification]:
+    """The signed-in user's notifications, newest first (what ``notificationReceived``
+    pushed, kept beyond the event log's retention)."""
+    user_id = actor.require_user()
+    return await keyset_page(Notification.filter(user_id=user_id), first=first, after=after)
 
 
 async def own_notification(actor: Actor, envelope: dict[str, Any]) -> Notification | None:

@@ -75,7 +75,16 @@ async def _visit(kind: K, intervention_id: int, extra: dict[str, Any]) -> Fact |
         letter = visit_moved_letter(visit)
     else:
         letter = visit_cancelled_letter(visit)
-    return Fact(kind, letter, people, visit.marketplace_id, "Intervention", visit.id)
+    by = extra.get("by")
+    return Fact(
+        kind,
+        letter,
+        people,
+        visit.marketplace_id,
+        "Intervention",
+        visit.id,
+        by_user_id=int(by) if by is not None else None,
+    )
 
 
 def visit_scheduled_letter(visit: Intervention, occurrences: int) -> Letter:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import defaultdict
-from datetime import timedelta
+from datetime import date, timedelta
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
@@ -50,23 +50,35 @@ async def _mark(key: str) -> bool:
 
 async def sweep_expiring_documents() -> int:
     today = clock.now().date()
-    found = 0
-    candidates = (
-        await Document.filter(
-            kind=DocumentKind.COMPANY,
-            deleted_at__isnull=True,
-            expires_on__gte=today - EXPIRED_FOR_AT_MOST,
-            expires_on__lte=today + EXPIRY_NOTICE,
+    found, after = 0, 0
+    while True:
+        candidates = (
+            await Document.filter(
+                kind=DocumentKind.COMPANY,
+                deleted_at__isnull=True,
+                expires_on__gte=today - EXPIRED_FOR_AT_MOST,
+                expires_on__lte=today + EXPIRY_NOTICE,
+                id__gt=after,
+            )
+            .order_by("id")
+            .limit(BATCH)
         )
-        .order_by("id")
-        .limit(BATCH)
-    )
+        found += await _tell_documents(candidates, today)
+        if len(candidates) < BATCH:
+            return found
+        after = candidates[-1].id
+
+
+async def _tell_documents(candidates: list[Document], today: date) -> int:
+    """Enqueue the facts of these documents not seen before (one query finds those seen)."""
+    keys = {document.id: _document_key(document, today) for document in candidates}
+    marks = [f"due:{key}" for _, key in keys.values()]
+    seen = {str(k) for k in await Notice.filter(key__in=marks).values_list("key", flat=True)}
+    found = 0
     for document in candidates:
-        assert document.expires_on is not None
-        if await _replaced(document):
+        kind, key = keys[document.id]
+        if f"due:{key}" in seen or await _replaced(document):
             continue
-        kind = K.DOCUMENT_EXPIRED if document.expires_on <= today else K.DOCUMENT_EXPIRING
-        key = f"{kind.value.lower()}:{document.id}:{document.expires_on.isoformat()}"
         with contextlib.suppress(IntegrityError):  # another sweep took it
             async with atomic() as tx:
                 if not await _mark(f"due:{key}"):
@@ -74,6 +86,12 @@ async def sweep_expiring_documents() -> int:
                 tx.enqueue("send_notification", kind=kind.value, key=key, object_id=document.id)
                 found += 1
     return found
+
+
+def _document_key(document: Document, today: date) -> tuple[K, str]:
+    assert document.expires_on is not None
+    kind = K.DOCUMENT_EXPIRED if document.expires_on <= today else K.DOCUMENT_EXPIRING
+    return kind, f"{kind.value.lower()}:{document.id}:{document.expires_on.isoformat()}"
 
 
 async def _replaced(document: Document) -> bool:
@@ -96,7 +114,8 @@ _UNREAD = """
 SELECT p.id, p.user_id, p.conversation_id, c.marketplace_id, c.last_message_id
 FROM conversation_participant p
 JOIN conversation c ON c.id = p.conversation_id
-WHERE c.last_message_id > GREATEST(p.last_read_message_id, p.notified_message_id)
+WHERE c.last_message_at > :since
+  AND c.last_message_id > GREATEST(p.last_read_message_id, p.notified_message_id)
   AND EXISTS (
     SELECT 1 FROM message m
     WHERE m.conversation_id = c.id

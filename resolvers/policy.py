@@ -62,6 +62,7 @@ QUERY: dict[str, frozenset[Principal]] = {
     "invitations": READERS,
     "myInvitations": USERS,
     "notificationPreferences": USERS,
+    "notifications": USERS,
     "providerDirectory": READERS,
     "documentTypes": SIGNED_IN,
     "requiredDocumentTypes": MEMBERS,

@@ -13,7 +13,7 @@ from models.notification import Notification as NotificationModel
 from models.notification import NotificationKind
 from resolvers import notification as use_cases
 from resolvers.actor import Actor
-from schema.base import After, UserErrorBase, encode_id, run_mutation
+from schema.base import After, Connection, First, UserErrorBase, connection, encode_id, run_mutation
 from schema.context import Info
 from schema.http.live import decode_event_cursor, encode_event_cursor, follow
 
@@ -122,6 +122,16 @@ class NotificationQuery:
     )
     async def notification_preferences(self, info: Info) -> list[NotificationPreference]:
         return _preferences(await use_cases.notification_preferences(info.context.actor))
+
+    @strawberry.field(
+        description="The viewer's notifications, newest first: the notification centre an app "
+        "opens with, then follows with `notificationReceived`."
+    )
+    async def notifications(
+        self, info: Info, first: First = None, after: After = None
+    ) -> Connection[Notification]:
+        found = await use_cases.list_notifications(info.context.actor, first=first, after=after)
+        return connection(found, Notification.from_model)
 
 
 @strawberry.type

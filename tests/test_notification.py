@@ -77,19 +77,18 @@ async def test_a_visit_scheduled_moved_and_cancelled_is_told_to_the_client_and_t
     await jobs.drain()
 
     service = world.service.name
-    # The provider chose English; the client chose nothing and reads French.
+    # Each party is told of what the others did, in its language: the provider chose English
+    # (it scheduled; staff moved; the client cancelled), the client chose nothing (French).
     assert _subjects(mailbox, chosen.email) == [
-        f"Visit scheduled: {service} on {start:%Y-%m-%d}",
         f"Visit moved: {service}, now on {moved:%Y-%m-%d}",
         f"Visit cancelled: {service} on {moved:%Y-%m-%d}",
     ]
     assert _subjects(mailbox, world.client_email) == [
         f"Intervention planifiée : {service} le {start:%Y-%m-%d}",
         f"Intervention déplacée : {service}, désormais le {moved:%Y-%m-%d}",
-        f"Intervention annulée : {service} le {moved:%Y-%m-%d}",
     ]
-    cancelled = mailbox.to(world.client_email)[-1]
-    assert "Motif : Away that week." in mailbox.body(cancelled)
+    cancelled = mailbox.to(chosen.email)[-1]
+    assert "Reason: Away that week." in mailbox.body(cancelled)
 
     # A redelivered job sends nothing again.
     row = await Notification.filter(kind=NotificationKind.VISIT_MOVED).first()
@@ -250,3 +249,24 @@ async def test_e_mails_are_on_by_default_and_a_user_turns_one_kind_off_but_stays
     assert await Event.filter(
         topic="notification.created", object_id=told.id, audience=[f"user:{cast.provider.id}"]
     ).exists()
+
+
+INBOX = "{ notifications(first: 10) { edges { node { kind title emailed subjectId } } } }"
+
+
+async def test_a_person_reads_their_own_notifications_newest_first(mailbox):
+    cast = await make_cast()
+    first, second = await make_service(cast.marketplace), await make_service(cast.marketplace)
+    staff = await cast.staff_actor()
+    for service in (first, second):
+        row = await offer(cast.membership, service, ProviderServiceStatus.PENDING)
+        await catalog.decide_provider_service(staff, row.id, to=ProviderServiceStatus.ACCEPTED)
+    await jobs.drain()
+    mine = (await ok(INBOX, actor=await cast.provider_actor()))["notifications"]["edges"]
+    assert [e["node"]["title"] for e in mine] == [
+        f"Service accepté : {second.name}",
+        f"Service accepté : {first.name}",
+    ]
+    assert all(e["node"]["emailed"] for e in mine)
+    theirs = (await ok(INBOX, actor=await cast.client_actor()))["notifications"]["edges"]
+    assert theirs == []

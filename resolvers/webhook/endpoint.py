@@ -31,6 +31,7 @@ from resolvers.intervention import INTERVENTION_UPDATED
 from resolvers.invoice import INVOICE_FILED
 from resolvers.membership import MEMBERSHIP_UPDATED
 from resolvers.messaging.core import MESSAGE_CREATED
+from resolvers.notification import NOTIFICATION_CREATED
 from resolvers.pagination import Page, keyset_page
 from resolvers.terms import TERMS_ACCEPTED, TERMS_PUBLISHED
 from resolvers.webhook.address import BadUrl, check_url
@@ -58,7 +59,8 @@ EVENT_TYPES = tuple(
         }
     )
 )
-NOT_OFFERED = frozenset({USER_UPDATED})
+# A person's own events (their account, what they are told) follow them, not a marketplace.
+NOT_OFFERED = frozenset({USER_UPDATED, NOTIFICATION_CREATED})
 
 
 class WebhookErrorCode(StrEnum):
