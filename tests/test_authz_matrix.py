@@ -504,6 +504,8 @@ IN_MARKETPLACE_B = {"marketplace_b"}
 # Root fields that show objects to whoever holds a secret, beyond what node() shows them.
 BY_CAPABILITY = {
     "invitation": "the sign-up link shows its marketplace's terms and internal documents",
+    "publicApplication": "the public application link shows its marketplace's terms and "
+    "internal documents",
 }
 
 

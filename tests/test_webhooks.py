@@ -18,6 +18,8 @@ from presta.settings import settings
 from resolvers.catalog import SERVICE_UPDATED, create_service
 from resolvers.events import event_cursor
 from resolvers.intervention import INTERVENTION_UPDATED
+from resolvers.marketplace import MARKETPLACE_UPDATED
+from resolvers.staff import STAFF_UPDATED
 from resolvers.webhook.endpoint import (
     redeliver_webhook,
     rotate_webhook_secret,
@@ -91,6 +93,17 @@ async def test_an_endpoint_receives_only_the_event_types_it_asked_for(receiver: 
     await record_events(h.marketplace.id, 1, topic=INTERVENTION_UPDATED)
     [request] = receiver.received
     assert orjson.loads(request.body)["type"] == INTERVENTION_UPDATED
+
+
+async def test_an_endpoint_without_a_topic_list_gets_no_staff_only_topic(
+    receiver: Receiver,
+) -> None:
+    h = await hooked(receiver.url)
+    await record_events(h.marketplace.id, 1, topic=STAFF_UPDATED)
+    await record_events(h.marketplace.id, 1, topic=MARKETPLACE_UPDATED)
+    await record_events(h.marketplace.id, 1)
+    [request] = receiver.received
+    assert orjson.loads(request.body)["type"] == SERVICE_UPDATED
 
 
 async def test_events_of_other_marketplaces_and_before_creation_are_not_sent(

@@ -23,16 +23,19 @@ from presta.tx import atomic
 from resolvers.account import USER_UPDATED
 from resolvers.actor import Actor
 from resolvers.catalog import PROVIDER_SERVICE_UPDATED, SERVICE_UPDATED
+from resolvers.company import COMPANY_UPDATED
 from resolvers.dispatch.core import REQUEST_DISPATCHED, REQUEST_UPDATED
 from resolvers.document import DOCUMENT_REVIEWED
 from resolvers.errors import UserError, not_found
 from resolvers.events import latest_event_id
 from resolvers.intervention import INTERVENTION_UPDATED
 from resolvers.invoice import INVOICE_FILED
+from resolvers.marketplace import MARKETPLACE_UPDATED
 from resolvers.membership import MEMBERSHIP_UPDATED
 from resolvers.messaging.core import MESSAGE_CREATED
 from resolvers.notification import NOTIFICATION_CREATED
 from resolvers.pagination import Page, keyset_page
+from resolvers.staff import STAFF_UPDATED
 from resolvers.terms import TERMS_ACCEPTED, TERMS_PUBLISHED
 from resolvers.webhook.address import BadUrl, check_url
 from resolvers.zone import ZONE_UPDATED
@@ -59,8 +62,11 @@ EVENT_TYPES = tuple(
         }
     )
 )
-# A person's own events (their account, what they are told) follow them, not a marketplace.
-NOT_OFFERED = frozenset({USER_UPDATED, NOTIFICATION_CREATED})
+# A person's own events (their account, what they are told) follow them, not a marketplace;
+# the marketplace's staff screens' events are not for partners either.
+NOT_OFFERED = frozenset(
+    {USER_UPDATED, NOTIFICATION_CREATED, COMPANY_UPDATED, MARKETPLACE_UPDATED, STAFF_UPDATED}
+)
 
 
 class WebhookErrorCode(StrEnum):

@@ -23,7 +23,11 @@ from presta import clock
 from presta.settings import settings
 from presta.tx import atomic
 from resolvers.events import event_cursor
+from resolvers.webhook.endpoint import EVENT_TYPES
 from resolvers.webhook.sender import send_webhooks
+
+# An endpoint without a list of topics gets every topic offered to partners, no other.
+OFFERED = frozenset(EVENT_TYPES)
 
 FAN_OUT_BATCH = 500
 
@@ -106,7 +110,11 @@ async def fan_out_endpoint(endpoint_id: int) -> int:
                     give_up_at=give_up_at,
                 )
                 for e in events
-                if endpoint.topics is None or e.topic in endpoint.topics
+                if (
+                    e.topic in endpoint.topics
+                    if endpoint.topics is not None
+                    else e.topic in OFFERED
+                )
             ]
             if rows:
                 await WebhookDelivery.bulk_create(rows, ignore_conflicts=True)
