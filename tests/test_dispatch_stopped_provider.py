@@ -52,7 +52,9 @@ async def test_the_client_is_mailed_when_a_provider_of_its_proposal_is_suspended
     assert f"client:{world.client_id}" in event.audience
     assert f"staff:{world.marketplace.id}" in event.audience
     [mail] = [m for m in mailbox.to(world.client_email)]
-    assert mail["Subject"].startswith("A provider left your proposal")
+    assert mail["Subject"].startswith(
+        "Un prestataire a quitté votre proposition"
+    )  # French: the default
     assert leaving.membership.company.name in mailbox.body(mail)
 
 
@@ -93,7 +95,7 @@ async def test_a_chosen_provider_suspended_before_the_visit_is_told_to_the_clien
     assert f"client:{world.client_id}" in event.audience
     assert f"staff:{world.marketplace.id}" in event.audience
     [mail] = mailbox.to(world.client_email)
-    assert mail["Subject"].startswith("Your provider is unavailable")
+    assert mail["Subject"].startswith("Votre prestataire est indisponible")
     # The request stays with the chosen provider: once reinstated, the visit can be set.
     assert (await ServiceRequest.get(id=request_id)).status is RequestStatus.ACCEPTED
     await reinstate_provider(world.staff, membership_id=chosen.membership.id)
