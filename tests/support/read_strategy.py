@@ -54,6 +54,7 @@ class _Builder:
     pools: Pools
     max_depth: int
     aliases_wanted: bool
+    deep: bool = False
     definitions: list[str] = field(default_factory=list)
     variables: dict[str, Any] = field(default_factory=dict)
     fragments: list[str] = field(default_factory=list)
@@ -132,6 +133,8 @@ class _Builder:
             names = [n for n in names if n not in composites] + [
                 n for n in names if n in composites
             ][:1]
+        if self.deep and composites and not any(n in composites for n in names):
+            names.append(self.draw(st.sampled_from(sorted(composites))))
         if not any(n in leaves or n == "__typename" for n in names) and leaves:
             names.append(self.draw(st.sampled_from(sorted(leaves))))
         parts: list[str] = []
@@ -300,15 +303,21 @@ def _literal(value: Any, type_: Any) -> str:
 
 
 @st.composite
-def read_documents(draw: Any, schema: GraphQLSchema, pools: Pools, actors: tuple[str, ...]) -> Any:
-    """A valid read document, the variables to send with it, and who sends it."""
+def read_documents(
+    draw: Any, schema: GraphQLSchema, pools: Pools, allowed: dict[str, tuple[str, ...]]
+) -> Any:
+    """A valid read document, the variables to send with it, and who sends it: ``allowed``
+    names, for each root field, the principals the policy lets call it (most documents are
+    sent by one of them; the others, to compare refusals)."""
     over_limits = draw(st.integers(0, 29)) == 0
+    deep = over_limits and draw(st.booleans())
     builder = _Builder(
         draw=draw,
         schema=schema,
         pools=pools,
         max_depth=12 if over_limits else draw(st.integers(1, 4)),
         aliases_wanted=draw(st.booleans()),
+        deep=deep,
     )
     query = schema.query_type
     assert query is not None
@@ -316,10 +325,10 @@ def read_documents(draw: Any, schema: GraphQLSchema, pools: Pools, actors: tuple
     chosen = draw(st.lists(st.sampled_from(roots), min_size=1, max_size=3, unique=True))
     keys: set[str] = set()
     parts = [builder.field(n, query.fields[n], 0, keys) for n in chosen]
-    if over_limits and draw(st.booleans()):
+    if over_limits and not deep:
         builder.features.add("over the alias limit")
         parts += [f"t{i}: __typename" for i in range(20)]
-    elif over_limits:
+    elif deep:
         builder.features.add("deep")
     if draw(st.integers(0, 4)) == 0:
         parts.append("__typename")
@@ -329,5 +338,7 @@ def read_documents(draw: Any, schema: GraphQLSchema, pools: Pools, actors: tuple
     if builder.definitions:
         head += "(" + ", ".join(builder.definitions) + ")"
     text = "\n".join([head + " { " + " ".join(parts) + " }", *builder.fragments])
-    actor = draw(st.sampled_from(actors))
+    everyone = sorted({a for names in allowed.values() for a in names})
+    entitled = sorted(set.intersection(*(set(allowed.get(n, ())) for n in chosen)))
+    actor = draw(st.sampled_from(entitled if entitled and draw(st.integers(0, 2)) else everyone))
     return Generated(text, builder.variables, actor, frozenset(builder.features))
