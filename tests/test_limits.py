@@ -249,3 +249,17 @@ async def test_a_malformed_cursor_is_the_clients_mistake_not_a_masked_error():
     assert result.codes == ["BAD_USER_INPUT"]
     assert result.errors[0]["extensions"]["field"] == "after"
     assert result.errors[0]["message"] == "Curseur mal formé."  # French by default
+
+
+@pytest.mark.parametrize(
+    "document", ["{}", "{ viewer {} }", "query Q { marketplaces { nodes {} } }"]
+)
+async def test_an_empty_selection_set_is_a_syntax_error_with_its_code(document: str) -> None:
+    # graphql-core parses `{}` (the specification does not): the depth limit then crashed and
+    # the client read "max() arg is an empty sequence", with no code.
+    async with http_client() as client:
+        body = (await client.post("/graphql", json={"query": document})).json()
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["message"] == 'Syntax Error: Expected Name, found "}".'
+    assert error["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"

@@ -13,6 +13,7 @@ from graphql import (
     DocumentNode,
     GraphQLError,
     GraphQLSchema,
+    SelectionSetNode,
     StringValueNode,
     Visitor,
     parse,
@@ -133,6 +134,11 @@ def _validate(
     if key in _VALID_DOCUMENTS:
         _VALID_DOCUMENTS.move_to_end(key)
         return []
+    empty = _empty_selection_set(document)
+    if empty is not None:
+        # graphql-core parses `{}`, which the specification does not allow (and strawberry's
+        # depth rule fails on, with a message of its own): the parse error graphql-js gives.
+        return [GraphQLError('Syntax Error: Expected Name, found "}".', nodes=[empty])]
     size = expanded_size(document)
     if size > cfg.max_query_cost:
         # strawberry's depth and alias rules walk every fragment spread again: fragments that
@@ -149,6 +155,20 @@ def _validate(
         if len(_VALID_DOCUMENTS) > _VALID_DOCUMENTS_MAX:
             _VALID_DOCUMENTS.popitem(last=False)
     return errors
+
+
+def _empty_selection_set(document: DocumentNode) -> SelectionSetNode | None:
+    found: list[SelectionSetNode] = []
+
+    class Find(Visitor):
+        def enter_selection_set(self, node: SelectionSetNode, *_: Any) -> Any:
+            if not node.selections:
+                found.append(node)
+                return BREAK
+            return None
+
+    visit(document, Find())
+    return found[0] if found else None
 
 
 def _nul_character(query: str, variables: dict[str, Any] | None) -> GraphQLError | None:

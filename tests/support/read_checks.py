@@ -2,8 +2,8 @@
 
 ``shape_problems``: the answer fits the document and the schema: exactly the selected keys
 (once ``@include``/``@skip`` and fragment type conditions are applied), no null where the
-schema says non-null, scalars of their type, enum values of their enum, and data null only
-with an error saying why.
+schema says non-null, scalars of their type, enum values of their enum, data null only
+with an error saying why, and every error with a code, none of them an unexpected error.
 
 ``leaks``: nothing of the other marketplace (its objects' global IDs, its text) appears in
 the answer of a principal acting in one marketplace.
@@ -202,8 +202,11 @@ def shape_problems(
     for error in errors:
         if not isinstance(error.get("message"), str):
             walk.problems.append(f"an error without a message: {error!r}")
-        if (error.get("extensions") or {}).get("code") == "INTERNAL_SERVER_ERROR":
+        code = (error.get("extensions") or {}).get("code")
+        if code == "INTERNAL_SERVER_ERROR":
             walk.problems.append(f"an unexpected error (a bug): {error!r}")
+        elif code is None:
+            walk.problems.append(f"an error without a code: {error!r}")
     if "data" not in body and not errors:
         walk.problems.append("neither data nor errors")
     data = body.get("data")
@@ -216,18 +219,39 @@ def shape_problems(
     return walk.problems
 
 
-def leaks(world: ReadsWorld, actor: str, body: dict[str, Any]) -> list[str]:
+# Root fields that show another marketplace's objects to whoever holds a secret of it: a
+# sign-up link shows its marketplace's terms and documents to anyone.
+_BY_SECRET = frozenset({"invitation"})
+
+
+def leaks(
+    world: ReadsWorld, actor: str, body: dict[str, Any], document: DocumentNode | None = None
+) -> list[str]:
     """The other marketplace's IDs and text found in the answer of a principal of one (but
-    what it may know of the other: its own roles there)."""
+    what it may know of the other: its own roles there, what a secret it was given shows)."""
     acting = acting_marketplace(actor)
     if acting is None:
         return []
     other = "beta" if acting == "alpha" else "alpha"
+    if document is not None and isinstance(body.get("data"), dict):
+        shown = _keys_of(document, _BY_SECRET)
+        body = {**body, "data": {k: v for k, v in body["data"].items() if k not in shown}}
     strings = set(_strings(body))
     found = sorted(strings & (world.own_ids[other] - world.known_elsewhere.get(actor, set())))
     if other == "beta":
         found += sorted(repr(s) for s in strings if SECRET_OF_B in s)
     return found
+
+
+def _keys_of(document: DocumentNode, fields: frozenset[str]) -> set[str]:
+    """The response keys of the root fields named ``fields`` (those of the operations)."""
+    return {
+        (s.alias or s.name).value
+        for d in document.definitions
+        if isinstance(d, OperationDefinitionNode)
+        for s in d.selection_set.selections
+        if isinstance(s, FieldNode) and s.name.value in fields
+    }
 
 
 def _strings(value: Any) -> Iterator[str]:

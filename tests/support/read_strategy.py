@@ -11,6 +11,7 @@ marketplace's, or malformed. Documents are valid GraphQL; the caller checks with
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from graphql import (
     GraphQLInterfaceType,
     GraphQLList,
     GraphQLNonNull,
+    GraphQLObjectType,
     GraphQLScalarType,
     GraphQLSchema,
     GraphQLUnionType,
@@ -54,6 +56,7 @@ class _Builder:
     pools: Pools
     max_depth: int
     aliases_wanted: bool
+    deep: bool = False
     definitions: list[str] = field(default_factory=list)
     variables: dict[str, Any] = field(default_factory=dict)
     fragments: list[str] = field(default_factory=list)
@@ -92,6 +95,8 @@ class _Builder:
             parts.append("__typename")
             self.features.add("__typename")
         possible = sorted(self.schema.get_possible_types(type_), key=lambda t: t.name)
+        if self.deep:
+            possible = [t for t in possible if t.name in _unbounded(self.schema)] or possible
         chosen = self.draw(
             st.lists(st.sampled_from(possible), min_size=1, max_size=2, unique_by=lambda t: t.name)
         )
@@ -132,6 +137,10 @@ class _Builder:
             names = [n for n in names if n not in composites] + [
                 n for n in names if n in composites
             ][:1]
+        if self.deep:  # on towards a cycle of types, past the depth limit
+            onwards = [n for n in composites if _named(usable[n].type) in _unbounded(self.schema)]
+            if onwards and not any(n in onwards for n in names):
+                names.append(self.draw(st.sampled_from(sorted(onwards))))
         if not any(n in leaves or n == "__typename" for n in names) and leaves:
             names.append(self.draw(st.sampled_from(sorted(leaves))))
         parts: list[str] = []
@@ -283,6 +292,36 @@ class _Builder:
         return draw(st.sampled_from(["", "a", "Soci", "é", "Entreprise", "☂"]))
 
 
+def _named(type_: Any) -> str:
+    return str(get_named_type(type_).name)
+
+
+@functools.cache
+def _unbounded(schema: GraphQLSchema) -> frozenset[str]:
+    """Composite types from which selections can go on for ever (a cycle of types is below)."""
+    composite = GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType
+    below: dict[str, set[str]] = {}
+    for type_ in schema.type_map.values():
+        if not isinstance(type_, composite) or type_.name.startswith("__"):
+            continue
+        found = {t.name for t in getattr(type_, "types", ())}
+        for f in getattr(type_, "fields", {}).values():
+            if isinstance(get_named_type(f.type), composite):
+                found.add(_named(f.type))
+        if isinstance(type_, GraphQLInterfaceType):
+            found |= {t.name for t in schema.get_possible_types(type_)}
+        below[type_.name] = found
+    changed = True
+    while changed:  # the transitive closure
+        changed = False
+        for name, found in below.items():
+            wider = found.union(*(below.get(t, set()) for t in found))
+            if wider != found:
+                below[name], changed = wider, True
+    cyclic = {name for name, found in below.items() if name in found}
+    return frozenset(name for name, found in below.items() if found & cyclic or name in cyclic)
+
+
 def _literal(value: Any, type_: Any) -> str:
     """``value`` written in GraphQL for an argument of ``type_``."""
     if isinstance(type_, GraphQLNonNull):
@@ -300,26 +339,34 @@ def _literal(value: Any, type_: Any) -> str:
 
 
 @st.composite
-def read_documents(draw: Any, schema: GraphQLSchema, pools: Pools, actors: tuple[str, ...]) -> Any:
-    """A valid read document, the variables to send with it, and who sends it."""
+def read_documents(
+    draw: Any, schema: GraphQLSchema, pools: Pools, allowed: dict[str, tuple[str, ...]]
+) -> Any:
+    """A valid read document, the variables to send with it, and who sends it: ``allowed``
+    names, for each root field, the principals the policy lets call it (most documents are
+    sent by one of them; the others, to compare refusals)."""
     over_limits = draw(st.integers(0, 29)) == 0
+    deep = over_limits and draw(st.booleans())
     builder = _Builder(
         draw=draw,
         schema=schema,
         pools=pools,
         max_depth=12 if over_limits else draw(st.integers(1, 4)),
         aliases_wanted=draw(st.booleans()),
+        deep=deep,
     )
     query = schema.query_type
     assert query is not None
     roots = sorted(n for n in query.fields if n not in _SKIPPED_ROOTS)
+    if deep:
+        roots = [n for n in roots if _named(query.fields[n].type) in _unbounded(schema)]
     chosen = draw(st.lists(st.sampled_from(roots), min_size=1, max_size=3, unique=True))
     keys: set[str] = set()
     parts = [builder.field(n, query.fields[n], 0, keys) for n in chosen]
-    if over_limits and draw(st.booleans()):
+    if over_limits and not deep:
         builder.features.add("over the alias limit")
         parts += [f"t{i}: __typename" for i in range(20)]
-    elif over_limits:
+    elif deep:
         builder.features.add("deep")
     if draw(st.integers(0, 4)) == 0:
         parts.append("__typename")
@@ -329,5 +376,7 @@ def read_documents(draw: Any, schema: GraphQLSchema, pools: Pools, actors: tuple
     if builder.definitions:
         head += "(" + ", ".join(builder.definitions) + ")"
     text = "\n".join([head + " { " + " ".join(parts) + " }", *builder.fragments])
-    actor = draw(st.sampled_from(actors))
+    everyone = sorted({a for names in allowed.values() for a in names})
+    entitled = sorted(set.intersection(*(set(allowed.get(n, ())) for n in chosen)))
+    actor = draw(st.sampled_from(entitled if entitled and draw(st.integers(0, 2)) else everyone))
     return Generated(text, builder.variables, actor, frozenset(builder.features))
