@@ -8,7 +8,6 @@ from typing import Any
 
 from tortoise.expressions import Q
 
-from models.account import User
 from models.document import Document, DocumentKind
 from models.marketplace import Marketplace
 from models.membership import Membership, MembershipStatus
@@ -20,7 +19,7 @@ from presta.mail import Letter, Link, send_letter
 from presta.settings import settings
 from presta.statements import select
 from presta.tx import AfterCommit, atomic
-from resolvers.account import recipients
+from resolvers.account import company_recipients
 from resolvers.actor import Actor
 from resolvers.document_upload import (
     UploadedFile,
@@ -363,19 +362,6 @@ async def _tell_overdue(tx: AfterCommit, membership: Membership, number: int) ->
     tx.enqueue("notify_terms_overdue", membership_id=membership.id, number=number)
 
 
-async def _company_recipients(membership: Membership) -> list[str]:
-    company = membership.company
-    emails = {
-        str(e)
-        for e in await User.filter(provider_company_id=company.id, is_active=True).values_list(
-            "email", flat=True
-        )
-    }
-    if company.email:
-        emails.add(company.email)
-    return sorted(emails)
-
-
 async def notify_terms_published(version_id: int) -> None:
     """Job: tell every provider still in the marketplace that new terms await acceptance, and
     until when it keeps receiving new requests without accepting them."""
@@ -396,7 +382,7 @@ async def notify_terms_published(version_id: int) -> None:
         letter = terms_published_letter(
             marketplace.name, membership.company.name, version.number, accept_by
         )
-        await send_letter(letter, await recipients(await _company_recipients(membership)))
+        await send_letter(letter, await company_recipients(membership.company))
 
 
 def terms_published_letter(
@@ -427,7 +413,7 @@ async def notify_terms_overdue(membership_id: int, number: int) -> None:
     if membership is None or (membership.terms_version_accepted or 0) >= number:
         return
     letter = terms_overdue_letter(membership.marketplace.name, membership.company.name, number)
-    await send_letter(letter, await recipients(await _company_recipients(membership)))
+    await send_letter(letter, await company_recipients(membership.company))
 
 
 def terms_overdue_letter(marketplace: str, company: str, number: int) -> Letter:
