@@ -1,20 +1,29 @@
-"""Rules of who sees what, written once and read two ways: in Python over a loaded row (the
-use cases and loaders of the standard executor) and as a SQL predicate over a row's alias
-with the actor's values as parameters (the compiled path).
+"""Rules of who sees what, written once and read three ways: in Python over a loaded row
+(``holds``), as a tortoise filter for the use cases and loaders of the standard executor
+(``q``, ``where``), and as a SQL predicate over a row's alias with the actor's values as
+parameters (the compiled path, ``predicate``).
 
 A rule is a small tree: ``Flag`` (a boolean property of the actor), ``Same`` (a column of the
-row equals a value of the actor that is not null), ``AnyOf`` and ``AllOf``. Both readings
-give the same answer for every row and actor: a null on either side of ``Same`` is false, as
-SQL's ``=`` with a null is not true (``COALESCE(…, false)``).
+row equals a value of the actor that is not null), ``Within`` (a column of the row is among
+the values another table holds for the actor: the requests sent to a provider), ``AnyOf``
+and ``AllOf``. Every reading gives the same answer for every row and actor: a null on either
+side of ``Same`` is false, as SQL's ``=`` with a null is not true (``COALESCE(…, false)``).
+``Within`` needs the database: ``holds`` refuses it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+from tortoise.expressions import Q, Subquery
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
 
 from resolvers.actor import Actor
 from resolvers.compiled.builder import Builder
+
+M = TypeVar("M", bound=Model)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +42,18 @@ class Same:
 
 
 @dataclass(frozen=True, slots=True)
+class Within:
+    """The row's ``column`` is one of ``model``'s ``select`` values on the rows whose
+    ``where`` column equals the actor's ``actor`` value, which is not null."""
+
+    column: str
+    model: type[Model]
+    select: str
+    where: str
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
 class AnyOf:
     rules: tuple[Rule, ...]
 
@@ -42,7 +63,7 @@ class AllOf:
     rules: tuple[Rule, ...]
 
 
-Rule = Flag | Same | AnyOf | AllOf
+Rule = Flag | Same | Within | AnyOf | AllOf
 
 
 def any_of(*rules: Rule) -> AnyOf:
@@ -60,9 +81,46 @@ def holds(rule: Rule, actor: Actor, row: Any) -> bool:
     if isinstance(rule, Same):
         mine = getattr(actor, rule.actor)
         return mine is not None and getattr(row, rule.column) == mine
+    if isinstance(rule, Within):
+        raise TypeError("a Within rule reads the database: use q() or predicate()")
     if isinstance(rule, AnyOf):
         return any(holds(r, actor, row) for r in rule.rules)
     return all(holds(r, actor, row) for r in rule.rules)
+
+
+def q(rule: Rule, actor: Actor) -> Q | bool:
+    """The rule as a tortoise filter for this actor, or a constant when the actor's values
+    alone decide it (a flag, a value the actor does not have)."""
+    if isinstance(rule, Flag):
+        return bool(getattr(actor, rule.actor))
+    if isinstance(rule, Same | Within):
+        mine = getattr(actor, rule.actor)
+        if mine is None:
+            return False
+        if isinstance(rule, Same):
+            return Q(**{rule.column: mine})
+        inner: Any = Subquery(rule.model.filter(**{rule.where: mine}).values(rule.select))
+        return Q(**{f"{rule.column}__in": inner})
+    parts = [q(r, actor) for r in rule.rules]
+    decisive, neutral = (True, False) if isinstance(rule, AnyOf) else (False, True)
+    if decisive in parts:
+        return decisive
+    kept = [p for p in parts if not isinstance(p, bool)]
+    if not kept:
+        return neutral
+    if len(kept) == 1:
+        return kept[0]
+    return Q(*kept, join_type=Q.OR if isinstance(rule, AnyOf) else Q.AND)
+
+
+def where(query: QuerySet[M], rule: Rule, actor: Actor) -> QuerySet[M]:
+    """``query`` narrowed to the rows the rule lets the actor see."""
+    found = q(rule, actor)
+    if found is True:
+        return query
+    if found is False:
+        return query.filter(pk__in=[])
+    return query.filter(found)
 
 
 def predicate(rule: Rule, b: Builder, alias: str) -> str:
@@ -78,5 +136,13 @@ def _sql(rule: Rule, b: Builder, alias: str) -> str:
         name = rule.actor
         mine = b.param(lambda inputs: getattr(inputs.actor, name), "bigint")
         return f"({alias}.{rule.column} = {mine})"
+    if isinstance(rule, Within):
+        name = rule.actor
+        mine = b.param(lambda inputs: getattr(inputs.actor, name), "bigint")
+        w, table = b.alias(), rule.model._meta.db_table
+        return (
+            f"({alias}.{rule.column} IN (SELECT {w}.{rule.select} FROM {table} {w} "
+            f"WHERE {w}.{rule.where} = {mine}))"
+        )
     joiner = " OR " if isinstance(rule, AnyOf) else " AND "
     return "(" + joiner.join(f"COALESCE({_sql(r, b, alias)}, false)" for r in rule.rules) + ")"
