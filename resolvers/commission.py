@@ -27,20 +27,54 @@ class CommissionErrorCode(StrEnum):
     RATE_OUT_OF_RANGE = "RATE_OUT_OF_RANGE"
 
 
+# A rate asked of a provider's file: (membership, service or None for the general rate, day).
+RateAsked = tuple[Membership, int | None, date]
+
+
 async def rate_in_force(membership_id: int, service_id: int | None, on: date) -> Decimal:
     """Provider+service rate over provider rate over the marketplace default, as of ``on``."""
     membership = await Membership.get(id=membership_id).select_related("marketplace")
     rates = await CommissionRate.filter(
         membership_id=membership_id, effective_from__lte=on
     ).order_by("-effective_from", "-id")
+    return _in_force(rates, service_id, on, membership.marketplace.default_commission_rate)
+
+
+async def rates_in_force(asked: list[RateAsked]) -> dict[tuple[int, int | None, date], Decimal]:
+    """``rate_in_force`` for several files at once, keyed by (membership id, service, day):
+    two statements whatever the number asked (the rates up to the latest day, the defaults)."""
+    if not asked:
+        return {}
+    members = padded(sorted({m.id for m, _, _ in asked}))
+    latest = max(on for _, _, on in asked)
+    rates: dict[int, list[CommissionRate]] = defaultdict(list)
+    found = CommissionRate.filter(membership_id__in=members, effective_from__lte=latest)
+    for rate in await found.order_by("-effective_from", "-id"):
+        rates[rate.membership_id].append(rate)
+    marketplaces = sorted({m.marketplace_id for m, _, _ in asked})
+    defaults = dict(
+        await Marketplace.filter(id__in=marketplaces).values_list("id", "default_commission_rate")
+    )
+    return {
+        (m.id, service_id, on): _in_force(rates[m.id], service_id, on, defaults[m.marketplace_id])
+        for m, service_id, on in asked
+    }
+
+
+def _in_force(
+    rates: list[CommissionRate], service_id: int | None, on: date, default: Decimal
+) -> Decimal:
+    """The first of ``rates`` (latest first) in force on ``on``: the service's own, else the
+    general one, else the marketplace default."""
+    due = [r for r in rates if r.effective_from <= on]
     if service_id is not None:
-        for rate in rates:
+        for rate in due:
             if rate.service_id == service_id:
                 return rate.rate
-    for rate in rates:
+    for rate in due:
         if rate.service_id is None:
             return rate.rate
-    return membership.marketplace.default_commission_rate
+    return default
 
 
 async def set_provider_commission(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from graphql import OperationType
@@ -214,6 +215,18 @@ class CommissionHistoryByMembershipLoader(_Loader[int, list[CommissionRate]]):
 
     async def fetch(self, keys: list[int]) -> Mapping[Any, list[CommissionRate]]:
         return await commission.rate_histories(self.actor, keys)
+
+
+class CommissionRateLoader(_Loader[commission.RateAsked, Decimal]):
+    """The rate in force for (file, service, day) of several files: no statement per file."""
+
+    @staticmethod
+    def key_of(key: commission.RateAsked) -> Hashable:
+        membership, service_id, on = key
+        return (int(membership.id), service_id, on)
+
+    async def fetch(self, keys: list[commission.RateAsked]) -> Mapping[Any, Decimal]:
+        return await commission.rates_in_force(keys)
 
 
 class DocumentStateByMembershipLoader(_ByFile[DocumentState]):

@@ -11,13 +11,15 @@ from models.catalog import Service
 from models.commission import CommissionRate
 from models.marketplace import Marketplace
 from models.membership import Membership
+from presta import clock
 from resolvers.actor import Actor
 from resolvers.commission import rate_in_force
-from schema.base import encode_id
+from schema.base import decode_id, encode_id
 from tests.factories.account import actor_of, make_marketplace, make_staff
 from tests.factories.catalog import make_service
 from tests.factories.membership import make_membership, make_provider_user
 from tests.support.graphql import execute, ok
+from tests.support.statements import counting
 
 SET = """mutation($input: SetProviderCommissionInput!) { setProviderCommission(input: $input) {
   userErrors { field code } commissionRate { rate effectiveFrom serviceId } } }"""
@@ -112,3 +114,44 @@ async def test_a_provider_cannot_set_its_own_commission():
 
     assert result.codes == ["FORBIDDEN"]
     assert not await CommissionRate.exists()
+
+
+PROVIDER_RATES = """{ providers(first: 50) { nodes { id commissionRate
+  early: commissionRate(on: "2026-03-15") } } }"""
+
+
+async def test_the_providers_list_reads_every_rate_in_force_in_the_same_statements_at_3_and_12():
+    marketplace = await make_marketplace(default_commission_rate=Decimal("15.00"))
+    staff = await actor_of(await make_staff(marketplace), marketplace)
+
+    async def listed() -> tuple[int, dict[str, dict[str, str]]]:
+        fewest: int | None = None
+        rows: dict[str, dict[str, str]] = {}
+        for _ in range(3):  # a loader batch split by the event loop is noise, not N+1
+            with counting() as statements:
+                data = await ok(PROVIDER_RATES, actor=staff, executor="standard")
+            fewest = len(statements) if fewest is None else min(fewest, len(statements))
+            rows = {n["id"]: n for n in data["providers"]["nodes"]}
+        assert fewest is not None
+        return fewest, rows
+
+    async def add_providers(count: int) -> None:
+        for i in range(count):
+            membership = await make_membership(marketplace)
+            if i % 2:
+                await ok(SET, _set(membership, str(10 + i), "2026-03-01"), actor=staff)
+                await ok(SET, _set(membership, "7", "2026-06-01"), actor=staff)
+
+    await add_providers(3)
+    few, _ = await listed()
+    await add_providers(9)
+    many, rows = await listed()
+
+    assert few == many
+    assert len(rows) == 12
+    for gid, row in rows.items():
+        membership_id = int(decode_id(gid, "Membership"))
+        today = await rate_in_force(membership_id, None, clock.now().date())
+        early = await rate_in_force(membership_id, None, date(2026, 3, 15))
+        assert (row["commissionRate"], row["early"]) == (f"{today:.2f}", f"{early:.2f}")
+    assert {row["early"] for row in rows.values()} >= {"15.00", "11.00"}

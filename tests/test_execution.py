@@ -9,9 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from resolvers import commission
+from models.membership import Membership
 from resolvers.errors import not_found
 from schema.base import encode_id
+from schema.loaders import CommissionRateLoader
 from tests.factories.account import actor_of, make_marketplace, make_staff
 from tests.factories.membership import make_membership
 from tests.support.graphql import execute
@@ -53,11 +54,11 @@ async def test_of_list_items_that_fail_the_first_in_the_list_is_reported_every_t
     memberships = [await make_membership(marketplace) for _ in range(3)]
     order = {m.id: n for n, m in enumerate(sorted(memberships, key=lambda m: -m.id))}
 
-    async def failing(membership_id: int, service_id: int | None, on: date) -> Decimal:
-        await asyncio.sleep(0.02 * (len(order) - order[membership_id]))
+    async def failing(_loader: object, asked: tuple[Membership, int | None, date]) -> Decimal:
+        await asyncio.sleep(0.02 * (len(order) - order[asked[0].id]))
         raise not_found(_("Service"), field="serviceId")
 
-    monkeypatch.setattr(commission, "rate_in_force", failing)
+    monkeypatch.setattr(CommissionRateLoader, "load", failing)
     document = "{ providers(first: 3) { nodes { id commissionRate } } }"
     for _ in range(3):
         result = await execute(document, actor=admin)

@@ -18,7 +18,6 @@ from models.membership import MembershipAudit as MembershipAuditModel
 from models.membership import MembershipStatus
 from models.membership import ProviderCompany as ProviderCompanyModel
 from presta import clock
-from resolvers import commission
 from resolvers import membership as use_cases
 from resolvers.actor import Actor
 from resolvers.document import DocumentState
@@ -37,6 +36,7 @@ from schema.context import Info
 from schema.loaders import (
     AuditByMembershipLoader,
     CommissionHistoryByMembershipLoader,
+    CommissionRateLoader,
     ConsentByMembershipLoader,
     DocumentStateByMembershipLoader,
     MembershipServicesLoader,
@@ -162,6 +162,7 @@ class Membership(AuthorizedNode):
     )
     async def commission_rate(
         self,
+        info: Info,
         service_id: Annotated[
             relay.GlobalID | None,
             strawberry.argument(description="The service (Service); omit for the general rate."),
@@ -171,7 +172,8 @@ class Membership(AuthorizedNode):
         ] = None,
     ) -> Decimal:
         service = decode_id(service_id, "Service", field="serviceId") if service_id else None
-        return await commission.rate_in_force(self.model.id, service, on or _today())
+        asked = (self.model, service, on or _today())
+        return await loader(info, CommissionRateLoader).load(asked)
 
     @strawberry.field(description="Every rate set for this provider, the latest first.")
     async def commission_history(self, info: Info) -> list[CommissionRate]:
