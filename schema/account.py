@@ -16,7 +16,7 @@ from models.account import User as UserModel
 from presta.i18n import locale_or_default
 from resolvers import account
 from resolvers.actor import Actor
-from schema.base import UserErrorBase, decode_id, run_mutation
+from schema.base import Mutations, UserErrorBase, decode_id
 from schema.context import Info
 from schema.http.live import decode_event_cursor, encode_event_cursor, follow
 from schema.node import AuthorizedNode
@@ -240,42 +240,37 @@ async def _revoke_api_key(actor: Actor, data: RevokeApiKeyInput) -> dict[str, An
     return {"api_key": ApiKey.from_model(key)}
 
 
-def _run(payload: Any, action: Any) -> Any:
-    return run_mutation(payload, AccountError, account.AccountErrorCode, action)
+_run = Mutations(AccountError, account.AccountErrorCode)
 
 
 @strawberry.type
 class AccountMutation:
     @strawberry.mutation(description="Create an account and open a session.")
     async def sign_up(self, input: SignUpInput) -> AuthPayload:
-        return await _run(AuthPayload, _sign_up(input))  # type: ignore[no-any-return]
+        return await _run(AuthPayload, _sign_up(input))
 
     @strawberry.mutation(description="Open a session with e-mail and password.")
     async def log_in(self, input: LogInInput) -> AuthPayload:
-        return await _run(AuthPayload, _log_in(input))  # type: ignore[no-any-return]
+        return await _run(AuthPayload, _log_in(input))
 
     @strawberry.mutation(
         description="Exchange a refresh token for a new session (the old token stops working; "
         "presenting it again ends every session of its family)."
     )
     async def refresh_token(self, input: RefreshTokenInput) -> AuthPayload:
-        return await _run(AuthPayload, _refresh(input))  # type: ignore[no-any-return]
+        return await _run(AuthPayload, _refresh(input))
 
     @strawberry.mutation(description="End the session of this refresh token.")
     async def log_out(self, input: LogOutInput) -> LogOutPayload:
-        return await _run(LogOutPayload, _log_out(input))  # type: ignore[no-any-return]
+        return await _run(LogOutPayload, _log_out(input))
 
     @strawberry.mutation(description="ADMIN: create a partner API key for this marketplace.")
     async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreateApiKeyPayload:
-        return await _run(  # type: ignore[no-any-return]
-            CreateApiKeyPayload, _create_api_key(info.context.actor, input)
-        )
+        return await _run(CreateApiKeyPayload, _create_api_key(info.context.actor, input))
 
     @strawberry.mutation(description="ADMIN: revoke a partner API key at once.")
     async def revoke_api_key(self, info: Info, input: RevokeApiKeyInput) -> RevokeApiKeyPayload:
-        return await _run(  # type: ignore[no-any-return]
-            RevokeApiKeyPayload, _revoke_api_key(info.context.actor, input)
-        )
+        return await _run(RevokeApiKeyPayload, _revoke_api_key(info.context.actor, input))
 
 
 async def _viewer_user(info: Info) -> User | None:
@@ -353,9 +348,7 @@ class ProfileMutation:
         description="Change the viewer's name or language; pushed live to `viewerUpdated`."
     )
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> UpdateProfilePayload:
-        return await _run(  # type: ignore[no-any-return]
-            UpdateProfilePayload, _update_profile(info.context.actor, input)
-        )
+        return await _run(UpdateProfilePayload, _update_profile(info.context.actor, input))
 
 
 @strawberry.type(description="The viewer's account changed.")

@@ -85,17 +85,13 @@ class ApplicationMutation:
     async def submit_application(
         self, info: Info, input: SubmitApplicationInput
     ) -> SubmitApplicationPayload:
-        return await run(  # type: ignore[no-any-return]
-            SubmitApplicationPayload, _submit(info.context.actor, input)
-        )
+        return await run(SubmitApplicationPayload, _submit(info.context.actor, input))
 
     @strawberry.mutation(description="Staff: APPLIED → ACCEPTED; the provider is told by e-mail.")
     async def accept_application(
         self, info: Info, input: AcceptApplicationInput
     ) -> AcceptApplicationPayload:
-        return await run(  # type: ignore[no-any-return]
-            AcceptApplicationPayload, _accept(info.context.actor, input)
-        )
+        return await run(AcceptApplicationPayload, _accept(info.context.actor, input))
 
     @strawberry.mutation(
         description="Staff: APPLIED → REFUSED with a reason, e-mailed to the provider."
@@ -103,6 +99,4 @@ class ApplicationMutation:
     async def refuse_application(
         self, info: Info, input: RefuseApplicationInput
     ) -> RefuseApplicationPayload:
-        return await run(  # type: ignore[no-any-return]
-            RefuseApplicationPayload, _refuse(info.context.actor, input)
-        )
+        return await run(RefuseApplicationPayload, _refuse(info.context.actor, input))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -14,6 +15,7 @@ from resolvers.errors import CommonCode, UserError, UserErrors
 from resolvers.pagination import Page
 
 T = TypeVar("T")
+P = TypeVar("P")
 E = TypeVar("E", bound=Enum)
 
 
@@ -88,11 +90,11 @@ class UserErrorBase:
 
 
 async def run_mutation(
-    payload: Callable[..., Any],
+    payload: Callable[..., P],
     error_type: Callable[..., Any],
     codes: type[StrEnum],
     action: Awaitable[dict[str, Any]],
-) -> Any:
+) -> P:
     """Await a use case; map its ``UserError``s into the payload's ``userErrors``."""
     try:
         fields = await action
@@ -101,6 +103,18 @@ async def run_mutation(
     except UserErrors as exc:
         return payload(user_errors=[_to_error(error_type, codes, e) for e in exc.errors])
     return payload(user_errors=[], **fields)
+
+
+@dataclass(frozen=True, slots=True)
+class Mutations:
+    """How a domain's mutations run its use cases: ``await _run(Payload, use_case(...))``
+    gives the payload, with the use case's ``UserError``s as the domain's error type."""
+
+    error_type: Callable[..., Any]
+    codes: type[StrEnum]
+
+    async def __call__(self, payload: Callable[..., P], action: Awaitable[dict[str, Any]]) -> P:
+        return await run_mutation(payload, self.error_type, self.codes, action)
 
 
 def _to_error(error_type: Callable[..., Any], codes: type[StrEnum], exc: UserError) -> Any:
@@ -114,6 +128,7 @@ def user_errors_field(description: str = "Expected failures; empty on success.")
 __all__: Sequence[str] = [
     "Connection",
     "Edge",
+    "Mutations",
     "PageInfo",
     "UserErrorBase",
     "connection",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
@@ -21,11 +20,11 @@ from schema.base import (
     Connection,
     First,
     Last,
+    Mutations,
     UserErrorBase,
     connection,
     decode_id,
     encode_id,
-    run_mutation,
 )
 from schema.context import Info
 from schema.node import AuthorizedNode
@@ -244,9 +243,7 @@ async def _apply(actor: Actor, gid: relay.GlobalID) -> dict[str, Any]:
     return await _provider_service(use_cases.apply_for_service(actor, sid))
 
 
-async def _run(payload: type[P], action: Awaitable[dict[str, Any]]) -> P:
-    result: P = await run_mutation(payload, CatalogError, use_cases.CatalogErrorCode, action)
-    return result
+_run = Mutations(CatalogError, use_cases.CatalogErrorCode)
 
 
 S = ProviderServiceStatus

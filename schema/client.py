@@ -27,10 +27,10 @@ from schema.base import (
     Connection,
     First,
     Last,
+    Mutations,
     UserErrorBase,
     connection,
     decode_id,
-    run_mutation,
 )
 from schema.context import Info
 from schema.loaders import ConsentByClientLoader, loader
@@ -280,8 +280,7 @@ async def _delete(actor: Actor, data: DeleteClientDataInput) -> dict[str, Any]:
     return {"client": Client.from_model(await gdpr.delete_client_data(actor, client_id=client_id))}
 
 
-def _run(payload: Any, action: Any) -> Any:
-    return run_mutation(payload, ClientError, ClientErrorCode, action)
+_run = Mutations(ClientError, ClientErrorCode)
 
 
 @strawberry.type
@@ -290,7 +289,7 @@ class ClientMutation:
         description="Become a client of a marketplace: creates the login and opens a session."
     )
     async def sign_up_client(self, input: SignUpClientInput) -> ClientSessionPayload:
-        return await _run(ClientSessionPayload, _sign_up(input))  # type: ignore[no-any-return]
+        return await _run(ClientSessionPayload, _sign_up(input))
 
     @strawberry.mutation(
         description="Staff: create a client and e-mail it a link to set its password (single "
@@ -298,9 +297,7 @@ class ClientMutation:
         "returns the same client; a new link is sent only once the last one expired."
     )
     async def create_client(self, info: Info, input: CreateClientInput) -> CreateClientPayload:
-        return await _run(  # type: ignore[no-any-return]
-            CreateClientPayload, _create(info.context.actor, input)
-        )
+        return await _run(CreateClientPayload, _create(info.context.actor, input))
 
     @strawberry.mutation(
         description="Set a client's password from its invitation link and open a session."
@@ -308,7 +305,7 @@ class ClientMutation:
     async def accept_client_invitation(
         self, input: AcceptClientInvitationInput
     ) -> ClientSessionPayload:
-        return await _run(ClientSessionPayload, _accept(input))  # type: ignore[no-any-return]
+        return await _run(ClientSessionPayload, _accept(input))
 
     @strawberry.mutation(
         description="The client or staff: grant or withdraw the client's marketing consent; "
@@ -317,9 +314,7 @@ class ClientMutation:
     async def set_client_marketing_consent(
         self, info: Info, input: SetClientMarketingConsentInput
     ) -> SetClientMarketingConsentPayload:
-        return await _run(  # type: ignore[no-any-return]
-            SetClientMarketingConsentPayload, _consent(info.context.actor, input)
-        )
+        return await _run(SetClientMarketingConsentPayload, _consent(info.context.actor, input))
 
     @strawberry.mutation(
         description="The client or staff: erase the client's personal data (GDPR). Its "
@@ -329,9 +324,7 @@ class ClientMutation:
     async def delete_client_data(
         self, info: Info, input: DeleteClientDataInput
     ) -> DeleteClientDataPayload:
-        return await _run(  # type: ignore[no-any-return]
-            DeleteClientDataPayload, _delete(info.context.actor, input)
-        )
+        return await _run(DeleteClientDataPayload, _delete(info.context.actor, input))
 
 
 @strawberry.type

@@ -88,7 +88,7 @@ class CommissionMutation:
     async def set_provider_commission(
         self, info: Info, input: SetProviderCommissionInput
     ) -> SetProviderCommissionPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             SetProviderCommissionPayload,
             CommissionError,
             use_cases.CommissionErrorCode,

@@ -187,7 +187,7 @@ class CompanyMutation:
     async def update_provider_company(
         self, info: Info, input: UpdateProviderCompanyInput
     ) -> UpdateProviderCompanyPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             UpdateProviderCompanyPayload,
             CompanyError,
             use_cases.CompanyErrorCode,
@@ -201,7 +201,7 @@ class CompanyMutation:
     async def invite_colleague(
         self, info: Info, input: InviteColleagueInput
     ) -> InviteColleaguePayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             InviteColleaguePayload,
             CompanyError,
             use_cases.CompanyErrorCode,
@@ -215,7 +215,7 @@ class CompanyMutation:
     async def accept_colleague_invitation(
         self, info: Info, input: AcceptColleagueInvitationInput
     ) -> AcceptColleagueInvitationPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             AcceptColleagueInvitationPayload,
             CompanyError,
             use_cases.CompanyErrorCode,
@@ -228,7 +228,7 @@ class CompanyMutation:
     async def change_staff_role(
         self, info: Info, input: ChangeStaffRoleInput
     ) -> ChangeStaffRolePayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             ChangeStaffRolePayload,
             MarketplaceError,
             MarketplaceErrorCode,
@@ -242,7 +242,7 @@ class CompanyMutation:
     async def remove_staff_member(
         self, info: Info, input: RemoveStaffMemberInput
     ) -> RemoveStaffMemberPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             RemoveStaffMemberPayload,
             MarketplaceError,
             MarketplaceErrorCode,

@@ -143,7 +143,7 @@ class ConsentMutation:
     async def set_marketing_consent(
         self, info: Info, input: SetMarketingConsentInput
     ) -> SetMarketingConsentPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             SetMarketingConsentPayload,
             ConsentError,
             use_cases.ConsentErrorCode,

@@ -20,7 +20,7 @@ from resolvers import document_tab
 from resolvers import document_upload as uploads
 from resolvers.actor import Actor
 from resolvers.errors import UserError
-from schema.base import UserErrorBase, decode_id, encode_id, run_mutation
+from schema.base import Mutations, UserErrorBase, decode_id, encode_id
 from schema.context import Info
 from schema.loaders import ReviewByDocumentLoader, loader
 from schema.node import AuthorizedNode
@@ -345,8 +345,7 @@ async def _upload(actor: Actor, data: UploadDocumentInput) -> dict[str, Any]:
     return {"document": Document.from_model(document)}
 
 
-def _run(payload: Any, action: Any) -> Any:
-    return run_mutation(payload, DocumentError, use_cases.DocumentErrorCode, action)
+_run = Mutations(DocumentError, use_cases.DocumentErrorCode)
 
 
 @strawberry.type
@@ -355,9 +354,7 @@ class DocumentMutation:
     async def set_required_document_types(
         self, info: Info, input: SetRequiredDocumentTypesInput
     ) -> SetRequiredDocumentTypesPayload:
-        return await _run(  # type: ignore[no-any-return]
-            SetRequiredDocumentTypesPayload, _set_required(info.context.actor, input)
-        )
+        return await _run(SetRequiredDocumentTypesPayload, _set_required(info.context.actor, input))
 
     @strawberry.mutation(
         description="File a document (multipart request): a provider's company document or a "
@@ -367,9 +364,7 @@ class DocumentMutation:
     async def upload_document(
         self, info: Info, input: UploadDocumentInput
     ) -> UploadDocumentPayload:
-        return await _run(  # type: ignore[no-any-return]
-            UploadDocumentPayload, _upload(info.context.actor, input)
-        )
+        return await _run(UploadDocumentPayload, _upload(info.context.actor, input))
 
 
 @strawberry.type

@@ -10,7 +10,7 @@ from strawberry import relay
 from resolvers import document as documents
 from resolvers import document_review as use_cases
 from resolvers.actor import Actor
-from schema.base import decode_id, run_mutation
+from schema.base import Mutations, decode_id
 from schema.context import Info
 from schema.document import Document, DocumentError
 
@@ -50,8 +50,7 @@ async def _reject(actor: Actor, data: RejectDocumentInput) -> dict[str, Any]:
     return {"document": Document.from_model(document)}
 
 
-def _run(action: Any) -> Any:
-    return run_mutation(ReviewDocumentPayload, DocumentError, documents.DocumentErrorCode, action)
+_review = Mutations(DocumentError, documents.DocumentErrorCode)
 
 
 @strawberry.type
@@ -63,7 +62,7 @@ class DocumentReviewMutation:
     async def approve_document(
         self, info: Info, input: ApproveDocumentInput
     ) -> ReviewDocumentPayload:
-        return await _run(_approve(info.context.actor, input))  # type: ignore[no-any-return]
+        return await _review(ReviewDocumentPayload, _approve(info.context.actor, input))
 
     @strawberry.mutation(
         description="Staff: reject a company document with a reason, for this marketplace; the "
@@ -74,4 +73,4 @@ class DocumentReviewMutation:
     async def reject_document(
         self, info: Info, input: RejectDocumentInput
     ) -> ReviewDocumentPayload:
-        return await _run(_reject(info.context.actor, input))  # type: ignore[no-any-return]
+        return await _review(ReviewDocumentPayload, _reject(info.context.actor, input))

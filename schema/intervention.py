@@ -20,11 +20,11 @@ from schema.base import (
     Connection,
     First,
     Last,
+    Mutations,
     UserErrorBase,
     connection,
     decode_id,
     encode_id,
-    run_mutation,
 )
 from schema.catalog import Service
 from schema.context import Info
@@ -220,8 +220,7 @@ async def _transition(
     return {"intervention": Intervention.from_model(done)}
 
 
-def _run(payload: Any, action: Any) -> Any:
-    return run_mutation(payload, InterventionError, use_cases.InterventionErrorCode, action)
+_run = Mutations(InterventionError, use_cases.InterventionErrorCode)
 
 
 @strawberry.type
@@ -233,13 +232,13 @@ class InterventionMutation:
     async def schedule_intervention(
         self, info: Info, input: ScheduleInterventionInput
     ) -> ScheduleInterventionPayload:
-        return await _run(ScheduleInterventionPayload, _schedule(info.context.actor, input))  # type: ignore[no-any-return]
+        return await _run(ScheduleInterventionPayload, _schedule(info.context.actor, input))
 
     @strawberry.mutation(description="Staff or the provider move a SCHEDULED visit.")
     async def reschedule_intervention(
         self, info: Info, input: RescheduleInterventionInput
     ) -> InterventionPayload:
-        return await _run(InterventionPayload, _reschedule(info.context.actor, input))  # type: ignore[no-any-return]
+        return await _run(InterventionPayload, _reschedule(info.context.actor, input))
 
     @strawberry.mutation(description="The provider or staff start a SCHEDULED visit.")
     async def start_intervention(
@@ -248,14 +247,14 @@ class InterventionMutation:
         action = _transition(
             info.context.actor, input.intervention_id, InterventionStatus.IN_PROGRESS
         )
-        return await _run(InterventionPayload, action)  # type: ignore[no-any-return]
+        return await _run(InterventionPayload, action)
 
     @strawberry.mutation(description="The provider or staff complete a visit IN_PROGRESS.")
     async def complete_intervention(
         self, info: Info, input: InterventionActionInput
     ) -> InterventionPayload:
         action = _transition(info.context.actor, input.intervention_id, InterventionStatus.DONE)
-        return await _run(InterventionPayload, action)  # type: ignore[no-any-return]
+        return await _run(InterventionPayload, action)
 
     @strawberry.mutation(
         description="Cancel a visit with a reason: staff or the provider (SCHEDULED or "
@@ -267,7 +266,7 @@ class InterventionMutation:
         action = _transition(
             info.context.actor, input.intervention_id, InterventionStatus.CANCELLED, input.reason
         )
-        return await _run(InterventionPayload, action)  # type: ignore[no-any-return]
+        return await _run(InterventionPayload, action)
 
 
 async def interventions_connection(

@@ -19,11 +19,11 @@ from schema.base import (
     Connection,
     First,
     Last,
+    Mutations,
     UserErrorBase,
     connection,
     decode_id,
     encode_id,
-    run_mutation,
 )
 from schema.context import Info
 from schema.document import Document, DocumentType
@@ -245,8 +245,7 @@ async def partial(payload: Any, action: Any) -> Any:
     return await _run(build, fields())
 
 
-def _run(payload: Any, action: Any) -> Any:
-    return run_mutation(payload, InvitationError, use_cases.InvitationErrorCode, action)
+_run = Mutations(InvitationError, use_cases.InvitationErrorCode)
 
 
 async def _invite(actor: Actor, data: InviteProvidersInput) -> Any:
@@ -302,17 +301,13 @@ class InvitationMutation:
     async def resend_invitation(
         self, info: Info, input: ResendInvitationInput
     ) -> ResendInvitationPayload:
-        return await _run(  # type: ignore[no-any-return]
-            ResendInvitationPayload, _resend(info.context.actor, input)
-        )
+        return await _run(ResendInvitationPayload, _resend(info.context.actor, input))
 
     @strawberry.mutation(description="Staff: revoke an unused invitation.")
     async def revoke_invitation(
         self, info: Info, input: RevokeInvitationInput
     ) -> RevokeInvitationPayload:
-        return await _run(  # type: ignore[no-any-return]
-            RevokeInvitationPayload, _revoke(info.context.actor, input)
-        )
+        return await _run(RevokeInvitationPayload, _revoke(info.context.actor, input))
 
     @strawberry.mutation(
         description="Logged-in user: use an invitation once. Creates the company when the "
@@ -321,9 +316,7 @@ class InvitationMutation:
     async def accept_invitation(
         self, info: Info, input: AcceptInvitationInput
     ) -> AcceptInvitationPayload:
-        return await _run(  # type: ignore[no-any-return]
-            AcceptInvitationPayload, _accept(info.context.actor, input)
-        )
+        return await _run(AcceptInvitationPayload, _accept(info.context.actor, input))
 
 
 @strawberry.type

@@ -86,7 +86,7 @@ class LifecycleMutation:
     async def suspend_provider(
         self, info: Info, input: SuspendProviderInput
     ) -> SuspendProviderPayload:
-        return await run(  # type: ignore[no-any-return]
+        return await run(
             SuspendProviderPayload, _apply(use_cases.suspend_provider, info.context.actor, input)
         )
 
@@ -94,7 +94,7 @@ class LifecycleMutation:
     async def reinstate_provider(
         self, info: Info, input: ReinstateProviderInput
     ) -> ReinstateProviderPayload:
-        return await run(  # type: ignore[no-any-return]
+        return await run(
             ReinstateProviderPayload,
             _apply(use_cases.reinstate_provider, info.context.actor, input),
         )
@@ -106,7 +106,7 @@ class LifecycleMutation:
     async def deactivate_provider(
         self, info: Info, input: DeactivateProviderInput
     ) -> DeactivateProviderPayload:
-        return await run(  # type: ignore[no-any-return]
+        return await run(
             DeactivateProviderPayload,
             _apply(use_cases.deactivate_provider, info.context.actor, input),
         )
@@ -115,7 +115,7 @@ class LifecycleMutation:
     async def reactivate_provider(
         self, info: Info, input: ReactivateProviderInput
     ) -> ReactivateProviderPayload:
-        return await run(  # type: ignore[no-any-return]
+        return await run(
             ReactivateProviderPayload,
             _apply(use_cases.reactivate_provider, info.context.actor, input),
         )
@@ -127,7 +127,7 @@ class LifecycleMutation:
     async def delete_provider_relationship(
         self, info: Info, input: DeleteProviderRelationshipInput
     ) -> DeleteProviderRelationshipPayload:
-        return await run(  # type: ignore[no-any-return]
+        return await run(
             DeleteProviderRelationshipPayload,
             _apply(use_cases.delete_provider_relationship, info.context.actor, input),
         )

@@ -160,7 +160,7 @@ class MarketplaceMutation:
     async def create_marketplace(
         self, info: Info, input: CreateMarketplaceInput
     ) -> CreateMarketplacePayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             CreateMarketplacePayload,
             MarketplaceError,
             use_cases.MarketplaceErrorCode,
@@ -171,7 +171,7 @@ class MarketplaceMutation:
     async def add_staff_member(
         self, info: Info, input: AddStaffMemberInput
     ) -> AddStaffMemberPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             AddStaffMemberPayload,
             MarketplaceError,
             use_cases.MarketplaceErrorCode,
@@ -256,7 +256,7 @@ class DispatchSettingsMutation:
     async def update_dispatch_settings(
         self, info: Info, input: UpdateDispatchSettingsInput
     ) -> UpdateDispatchSettingsPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             UpdateDispatchSettingsPayload,
             MarketplaceError,
             use_cases.MarketplaceErrorCode,
@@ -314,7 +314,7 @@ class MarketplaceSettingsMutation:
     async def update_marketplace_settings(
         self, info: Info, input: UpdateMarketplaceSettingsInput
     ) -> UpdateMarketplaceSettingsPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             UpdateMarketplaceSettingsPayload,
             MarketplaceError,
             use_cases.MarketplaceErrorCode,

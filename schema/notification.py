@@ -140,7 +140,7 @@ class NotificationMutation:
     async def update_notification_preferences(
         self, info: Info, input: UpdateNotificationPreferencesInput
     ) -> UpdateNotificationPreferencesPayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             UpdateNotificationPreferencesPayload,
             NotificationError,
             use_cases.NotificationErrorCode,

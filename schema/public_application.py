@@ -95,7 +95,7 @@ class PublicApplicationMutation:
     async def apply_to_marketplace(
         self, info: Info, input: ApplyToMarketplaceInput
     ) -> ApplyToMarketplacePayload:
-        return await run_mutation(  # type: ignore[no-any-return]
+        return await run_mutation(
             ApplyToMarketplacePayload,
             InvitationError,
             invitation_cases.InvitationErrorCode,

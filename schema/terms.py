@@ -12,7 +12,7 @@ from strawberry.file_uploads import Upload
 from models.terms import TermsVersion as TermsVersionModel
 from resolvers import terms as use_cases
 from resolvers.actor import Actor
-from schema.base import UserErrorBase, decode_id, encode_id, run_mutation
+from schema.base import Mutations, UserErrorBase, decode_id, encode_id
 from schema.context import Info
 from schema.document import Document, read_upload
 from schema.node import AuthorizedNode
@@ -150,8 +150,7 @@ async def _remove(actor: Actor, data: RemoveInternalDocumentInput) -> dict[str, 
     return {"document_id": encode_id("Document", document.id)}
 
 
-def _run(payload: Any, action: Any) -> Any:
-    return run_mutation(payload, TermsError, use_cases.TermsErrorCode, action)
+_run = Mutations(TermsError, use_cases.TermsErrorCode)
 
 
 @strawberry.type
@@ -163,9 +162,7 @@ class TermsMutation:
     async def publish_terms_of_use(
         self, info: Info, input: PublishTermsOfUseInput
     ) -> PublishTermsOfUsePayload:
-        return await _run(  # type: ignore[no-any-return]
-            PublishTermsOfUsePayload, _publish(info.context.actor, input)
-        )
+        return await _run(PublishTermsOfUsePayload, _publish(info.context.actor, input))
 
     @strawberry.mutation(
         description="Provider: accept the current terms of use; records who, which and when."
@@ -173,25 +170,19 @@ class TermsMutation:
     async def accept_terms_of_use(
         self, info: Info, input: AcceptTermsOfUseInput
     ) -> AcceptTermsOfUsePayload:
-        return await _run(  # type: ignore[no-any-return]
-            AcceptTermsOfUsePayload, _accept(info.context.actor, input)
-        )
+        return await _run(AcceptTermsOfUsePayload, _accept(info.context.actor, input))
 
     @strawberry.mutation(description="ADMIN: add an internal document for providers.")
     async def add_internal_document(
         self, info: Info, input: AddInternalDocumentInput
     ) -> AddInternalDocumentPayload:
-        return await _run(  # type: ignore[no-any-return]
-            AddInternalDocumentPayload, _add(info.context.actor, input)
-        )
+        return await _run(AddInternalDocumentPayload, _add(info.context.actor, input))
 
     @strawberry.mutation(description="ADMIN: withdraw an internal document.")
     async def remove_internal_document(
         self, info: Info, input: RemoveInternalDocumentInput
     ) -> RemoveInternalDocumentPayload:
-        return await _run(  # type: ignore[no-any-return]
-            RemoveInternalDocumentPayload, _remove(info.context.actor, input)
-        )
+        return await _run(RemoveInternalDocumentPayload, _remove(info.context.actor, input))
 
 
 @strawberry.type

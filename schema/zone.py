@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -14,7 +13,7 @@ from resolvers import matching
 from resolvers import zone as use_cases
 from resolvers.actor import Actor
 from resolvers.errors import UserError
-from schema.base import UserErrorBase, decode_id, encode_id, run_mutation
+from schema.base import Mutations, UserErrorBase, decode_id, encode_id
 from schema.context import Info
 
 if TYPE_CHECKING:
@@ -212,8 +211,7 @@ async def _restrict(actor: Actor, data: RestrictProviderZoneInput) -> dict[str, 
     return {"action_zone": ActionZone.from_view(view)}
 
 
-async def _run(payload: Any, action: Awaitable[dict[str, Any]]) -> Any:
-    return await run_mutation(payload, ZoneError, use_cases.ZoneErrorCode, action)
+_run = Mutations(ZoneError, use_cases.ZoneErrorCode)
 
 
 @strawberry.type

@@ -15,7 +15,7 @@ from resolvers.actor import Actor
 from resolvers.dispatch import proposal as answers
 from resolvers.dispatch import request as use_cases
 from resolvers.dispatch.core import DispatchErrorCode
-from schema.base import decode_id, encode_id, run_mutation
+from schema.base import Mutations, decode_id, encode_id
 from schema.context import Info
 from schema.dispatch.types import Dispatch, DispatchError, ServiceRequest
 
@@ -204,8 +204,7 @@ async def _accept(actor: Actor, data: AcceptProposalInput) -> dict[str, Any]:
     }
 
 
-def _run(payload: Any, action: Any) -> Any:
-    return run_mutation(payload, DispatchError, DispatchErrorCode, action)
+_run = Mutations(DispatchError, DispatchErrorCode)
 
 
 @strawberry.type
@@ -217,13 +216,13 @@ class DispatchMutation:
     async def create_service_request(
         self, info: Info, input: CreateServiceRequestInput
     ) -> CreateServiceRequestPayload:
-        return await _run(CreateServiceRequestPayload, _create(info.context.actor, input))  # type: ignore[no-any-return]
+        return await _run(CreateServiceRequestPayload, _create(info.context.actor, input))
 
     @strawberry.mutation(description="The client or staff cancel a request not yet accepted.")
     async def cancel_service_request(
         self, info: Info, input: CancelServiceRequestInput
     ) -> CancelServiceRequestPayload:
-        return await _run(CancelServiceRequestPayload, _cancel(info.context.actor, input))  # type: ignore[no-any-return]
+        return await _run(CancelServiceRequestPayload, _cancel(info.context.actor, input))
 
     @strawberry.mutation(
         description="Staff send an OPEN or UNMATCHED request to chosen accepted providers; "
@@ -232,7 +231,7 @@ class DispatchMutation:
     async def assign_service_request(
         self, info: Info, input: AssignServiceRequestInput
     ) -> AssignServiceRequestPayload:
-        return await _run(AssignServiceRequestPayload, _assign(info.context.actor, input))  # type: ignore[no-any-return]
+        return await _run(AssignServiceRequestPayload, _assign(info.context.actor, input))
 
     @strawberry.mutation(
         description="A provider answers a request sent to it. It may change its mind until "
@@ -241,7 +240,7 @@ class DispatchMutation:
     async def respond_to_service_request(
         self, info: Info, input: RespondToServiceRequestInput
     ) -> RespondToServiceRequestPayload:
-        return await _run(RespondToServiceRequestPayload, _respond(info.context.actor, input))  # type: ignore[no-any-return]
+        return await _run(RespondToServiceRequestPayload, _respond(info.context.actor, input))
 
     @strawberry.mutation(
         description="The client chooses one provider of the proposal: the request is ACCEPTED, "
@@ -250,4 +249,4 @@ class DispatchMutation:
     async def accept_proposal(
         self, info: Info, input: AcceptProposalInput
     ) -> AcceptProposalPayload:
-        return await _run(AcceptProposalPayload, _accept(info.context.actor, input))  # type: ignore[no-any-return]
+        return await _run(AcceptProposalPayload, _accept(info.context.actor, input))

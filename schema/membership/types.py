@@ -26,10 +26,10 @@ from schema.base import (
     After,
     Connection,
     First,
+    Mutations,
     UserErrorBase,
     decode_id,
     encode_id,
-    run_mutation,
 )
 from schema.commission import CommissionRate
 from schema.context import Info
@@ -295,5 +295,4 @@ def _today() -> date:
     return clock.now().date()
 
 
-def run(payload: Any, action: Any) -> Any:
-    return run_mutation(payload, MembershipError, use_cases.MembershipErrorCode, action)
+run = Mutations(MembershipError, use_cases.MembershipErrorCode)

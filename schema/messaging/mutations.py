@@ -10,7 +10,7 @@ from strawberry import relay
 from models.messaging import ConversationKind
 from resolvers.actor import Actor
 from resolvers.messaging import core as use_cases
-from schema.base import decode_id, run_mutation
+from schema.base import Mutations, decode_id
 from schema.context import Info
 from schema.messaging.types import (
     Conversation,
@@ -138,8 +138,7 @@ async def _update_settings(actor: Actor, data: UpdateMessagingSettingsInput) -> 
     return {"messaging_settings": MessagingSettings.from_model(marketplace)}
 
 
-def _run(payload: Any, action: Any) -> Any:
-    return run_mutation(payload, MessagingError, use_cases.MessagingErrorCode, action)
+_run = Mutations(MessagingError, use_cases.MessagingErrorCode)
 
 
 @strawberry.type
@@ -151,24 +150,22 @@ class MessagingMutation:
     async def start_conversation(
         self, info: Info, input: StartConversationInput
     ) -> StartConversationPayload:
-        return await _run(StartConversationPayload, _start(info.context.actor, input))  # type: ignore[no-any-return]
+        return await _run(StartConversationPayload, _start(info.context.actor, input))
 
     @strawberry.mutation(description="Send a message; every participant receives it live.")
     async def send_message(self, info: Info, input: SendMessageInput) -> SendMessagePayload:
-        return await _run(SendMessagePayload, _send(info.context.actor, input))  # type: ignore[no-any-return]
+        return await _run(SendMessagePayload, _send(info.context.actor, input))
 
     @strawberry.mutation(description="Mark a conversation read by the viewer.")
     async def mark_conversation_read(
         self, info: Info, input: MarkConversationReadInput
     ) -> MarkConversationReadPayload:
-        return await _run(  # type: ignore[no-any-return]
-            MarkConversationReadPayload, _mark_read(info.context.actor, input)
-        )
+        return await _run(MarkConversationReadPayload, _mark_read(info.context.actor, input))
 
     @strawberry.mutation(description="ADMIN: allow or forbid direct provider-client messages.")
     async def update_messaging_settings(
         self, info: Info, input: UpdateMessagingSettingsInput
     ) -> UpdateMessagingSettingsPayload:
-        return await _run(  # type: ignore[no-any-return]
+        return await _run(
             UpdateMessagingSettingsPayload, _update_settings(info.context.actor, input)
         )

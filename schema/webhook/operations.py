@@ -11,7 +11,16 @@ from strawberry import relay
 from models.webhook import WebhookDeliveryStatus
 from resolvers.actor import Actor
 from resolvers.webhook import endpoint as use_cases
-from schema.base import After, Before, Connection, First, Last, connection, decode_id, run_mutation
+from schema.base import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    Mutations,
+    connection,
+    decode_id,
+)
 from schema.context import Info
 from schema.webhook.types import EVENT_TYPES_TEXT, WebhookDelivery, WebhookEndpoint, WebhookError
 
@@ -179,8 +188,7 @@ async def _redeliver(actor: Actor, data: RedeliverWebhookInput) -> dict[str, Any
     return {"webhook_delivery": WebhookDelivery.from_model(delivery)}
 
 
-def _run(payload: Any, action: Any) -> Any:
-    return run_mutation(payload, WebhookError, use_cases.WebhookErrorCode, action)
+_run = Mutations(WebhookError, use_cases.WebhookErrorCode)
 
 
 @strawberry.type
@@ -192,13 +200,13 @@ class WebhookMutation:
     async def create_webhook_endpoint(
         self, info: Info, input: CreateWebhookEndpointInput
     ) -> CreateWebhookEndpointPayload:
-        return await _run(CreateWebhookEndpointPayload, _create(info.context.actor, input))  # type: ignore[no-any-return]
+        return await _run(CreateWebhookEndpointPayload, _create(info.context.actor, input))
 
     @strawberry.mutation(description="ADMIN: change, enable or disable a webhook endpoint.")
     async def update_webhook_endpoint(
         self, info: Info, input: UpdateWebhookEndpointInput
     ) -> UpdateWebhookEndpointPayload:
-        return await _run(UpdateWebhookEndpointPayload, _update(info.context.actor, input))  # type: ignore[no-any-return]
+        return await _run(UpdateWebhookEndpointPayload, _update(info.context.actor, input))
 
     @strawberry.mutation(
         description="ADMIN: replace an endpoint's signing secret; the new one is in the "
@@ -207,7 +215,7 @@ class WebhookMutation:
     async def rotate_webhook_secret(
         self, info: Info, input: RotateWebhookSecretInput
     ) -> RotateWebhookSecretPayload:
-        return await _run(RotateWebhookSecretPayload, _rotate(info.context.actor, input))  # type: ignore[no-any-return]
+        return await _run(RotateWebhookSecretPayload, _rotate(info.context.actor, input))
 
     @strawberry.mutation(
         description="ADMIN: stop sending to an endpoint; pending deliveries wait and "
@@ -216,13 +224,13 @@ class WebhookMutation:
     async def disable_webhook_endpoint(
         self, info: Info, input: DisableWebhookEndpointInput
     ) -> DisableWebhookEndpointPayload:
-        return await _run(DisableWebhookEndpointPayload, _disable(info.context.actor, input))  # type: ignore[no-any-return]
+        return await _run(DisableWebhookEndpointPayload, _disable(info.context.actor, input))
 
     @strawberry.mutation(description="ADMIN: delete an endpoint and its deliveries.")
     async def delete_webhook_endpoint(
         self, info: Info, input: DeleteWebhookEndpointInput
     ) -> DeleteWebhookEndpointPayload:
-        return await _run(DeleteWebhookEndpointPayload, _delete(info.context.actor, input))  # type: ignore[no-any-return]
+        return await _run(DeleteWebhookEndpointPayload, _delete(info.context.actor, input))
 
     @strawberry.mutation(
         description="ADMIN: send a delivery again now, with the same `webhook-id` and a new "
@@ -231,7 +239,7 @@ class WebhookMutation:
     async def redeliver_webhook(
         self, info: Info, input: RedeliverWebhookInput
     ) -> RedeliverWebhookPayload:
-        return await _run(RedeliverWebhookPayload, _redeliver(info.context.actor, input))  # type: ignore[no-any-return]
+        return await _run(RedeliverWebhookPayload, _redeliver(info.context.actor, input))
 
 
 @strawberry.type
