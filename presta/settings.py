@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     # manifest, loaded and validated against the schema when the API starts. With
     # trusted_documents_only, only its documents run (by hash), and introspection.
     trusted_documents: Path | None = None
+    # How long a shared cache (a CDN) may serve an anonymous query's answer fetched by GET
+    # (schema.http.caching); 0: it revalidates every time.
+    public_cache_seconds: int = Field(default=30, ge=0)
     trusted_documents_only: bool = False
 
     # Webhooks (resolvers/webhook): a delivery is retried with exponential backoff and jitter,

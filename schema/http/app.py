@@ -31,7 +31,7 @@ from resolvers.actor import ANONYMOUS, Actor
 from resolvers.errors import AuthError
 from resolvers.marketplace import marketplace_id_from_header
 from schema.context import Context
-from schema.http import files, graphiql
+from schema.http import caching, files, graphiql
 from schema.http.errors import UNAVAILABLE_MESSAGE, log_refusal
 from schema.http.middleware import JSONBody, ServiceMiddleware, Websockets
 from schema.http.persisted import PersistedDocuments, PersistedQueryError
@@ -154,13 +154,14 @@ class PrestaGraphQL(GraphQL[Context, None]):
                 )
                 await unavailable(scope, receive, send)
                 return
+            request = Request(scope, receive)
             try:
-                response = await self.run(Request(scope, receive))
+                response = await self.run(request)
             except HTTPException as error:
                 response = _http_error_response(error)
             except PersistedQueryError as error:
                 response = _error_response(error.message, error.code, error.status)
-            await response(scope, receive, send)
+            await caching.for_get(request, response)(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
@@ -243,6 +244,7 @@ class PrestaGraphQL(GraphQL[Context, None]):
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         data: GraphQLHTTPResponse = {"data": result.data}
+        caching.mark(request, cacheable=not result.errors)
         if result.errors:
             data["errors"] = [e.formatted for e in result.errors]
         if result.extensions:
