@@ -51,6 +51,9 @@ class WebhookEndpoint(Model):
     disabled_reason = fields.CharEnumField(WebhookDisabledReason, max_length=16, null=True)
     disabled_at = fields.DatetimeField(null=True)
     sealed_secret = fields.CharField(max_length=255)
+    # After a rotation the previous secret also signs, until then (receivers switch over).
+    previous_sealed_secret = fields.CharField(max_length=255, null=True)
+    previous_secret_expires_at = fields.DatetimeField(null=True)
     fanned_out_to = fields.BigIntField(default=0)
     failing_since = fields.DatetimeField(null=True)
     last_success_at = fields.DatetimeField(null=True)

@@ -16,6 +16,7 @@ from models.webhook import WebhookDelivery, WebhookDeliveryStatus
 from presta import clock, jobs
 from presta.settings import settings
 from resolvers.catalog import SERVICE_UPDATED, create_service
+from resolvers.errors import UserError
 from resolvers.events import event_cursor
 from resolvers.intervention import INTERVENTION_UPDATED
 from resolvers.marketplace import MARKETPLACE_UPDATED
@@ -251,12 +252,14 @@ async def test_a_transaction_of_several_events_starts_one_fan_out(
     assert len(receiver.received) == 4
 
 
-async def test_a_rotated_secret_signs_what_follows_and_the_old_one_no_longer_verifies(
+async def test_a_secret_rotated_with_no_grace_signs_what_follows_and_the_old_one_stops(
     receiver: Receiver,
 ) -> None:
     h = await hooked(receiver.url)
     await record_events(h.marketplace.id, 1)
-    _, new_secret = await rotate_webhook_secret(h.admin, endpoint_id=h.endpoint.id)
+    _, new_secret = await rotate_webhook_secret(
+        h.admin, endpoint_id=h.endpoint.id, previous_valid_hours=0
+    )
     assert new_secret != h.secret
     await record_events(h.marketplace.id, 1)
     before, after = receiver.received
@@ -264,6 +267,40 @@ async def test_a_rotated_secret_signs_what_follows_and_the_old_one_no_longer_ver
     Webhook(new_secret).verify(after.body, after.headers)
     with pytest.raises(WebhookVerificationError):
         Webhook(h.secret).verify(after.body, after.headers)
+
+
+async def test_after_a_rotation_both_secrets_verify_for_the_grace_period_then_the_new_one_only(
+    receiver: Receiver,
+) -> None:
+    h = await hooked(receiver.url)
+    endpoint, new_secret = await rotate_webhook_secret(
+        h.admin, endpoint_id=h.endpoint.id, previous_valid_hours=2
+    )
+    expires = endpoint.previous_secret_expires_at
+    assert expires is not None
+    assert timedelta(hours=2) - timedelta(minutes=1) < expires - clock.now() <= timedelta(hours=2)
+    await record_events(h.marketplace.id, 1)
+    clock.advance(timedelta(hours=2, seconds=1))
+    await record_events(h.marketplace.id, 1)
+
+    during, later = receiver.received
+    assert len(during.headers["webhook-signature"].split(" ")) == 2
+    Webhook(h.secret).verify(during.body, during.headers)
+    Webhook(new_secret).verify(during.body, during.headers)
+    Webhook(new_secret).verify(later.body, later.headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(h.secret).verify(later.body, later.headers)
+
+
+@pytest.mark.parametrize("hours", [-1, 169])
+async def test_a_grace_period_out_of_range_is_refused_and_the_secret_stays(hours: int) -> None:
+    h = await hooked("https://hooks.example.test/presta")
+    with pytest.raises(UserError) as refused:
+        await rotate_webhook_secret(h.admin, endpoint_id=h.endpoint.id, previous_valid_hours=hours)
+    assert refused.value.field == "previousSecretValidHours"
+    await h.endpoint.refresh_from_db()
+    assert signing_secret(h.endpoint) == h.secret
+    assert h.endpoint.previous_sealed_secret is None
 
 
 async def test_redelivering_sends_again_under_the_same_webhook_id(receiver: Receiver) -> None:

@@ -78,6 +78,12 @@ class WebhookErrorCode(StrEnum):
     ENDPOINT_DISABLED = "ENDPOINT_DISABLED"
 
 
+# After a rotation the old secret signs too for this long by default (as Svix does), at most
+# a week.
+PREVIOUS_SECRET_HOURS = 24
+MAX_PREVIOUS_SECRET_HOURS = 7 * 24
+
+
 def _vault(endpoint_id: int) -> Vault:
     # No secret of the owner's: the server secret alone opens it, since every send needs it.
     return Vault(purpose=b"presta-webhook-secret-v1", owner=f"webhook:{endpoint_id}", secret="")
@@ -86,7 +92,25 @@ def _vault(endpoint_id: int) -> Vault:
 def signing_secret(endpoint: WebhookEndpoint) -> str | None:
     """The endpoint's ``whsec_`` secret, or None when it cannot be unsealed (server secret
     changed)."""
-    raw = _vault(endpoint.id).unseal(endpoint.sealed_secret)
+    return _unsealed(endpoint.id, endpoint.sealed_secret)
+
+
+def signing_secrets(endpoint: WebhookEndpoint) -> list[str] | None:
+    """The secrets that sign a message now: the endpoint's, then the one it replaced while
+    that one's grace period lasts (a receiver verifies with either, as Standard Webhooks
+    lets a signature header carry several). None when the current one cannot be unsealed."""
+    current = signing_secret(endpoint)
+    if current is None:
+        return None
+    expires, sealed = endpoint.previous_secret_expires_at, endpoint.previous_sealed_secret
+    if sealed is None or expires is None or expires <= clock.now():
+        return [current]
+    previous = _unsealed(endpoint.id, sealed)
+    return [current] if previous is None else [current, previous]
+
+
+def _unsealed(endpoint_id: int, sealed: str) -> str | None:
+    raw = _vault(endpoint_id).unseal(sealed)
     return SECRET_PREFIX + base64.b64encode(raw).decode() if raw is not None else None
 
 
@@ -254,12 +278,39 @@ async def delete_webhook_endpoint(actor: Actor, *, endpoint_id: int) -> int:
     return endpoint_id
 
 
-async def rotate_webhook_secret(actor: Actor, *, endpoint_id: int) -> tuple[WebhookEndpoint, str]:
-    """A new secret signs everything sent from now on; the old one stops at once."""
+async def rotate_webhook_secret(
+    actor: Actor, *, endpoint_id: int, previous_valid_hours: int = PREVIOUS_SECRET_HOURS
+) -> tuple[WebhookEndpoint, str]:
+    """A new secret signs everything sent from now on. The old one signs too for
+    ``previous_valid_hours`` (0: it stops at once, for a leaked secret), so the receiver can
+    switch without losing a message."""
+    if not 0 <= previous_valid_hours <= MAX_PREVIOUS_SECRET_HOURS:
+        raise UserError(
+            WebhookErrorCode.INVALID,
+            _(
+                "The old secret stays valid between 0 and {hours} hours.",
+                hours=MAX_PREVIOUS_SECRET_HOURS,
+            ),
+            field="previousSecretValidHours",
+        )
     async with atomic():
         endpoint = await _endpoint_for(actor, endpoint_id, lock=True)
+        if previous_valid_hours:
+            endpoint.previous_sealed_secret = endpoint.sealed_secret
+            endpoint.previous_secret_expires_at = clock.now() + timedelta(
+                hours=previous_valid_hours
+            )
+        else:
+            endpoint.previous_sealed_secret = endpoint.previous_secret_expires_at = None
         secret, endpoint.sealed_secret = _new_secret(endpoint.id)
-        await endpoint.save(update_fields=["sealed_secret", "updated_at"])
+        await endpoint.save(
+            update_fields=[
+                "sealed_secret",
+                "previous_sealed_secret",
+                "previous_secret_expires_at",
+                "updated_at",
+            ]
+        )
     return endpoint, secret
 
 

@@ -33,7 +33,7 @@ from presta import clock
 from presta.settings import settings
 from presta.tx import atomic
 from resolvers.webhook import address
-from resolvers.webhook.endpoint import signing_secret
+from resolvers.webhook.endpoint import signing_secrets
 
 log = logging.getLogger(__name__)
 BATCH = 32  # deliveries sent at once to an unordered endpoint
@@ -145,16 +145,16 @@ async def _attempt(
     client: httpx.AsyncClient, endpoint: WebhookEndpoint, batch: list[WebhookDelivery]
 ) -> tuple[list[WebhookDelivery], list[Outcome]]:
     """Send the batch (in order, stopping at a failure, when ordered); what was attempted."""
-    secret = signing_secret(endpoint)
+    secrets = signing_secrets(endpoint)
     try:
-        if secret is None:
+        if secrets is None:
             raise address.AddressRefused("the secret cannot be read: rotate it")
         target = await address.target(endpoint.url)
     except address.AddressRefused as exc:
         log.warning("webhook endpoint %s not reached: %s", endpoint.id, exc)
         batch = batch[:1] if endpoint.ordered else batch
         return batch, [Outcome(error=str(exc)[:500])] * len(batch)
-    signer = Webhook(secret)
+    signer = _Signer([Webhook(secret) for secret in secrets])
     if not endpoint.ordered:
         lanes = asyncio.Semaphore(CONNECTIONS)
 
@@ -172,8 +172,18 @@ async def _attempt(
     return batch[: len(done)], done
 
 
+class _Signer:
+    """Signs with each secret in force: one ``v1,…`` signature each, space-separated."""
+
+    def __init__(self, webhooks: list[Webhook]) -> None:
+        self.webhooks = webhooks
+
+    def sign(self, message_id: str, sent_at: datetime, body: str) -> str:
+        return " ".join(w.sign(message_id, sent_at, body) for w in self.webhooks)
+
+
 async def _post(
-    client: httpx.AsyncClient, target: address.Target, signer: Webhook, d: WebhookDelivery
+    client: httpx.AsyncClient, target: address.Target, signer: _Signer, d: WebhookDelivery
 ) -> Outcome:
     # Receivers check the timestamp against their own clock (5 minutes' tolerance): the wall
     # clock's, not presta.clock's, which tests move.

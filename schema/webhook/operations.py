@@ -66,6 +66,12 @@ class UpdateWebhookEndpointInput:
 @strawberry.input(description="The endpoint whose secret to replace.")
 class RotateWebhookSecretInput:
     id: relay.GlobalID = strawberry.field(description="The endpoint.")
+    previous_secret_valid_hours: int = strawberry.field(
+        default=use_cases.PREVIOUS_SECRET_HOURS,
+        description="How long the old secret keeps signing too, so the receiver can switch "
+        f"without losing a message: 0 to {use_cases.MAX_PREVIOUS_SECRET_HOURS} hours; 0 stops "
+        "it at once (a leaked secret).",
+    )
 
 
 @strawberry.input(description="The endpoint to disable.")
@@ -100,7 +106,8 @@ class RotateWebhookSecretPayload:
     )
     secret: str | None = strawberry.field(
         default=None,
-        description="The new secret, shown only here; the old one signs nothing from now on.",
+        description="The new secret, shown only here; the old one also signs until "
+        "`webhookEndpoint.previousSecretExpiresAt`.",
     )
 
 
@@ -166,7 +173,9 @@ async def _update(actor: Actor, data: UpdateWebhookEndpointInput) -> dict[str, A
 
 async def _rotate(actor: Actor, data: RotateWebhookSecretInput) -> dict[str, Any]:
     endpoint, secret = await use_cases.rotate_webhook_secret(
-        actor, endpoint_id=_endpoint_id(data.id)
+        actor,
+        endpoint_id=_endpoint_id(data.id),
+        previous_valid_hours=data.previous_secret_valid_hours,
     )
     return {"webhook_endpoint": WebhookEndpoint.from_model(endpoint), "secret": secret}
 

@@ -11,6 +11,7 @@ from strawberry import relay
 from models.webhook import WebhookDelivery as WebhookDeliveryModel
 from models.webhook import WebhookDeliveryStatus, WebhookDisabledReason, WebhookEndpointStatus
 from models.webhook import WebhookEndpoint as WebhookEndpointModel
+from presta import clock
 from resolvers.actor import Actor
 from resolvers.events import event_cursor
 from resolvers.webhook import endpoint as use_cases
@@ -64,6 +65,10 @@ class WebhookEndpoint(AuthorizedNode):
         description="First failure since its last success; null while it succeeds."
     )
     last_success_at: datetime | None = strawberry.field(description="Last delivery that succeeded.")
+    previous_secret_expires_at: datetime | None = strawberry.field(
+        description="After a rotation: until when the previous secret signs too (each "
+        "message then carries both signatures); null when only the current one signs."
+    )
     created_at: datetime = strawberry.field(description="When it was created.")
     updated_at: datetime = strawberry.field(description="When it was last changed.")
 
@@ -80,6 +85,7 @@ class WebhookEndpoint(AuthorizedNode):
             disabled_at=e.disabled_at,
             failing_since=e.failing_since,
             last_success_at=e.last_success_at,
+            previous_secret_expires_at=_in_future(e.previous_secret_expires_at),
             created_at=e.created_at,
             updated_at=e.updated_at,
         )
@@ -140,3 +146,7 @@ class WebhookDelivery(AuthorizedNode):
     @classmethod
     async def load_visible(cls, actor: Actor, ids: list[int]) -> dict[int, Any]:
         return {d.id: cls.from_model(d) for d in await use_cases.visible_deliveries(actor, ids)}
+
+
+def _in_future(moment: datetime | None) -> datetime | None:
+    return moment if moment is not None and moment > clock.now() else None
