@@ -23,6 +23,8 @@ class Marketplace(Model):
     direct_messages_allowed = fields.BooleanField(default=True)
     # Days a provider may keep receiving requests after new terms are published, unaccepted.
     terms_grace_days = fields.IntField(default=30)
+    # IANA name: the days and hours its e-mails show are in this zone.
+    time_zone = fields.CharField(max_length=64, default="Europe/Paris")
     public_applications_enabled = fields.BooleanField(default=False)
     # The token of the public application link; a new one retires the old link.
     public_application_token = fields.CharField(max_length=64, null=True, unique=True)

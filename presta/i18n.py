@@ -17,10 +17,13 @@ import io
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_date, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -55,7 +58,8 @@ class Text:
         else:
             template = translations.ngettext(self.msgid, self.plural, self.n)
         values = {
-            k: v.render(locale) if isinstance(v, Text | Join) else v for k, v in self.params.items()
+            k: v.render(locale) if isinstance(v, Text | Join | When) else v
+            for k, v in self.params.items()
         }
         return template.format(n=self.n, **values) if self.plural else template.format(**values)
 
@@ -77,6 +81,37 @@ class Join:
         return self.render(current_locale.get())
 
 
+@dataclass(frozen=True, slots=True)
+class When:
+    """A day or an hour as its reader writes it, in the marketplace's time zone: "8 décembre
+    2026" and "14:30" in French, "December 8, 2026" and "2:30 PM" in English (Babel's CLDR
+    formats). A ``date`` is a day wherever one is."""
+
+    moment: datetime | date
+    zone: str
+    part: Literal["day", "hour"] = "day"
+
+    def render(self, locale: str) -> str:
+        moment = self.moment
+        if isinstance(moment, datetime):
+            moment = moment.astimezone(ZoneInfo(self.zone))
+            if self.part == "hour":
+                return format_time(moment, format="short", locale=locale)
+            moment = moment.date()
+        return format_date(moment, format="long", locale=locale)
+
+    def __str__(self) -> str:
+        return self.render(current_locale.get())
+
+
+def day(moment: datetime | date, zone: str) -> When:
+    return When(moment, zone, "day")
+
+
+def hour(moment: datetime, zone: str) -> When:
+    return When(moment, zone, "hour")
+
+
 def _(msgid: str, /, **params: object) -> Text:
     """Mark a text for translation (``pybabel extract`` finds the literal)."""
     return Text(msgid, params)
@@ -95,7 +130,7 @@ def ngettext(singular: str, plural: str, n: int, /, **params: object) -> Text:
 
 def render(value: object, locale: str) -> str:
     """A ``Text`` in ``locale``; anything else as ``str``."""
-    if isinstance(value, Text | Join):
+    if isinstance(value, Text | Join | When):
         return value.render(locale)
     return str(value)
 

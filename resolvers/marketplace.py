@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import zoneinfo
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from functools import cache
 
 from models.account import StaffMember, StaffRole, User
 from models.marketplace import Marketplace
@@ -262,9 +264,11 @@ async def update_marketplace_settings(
     terms_grace_days: int | None = None,
     public_applications_enabled: bool | None = None,
     new_public_application_link: bool = False,
+    time_zone: str | None = None,
 ) -> Marketplace:
-    """ADMIN staff change the default commission, the grace period of new terms and whether
-    providers may apply uninvited; any value out of range changes nothing."""
+    """ADMIN staff change the default commission, the grace period of new terms, whether
+    providers may apply uninvited and the time zone of its e-mails; any value out of range
+    changes nothing."""
     marketplace_id = actor.require_staff(admin=True)
     errors: list[UserError] = []
     rate = None
@@ -286,11 +290,22 @@ async def update_marketplace_settings(
                 field="termsGracePeriodDays",
             )
         )
+    if time_zone is not None and time_zone not in _time_zones():
+        errors.append(
+            UserError(
+                MarketplaceErrorCode.INVALID,
+                _("timeZone must be an IANA time zone name, such as Europe/Paris."),
+                field="timeZone",
+            )
+        )
     if errors:
         raise UserErrors(errors)
     async with atomic() as tx:
         marketplace = await Marketplace.filter(id=marketplace_id).select_for_update().get()
         changed: list[str] = []
+        if time_zone is not None:
+            marketplace.time_zone = time_zone
+            changed.append("time_zone")
         if rate is not None:
             marketplace.default_commission_rate = rate
             changed.append("default_commission_rate")
@@ -328,3 +343,8 @@ def _rate(value: Decimal) -> Decimal | None:
     if not value.is_finite() or not Decimal(0) <= quantized <= Decimal(100):
         return None
     return quantized
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())

@@ -4,7 +4,7 @@ letter, in French and English through ``presta.i18n``)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from tortoise.expressions import Q
@@ -17,7 +17,7 @@ from models.marketplace import Marketplace
 from models.membership import Membership, MembershipStatus
 from models.messaging import Message, Participant
 from models.notification import NotificationKind as K
-from presta.i18n import _, ngettext
+from presta.i18n import When, _, day, hour, ngettext
 from presta.mail import Letter, Link
 from presta.settings import settings
 from resolvers.notification import (
@@ -41,12 +41,10 @@ async def send_notification(
     return await tell(key, fact)
 
 
-def _day(moment: datetime | date) -> str:
-    return moment.strftime("%Y-%m-%d")
-
-
-def _hour(moment: datetime) -> str:
-    return moment.strftime("%H:%M UTC")
+def _visit_when(visit: Intervention) -> dict[str, When]:
+    """The day and hour of a visit in its marketplace's time zone, as each reader writes them."""
+    zone = visit.marketplace.time_zone
+    return {"day": day(visit.starts_at, zone), "hour": hour(visit.starts_at, zone)}
 
 
 def _app() -> Link:
@@ -58,7 +56,7 @@ def _app() -> Link:
 
 async def _visit(kind: K, intervention_id: int, extra: dict[str, Any]) -> Fact | None:
     visit = await Intervention.get_or_none(id=intervention_id).select_related(
-        "service", "membership__company"
+        "service", "membership__company", "marketplace"
     )
     if visit is None:
         return None
@@ -89,10 +87,7 @@ async def _visit(kind: K, intervention_id: int, extra: dict[str, Any]) -> Fact |
 
 def visit_scheduled_letter(visit: Intervention, occurrences: int) -> Letter:
     what = dict(
-        service=visit.service.name,
-        company=visit.membership.company.name,
-        day=_day(visit.starts_at),
-        hour=_hour(visit.starts_at),
+        service=visit.service.name, company=visit.membership.company.name, **_visit_when(visit)
     )
     paragraphs: list[Any] = [
         _("{company} will come for {service} on {day} at {hour}.", **what),
@@ -108,7 +103,7 @@ def visit_scheduled_letter(visit: Intervention, occurrences: int) -> Letter:
 
 
 def visit_moved_letter(visit: Intervention) -> Letter:
-    what = dict(service=visit.service.name, day=_day(visit.starts_at), hour=_hour(visit.starts_at))
+    what = dict(service=visit.service.name, **_visit_when(visit))
     return Letter(
         subject=_("Visit moved: {service}, now on {day}", **what),
         paragraphs=[_("The visit for {service} is now on {day} at {hour}.", **what), _app()],
@@ -116,7 +111,7 @@ def visit_moved_letter(visit: Intervention) -> Letter:
 
 
 def visit_cancelled_letter(visit: Intervention) -> Letter:
-    what = dict(service=visit.service.name, day=_day(visit.starts_at))
+    what = dict(service=visit.service.name, day=_visit_when(visit)["day"])
     paragraphs: list[Any] = [_("The visit for {service} on {day} was cancelled.", **what)]
     if visit.cancel_reason:
         paragraphs.append(_("Reason: {reason}", reason=visit.cancel_reason))
@@ -216,7 +211,7 @@ async def _document(kind: K, document_id: int, extra: dict[str, Any]) -> Fact | 
 
 
 def document_letter(kind: K, title: str, company: str, expires_on: date) -> Letter:
-    what = dict(title=title, company=company, day=_day(expires_on))
+    what = dict(title=title, company=company, day=day(expires_on, "UTC"))  # a date: no zone
     if kind is K.DOCUMENT_EXPIRING:
         return Letter(
             subject=_("Document expiring on {day}: {title}", **what),

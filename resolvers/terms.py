@@ -14,7 +14,7 @@ from models.membership import Membership, MembershipStatus
 from models.terms import TermsAcceptance, TermsVersion
 from presta import clock
 from presta.db import padded
-from presta.i18n import _
+from presta.i18n import _, day, hour
 from presta.mail import Letter, Link, send_letter
 from presta.settings import settings
 from presta.statements import select
@@ -380,13 +380,17 @@ async def notify_terms_published(version_id: int) -> None:
         if (membership.terms_version_accepted or 0) >= version.number:
             continue
         letter = terms_published_letter(
-            marketplace.name, membership.company.name, version.number, accept_by
+            marketplace.name,
+            membership.company.name,
+            version.number,
+            accept_by,
+            marketplace.time_zone,
         )
         await send_letter(letter, await company_recipients(membership.company))
 
 
 def terms_published_letter(
-    marketplace: str, company: str, number: int, accept_by: datetime
+    marketplace: str, company: str, number: int, accept_by: datetime, zone: str
 ) -> Letter:
     return Letter(
         subject=_("{marketplace}: new terms of use to accept", marketplace=marketplace),
@@ -394,11 +398,13 @@ def terms_published_letter(
             f"{marketplace} — {company}",
             _(
                 "{marketplace} published version {number} of its terms of use. Please read and "
-                "accept them from your provider account before {accept_by} UTC: after that "
-                "date you receive no new requests until you accept them.",
+                "accept them from your provider account before {day} at {hour} ({zone}): after "
+                "that date you receive no new requests until you accept them.",
                 marketplace=marketplace,
                 number=number,
-                accept_by=accept_by.strftime("%Y-%m-%d %H:%M"),
+                day=day(accept_by, zone),
+                hour=hour(accept_by, zone),
+                zone=zone,
             ),
             Link(f"{settings().public_url}/", _("Your provider file:")),
         ],

@@ -73,6 +73,10 @@ class Marketplace(AuthorizedNode):
     public_applications_enabled: bool = strawberry.field(
         description="Providers may apply without an invitation, through the public link."
     )
+    time_zone: str = strawberry.field(
+        description="IANA time zone of the days and hours its e-mails show (Europe/Paris "
+        "by default)."
+    )
     link: strawberry.Private[str | None]
 
     @strawberry.field(
@@ -93,6 +97,7 @@ class Marketplace(AuthorizedNode):
             default_commission_rate=m.default_commission_rate,
             terms_grace_period_days=m.terms_grace_days,
             public_applications_enabled=m.public_applications_enabled,
+            time_zone=m.time_zone,
             link=use_cases.public_application_link(m),
             dispatch_settings=DispatchSettings(
                 dispatch_enabled=m.dispatch_enabled,
@@ -229,7 +234,8 @@ class UpdateDispatchSettingsInput:
 @strawberry.type(description="Result of updateDispatchSettings.")
 class UpdateDispatchSettingsPayload:
     user_errors: list[MarketplaceError] = strawberry.field(
-        description="One OUT_OF_RANGE error per value out of range; nothing is changed then."
+        description="One error per value out of range (OUT_OF_RANGE) or unknown time zone "
+        "(INVALID); nothing is changed then."
     )
     marketplace: Marketplace | None = strawberry.field(
         default=None, description="The marketplace with its new settings."
@@ -282,12 +288,18 @@ class UpdateMarketplaceSettingsInput:
     new_public_application_link: bool = strawberry.field(
         default=False, description="Replace the public link: the old one stops working."
     )
+    time_zone: str | None = strawberry.field(
+        default=None,
+        description="IANA time zone name (such as Europe/Paris) of the days and hours its "
+        "e-mails show; INVALID otherwise.",
+    )
 
 
 @strawberry.type(description="Result of updateMarketplaceSettings.")
 class UpdateMarketplaceSettingsPayload:
     user_errors: list[MarketplaceError] = strawberry.field(
-        description="One OUT_OF_RANGE error per value out of range; nothing is changed then."
+        description="One error per value out of range (OUT_OF_RANGE) or unknown time zone "
+        "(INVALID); nothing is changed then."
     )
     marketplace: Marketplace | None = strawberry.field(
         default=None, description="The marketplace with its new settings."
@@ -301,6 +313,7 @@ async def _update_settings(actor: Actor, data: UpdateMarketplaceSettingsInput) -
         terms_grace_days=data.terms_grace_period_days,
         public_applications_enabled=data.public_applications_enabled,
         new_public_application_link=data.new_public_application_link,
+        time_zone=data.time_zone,
     )
     return {"marketplace": Marketplace.from_model(m)}
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import ast
 import string
+from datetime import UTC, date, datetime
 from email import message_from_bytes
 from pathlib import Path
 
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po
 
-from presta.i18n import CATALOGUES, Text, _, negotiate, ngettext
+from presta.i18n import CATALOGUES, Text, _, day, hour, negotiate, ngettext
 from presta.mail import Letter, Link, _message
 from presta.settings import settings
 from tests.factories.account import actor_of, make_user
@@ -177,3 +178,16 @@ def test_no_function_hides_the_translation_marker_behind_a_local_underscore():
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _shadows_the_marker(node)
     ]
     assert found == []
+
+
+def test_a_moment_reads_in_the_marketplace_time_zone_as_each_reader_writes_it() -> None:
+    late = datetime(2026, 12, 8, 23, 30, tzinfo=UTC)  # already the 9th in Paris
+    assert day(late, "Europe/Paris").render("fr") == "9 décembre 2026"
+    assert day(late, "Europe/Paris").render("en") == "December 9, 2026"
+    assert hour(late, "Europe/Paris").render("fr") == "00:30"
+    assert hour(late, "Europe/Paris").render("en").replace("\u202f", " ") == "12:30 AM"
+    assert hour(late, "America/Montreal").render("fr") == "18:30"
+    assert day(date(2027, 1, 13), "Pacific/Auckland").render("fr") == "13 janvier 2027"
+    values = {"service": "Ménage", "day": day(late, "Europe/Paris"), "hour": hour(late, "UTC")}
+    visit = Text("{service} on {day} at {hour}.", values)
+    assert visit.render("en") == "Ménage on December 9, 2026 at 11:30\u202fPM."

@@ -107,3 +107,26 @@ async def test_the_public_application_link_is_shown_to_staff_and_can_be_replaced
 
     off = await ok(UPDATE, {"input": {"publicApplicationsEnabled": False}}, actor=admin)
     assert off["updateMarketplaceSettings"]["marketplace"]["publicApplicationLink"] is None
+
+
+ZONE = """mutation($input: UpdateMarketplaceSettingsInput!) {
+  updateMarketplaceSettings(input: $input) { userErrors { field code } marketplace { timeZone } }
+}"""
+
+
+async def test_the_time_zone_of_the_e_mails_is_paris_until_an_admin_picks_another_iana_zone():
+    marketplace = await make_marketplace()
+    admin = await actor_of(await make_staff(marketplace), marketplace)
+
+    unknown = await ok(ZONE, {"input": {"timeZone": "Paris/Mars"}}, actor=admin)
+    assert unknown["updateMarketplaceSettings"]["userErrors"] == [
+        {"field": "timeZone", "code": "INVALID"}
+    ]
+    assert (await Marketplace.get(id=marketplace.id)).time_zone == "Europe/Paris"
+
+    moved = await ok(ZONE, {"input": {"timeZone": "America/Montreal"}}, actor=admin)
+    assert moved["updateMarketplaceSettings"] == {
+        "userErrors": [],
+        "marketplace": {"timeZone": "America/Montreal"},
+    }
+    assert (await Marketplace.get(id=marketplace.id)).time_zone == "America/Montreal"

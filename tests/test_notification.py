@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
 
 from models.account import User
 from models.catalog import ProviderServiceStatus
@@ -30,6 +33,10 @@ from tests.factories.document import make_company_document
 from tests.factories.membership import make_membership, make_provider_user
 from tests.factories.messaging import make_cast, make_conversation
 from tests.support.graphql import ok
+
+
+def _long_day(moment: datetime, locale: str) -> str:
+    return format_date(moment.astimezone(ZoneInfo("Europe/Paris")), "long", locale=locale)
 
 
 def _subjects(mailbox: Any, address: str) -> list[str]:
@@ -79,14 +86,17 @@ async def test_a_visit_scheduled_moved_and_cancelled_is_told_to_the_client_and_t
     service = world.service.name
     # Each party is told of what the others did, in its language: the provider chose English
     # (it scheduled; staff moved; the client cancelled), the client chose nothing (French).
+    # Days and hours in the marketplace's time zone (Europe/Paris), as each reader writes them.
     assert _subjects(mailbox, chosen.email) == [
-        f"Visit moved: {service}, now on {moved:%Y-%m-%d}",
-        f"Visit cancelled: {service} on {moved:%Y-%m-%d}",
+        f"Visit moved: {service}, now on {_long_day(moved, 'en')}",
+        f"Visit cancelled: {service} on {_long_day(moved, 'en')}",
     ]
     assert _subjects(mailbox, world.client_email) == [
-        f"Intervention planifiée : {service} le {start:%Y-%m-%d}",
-        f"Intervention déplacée : {service}, désormais le {moved:%Y-%m-%d}",
+        f"Intervention planifiée : {service} le {_long_day(start, 'fr')}",
+        f"Intervention déplacée : {service}, désormais le {_long_day(moved, 'fr')}",
     ]
+    paris_hour = moved.astimezone(ZoneInfo("Europe/Paris")).strftime("%H:%M")
+    assert f"à {paris_hour}" in mailbox.body(mailbox.to(world.client_email)[-1])
     cancelled = mailbox.to(chosen.email)[-1]
     assert "Reason: Away that week." in mailbox.body(cancelled)
 
@@ -146,7 +156,7 @@ async def test_a_document_is_told_30_days_before_it_expires_then_on_expiry_to_st
     await jobs.drain()
     day = document.expires_on
     assert _subjects(mailbox, cast.provider.email) == [
-        f"Document expirant le {day:%Y-%m-%d} : {document.title}"
+        f"Document expirant le {format_date(day, 'long', locale='fr')} : {document.title}"
     ]
     assert mailbox.to(cast.staff.email) == []
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 from email.header import decode_header, make_header
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
 
 from models.dispatch import Dispatch
 from models.events import Event
@@ -110,7 +113,8 @@ async def test_matching_providers_says_the_terms_are_not_accepted():
 async def test_every_provider_is_mailed_the_new_terms_with_the_date_requests_stop(mailbox):
     world, _ = await _world_with_terms(grace_days=10)
 
-    accept_by = (clock.now() + timedelta(days=10)).strftime("%Y-%m-%d")
+    paris = (clock.now() + timedelta(days=10)).astimezone(ZoneInfo("Europe/Paris"))
+    accept_by = f"avant le {format_date(paris, 'long', locale='fr')} à {paris:%H:%M} (Europe/Paris)"
     for provider in world.providers:
         bodies = [
             mailbox.body(m)
