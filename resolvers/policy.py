@@ -161,6 +161,7 @@ MUTATION: dict[str, frozenset[Principal]] = {
     "disableWebhookEndpoint": ADMIN,
     "deleteWebhookEndpoint": ADMIN,
     "redeliverWebhook": ADMIN,
+    "recoverWebhookEvents": ADMIN,
     "updateProviderCompany": frozenset({P.PROVIDER_USER}),
     "inviteColleague": frozenset({P.PROVIDER_USER}),
     "acceptColleagueInvitation": USERS,

@@ -15,7 +15,7 @@ import asyncio
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -33,6 +33,7 @@ from graphql import (
 )
 from tortoise import Tortoise, connections
 
+from presta import clock
 from resolvers import policy
 from resolvers.policy import Scope
 from schema.base import encode_id
@@ -467,6 +468,13 @@ MUTATIONS: dict[str, Build] = {
     "disableWebhookEndpoint": Build("admin_a", lambda w, r: {"id": r("webhook_endpoint")}),
     "deleteWebhookEndpoint": Build("admin_a", lambda w, r: {"id": r("webhook_endpoint")}),
     "redeliverWebhook": Build("admin_a", lambda w, r: {"id": r("webhook_delivery")}),
+    "recoverWebhookEvents": Build(
+        "admin_a",
+        lambda w, r: {
+            "id": r("webhook_endpoint"),
+            "since": (clock.now() - timedelta(days=1)).isoformat(),
+        },
+    ),
 }
 
 SUBSCRIPTION_ARGS: dict[str, dict[str, Any]] = {}

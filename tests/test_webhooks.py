@@ -22,11 +22,13 @@ from resolvers.intervention import INTERVENTION_UPDATED
 from resolvers.marketplace import MARKETPLACE_UPDATED
 from resolvers.staff import STAFF_UPDATED
 from resolvers.webhook.endpoint import (
+    WebhookErrorCode,
     redeliver_webhook,
     rotate_webhook_secret,
     signing_secret,
+    update_webhook_endpoint,
 )
-from resolvers.webhook.fanout import fan_out_endpoint, global_id
+from resolvers.webhook.fanout import fan_out_endpoint, global_id, recover_webhook_events
 from resolvers.webhook.sender import backoff, send_webhooks
 from resolvers.webhook.sweep import sweep_webhooks
 from tests.factories.webhook import deliveries_of, event_ids, hooked, record_events
@@ -315,3 +317,51 @@ async def test_redelivering_sends_again_under_the_same_webhook_id(receiver: Rece
     assert first.body == second.body
     await delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == (WebhookDeliveryStatus.DELIVERED, 2)
+
+
+async def test_the_events_recorded_while_an_endpoint_was_disabled_are_recovered_once(
+    receiver: Receiver,
+) -> None:
+    h = await hooked(receiver.url)
+    before = await record_events(h.marketplace.id, 1)
+    await update_webhook_endpoint(h.admin, endpoint_id=h.endpoint.id, enabled=False)
+    missed = await record_events(h.marketplace.id, 3)
+    await update_webhook_endpoint(h.admin, endpoint_id=h.endpoint.id, enabled=True)
+    after = await record_events(h.marketplace.id, 1)
+    assert event_ids(receiver.bodies()) == [before[0].id, after[0].id]
+
+    since = clock.now() - timedelta(hours=1)
+    recovered = await recover_webhook_events(h.admin, endpoint_id=h.endpoint.id, since=since)
+    await jobs.drain()
+    again = await recover_webhook_events(h.admin, endpoint_id=h.endpoint.id, since=since)
+
+    assert (recovered, again) == (3, 0)
+    assert sorted(event_ids(receiver.bodies())[2:]) == [e.id for e in missed]
+    for request in receiver.received[2:]:
+        Webhook(h.secret).verify(request.body, request.headers)
+
+
+@pytest.mark.parametrize("days_ago", [31, None])
+async def test_recovering_from_past_the_retention_or_without_an_offset_is_refused(
+    days_ago: int | None,
+) -> None:
+    h = await hooked("https://hooks.example.test/presta")
+    since = (
+        clock.now() - timedelta(days=days_ago)
+        if days_ago is not None
+        else clock.now().replace(tzinfo=None)
+    )
+    with pytest.raises(UserError) as refused:
+        await recover_webhook_events(h.admin, endpoint_id=h.endpoint.id, since=since)
+    assert (refused.value.code, refused.value.field) == (WebhookErrorCode.OUT_OF_RANGE, "since")
+
+
+async def test_a_disabled_endpoint_recovers_nothing_until_it_is_enabled() -> None:
+    h = await hooked("https://hooks.example.test/presta")
+    await update_webhook_endpoint(h.admin, endpoint_id=h.endpoint.id, enabled=False)
+    with pytest.raises(UserError) as refused:
+        await recover_webhook_events(
+            h.admin, endpoint_id=h.endpoint.id, since=clock.now() - timedelta(hours=1)
+        )
+    assert refused.value.code == WebhookErrorCode.ENDPOINT_DISABLED
+    assert await deliveries_of(h.endpoint) == []

@@ -76,6 +76,7 @@ class WebhookErrorCode(StrEnum):
     UNKNOWN_EVENT_TYPE = "UNKNOWN_EVENT_TYPE"
     TOO_MANY_ENDPOINTS = "TOO_MANY_ENDPOINTS"
     ENDPOINT_DISABLED = "ENDPOINT_DISABLED"
+    OUT_OF_RANGE = "OUT_OF_RANGE"
 
 
 # After a rotation the old secret signs too for this long by default (as Svix does), at most
@@ -191,7 +192,7 @@ async def create_webhook_endpoint(
     return endpoint, secret
 
 
-async def _endpoint_for(actor: Actor, endpoint_id: int, *, lock: bool = False) -> WebhookEndpoint:
+async def endpoint_for(actor: Actor, endpoint_id: int, *, lock: bool = False) -> WebhookEndpoint:
     marketplace_id = actor.require_staff(admin=True)
     query = WebhookEndpoint.filter(id=endpoint_id, marketplace_id=marketplace_id)
     endpoint = await (query.select_for_update() if lock else query).first()
@@ -213,7 +214,7 @@ async def update_webhook_endpoint(
     """Change what is given; ``events=[]`` means every topic. Enabling a disabled endpoint
     sends its pending deliveries now and the events recorded from now on."""
     async with atomic() as tx:
-        endpoint = await _endpoint_for(actor, endpoint_id, lock=True)
+        endpoint = await endpoint_for(actor, endpoint_id, lock=True)
         if url is not None:
             endpoint.url = _url(url)
         if events is not None:
@@ -263,7 +264,7 @@ def _disable(endpoint: WebhookEndpoint, reason: WebhookDisabledReason) -> None:
 async def disable_webhook_endpoint(actor: Actor, *, endpoint_id: int) -> WebhookEndpoint:
     """Nothing more is sent; pending deliveries wait, and everything stays readable."""
     async with atomic():
-        endpoint = await _endpoint_for(actor, endpoint_id, lock=True)
+        endpoint = await endpoint_for(actor, endpoint_id, lock=True)
         if endpoint.status is WebhookEndpointStatus.ACTIVE:
             _disable(endpoint, WebhookDisabledReason.BY_ADMIN)
             await endpoint.save(update_fields=_EDITABLE)
@@ -273,7 +274,7 @@ async def disable_webhook_endpoint(actor: Actor, *, endpoint_id: int) -> Webhook
 async def delete_webhook_endpoint(actor: Actor, *, endpoint_id: int) -> int:
     """The endpoint and its deliveries are gone; returns its id."""
     async with atomic():
-        endpoint = await _endpoint_for(actor, endpoint_id, lock=True)
+        endpoint = await endpoint_for(actor, endpoint_id, lock=True)
         await endpoint.delete()
     return endpoint_id
 
@@ -294,7 +295,7 @@ async def rotate_webhook_secret(
             field="previousSecretValidHours",
         )
     async with atomic():
-        endpoint = await _endpoint_for(actor, endpoint_id, lock=True)
+        endpoint = await endpoint_for(actor, endpoint_id, lock=True)
         if previous_valid_hours:
             endpoint.previous_sealed_secret = endpoint.sealed_secret
             endpoint.previous_secret_expires_at = clock.now() + timedelta(
@@ -330,7 +331,7 @@ async def webhook_deliveries(
     before: str | None = None,
 ) -> Page[WebhookDelivery]:
     """What was (or will be) sent to an endpoint, newest first."""
-    endpoint = await _endpoint_for(actor, endpoint_id)
+    endpoint = await endpoint_for(actor, endpoint_id)
     query = WebhookDelivery.filter(endpoint_id=endpoint.id)
     if status is not None:
         query = query.filter(status=status)

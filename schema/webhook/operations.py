@@ -3,6 +3,7 @@ deliveries, and sending one again."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
@@ -11,6 +12,7 @@ from strawberry import relay
 from models.webhook import WebhookDeliveryStatus
 from resolvers.actor import Actor
 from resolvers.webhook import endpoint as use_cases
+from resolvers.webhook import fanout
 from schema.base import (
     After,
     Before,
@@ -135,6 +137,22 @@ class DeleteWebhookEndpointPayload:
     )
 
 
+@strawberry.input(description="The events an endpoint missed, to send it now.")
+class RecoverWebhookEventsInput:
+    id: relay.GlobalID = strawberry.field(description="The endpoint (enabled).")
+    since: datetime = strawberry.field(
+        description="From this time on (with a UTC offset, within the event log's retention)."
+    )
+
+
+@strawberry.type(description="Result of recoverWebhookEvents.")
+class RecoverWebhookEventsPayload:
+    user_errors: list[WebhookError] = strawberry.field(description="Expected failures.")
+    recovered: int = strawberry.field(
+        default=0, description="How many deliveries were created, to be sent now."
+    )
+
+
 @strawberry.type(description="Result of redeliverWebhook.")
 class RedeliverWebhookPayload:
     user_errors: list[WebhookError] = strawberry.field(description="Expected failures.")
@@ -197,6 +215,13 @@ async def _redeliver(actor: Actor, data: RedeliverWebhookInput) -> dict[str, Any
     return {"webhook_delivery": WebhookDelivery.from_model(delivery)}
 
 
+async def _recover(actor: Actor, data: RecoverWebhookEventsInput) -> dict[str, Any]:
+    recovered = await fanout.recover_webhook_events(
+        actor, endpoint_id=_endpoint_id(data.id), since=data.since
+    )
+    return {"recovered": recovered}
+
+
 _run = Mutations(WebhookError, use_cases.WebhookErrorCode)
 
 
@@ -249,6 +274,16 @@ class WebhookMutation:
         self, info: Info, input: RedeliverWebhookInput
     ) -> RedeliverWebhookPayload:
         return await _run(RedeliverWebhookPayload, _redeliver(info.context.actor, input))
+
+    @strawberry.mutation(
+        description="ADMIN: send an enabled endpoint, now, the events of its topics recorded "
+        "since a time that it never got (while it was disabled, before it took a topic); each "
+        "is a new delivery. Within the event log's retention."
+    )
+    async def recover_webhook_events(
+        self, info: Info, input: RecoverWebhookEventsInput
+    ) -> RecoverWebhookEventsPayload:
+        return await _run(RecoverWebhookEventsPayload, _recover(info.context.actor, input))
 
 
 @strawberry.type
