@@ -37,6 +37,7 @@ class CompanyErrorCode(StrEnum):
     WRONG_ACCOUNT = "WRONG_ACCOUNT"
     INVITATION_EXPIRED = "INVITATION_EXPIRED"
     INVITATION_USED = "INVITATION_USED"
+    LAST_USER = "LAST_USER"
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +236,37 @@ async def accept_colleague_invitation(actor: Actor, *, token: str) -> ProviderCo
             payload={"company": invitation.company_id},
         )
     return await ProviderCompany.get(id=invitation.company_id)
+
+
+async def remove_colleague(actor: Actor, *, email: str) -> User:
+    """A provider user takes someone (itself included: it leaves) off the company account,
+    never the last one. The person acts for the company no more from its next request, and
+    its live feeds as a provider stop; its own login stays (it may be a client elsewhere)."""
+    company_id = _company_of(actor)
+    address = normalize_email(email)
+    async with atomic() as tx:
+        users = await User.filter(provider_company_id=company_id).select_for_update().order_by("id")
+        leaving = next((u for u in users if u.email == address), None)
+        if leaving is None:
+            raise not_found(_("Colleague"), field="email")
+        if not any(u.is_active and u.id != leaving.id for u in users):
+            raise UserError(
+                CompanyErrorCode.LAST_USER,
+                _("A company account keeps at least one user: invite someone else first."),
+                field="email",
+            )
+        leaving.provider_company_id = None
+        await leaving.save(update_fields=["provider_company_id"])
+        await record_event(
+            tx,
+            topic=COMPANY_UPDATED,
+            marketplace_id=None,
+            object_type="User",
+            object_id=leaving.id,
+            audience=[f"user:{u.id}" for u in users],
+            payload={"company": None, "left": company_id},
+        )
+    return leaving
 
 
 async def send_colleague_invitation(invitation_id: int) -> None:

@@ -39,7 +39,8 @@ MARKETPLACE_TOPICS: tuple[str, ...] = (
 
 async def still_present(actor: Actor) -> bool:
     """Staff still on the marketplace's staff, a key not revoked, a provider not removed
-    from the marketplace, a user still active: one statement."""
+    from the marketplace, a provider user still on its company's account, a user still
+    active: one statement."""
     checks, params = _presence(actor)
     if not checks:
         return True
@@ -53,6 +54,13 @@ def _presence(actor: Actor) -> tuple[list[str], dict[str, Any]]:
     if actor.user_id is not None:
         params["user_id"] = actor.user_id
         checks.append("EXISTS (SELECT 1 FROM account_user WHERE id = :user_id AND is_active)")
+    if actor.user_id is not None and actor.membership_id is not None:
+        # A provider user still on its company's account (``remove_colleague``).
+        params["company_id"] = actor.company_id
+        checks.append(
+            "EXISTS (SELECT 1 FROM account_user WHERE id = :user_id "
+            "AND provider_company_id = :company_id)"
+        )
     if actor.api_key_id is not None:
         params["key_id"] = actor.api_key_id
         checks.append(

@@ -164,6 +164,7 @@ MUTATION: dict[str, frozenset[Principal]] = {
     "recoverWebhookEvents": ADMIN,
     "updateProviderCompany": frozenset({P.PROVIDER_USER}),
     "inviteColleague": frozenset({P.PROVIDER_USER}),
+    "removeColleague": frozenset({P.PROVIDER_USER}),
     "acceptColleagueInvitation": USERS,
     "changeStaffRole": ADMIN,
     "removeStaffMember": ADMIN,

@@ -12,7 +12,7 @@ from resolvers import company as use_cases
 from resolvers import staff as staff_cases
 from resolvers.actor import Actor
 from resolvers.marketplace import MarketplaceErrorCode
-from schema.base import UserErrorBase, run_mutation
+from schema.base import Mutations, UserErrorBase
 from schema.context import Info
 from schema.marketplace import MarketplaceError
 from schema.membership.types import ProviderCompany
@@ -118,6 +118,21 @@ class ChangeStaffRolePayload:
     staff_member: StaffMember | None = strawberry.field(default=None, description="As it now is.")
 
 
+@strawberry.input(description="Take someone off the signed-in user's company account.")
+class RemoveColleagueInput:
+    email: str = strawberry.field(
+        description="Their login e-mail (your own to leave the company account)."
+    )
+
+
+@strawberry.type(description="Result of removeColleague.")
+class RemoveColleaguePayload:
+    user_errors: list[CompanyError] = strawberry.field(
+        description="NOT_FOUND for someone not on the account; LAST_USER for its last user."
+    )
+    colleague: Colleague | None = strawberry.field(default=None, description="Who was removed.")
+
+
 @strawberry.input(description="Remove a staff member from the acting marketplace.")
 class RemoveStaffMemberInput:
     email: str = strawberry.field(description="E-mail of the staff member.")
@@ -168,6 +183,11 @@ async def _join(actor: Actor, data: AcceptColleagueInvitationInput) -> dict[str,
     return {"company": ProviderCompany.from_model(company)}
 
 
+async def _remove_colleague(actor: Actor, data: RemoveColleagueInput) -> dict[str, Any]:
+    user = await use_cases.remove_colleague(actor, email=data.email)
+    return {"colleague": Colleague(email=user.email, full_name=user.full_name)}
+
+
 async def _change_role(actor: Actor, data: ChangeStaffRoleInput) -> dict[str, Any]:
     member = await staff_cases.change_staff_role(actor, email=data.email, role=data.role)
     return {"staff_member": _staff(member)}
@@ -176,6 +196,10 @@ async def _change_role(actor: Actor, data: ChangeStaffRoleInput) -> dict[str, An
 async def _remove(actor: Actor, data: RemoveStaffMemberInput) -> dict[str, Any]:
     member = await staff_cases.remove_staff_member(actor, email=data.email)
     return {"staff_member": _staff(member)}
+
+
+_company = Mutations(CompanyError, use_cases.CompanyErrorCode)
+_staffing = Mutations(MarketplaceError, MarketplaceErrorCode)
 
 
 @strawberry.type
@@ -187,11 +211,8 @@ class CompanyMutation:
     async def update_provider_company(
         self, info: Info, input: UpdateProviderCompanyInput
     ) -> UpdateProviderCompanyPayload:
-        return await run_mutation(
-            UpdateProviderCompanyPayload,
-            CompanyError,
-            use_cases.CompanyErrorCode,
-            _update_company(info.context.actor, input),
+        return await _company(
+            UpdateProviderCompanyPayload, _update_company(info.context.actor, input)
         )
 
     @strawberry.mutation(
@@ -201,12 +222,7 @@ class CompanyMutation:
     async def invite_colleague(
         self, info: Info, input: InviteColleagueInput
     ) -> InviteColleaguePayload:
-        return await run_mutation(
-            InviteColleaguePayload,
-            CompanyError,
-            use_cases.CompanyErrorCode,
-            _invite(info.context.actor, input),
-        )
+        return await _company(InviteColleaguePayload, _invite(info.context.actor, input))
 
     @strawberry.mutation(
         description="Signed in with the invited address: join the company account; you act "
@@ -215,12 +231,17 @@ class CompanyMutation:
     async def accept_colleague_invitation(
         self, info: Info, input: AcceptColleagueInvitationInput
     ) -> AcceptColleagueInvitationPayload:
-        return await run_mutation(
-            AcceptColleagueInvitationPayload,
-            CompanyError,
-            use_cases.CompanyErrorCode,
-            _join(info.context.actor, input),
-        )
+        return await _company(AcceptColleagueInvitationPayload, _join(info.context.actor, input))
+
+    @strawberry.mutation(
+        description="Provider user: take a colleague (or yourself) off the company account; "
+        "they stop acting for the company from their next request and their provider live "
+        "feeds stop. The account keeps at least one user."
+    )
+    async def remove_colleague(
+        self, info: Info, input: RemoveColleagueInput
+    ) -> RemoveColleaguePayload:
+        return await _company(RemoveColleaguePayload, _remove_colleague(info.context.actor, input))
 
     @strawberry.mutation(
         description="ADMIN: change a staff member's role; the last ADMIN cannot be demoted."
@@ -228,12 +249,7 @@ class CompanyMutation:
     async def change_staff_role(
         self, info: Info, input: ChangeStaffRoleInput
     ) -> ChangeStaffRolePayload:
-        return await run_mutation(
-            ChangeStaffRolePayload,
-            MarketplaceError,
-            MarketplaceErrorCode,
-            _change_role(info.context.actor, input),
-        )
+        return await _staffing(ChangeStaffRolePayload, _change_role(info.context.actor, input))
 
     @strawberry.mutation(
         description="ADMIN: remove a staff member (never the last ADMIN); they lose access "
@@ -242,12 +258,7 @@ class CompanyMutation:
     async def remove_staff_member(
         self, info: Info, input: RemoveStaffMemberInput
     ) -> RemoveStaffMemberPayload:
-        return await run_mutation(
-            RemoveStaffMemberPayload,
-            MarketplaceError,
-            MarketplaceErrorCode,
-            _remove(info.context.actor, input),
-        )
+        return await _staffing(RemoveStaffMemberPayload, _remove(info.context.actor, input))
 
 
 @strawberry.type

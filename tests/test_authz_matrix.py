@@ -264,6 +264,13 @@ MUTATIONS: dict[str, Build] = {
     "inviteColleague": Build(
         "provider_a", lambda w, r: {"email": "colleague@example.com"}, foreign=()
     ),
+    # Who may call it; removing a real colleague: tests/test_company.py.
+    "removeColleague": Build(
+        "provider_a",
+        lambda w, r: {"email": "nobody@example.com"},
+        foreign=(),
+        state_codes=_s("NOT_FOUND"),
+    ),
     # The matrix checks who may call it; joining with a real link: tests/test_company.py.
     "acceptColleagueInvitation": Build(
         "provider_a", lambda w, r: {"token": "unknown"}, foreign=(), state_codes=_s("NOT_FOUND")

@@ -9,6 +9,7 @@ import pytest
 from models.events import Event
 from models.membership import ColleagueInvitation
 from presta import clock, jobs
+from resolvers import feed
 from resolvers.company import valid_siret
 from tests.factories.account import actor_of, make_marketplace, make_user
 from tests.factories.membership import make_membership, make_provider_user
@@ -182,3 +183,39 @@ async def test_a_user_of_another_company_cannot_join_a_second_one(mailbox):
     assert data["acceptColleagueInvitation"]["userErrors"] == [
         {"field": "token", "code": "OTHER_COMPANY"}
     ]
+
+
+REMOVE = """mutation($input: RemoveColleagueInput!) { removeColleague(input: $input) {
+  userErrors { field code } colleague { email } } }"""
+
+
+async def test_a_colleague_taken_off_the_account_stops_acting_for_the_company_at_once():
+    marketplace = await make_marketplace()
+    membership = await make_membership(marketplace)
+    owner = await make_provider_user(membership, email="owner@off.example.com")
+    leaver = await make_provider_user(membership, email="leaver@off.example.com")
+    owner_actor = await actor_of(owner, marketplace)
+    leaver_before = await actor_of(leaver, marketplace)
+    stranger = await actor_of(
+        await make_provider_user(await make_membership(marketplace)), marketplace
+    )
+    assert await feed.still_present(leaver_before)
+
+    foreign = await ok(REMOVE, {"input": {"email": leaver.email}}, actor=stranger)
+    assert foreign["removeColleague"]["userErrors"] == [{"field": "email", "code": "NOT_FOUND"}]
+
+    removed = await ok(REMOVE, {"input": {"email": " Leaver@off.example.com "}}, actor=owner_actor)
+
+    assert removed["removeColleague"] == {
+        "userErrors": [],
+        "colleague": {"email": leaver.email},
+    }
+    assert (await actor_of(leaver, marketplace)).membership_id is None
+    assert not await feed.still_present(leaver_before)  # its provider feeds stop
+    mine = await ok(MINE, actor=owner_actor)
+    assert mine["myCompany"]["colleagues"] == [{"email": owner.email}]
+    assert await Event.filter(topic="provider_company.updated", object_id=leaver.id).exists()
+
+    last = await ok(REMOVE, {"input": {"email": owner.email}}, actor=owner_actor)
+    assert last["removeColleague"]["userErrors"] == [{"field": "email", "code": "LAST_USER"}]
+    assert (await actor_of(owner, marketplace)).membership_id == membership.id
