@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
-from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
 from models.dispatch import Frequency, RequestStatus, ServiceRequest
@@ -21,6 +20,8 @@ from presta.tx import AfterCommit, atomic
 from resolvers import compiled
 from resolvers.actor import Actor
 from resolvers.commission import rate_in_force
+from resolvers.compiled import rules
+from resolvers.compiled.rules import Flag, Same, all_of, any_of
 from resolvers.dispatch.core import available_providers, load_request
 from resolvers.errors import UserError, not_found
 from resolvers.events import record_event, staff_audience
@@ -51,20 +52,21 @@ _FROM: dict[S, tuple[S, ...]] = {
 }
 
 
+# Who sees a visit, written once for the use cases (``rules.where``) and the compiled path
+# (``rules.predicate``): in the acting marketplace, staff and partners every one, the
+# provider and the client theirs.
+SEES_INTERVENTION = all_of(
+    Same("marketplace_id", "marketplace_id"),
+    any_of(
+        Flag("sees_whole_marketplace"),
+        Same("membership_id", "membership_id"),
+        Same("client_id", "client_id"),
+    ),
+)
+
+
 def interventions_visible_to(actor: Actor) -> QuerySet[Intervention]:
-    query = Intervention.filter(marketplace_id=actor.marketplace_id)
-    if actor.marketplace_id is None:
-        return query.filter(id=0)
-    if actor.sees_whole_marketplace:
-        return query
-    mine: list[Q] = []
-    if actor.membership_id is not None:
-        mine.append(Q(membership_id=actor.membership_id))
-    if actor.client_id is not None:
-        mine.append(Q(client_id=actor.client_id))
-    if not mine:
-        return query.filter(id=0)
-    return query.filter(Q(*mine, join_type=Q.OR))
+    return rules.where(Intervention.all(), SEES_INTERVENTION, actor)
 
 
 async def visible_interventions(actor: Actor, ids: list[int]) -> list[Intervention]:

@@ -23,6 +23,7 @@ from resolvers.dispatch.core import (
     load_request,
     record_request_updated,
     requests_visible_to,
+    sees_whole_request,
     send_to_providers,
 )
 from resolvers.errors import UserError, UserErrors, forbidden, not_found
@@ -191,7 +192,7 @@ async def cancel_service_request(actor: Actor, *, request_id: int, reason: str) 
     async with atomic() as tx:
         request = await load_request(actor, request_id, lock=True)
         own = actor.client_id is not None and actor.client_id == request.client_id
-        if not (own or actor.sees_whole_marketplace):
+        if not sees_whole_request(actor, request):
             raise not_found(_("Service request"), field="requestId")
         if actor.sees_whole_marketplace and not own:
             actor.require_staff()
