@@ -97,7 +97,7 @@ async def test_each_rule_gives_the_same_rows_as_a_filter_as_sql_and_in_python_fo
         rows: list[Any] = await model.all()
         assert rows, name
         for who, actor in actors.items():
-            by_where = {r.id for r in await rules.where(model.all(), rule, actor)}
+            by_where = {r.pk for r in await rules.where(model.all(), rule, actor)}
             by_sql = await _by_sql(model, rule, actor)
             assert by_where == by_sql, (name, who)
             if not _reads_other_tables(rule):
