@@ -14,14 +14,14 @@ from presta.settings import settings
 from resolvers import compiled
 from resolvers.actor import Actor
 from resolvers.compiled import rules
-from resolvers.compiled.rules import Flag, Same, all_of, any_of, predicate
+from resolvers.compiled.rules import Flag, Same, all_of, any_of, condition
 from resolvers.compiled.sql import as_day, as_text, given, id_of
 from resolvers.dispatch.core import SEES_REQUEST
 from resolvers.membership import require_tab
 from resolvers.pagination import Page, Paging, decode_cursor, keyset_page
 
 # Who sees a visit, written once for the use cases (``rules.where``) and the compiled path
-# (``rules.predicate``): in the acting marketplace, staff and partners every one, the
+# (``rules.condition``): in the acting marketplace, staff and partners every one, the
 # provider and the client theirs.
 SEES_INTERVENTION = all_of(
     Same("marketplace_id", "marketplace_id"),
@@ -177,7 +177,7 @@ def _filters(b: compiled.Builder, s: compiled.Selected) -> dict[str, str]:
     since = b.param(given(b, s, "startsFrom", as_day), "date")
     before = b.param(given(b, s, "startsBefore", as_day), "date")
     return {
-        "visible": predicate(SEES_INTERVENTION, b, "{c}"),
+        "visible": condition(SEES_INTERVENTION, b, "{c}"),
         "filters": (
             f"({status} IS NULL OR {{c}}.status = {status}) "
             f"AND ({provider} IS NULL OR {{c}}.membership_id = {provider}) "
@@ -213,7 +213,7 @@ def _visible_visit(b: compiled.Builder) -> str:
     """``visible_interventions``: the visit named, if the actor sees it."""
     return (
         f"FROM intervention {{c}} WHERE {{c}}.id = {{pk}} "
-        f"AND {predicate(SEES_INTERVENTION, b, '{c}')}"
+        f"AND {condition(SEES_INTERVENTION, b, '{c}')}"
     )
 
 
@@ -223,7 +223,7 @@ def _service_request(b: compiled.Builder, alias: str, s: compiled.Selected) -> s
     body = b.object("ServiceRequest", r, s.selection_set)
     return (
         f"(SELECT {body} FROM service_request {r} "
-        f"WHERE {r}.id = {alias}.request_id AND {predicate(SEES_REQUEST, b, r)})"
+        f"WHERE {r}.id = {alias}.request_id AND {condition(SEES_REQUEST, b, r)})"
     )
 
 

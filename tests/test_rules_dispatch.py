@@ -1,9 +1,10 @@
 """The rules of who sees requests, dispatches and visits are written once
-(``resolvers.dispatch.core``, ``resolvers.intervention``) and read three ways: the tortoise
-filter the use cases and loaders apply (``rules.where``), the SQL predicate of the compiled
-path (``rules.predicate``) and, where no other table is read, Python over a loaded row
-(``rules.holds``). For every actor of a two-marketplace world, the three give the same rows,
-and those rows are the ones each actor should see."""
+(``resolvers.dispatch.core``, ``resolvers.intervention_listing``) and read several ways: the
+tortoise filter the use cases and loaders apply (``rules.where``), the SQL of the compiled
+path (the value ``rules.predicate``, and ``rules.condition`` folded for the actor's kind) and,
+where no other table is read, Python over a loaded row (``rules.holds``). For every actor of
+a two-marketplace world they give the same rows, and those rows are the ones each actor
+should see."""
 
 from __future__ import annotations
 
@@ -70,13 +71,19 @@ async def _actors() -> dict[str, Actor]:
     return actors
 
 
-async def _by_sql(model: type[Model], rule: rules.Rule, actor: Actor) -> set[int]:
+async def _by_sql(
+    model: type[Model], rule: rules.Rule, actor: Actor, *, folded: bool = False
+) -> set[int]:
+    """The rows ``SELECT … WHERE`` gives: the rule's value (``predicate``), or the condition
+    folded for the actor's kind (``condition``: what the compiled lists and nodes use)."""
     document = parse("{ __typename }")
     operation = document.definitions[0]
     assert isinstance(operation, OperationDefinitionNode)
-    b = Builder(schema._schema, document, operation, None, {})  # type: ignore[arg-type]
-    condition = rules.predicate(rule, b, "row")
-    sql = f"SELECT row.id FROM {model._meta.db_table} row WHERE {condition}"
+    kind = compiled.kind_of(actor) if folded else None
+    b = Builder(schema._schema, document, operation, kind, {})  # type: ignore[arg-type]
+    reading = rules.condition if folded else rules.predicate
+    where = reading(rule, b, "row")
+    sql = f"SELECT row.id FROM {model._meta.db_table} row WHERE {where}"
     values = [getter(compiled.Inputs(actor, {})) for getter in b.params]
     _, found = await connections.get("default").execute_query(sql, values)
     return {int(r["id"]) for r in found}
@@ -100,6 +107,7 @@ async def test_each_rule_gives_the_same_rows_as_a_filter_as_sql_and_in_python_fo
             by_where = {r.pk for r in await rules.where(model.all(), rule, actor)}
             by_sql = await _by_sql(model, rule, actor)
             assert by_where == by_sql, (name, who)
+            assert await _by_sql(model, rule, actor, folded=True) == by_where, (name, who)
             if not _reads_other_tables(rule):
                 by_holds = {r.id for r in rows if rules.holds(rule, actor, r)}
                 assert by_holds == by_where, (name, who)

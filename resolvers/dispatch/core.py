@@ -59,7 +59,7 @@ OPEN_STATUSES = ("OPEN", "PROPOSAL_SENT", "UNMATCHED")
 
 
 # Who sees what, written once: the use cases and loaders filter with ``rules.where`` (or
-# ``rules.holds`` over a loaded row), the compiled path with ``rules.predicate``. Tenant
+# ``rules.holds`` over a loaded row), the compiled path with ``rules.condition``. Tenant
 # isolation first: nothing of another marketplace, whoever asks.
 IN_MARKETPLACE = Same("marketplace_id", "marketplace_id")
 # The requests sent to the acting provider: those it has a dispatch of.
@@ -251,7 +251,7 @@ async def client_of(request: ServiceRequest) -> Client:
     return await Client.get(id=request.client_id)
 
 
-# Written once for the loaders (``holds``) and the compiled path (``rules.predicate``).
+# Written once for the loaders (``holds``) and the compiled path (``rules.condition``).
 SEES_WHOLE_REQUEST = any_of(Same("client_id", "client_id"), Flag("sees_whole_marketplace"))
 SHOWS_CLIENT = any_of(SEES_WHOLE_REQUEST, Same("selected_membership_id", "membership_id"))
 

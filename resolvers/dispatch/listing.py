@@ -17,7 +17,7 @@ from models.catalog import ProviderServiceStatus
 from models.dispatch import DispatchStatus, RequestStatus, ServiceRequest
 from presta.settings import settings
 from resolvers import compiled
-from resolvers.compiled.rules import Rule, predicate
+from resolvers.compiled.rules import Rule, condition
 from resolvers.compiled.sql import as_day, as_text, day_after, given, id_of
 from resolvers.dispatch.core import SEES_DISPATCH, SEES_REQUEST, SEES_WHOLE_REQUEST, SHOWS_DISPATCH
 from resolvers.pagination import decode_cursor
@@ -75,7 +75,7 @@ def _filters(b: compiled.Builder, s: compiled.Selected) -> dict[str, str]:
     since = b.param(given(b, s, "createdFrom", as_day), "date")
     until = b.param(given(b, s, "createdTo", day_after), "date")
     return {
-        "visible": predicate(SEES_REQUEST, b, "{c}"),
+        "visible": condition(SEES_REQUEST, b, "{c}"),
         "filters": (
             f"({status} IS NULL OR {{c}}.status = {status}) "
             f"AND ({service} IS NULL OR {{c}}.service_id = {service}) "
@@ -103,7 +103,7 @@ def _under(rule: Rule, table: str) -> Callable[[compiled.Builder], str]:
     """``node(id:)``: the row named, if the rule lets the actor see it (``load_visible``)."""
 
     def source(b: compiled.Builder) -> str:
-        return f"FROM {table} {{c}} WHERE {{c}}.id = {{pk}} AND {predicate(rule, b, '{c}')}"
+        return f"FROM {table} {{c}} WHERE {{c}}.id = {{pk}} AND {condition(rule, b, '{c}')}"
 
     return source
 
@@ -118,7 +118,7 @@ def _dispatches(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
     body = b.object("Dispatch", d, s.selection_set)
     return (
         f"COALESCE((SELECT json_agg({body} ORDER BY {d}.id) FROM dispatch {d} "
-        f"WHERE {d}.request_id = {alias}.id AND {predicate(SHOWS_DISPATCH, b, d)}), '[]'::json)"
+        f"WHERE {d}.request_id = {alias}.id AND {condition(SHOWS_DISPATCH, b, d)}), '[]'::json)"
     )
 
 
@@ -128,7 +128,7 @@ def _request(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
     body = b.object("ServiceRequest", r, s.selection_set)
     return (
         f"(SELECT {body} FROM service_request {r} "
-        f"WHERE {r}.id = {alias}.request_id AND {predicate(SEES_REQUEST, b, r)})"
+        f"WHERE {r}.id = {alias}.request_id AND {condition(SEES_REQUEST, b, r)})"
     )
 
 
@@ -137,7 +137,7 @@ def _proposal(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
     p = b.alias()
     body = b.object("Proposal", p, s.selection_set)
     found = f"(SELECT {body} FROM proposal {p} WHERE {p}.request_id = {alias}.id)"
-    return f"CASE WHEN {predicate(SEES_WHOLE_REQUEST, b, alias)} THEN {found} END"
+    return f"CASE WHEN {condition(SEES_WHOLE_REQUEST, b, alias)} THEN {found} END"
 
 
 def _proposed(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:

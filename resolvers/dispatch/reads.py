@@ -136,7 +136,7 @@ def _shown_client(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
     c = b.alias()
     body = b.object("RequestClient", c, s.selection_set)
     found = f"(SELECT {body} FROM account_client {c} WHERE {c}.id = {alias}.client_id)"
-    return f"CASE WHEN {rules.predicate(SHOWS_CLIENT, b, alias)} THEN {found} END"
+    return f"CASE WHEN {rules.condition(SHOWS_CLIENT, b, alias)} THEN {found} END"
 
 
 def _my_dispatch(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
