@@ -25,6 +25,7 @@ from resolvers.actor import Actor
 from resolvers.compiled import rules
 from resolvers.compiled.builder import Builder
 from resolvers.dispatch.core import (
+    OWN_DISPATCH,
     SEES_DISPATCH,
     SEES_REQUEST,
     SEES_WHOLE_REQUEST,
@@ -43,6 +44,7 @@ RULES: list[tuple[str, type[Model], rules.Rule]] = [
     ("SEES_REQUEST", ServiceRequest, SEES_REQUEST),
     ("SEES_WHOLE_REQUEST", ServiceRequest, SEES_WHOLE_REQUEST),
     ("SHOWS_CLIENT", ServiceRequest, SHOWS_CLIENT),
+    ("OWN_DISPATCH", Dispatch, OWN_DISPATCH),
     ("SHOWS_DISPATCH", Dispatch, SHOWS_DISPATCH),
     ("SEES_DISPATCH", Dispatch, SEES_DISPATCH),
     ("SEES_INTERVENTION", Intervention, SEES_INTERVENTION),

@@ -70,9 +70,11 @@ SEES_REQUEST = all_of(
     IN_MARKETPLACE,
     any_of(Flag("sees_whole_marketplace"), SENT_TO_ME, Same("client_id", "client_id")),
 )
+# The acting provider's own dispatch of a request (``myDispatch``).
+OWN_DISPATCH = Same("membership_id", "membership_id")
 # Of a request the actor sees, the dispatches shown: every one to staff and partners, its own
 # to a provider (a client sees the proposal instead).
-SHOWS_DISPATCH = any_of(Flag("sees_whole_marketplace"), Same("membership_id", "membership_id"))
+SHOWS_DISPATCH = any_of(Flag("sees_whole_marketplace"), OWN_DISPATCH)
 # A dispatch by itself (``node(id:)``): of a request of the acting marketplace, and shown.
 SEES_DISPATCH = all_of(
     Within("request_id", ServiceRequest, "id", "marketplace_id", "marketplace_id"),
