@@ -17,7 +17,7 @@ from resolvers.intervention import schedule_intervention
 from schema.base import encode_id
 from tests.factories.catalog import give_zone, make_service, offer
 from tests.factories.dispatch import World, make_world
-from tests.test_compiled import _both, _post
+from tests.support.executors import both, post
 
 CLIENT_REQUESTS = """
 query ClientRequests($first: Int, $after: String) {
@@ -109,7 +109,7 @@ async def _flow() -> tuple[World, list[int]]:
 
 async def test_a_client_reads_its_requests_and_proposals_compiled_page_by_page():
     world, ids = await _flow()
-    body = await _both(world.client, CLIENT_REQUESTS, {"first": 2})
+    body = await both(world.client, CLIENT_REQUESTS, {"first": 2})
     page = body["data"]["serviceRequests"]
     nodes = [e["node"] for e in page["edges"]]
     assert [n["id"] for n in nodes] == [str(encode_id("ServiceRequest", i)) for i in ids[:0:-1]]
@@ -117,7 +117,7 @@ async def test_a_client_reads_its_requests_and_proposals_compiled_page_by_page()
     # A client sees the proposal, never the dispatches.
     assert all(n["dispatches"] == [] for n in nodes)
     assert nodes[1]["proposal"]["providers"][0]["status"] == "INTERESTED"
-    rest = await _both(
+    rest = await both(
         world.client, CLIENT_REQUESTS, {"first": 2, "after": page["pageInfo"]["endCursor"]}
     )
     [accepted] = [e["node"] for e in rest["data"]["serviceRequests"]["edges"]]
@@ -132,7 +132,7 @@ async def test_staff_filter_the_requests_list_compiled():
     world, ids = await _flow()
 
     async def listed(**variables: str) -> Any:
-        body = await _both(world.staff, STAFF_REQUESTS, variables)
+        body = await both(world.staff, STAFF_REQUESTS, variables)
         return body["data"]["serviceRequests"]["nodes"]
 
     nodes = await listed()
@@ -151,7 +151,7 @@ async def test_staff_filter_the_requests_list_compiled():
 async def test_a_provider_reads_what_was_sent_to_it_and_its_visits_compiled():
     world, ids = await _flow()
     first, second = world.providers
-    mine = await _both(first.actor, PROVIDER_REQUESTS)
+    mine = await both(first.actor, PROVIDER_REQUESTS)
     requests = mine["data"]["serviceRequests"]["nodes"]
     assert len(requests) == 3
     # The chosen provider sees the client; others' dispatches and the proposal stay hidden.
@@ -161,7 +161,7 @@ async def test_a_provider_reads_what_was_sent_to_it_and_its_visits_compiled():
     assert all(len(n["dispatches"]) == 1 and n["proposal"] is None for n in requests)
     [visit] = mine["data"]["interventions"]["nodes"]
     assert visit["serviceRequest"]["status"] == "ACCEPTED"
-    other = await _both(second.actor, PROVIDER_REQUESTS)
+    other = await both(second.actor, PROVIDER_REQUESTS)
     assert other["data"]["interventions"]["nodes"] == []
 
 
@@ -169,31 +169,31 @@ async def test_nodes_of_requests_dispatches_and_visits_compile_for_whoever_may_s
     world, ids = await _flow()
     first, second = world.providers
     dispatch = await Dispatch.get(request_id=ids[0], membership_id=first.membership.id)
-    visits = (await _both(world.staff, VISITS, {}))["data"]["interventions"]["nodes"]
+    visits = (await both(world.staff, VISITS, {}))["data"]["interventions"]["nodes"]
     variables = {
         "request": str(encode_id("ServiceRequest", ids[0])),
         "dispatch": str(encode_id("Dispatch", dispatch.id)),
         "visit": visits[0]["id"],
     }
-    staff = (await _both(world.staff, NODES, variables))["data"]
+    staff = (await both(world.staff, NODES, variables))["data"]
     assert staff["request"]["client"] is not None
     assert staff["dispatch"]["request"]["status"] == "ACCEPTED"
     assert staff["visit"]["serviceRequest"]["proposal"]["acceptedAt"]
-    chosen = (await _both(first.actor, NODES, variables))["data"]
+    chosen = (await both(first.actor, NODES, variables))["data"]
     assert chosen["dispatch"]["price"] == "90.50"
     assert chosen["visit"]["serviceRequest"]["proposal"] is None
     # A client may not ask for a Dispatch at all (the policy): that id is left to the
     # standard executor, which answers null.
-    client = await _post(world.client, NODES, variables)
+    client = await post(world.client, NODES, variables)
     assert client["extensions"] == {"executor": "standard"}
     assert client["data"]["dispatch"] is None
     assert client["data"]["visit"]["price"] == "90.50"
     mine = {**variables, "dispatch": variables["visit"]}
-    own = (await _both(world.client, NODES, mine))["data"]
+    own = (await both(world.client, NODES, mine))["data"]
     assert own["request"]["dispatches"] == []
     assert own["dispatch"] == {"id": variables["visit"]}
     # The other provider was asked too: it sees the request, not the dispatch nor the visit.
-    other = (await _both(second.actor, NODES, variables))["data"]
+    other = (await both(second.actor, NODES, variables))["data"]
     assert other["request"]["client"] is None
     assert other["dispatch"] is None
     assert other["visit"] is None
@@ -204,11 +204,11 @@ async def test_the_visits_list_filters_compile_and_a_foreign_id_runs_standard():
     first = world.providers[0]
     provider = str(encode_id("Membership", first.membership.id))
     today = clock.now().date()
-    found = await _both(world.staff, VISITS, {"provider": provider, "status": "SCHEDULED"})
+    found = await both(world.staff, VISITS, {"provider": provider, "status": "SCHEDULED"})
     assert len(found["data"]["interventions"]["nodes"]) == 1
     later = {"from": str(today + timedelta(days=4)), "before": str(today + timedelta(days=9))}
-    assert (await _both(world.staff, VISITS, later))["data"]["interventions"]["nodes"] == []
+    assert (await both(world.staff, VISITS, later))["data"]["interventions"]["nodes"] == []
     # An id of another type: the use case's NOT_FOUND, from the standard executor.
-    wrong = await _post(world.staff, VISITS, {"provider": str(encode_id("Service", 1))})
+    wrong = await post(world.staff, VISITS, {"provider": str(encode_id("Service", 1))})
     assert wrong["extensions"] == {"executor": "standard"}
     assert wrong["errors"][0]["extensions"]["code"] == "NOT_FOUND"
