@@ -1,31 +1,31 @@
-"""Interventions: the visits of the chosen provider, from scheduling to done or cancelled."""
+"""Interventions: the visits of the chosen provider, from scheduling to done or cancelled.
+
+Reading them (who sees one, the list and the tab) is in ``resolvers.intervention_listing``."""
 
 from __future__ import annotations
 
 import calendar
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-
-from tortoise.expressions import Q
-from tortoise.queryset import QuerySet
 
 from models.dispatch import Frequency, RequestStatus, ServiceRequest
 from models.intervention import Intervention, InterventionStatus
 from presta import clock
 from presta.i18n import Text, _
-from presta.settings import settings
 from presta.tx import AfterCommit, atomic
-from resolvers import compiled
 from resolvers.actor import Actor
 from resolvers.commission import rate_in_force
 from resolvers.dispatch.core import available_providers, load_request
 from resolvers.errors import UserError, not_found
 from resolvers.events import record_event, staff_audience
-from resolvers.membership import require_tab
-from resolvers.pagination import Page, Paging, decode_cursor, keyset_page
+from resolvers.intervention_listing import SEES_INTERVENTION as SEES_INTERVENTION
+from resolvers.intervention_listing import InterventionFilter as InterventionFilter
+from resolvers.intervention_listing import interventions_tab as interventions_tab
+from resolvers.intervention_listing import interventions_visible_to
+from resolvers.intervention_listing import list_interventions as list_interventions
+from resolvers.intervention_listing import visible_interventions as visible_interventions
 
 INTERVENTION_UPDATED = "intervention.updated"
 MAX_OCCURRENCES = 52
@@ -49,26 +49,6 @@ _FROM: dict[S, tuple[S, ...]] = {
     S.DONE: (S.IN_PROGRESS,),
     S.CANCELLED: (S.SCHEDULED, S.IN_PROGRESS),
 }
-
-
-def interventions_visible_to(actor: Actor) -> QuerySet[Intervention]:
-    query = Intervention.filter(marketplace_id=actor.marketplace_id)
-    if actor.marketplace_id is None:
-        return query.filter(id=0)
-    if actor.sees_whole_marketplace:
-        return query
-    mine: list[Q] = []
-    if actor.membership_id is not None:
-        mine.append(Q(membership_id=actor.membership_id))
-    if actor.client_id is not None:
-        mine.append(Q(client_id=actor.client_id))
-    if not mine:
-        return query.filter(id=0)
-    return query.filter(Q(*mine, join_type=Q.OR))
-
-
-async def visible_interventions(actor: Actor, ids: list[int]) -> list[Intervention]:
-    return await interventions_visible_to(actor).filter(id__in=ids)
 
 
 def _check_period(starts_at: datetime, ends_at: datetime) -> None:
@@ -305,125 +285,3 @@ def _bad_transition(intervention: Intervention, wanted: Text | str) -> UserError
         ),
         field="interventionId",
     )
-
-
-@dataclass(frozen=True, slots=True)
-class InterventionFilter:
-    status: InterventionStatus | None = None
-    membership_id: int | None = None
-    client_id: int | None = None
-    request_id: int | None = None
-    starts_from: date | None = None
-    starts_before: date | None = None
-
-
-async def list_interventions(
-    actor: Actor,
-    f: InterventionFilter,
-    *,
-    first: int | None = None,
-    after: str | None = None,
-    last: int | None = None,
-    before: str | None = None,
-) -> Page[Intervention]:
-    """Staff see the marketplace's visits, providers theirs, clients theirs."""
-    marketplace_id = actor.require_marketplace()
-    page = Paging(first=first, after=after, last=last, before=before)
-    whole = actor.sees_tab_of(f.membership_id)
-    # Who reads a provider's tab whole sees all its visits: the filter says it all.
-    query = (
-        Intervention.filter(marketplace_id=marketplace_id)
-        if whole
-        else interventions_visible_to(actor)
-    )
-    if f.status is not None:
-        query = query.filter(status=f.status)
-    if f.membership_id is not None:
-        query = query.filter(membership_id=f.membership_id)
-    if f.client_id is not None:
-        query = query.filter(client_id=f.client_id)
-    if f.request_id is not None:
-        query = query.filter(request_id=f.request_id)
-    if f.starts_from is not None:
-        query = query.filter(starts_at__gte=datetime.combine(f.starts_from, time(), UTC))
-    if f.starts_before is not None:
-        query = query.filter(starts_at__lt=datetime.combine(f.starts_before, time(), UTC))
-    if whole and f == InterventionFilter(membership_id=f.membership_id):
-        # The whole tab: every provider app asks for it on opening, so its SQL is built once
-        # (presta.statements).
-        tab = [marketplace_id, f.membership_id]
-        return await keyset_page(query, **page, shape="visits tab", params=tab)
-    return await keyset_page(query, **page)
-
-
-async def interventions_tab(
-    actor: Actor,
-    membership_id: int,
-    *,
-    starts_from: date | None = None,
-    first: int | None = None,
-    after: str | None = None,
-) -> Page[Intervention]:
-    """A provider's Interventions tab, its visits for the marketplace's clients: for its
-    marketplace's staff and partners, and the provider itself (``require_tab``)."""
-    require_tab(actor, membership_id)
-    f = InterventionFilter(membership_id=membership_id, starts_from=starts_from)
-    return await list_interventions(actor, f, first=first, after=after)
-
-
-# --- the compiled read path (``resolvers.compiled``) ---------------------------------------
-# A provider's Interventions tab (``interventions_tab``) read from a file its reader opens
-# whole: every visit of that provider in the file's marketplace, from a day (UTC) if given.
-
-
-def _starts_from(b: compiled.Builder, s: compiled.Selected) -> dict[str, str]:
-    day = b.param(b.argument(s.node, "startsFrom"), "date")
-    return {
-        "starts_from": f"({day} IS NULL OR {{c}}.starts_at >= {day}::timestamp AT TIME ZONE 'UTC')"
-    }
-
-
-def _company_name(b: compiled.Builder, alias: str, _s: compiled.Selected) -> str:
-    m, c = b.alias(), b.alias()
-    return (
-        f"(SELECT {c}.name FROM membership {m} JOIN provider_company {c} "
-        f"ON {c}.id = {m}.company_id WHERE {m}.id = {alias}.membership_id)"
-    )
-
-
-compiled.declare_type(
-    "Intervention",
-    {
-        "id": compiled.node_id("Intervention"),
-        "status": compiled.column("{t}.status"),
-        "startsAt": compiled.column("{t}.starts_at", "datetime"),
-        "endsAt": compiled.column("{t}.ends_at", "datetime"),
-        "price": compiled.column("{t}.price", "decimal"),
-        "commissionRate": compiled.column("{t}.commission_rate", "decimal"),
-        "occurrence": compiled.column("{t}.occurrence"),
-        "seriesKey": compiled.column("{t}.series_key"),
-        "cancelReason": compiled.column("{t}.cancel_reason"),
-        "startedAt": compiled.column("{t}.started_at", "datetime"),
-        "completedAt": compiled.column("{t}.completed_at", "datetime"),
-        "cancelledAt": compiled.column("{t}.cancelled_at", "datetime"),
-        "providerId": compiled.node_id("Membership", "{t}.membership_id"),
-        "clientId": compiled.node_id("Client", "{t}.client_id"),
-        "createdAt": compiled.column("{t}.created_at", "datetime"),
-        "service": compiled.one("Service", "FROM service {c} WHERE {c}.id = {t}.service_id"),
-        "companyName": _company_name,
-    },
-)
-compiled.declare_type(
-    "Membership",
-    {
-        "interventions": compiled.keyset_connection(
-            "Intervention",
-            "FROM intervention {c} WHERE {c}.marketplace_id = {t}.marketplace_id "
-            "AND {c}.membership_id = {t}.id AND {starts_from}",
-            max_size=lambda: settings().max_page_size,
-            decode_cursor=lambda value: decode_cursor(value, field="after"),
-            extra=_starts_from,
-            allowed=("first", "after", "startsFrom"),
-        )
-    },
-)

@@ -13,6 +13,7 @@ side of ``Same`` is false, as SQL's ``=`` with a null is not true (``COALESCE(â€
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -21,7 +22,8 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from resolvers.actor import Actor
-from resolvers.compiled.builder import Builder
+from resolvers.compiled.builder import ActorKind, Builder
+from resolvers.policy import Principal
 
 M = TypeVar("M", bound=Model)
 
@@ -146,3 +148,65 @@ def _sql(rule: Rule, b: Builder, alias: str) -> str:
         )
     joiner = " OR " if isinstance(rule, AnyOf) else " AND "
     return "(" + joiner.join(f"COALESCE({_sql(r, b, alias)}, false)" for r in rule.rules) + ")"
+
+
+# --- a fourth reading: the rule in a WHERE clause, folded for the actor's kind ---------------
+# A plan is built per actor kind (``ActorKind``), so what the kind decides is known when the
+# SQL is written: the flag of a reader of the whole marketplace, whether the actor has a
+# marketplace, a provider's file, a client. Folded as ``q`` folds the tortoise filter, the
+# condition left is the one the use case sends: plain comparisons an index serves.
+
+
+def _has_client(kind: ActorKind) -> bool:
+    # ``principals_of``: an actor is a CLIENT exactly when it has a client id (API keys none).
+    return Principal.CLIENT in kind.principals
+
+
+_FLAGS: dict[str, Callable[[ActorKind], bool]] = {
+    "sees_whole_marketplace": lambda kind: kind.whole_marketplace,
+}
+_PRESENT: dict[str, Callable[[ActorKind], bool]] = {
+    "marketplace_id": lambda kind: kind.in_marketplace,
+    "membership_id": lambda kind: kind.provider,
+    "client_id": _has_client,
+}
+
+
+def fold(rule: Rule, kind: ActorKind | None) -> Rule | bool:
+    """The rule with what the actor's kind decides replaced by constants (None: nothing)."""
+    if kind is None:
+        return rule
+    if isinstance(rule, Flag):
+        known = _FLAGS.get(rule.actor)
+        return rule if known is None else known(kind)
+    if isinstance(rule, Same | Within):
+        present = _PRESENT.get(rule.actor)
+        return rule if present is None or present(kind) else False
+    parts = [fold(r, kind) for r in rule.rules]
+    decisive, neutral = (True, False) if isinstance(rule, AnyOf) else (False, True)
+    if decisive in parts:
+        return decisive
+    kept = [p for p in parts if not isinstance(p, bool)]
+    if not kept:
+        return neutral
+    if len(kept) == 1:
+        return kept[0]
+    return AnyOf(tuple(kept)) if isinstance(rule, AnyOf) else AllOf(tuple(kept))
+
+
+def condition(rule: Rule, b: Builder, alias: str) -> str:
+    """The rule as a condition of a WHERE clause or a ``CASE WHEN`` on the row ``alias``,
+    folded for the plan's actor kind. Null counts as false there (there is no NOT in a rule),
+    so no ``COALESCE`` hides the comparisons from the planner; ``predicate`` is the reading
+    that is never null, for a value."""
+    folded = fold(rule, b.kind)
+    if isinstance(folded, bool):
+        return "true" if folded else "false"
+    return _plain(folded, b, alias)
+
+
+def _plain(rule: Rule, b: Builder, alias: str) -> str:
+    if isinstance(rule, AnyOf | AllOf):
+        joiner = " OR " if isinstance(rule, AnyOf) else " AND "
+        return "(" + joiner.join(_plain(r, b, alias) for r in rule.rules) + ")"
+    return _sql(rule, b, alias)

@@ -5,6 +5,8 @@ their cursors and page info."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
 
 from resolvers.compiled.builder import (
     Builder,
@@ -16,6 +18,7 @@ from resolvers.compiled.builder import (
     build_object,
     quote,
 )
+from resolvers.compiled.plans import decode_global_id
 
 
 def column(template: str, kind: str = "plain") -> Read:
@@ -222,3 +225,56 @@ def _items(b: Builder, node_type: str, part: Selected, kept: str, n: str) -> str
         f"COALESCE((SELECT json_agg({body} ORDER BY {row}.id DESC) "
         f"FROM {_kept(kept, n)} {row}), '[]'::json)"
     )
+
+
+# --- arguments of filters, as the use cases take them ---------------------------------------
+# A value the use case would refuse (an id of another type, a malformed day) is left to it.
+
+
+def given(b: Builder, s: Selected, name: str, convert: Callable[[Any], Any]) -> Getter:
+    """The argument ``name`` per request, converted."""
+    get = b.argument(s.node, name)
+    return lambda inputs: convert(get(inputs))
+
+
+def as_text(value: Any) -> str | None:
+    """A string or an enum value (a variable's is coerced, a literal's is its name)."""
+    if value is None:
+        return None
+    found = str(getattr(value, "value", value))
+    if "\x00" in found:
+        raise Fallback("NUL in a text argument")
+    return found
+
+
+def as_day(value: Any) -> date | None:
+    """A ``Date``: coerced for a variable, its ISO text for a literal."""
+    if value is None or isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise Fallback("malformed date") from None
+
+
+def day_after(value: Any) -> date | None:
+    day = as_day(value)
+    if day is None:
+        return None
+    if day == date.max:
+        raise Fallback("the day after the last one")
+    return day + timedelta(days=1)
+
+
+def id_of(type_name: str) -> Callable[[Any], int | None]:
+    """The number of a global id of ``type_name`` (``schema.base.decode_id``)."""
+
+    def number(value: Any) -> int | None:
+        if value is None:
+            return None
+        found, pk = decode_global_id(value)
+        if found != type_name:
+            raise Fallback(f"an id of {found} for {type_name}")
+        return pk
+
+    return number

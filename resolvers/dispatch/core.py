@@ -13,7 +13,6 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
 from models.account import Client, StaffMember
@@ -34,7 +33,8 @@ from presta.i18n import _
 from presta.sharing import Shared
 from presta.tx import AfterCommit
 from resolvers.actor import Actor
-from resolvers.compiled.rules import Flag, Same, any_of, holds
+from resolvers.compiled import rules
+from resolvers.compiled.rules import Flag, Same, Within, all_of, any_of, holds
 from resolvers.events import record_event, staff_audience
 
 REQUEST_DISPATCHED = "service_request.dispatched"
@@ -58,23 +58,33 @@ class DispatchErrorCode(StrEnum):
 OPEN_STATUSES = ("OPEN", "PROPOSAL_SENT", "UNMATCHED")
 
 
+# Who sees what, written once: the use cases and loaders filter with ``rules.where`` (or
+# ``rules.holds`` over a loaded row), the compiled path with ``rules.condition``. Tenant
+# isolation first: nothing of another marketplace, whoever asks.
+IN_MARKETPLACE = Same("marketplace_id", "marketplace_id")
+# The requests sent to the acting provider: those it has a dispatch of.
+SENT_TO_ME = Within("id", Dispatch, "request_id", "membership_id", "membership_id")
+# Staff and partners: the whole marketplace. Providers: what was sent to them. Clients: their
+# own. Anyone else: nothing.
+SEES_REQUEST = all_of(
+    IN_MARKETPLACE,
+    any_of(Flag("sees_whole_marketplace"), SENT_TO_ME, Same("client_id", "client_id")),
+)
+# The acting provider's own dispatch of a request (``myDispatch``).
+OWN_DISPATCH = Same("membership_id", "membership_id")
+# Of a request the actor sees, the dispatches shown: every one to staff and partners, its own
+# to a provider (a client sees the proposal instead).
+SHOWS_DISPATCH = any_of(Flag("sees_whole_marketplace"), OWN_DISPATCH)
+# A dispatch by itself (``node(id:)``): of a request of the acting marketplace, and shown.
+SEES_DISPATCH = all_of(
+    Within("request_id", ServiceRequest, "id", "marketplace_id", "marketplace_id"),
+    SHOWS_DISPATCH,
+)
+
+
 def requests_visible_to(actor: Actor) -> QuerySet[ServiceRequest]:
-    """Staff and partners: the whole marketplace. Providers: what was sent to them.
-    Clients: their own. Anyone else: nothing."""
-    query = ServiceRequest.filter(marketplace_id=actor.marketplace_id)
-    if actor.marketplace_id is None:
-        return query.filter(id=0)
-    if actor.sees_whole_marketplace:
-        return query
-    mine: list[Q] = []
-    if actor.membership_id is not None:
-        sent = Dispatch.filter(membership_id=actor.membership_id).values("request_id")
-        mine.append(Q(id__in=Subquery(sent)))
-    if actor.client_id is not None:
-        mine.append(Q(client_id=actor.client_id))
-    if not mine:
-        return query.filter(id=0)
-    return query.filter(Q(*mine, join_type=Q.OR))
+    """The requests the actor sees (``SEES_REQUEST``)."""
+    return rules.where(ServiceRequest.all(), SEES_REQUEST, actor)
 
 
 async def visible_requests(actor: Actor, ids: list[int]) -> list[ServiceRequest]:
@@ -243,7 +253,7 @@ async def client_of(request: ServiceRequest) -> Client:
     return await Client.get(id=request.client_id)
 
 
-# Written once for the loaders (``holds``) and the compiled path (``rules.predicate``).
+# Written once for the loaders (``holds``) and the compiled path (``rules.condition``).
 SEES_WHOLE_REQUEST = any_of(Same("client_id", "client_id"), Flag("sees_whole_marketplace"))
 SHOWS_CLIENT = any_of(SEES_WHOLE_REQUEST, Same("selected_membership_id", "membership_id"))
 
@@ -351,17 +361,15 @@ async def requeue_stale_jobs(limit: int = 200) -> int:
 
 
 def dispatches_seen_by(actor: Actor, query: QuerySet[Dispatch]) -> QuerySet[Dispatch] | None:
-    """The dispatches of ``query`` the actor sees: staff and partners every one, a provider
-    only its own; None when it sees none."""
-    if actor.sees_whole_marketplace:
-        return query
-    if actor.membership_id is None:
+    """The dispatches of ``query`` (of requests the actor sees) it is shown
+    (``SHOWS_DISPATCH``); None when it is shown none, so nothing is asked of the database."""
+    if rules.q(SHOWS_DISPATCH, actor) is False:
         return None
-    return query.filter(membership_id=actor.membership_id)
+    return rules.where(query, SHOWS_DISPATCH, actor)
 
 
 async def visible_dispatches(actor: Actor, ids: list[int]) -> list[Dispatch]:
-    """Dispatches of the acting marketplace, as ``dispatches_seen_by`` lets the actor see them."""
-    query = Dispatch.filter(id__in=ids, request__marketplace_id=actor.marketplace_id)
-    seen = dispatches_seen_by(actor, query)
-    return [] if seen is None else await seen
+    """Dispatches by id, those the actor sees (``SEES_DISPATCH``)."""
+    if rules.q(SEES_DISPATCH, actor) is False:
+        return []
+    return await rules.where(Dispatch.filter(id__in=ids), SEES_DISPATCH, actor)

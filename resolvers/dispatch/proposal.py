@@ -36,6 +36,7 @@ from resolvers.dispatch.core import (
     load_request,
     lock_provider,
     record_request_updated,
+    sees_whole_request,
 )
 from resolvers.errors import UserError, not_found
 
@@ -183,7 +184,7 @@ async def accept_proposal(
     async with atomic() as tx:
         request = await load_request(actor, request_id, lock=True)
         own = actor.client_id is not None and actor.client_id == request.client_id
-        if not (own or actor.sees_whole_marketplace):
+        if not sees_whole_request(actor, request):
             raise not_found(_("Service request"), field="requestId")
         if not own:
             actor.require_staff()

@@ -23,6 +23,7 @@ from resolvers import compiled
 from resolvers.actor import Actor
 from resolvers.compiled import rules
 from resolvers.dispatch.core import (
+    OWN_DISPATCH,
     SHOWS_CLIENT,
     dispatches_seen_by,
     sees_whole_request,
@@ -68,15 +69,16 @@ async def dispatches_of(actor: Actor, request_ids: list[int]) -> dict[int, list[
 
 
 async def my_dispatches(actor: Actor, request_ids: list[int]) -> dict[int, Dispatch]:
-    """The acting provider's own dispatch of each request (none for anyone else)."""
+    """The acting provider's own dispatch of each request (``OWN_DISPATCH``; none for anyone
+    else)."""
     mine = actor.membership_id
-    if mine is None:
+    if rules.q(OWN_DISPATCH, actor) is False:
         return {}
     keys = padded(request_ids)
     rows = await select(
         "my dispatches",
         [*keys, mine],
-        lambda: Dispatch.filter(request_id__in=keys, membership_id=mine),
+        lambda: rules.where(Dispatch.filter(request_id__in=keys), OWN_DISPATCH, actor),
     )
     return {d.request_id: d for d in rows}
 
@@ -136,18 +138,17 @@ def _shown_client(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
     c = b.alias()
     body = b.object("RequestClient", c, s.selection_set)
     found = f"(SELECT {body} FROM account_client {c} WHERE {c}.id = {alias}.client_id)"
-    return f"CASE WHEN {rules.predicate(SHOWS_CLIENT, b, alias)} THEN {found} END"
+    return f"CASE WHEN {rules.condition(SHOWS_CLIENT, b, alias)} THEN {found} END"
 
 
 def _my_dispatch(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
-    if not b.kind.provider:
+    if rules.fold(OWN_DISPATCH, b.kind) is False:
         return "NULL::json"
-    mine = b.param(lambda i: i.actor.membership_id, "bigint")
     d = b.alias()
     body = b.object("Dispatch", d, s.selection_set)
     return (
         f"(SELECT {body} FROM dispatch {d} WHERE {d}.request_id = {alias}.id "
-        f"AND {d}.membership_id = {mine})"
+        f"AND {rules.condition(OWN_DISPATCH, b, d)})"
     )
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-
-from tortoise.queryset import QuerySet
+from datetime import datetime, timedelta
 
 from models.account import Client
 from models.catalog import Service
@@ -23,8 +21,11 @@ from resolvers.dispatch.core import (
     load_request,
     record_request_updated,
     requests_visible_to,
+    sees_whole_request,
     send_to_providers,
 )
+from resolvers.dispatch.listing import RequestFilter as RequestFilter
+from resolvers.dispatch.listing import filtered
 from resolvers.errors import UserError, UserErrors, forbidden, not_found
 from resolvers.matching import matching_membership_ids
 from resolvers.membership import require_tab
@@ -191,7 +192,7 @@ async def cancel_service_request(actor: Actor, *, request_id: int, reason: str) 
     async with atomic() as tx:
         request = await load_request(actor, request_id, lock=True)
         own = actor.client_id is not None and actor.client_id == request.client_id
-        if not (own or actor.sees_whole_marketplace):
+        if not sees_whole_request(actor, request):
             raise not_found(_("Service request"), field="requestId")
         if actor.sees_whole_marketplace and not own:
             actor.require_staff()
@@ -290,36 +291,6 @@ async def assign_service_request(
     return request, warnings
 
 
-@dataclass(frozen=True, slots=True)
-class RequestFilter:
-    status: RequestStatus | None = None
-    service_id: int | None = None
-    postal_code: str | None = None
-    created_from: date | None = None
-    created_to: date | None = None
-    membership_id: int | None = None
-    client_id: int | None = None
-
-
-def _filtered(query: QuerySet[ServiceRequest], f: RequestFilter) -> QuerySet[ServiceRequest]:
-    if f.status is not None:
-        query = query.filter(status=f.status)
-    if f.service_id is not None:
-        query = query.filter(service_id=f.service_id)
-    if f.postal_code:
-        query = query.filter(postal_code__startswith=f.postal_code.strip())
-    if f.created_from is not None:
-        query = query.filter(created_at__gte=datetime.combine(f.created_from, time(), UTC))
-    if f.created_to is not None:
-        end = datetime.combine(f.created_to + timedelta(days=1), time(), UTC)
-        query = query.filter(created_at__lt=end)
-    if f.membership_id is not None:
-        query = query.filter(dispatches__membership_id=f.membership_id)
-    if f.client_id is not None:
-        query = query.filter(client_id=f.client_id)
-    return query
-
-
 async def list_service_requests(
     actor: Actor,
     f: RequestFilter,
@@ -339,7 +310,7 @@ async def list_service_requests(
         if whole
         else requests_visible_to(actor)
     )
-    query = _filtered(visible, f)
+    query = filtered(visible, f)
     if whole and f == RequestFilter(membership_id=f.membership_id):
         # The whole tab: every provider app asks for it on opening, so its SQL is built once
         # (presta.statements).

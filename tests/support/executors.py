@@ -1,0 +1,88 @@
+"""Run a document over HTTP on the default path and on the standard executor, and check that
+the compiled answer is the standard one, in one statement besides authentication (the same
+check as ``tests/test_compiled.py``'s, for the test modules of each domain's declarations)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+from strawberry import relay
+
+from presta.security import make_access_token
+from resolvers.actor import Actor
+from tests.support.graphql import http_client
+
+
+class _Statements(logging.Handler):
+    """Every SQL statement tortoise sends while installed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.sent: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if not message.startswith(("Created connection", "Closed connection")):
+            self.sent.append(message)
+
+
+@contextmanager
+def counting() -> Iterator[list[str]]:
+    logger = logging.getLogger("tortoise.db_client")
+    handler, level = _Statements(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler.sent
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _headers(actor: Actor, executor: str | None) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    if actor.user_id is not None:
+        token, _ = make_access_token(actor.user_id)
+        headers["Authorization"] = f"Bearer {token}"
+    if actor.marketplace_id is not None:
+        headers["X-Marketplace"] = str(relay.GlobalID("Marketplace", str(actor.marketplace_id)))
+    if executor is not None:
+        headers["X-Presta-Executor"] = executor
+    return headers
+
+
+async def post(
+    actor: Actor, query: str, variables: Any = None, executor: str | None = None
+) -> dict[str, Any]:
+    """The answer's body; ``executor="standard"`` forces the standard executor."""
+    async with http_client() as http:
+        response = await http.post(
+            "/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers=_headers(actor, executor),
+        )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def both(actor: Actor, query: str, variables: Any = None) -> dict[str, Any]:
+    """The compiled body, after checking that it equals the standard one (but for which
+    executor ran) and cost one statement besides authentication."""
+    standard = await post(actor, query, variables, "standard")
+    with counting() as statements:
+        fast = await post(actor, query, variables)
+    assert standard.pop("extensions") == {"executor": "standard"}
+    assert fast.pop("extensions") == {"executor": "compiled"}, statements
+    assert _sorted(fast) == _sorted(standard)
+    authenticating = 1 if actor.user_id is not None else 0
+    assert len(statements) == authenticating + 1, statements
+    return fast
+
+
+def _sorted(body: Any) -> bytes:
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
