@@ -99,7 +99,7 @@ async def authenticate_kept(credentials: Credentials) -> Authenticated:
     """The kept actor of these credentials (provisional, with its guard), else ``verify``."""
     key = _key(credentials)
     kept = _KEPT.get(key) if key is not None else None
-    if kept is None or clock.now() >= kept.until:
+    if key is None or kept is None or clock.now() >= kept.until:
         return await verify(credentials)
     _KEPT.move_to_end(key)
     return Authenticated(kept.actor, kept.profile, credentials, kept.guard)
