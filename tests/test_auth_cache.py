@@ -82,6 +82,30 @@ async def _kept(
     return second[1]
 
 
+VIEWER = """{ viewer { isPlatformAdmin actingMarketplaceId roles { marketplaceId role }
+  user { id email fullName } } }"""
+
+
+async def test_the_viewer_of_a_kept_actor_is_its_guard_alone_with_the_standard_answer():
+    staff = await staff_with(1)
+    headers = _headers(staff)
+    async with http_client() as http:
+        first = await _ask(http, VIEWER, {}, headers)
+        second = await _ask(http, VIEWER, {}, headers)
+    # Answered from what authentication read: by the standard executor on the first request,
+    # by the guarded statement (the same fields, from the kept actor) on the second.
+    assert first[1].pop("extensions") == {"executor": "standard"}
+    assert second[1].pop("extensions") == {"executor": "compiled"}
+    assert second[2] == 1
+    assert first[1] == second[1]
+    assert second[1]["data"]["viewer"]["roles"] == [
+        {
+            "marketplaceId": str(relay.GlobalID("Marketplace", str(staff.marketplace_id))),
+            "role": "ADMIN",
+        }
+    ]
+
+
 async def test_a_removed_staff_member_is_refused_on_the_next_request_as_on_a_fresh_one():
     staff = await staff_with(3)
     headers = _headers(staff)
