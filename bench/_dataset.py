@@ -141,12 +141,14 @@ def _tables() -> list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]:
         "marketplace",
         "id name slug dispatch_enabled proposals_required days_before_sending "
         "days_before_reminder max_reminder_rounds default_commission_rate "
-        "direct_messages_allowed terms_grace_days public_applications_enabled created_at",
+        "direct_messages_allowed terms_grace_days public_applications_enabled time_zone "
+        "created_at",
         [
-            (m, f"Market {m}", f"bench-{m}", True, 3, 3, 2, 3, 0.15, True, 30, False, t0)
+            (m, f"Market {m}", f"bench-{m}", True, 3, 3, 2, 3, 0.15, True, 30, False,
+             "Europe/Paris", t0)
             for m in range(1, MARKETPLACES + 1)
         ],
-    )
+    )  # fmt: skip
     services = {
         m: list(range((m - 1) * SERVICES_PER_MARKETPLACE + 1, m * SERVICES_PER_MARKETPLACE + 1))
         for m in range(1, MARKETPLACES + 1)

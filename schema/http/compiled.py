@@ -108,9 +108,10 @@ async def _compiled(
     plan = compiled.plan_for(
         graphql_schema, query, document, ctx.operation_name, compiled.kind_of(actor), variables
     )
-    if plan is None or (plan.table_free and getattr(context, "provisional", None) is None):
-        # Table-free: the standard executor answers from what authentication read, unless the
-        # actor is a kept one, when the guard is the only statement.
+    if plan is None or plan.table_free:
+        # The standard executor answers it from what authentication read (a kept actor's
+        # verification included): the same one statement, and the same executor on every
+        # request (a first request is never a kept actor's).
         return None
     try:
         values = plan.values(compiled.Inputs(actor, variables, getattr(context, "profile", None)))
