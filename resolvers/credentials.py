@@ -5,8 +5,9 @@ more. A request whose credentials were authenticated lately gets the actor kept 
 *provisional*: a compiled statement run for it carries a guard (``Guard``), the fingerprint of
 the rows the actor was built from recomputed in that same statement, and returns its data only
 when they are unchanged. Everything else a provisional actor runs (the standard executor, a
-mutation, a subscription) first authenticates fully (``verify``), as every request did before.
-A guard that fails drops the entry: the request is then answered as a first one would be.
+mutation, a subscription) is first made sure of (``verify_kept``: the guard alone, in a
+statement of its own, else a full authentication). A guard that fails drops the entry: the
+request is then answered as a first one would be.
 
 The fingerprint is one SQL expression per kind of credentials, written once in
 ``resolvers.authentication`` and read by the authentication statement itself, so the kept
@@ -20,7 +21,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from presta import clock
+from presta import clock, db
 from presta.security import sha256_hex
 from resolvers.actor import Actor
 from resolvers.authentication import (
@@ -103,6 +104,31 @@ async def authenticate_kept(credentials: Credentials) -> Authenticated:
         return await verify(credentials)
     _KEPT.move_to_end(key)
     return Authenticated(kept.actor, kept.profile, credentials, kept.guard)
+
+
+async def verify_kept(kept: Authenticated) -> Authenticated:
+    """A kept actor made sure of for this request: its guard alone (one small statement)
+    when its rows are unchanged, else a full authentication (``verify``)."""
+    if kept.guard is None:
+        return kept
+    guard = kept.guard
+    found = await db.rows(
+        _holds(guard.fingerprint_sql), subject=guard.subject, fp=guard.fingerprint
+    )
+    if found[0]["ok"]:
+        return Authenticated(kept.actor, kept.profile, kept.credentials)
+    return await verify(kept.credentials)
+
+
+_HOLDS: dict[str, str] = {}
+
+
+def _holds(fingerprint_sql: str) -> str:
+    found = _HOLDS.get(fingerprint_sql)
+    if found is None:
+        check = Guard(fingerprint_sql, 0, "").check(":subject", ":fp")
+        found = _HOLDS[fingerprint_sql] = f"SELECT {check} AS ok"
+    return found
 
 
 async def verify(credentials: Credentials) -> Authenticated:

@@ -46,11 +46,15 @@ class Context:
     # ``verify`` first (``schema.http.compiled``).
     provisional: credentials.Authenticated | None = None
 
-    async def verify(self) -> None:
-        """Authenticate a kept actor fully (one statement); ``AuthError`` when refused now."""
+    async def verify(self, *, changed: bool = False) -> None:
+        """Make sure of a kept actor (one statement: its guard, or a full authentication when
+        its rows changed, or are ``changed`` already); ``AuthError`` when it is refused now."""
         if self.provisional is None:
             return
-        found = await credentials.verify(self.provisional.credentials)
+        if changed:
+            found = await credentials.verify(self.provisional.credentials)
+        else:
+            found = await credentials.verify_kept(self.provisional)
         self.actor, self.profile, self.provisional = found.actor, found.profile, None
 
     def loader(self, key: Any, factory: Any) -> Any:

@@ -11,11 +11,11 @@ execution. Its ``data`` is the statement's JSON text, written as is into the HTT
 A request whose actor was kept from an earlier one (``Context.provisional``,
 ``resolvers.credentials``) runs the compiled statement with the actor's guard: the statement
 also recomputes the fingerprint of the rows the actor was built from, and answers only when
-it is unchanged, so a compiled read costs one statement, authentication included. When the
-guard fails, or before the standard executor runs, the actor is authenticated fully
-(``verified``): a refusal then answers the whole request as it would have answered a first one
-(``REFUSED`` in the scope's state, which ``schema.http.app`` turns into its response), and
-changed roles run the operation again under the new actor.
+it is unchanged, so a compiled read costs one statement, authentication included. Before the
+standard executor runs, the guard runs alone (``verified``). When a guard fails, the actor is
+authenticated fully: a refusal then answers the whole request as it would have answered a
+first one (``REFUSED`` in the scope's state, which ``schema.http.app`` turns into its
+response), and changed roles run the operation again under the new actor.
 
 Outside production, ``X-Presta-Executor: standard`` forces the standard executor for one
 HTTP request (to compare both paths), and the HTTP response says which one ran in
@@ -50,11 +50,12 @@ COMPILED, STANDARD = "compiled", "standard"
 REFUSED = "refused"
 
 
-async def verified(context: Any) -> None:
-    """Authenticate the kept actor of this operation fully, if it is one (``AuthError``)."""
+async def verified(context: Any, *, changed: bool = False) -> None:
+    """Make sure of the kept actor of this operation, if it is one (``AuthError``): by its
+    guard, or authenticated in full when its rows ``changed``."""
     if isinstance(context, Context) and context.provisional is not None:
         locale = context.actor.locale
-        await context.verify()
+        await context.verify(changed=changed)
         if context.actor.locale != locale:
             current_locale.set(caller_locale(context))
 
@@ -122,7 +123,7 @@ async def _compiled(
     if text is None:
         # The actor's rows changed since it was kept: nothing was read for it. Authenticated
         # again, the operation runs as it would have on a first request.
-        await verified(context)
+        await verified(context, changed=True)
         return await _compiled(graphql_schema, ctx)
     data: Any = orjson.Fragment(text) if isinstance(request, Request) else orjson.loads(text)
     return GraphQLExecutionResult(data=data, errors=None)
