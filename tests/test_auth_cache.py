@@ -91,11 +91,15 @@ async def test_the_viewer_of_a_kept_actor_is_verified_and_answered_as_on_a_first
     headers = _headers(staff)
     async with http_client() as http:
         first = await _ask(http, VIEWER, {}, headers)
-        second = await _ask(http, VIEWER, {}, headers)
+        with counting() as statements:
+            second = await _ask(http, VIEWER, {}, headers)
+        # The guard alone, not the user and all its roles again.
+        assert "md5" in statements[0]
+        assert "UNION ALL" not in statements[0]
         await User.filter(id=staff.user_id).update(full_name="Renamed Elsewhere")
         renamed = await _ask(http, VIEWER, {}, headers)
-    # Table-free: the standard executor answers from the authentication's own row, which a
-    # kept actor's verification reads again (one statement; the name changed is seen).
+    # Table-free: the standard executor answers from what authentication read, once the kept
+    # actor's guard holds (one statement; a name changed since is seen).
     assert first[1] == second[1]
     assert second[1]["extensions"] == {"executor": "standard"}
     assert second[2] == 1
