@@ -151,6 +151,19 @@ async def test_a_suspended_provider_gets_on_the_next_request_what_a_fresh_one_ge
     assert body["data"]["myMemberships"][0]["status"] == "SUSPENDED"
 
 
+async def test_a_colleague_taken_off_the_company_gets_on_the_next_request_what_a_fresh_one_gets():
+    provider = await provider_with(2)
+    headers = _headers(provider)
+    async with http_client() as http:
+        await _kept(http, PROVIDER_DASHBOARD, {"rows": 10}, headers)
+        # As removeColleague leaves the user: no company, so no membership.
+        await User.filter(id=provider.user_id).update(provider_company_id=None)
+        status, body, _ = await _ask(http, PROVIDER_DASHBOARD, {"rows": 10}, headers)
+        fresh = await _then_fresh(http, PROVIDER_DASHBOARD, {"rows": 10}, headers)
+    assert (status, body) == fresh
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["MARKETPLACE_NOT_FOUND"]
+
+
 async def test_a_deactivated_user_is_unauthenticated_on_the_next_request_as_on_a_fresh_one():
     provider = await provider_with(2)
     headers = _headers(provider)
