@@ -141,12 +141,14 @@ def _tables() -> list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]:
         "marketplace",
         "id name slug dispatch_enabled proposals_required days_before_sending "
         "days_before_reminder max_reminder_rounds default_commission_rate "
-        "direct_messages_allowed created_at",
+        "direct_messages_allowed terms_grace_days public_applications_enabled time_zone "
+        "created_at",
         [
-            (m, f"Market {m}", f"bench-{m}", True, 3, 3, 2, 3, 0.15, True, t0)
+            (m, f"Market {m}", f"bench-{m}", True, 3, 3, 2, 3, 0.15, True, 30, False,
+             "Europe/Paris", t0)
             for m in range(1, MARKETPLACES + 1)
         ],
-    )
+    )  # fmt: skip
     services = {
         m: list(range((m - 1) * SERVICES_PER_MARKETPLACE + 1, m * SERVICES_PER_MARKETPLACE + 1))
         for m in range(1, MARKETPLACES + 1)
@@ -206,9 +208,9 @@ def _tables() -> list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]:
     clients = {m: list(range(m, CLIENTS + 1, MARKETPLACES)) for m in range(1, MARKETPLACES + 1)}
     add(
         "account_client",
-        "id full_name email phone created_at marketplace_id user_id",
+        "id full_name email phone created_at marketplace_id user_id invitation_sent_count",
         [
-            (c, f"Client {c}", f"c{c}@bench.test", "06", t0, (c - 1) % MARKETPLACES + 1, None)
+            (c, f"Client {c}", f"c{c}@bench.test", "06", t0, (c - 1) % MARKETPLACES + 1, None, 0)
             for c in range(1, CLIENTS + 1)
         ],
     )
@@ -282,7 +284,7 @@ def _tables() -> list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]:
             (mid, "STAFF_PROVIDER", f"staff:{mid}", last,
              t0 + timedelta(minutes=MESSAGES_PER_CONVERSATION - 1), t0, None, None, m, mid, None)
         )  # fmt: skip
-        participant_rows.append((mid, "PROVIDER", last - 4, t0, mid, company))
+        participant_rows.append((mid, "PROVIDER", last - 4, last, t0, mid, company))
     add(
         "conversation",
         "id kind subject_key last_message_id last_message_at created_at client_id "
@@ -296,7 +298,7 @@ def _tables() -> list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]:
     )
     add(
         "conversation_participant",
-        "id role last_read_message_id joined_at conversation_id user_id",
+        "id role last_read_message_id notified_message_id joined_at conversation_id user_id",
         participant_rows,
     )
     return out

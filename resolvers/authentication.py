@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from models.account import ApiKey, Client, StaffMember, StaffRole, User
+from models.account import ApiScope, Client, StaffMember, StaffRole, User
 from models.membership import Membership, MembershipStatus
 from presta import db
 from presta.security import TokenError, decode_access_token, sha256_hex
@@ -61,23 +61,60 @@ async def authenticate_with_profile(
         if named:
             raise marketplace_not_found(anonymous=True)
         return ANONYMOUS, None
+    actor, profile, _ = await authenticate_user(user_of(bearer), marketplace_id, named=named)
+    return actor, profile
+
+
+def user_of(bearer: str) -> int:
+    """The user id of a valid access token; refused (``UNAUTHENTICATED``) otherwise."""
     try:
-        user_id = decode_access_token(bearer)
+        return decode_access_token(bearer)
     except TokenError as exc:
         raise unauthenticated(
             "Access token expired." if exc.reason == "expired" else "Invalid access token."
         ) from None
+
+
+async def authenticate_user(
+    user_id: int, marketplace_id: int | None, *, named: bool
+) -> tuple[Actor, Profile, str]:
+    """The actor of a valid token's user, its profile and the fingerprint of the rows read."""
     found = await _user_with_roles(user_id)
     if found is None:
         raise unauthenticated("Invalid access token.")
     actor = _actor(found, marketplace_id, named=named)
-    return actor, Profile(found.user_id, found.email, found.full_name, found.locale)
+    return (
+        actor,
+        Profile(found.user_id, found.email, found.full_name, found.locale),
+        found.fingerprint,
+    )
+
+
+# What an actor is built from, as one text: the user row (is_active filters it; its profile,
+# admin flag, company and locale) and the same role rows as _USER_WITH_ROLES (a membership's
+# status too, so that a suspension counts as a change). Written once: the authentication
+# statement reads it with the actor, and a kept actor's compiled statement recomputes it
+# (``resolvers.credentials``), so both sides agree by construction. NULL: no active user.
+USER_FINGERPRINT = """(SELECT md5(CAST(ROW(
+    fu.email, fu.full_name, fu.is_platform_admin, fu.provider_company_id, fu.locale,
+    (SELECT array_agg(ROW(fs.marketplace_id, fs.role, fs.id) ORDER BY fs.id)
+     FROM account_staff_member fs WHERE fs.user_id = fu.id),
+    (SELECT array_agg(ROW(fm.marketplace_id, fm.id, fm.status) ORDER BY fm.id)
+     FROM membership fm WHERE fm.company_id = fu.provider_company_id AND fm.status <> 'DELETED'),
+    (SELECT array_agg(ROW(fc.marketplace_id, fc.id) ORDER BY fc.id)
+     FROM account_client fc WHERE fc.user_id = fu.id)
+) AS text)) FROM account_user fu WHERE fu.id = {subject} AND fu.is_active)"""
+
+# The same for a partner API key: its row while it is not revoked.
+API_KEY_FINGERPRINT = """(SELECT md5(CAST(
+    ROW(fk.prefix, fk.secret_hash, fk.marketplace_id, fk.scope) AS text))
+FROM account_api_key fk WHERE fk.id = {subject} AND fk.revoked_at IS NULL)"""
 
 
 # Every request of a logged-in user runs this: the user and all its roles in one statement.
 _USER_WITH_ROLES = """
 SELECT u.id, u.email, u.full_name, u.is_platform_admin, u.provider_company_id, u.locale,
-       r.kind, r.marketplace_id, r.ref, r.role
+       r.kind, r.marketplace_id, r.ref, r.role, {fingerprint} AS fingerprint
 FROM account_user u
 LEFT JOIN (
     SELECT 'S' AS kind, s.user_id AS user_id, s.marketplace_id AS marketplace_id,
@@ -92,7 +129,7 @@ LEFT JOIN (
     FROM account_client c WHERE c.user_id = :user_id
 ) r ON r.user_id = u.id
 WHERE u.id = :user_id AND u.is_active
-"""
+""".format(fingerprint=USER_FINGERPRINT.format(subject=":user_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +143,7 @@ class _UserRoles:
     staff: list[tuple[int, str]]
     memberships: list[tuple[int, int]]
     clients: list[tuple[int, int]]
+    fingerprint: str = ""
 
 
 async def _user_with_roles(user_id: int) -> _UserRoles | None:
@@ -123,6 +161,7 @@ async def _user_with_roles(user_id: int) -> _UserRoles | None:
         staff=[],
         memberships=[],
         clients=[],
+        fingerprint=first["fingerprint"],
     )
     for row in sorted((r for r in rows if r["kind"]), key=lambda r: (r["kind"], r["ref"])):
         marketplace_id, ref = int(row["marketplace_id"]), int(row["ref"])
@@ -200,19 +239,35 @@ def _actor(found: _UserRoles, marketplace_id: int | None, *, named: bool = False
     )
 
 
+_API_KEY = """
+SELECT k.id, k.marketplace_id, k.scope, k.secret_hash, {fingerprint} AS fingerprint
+FROM account_api_key k WHERE k.prefix = :prefix AND k.revoked_at IS NULL
+""".format(fingerprint=API_KEY_FINGERPRINT.format(subject="k.id"))
+
+
 async def _authenticate_api_key(raw: str, marketplace_id: int | None, named: bool) -> Actor:
+    actor, _ = await authenticate_api_key(raw, marketplace_id, named=named)
+    return actor
+
+
+async def authenticate_api_key(
+    raw: str, marketplace_id: int | None, *, named: bool
+) -> tuple[Actor, str]:
+    """The actor of a partner API key and the fingerprint of its row."""
     prefix, _, secret = raw.removeprefix(API_KEY_PREFIX).partition("_")
-    key = await ApiKey.get_or_none(prefix=prefix, revoked_at=None) if secret else None
-    if key is None or sha256_hex(secret) != key.secret_hash:
+    found = await db.rows(_API_KEY, prefix=prefix) if secret else []
+    if not found or sha256_hex(secret) != found[0]["secret_hash"]:
         raise unauthenticated("Invalid or revoked API key.")
-    key_marketplace: int = key.marketplace_id
+    key = found[0]
+    key_marketplace = int(key["marketplace_id"])
     if named and marketplace_id != key_marketplace:
         # A key acts in its own marketplace only; any other name, existing or not, is refused
         # alike.
         raise marketplace_not_found()
-    return Actor(
+    actor = Actor(
         marketplace_id=key_marketplace,
-        api_key_id=key.id,
-        api_scope=key.scope,
+        api_key_id=int(key["id"]),
+        api_scope=ApiScope(key["scope"]),
         roles=(RoleGrant(key_marketplace, "PARTNER"),),
     )
+    return actor, key["fingerprint"]

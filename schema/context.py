@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.websockets import WebSocket
 from strawberry.types import Info as _Info
 
+from resolvers import credentials
 from resolvers.actor import Actor
 from resolvers.authentication import Profile
 
@@ -39,6 +40,22 @@ class Context:
     # The operation's rate limit was spent before it ran: a live cohort's subscription runs
     # once for subscribers each admitted on their own (``schema.http.websocket``).
     admitted: bool = False
+    # Set while ``actor`` (and ``profile``) are the ones kept from an earlier HTTP request
+    # with the same credentials (``resolvers.credentials``), not verified for this one: only
+    # a compiled statement carrying its guard may read for it; anything else calls
+    # ``verify`` first (``schema.http.compiled``).
+    provisional: credentials.Authenticated | None = None
+
+    async def verify(self, *, changed: bool = False) -> None:
+        """Make sure of a kept actor (one statement: its guard, or a full authentication when
+        its rows changed, or are ``changed`` already); ``AuthError`` when it is refused now."""
+        if self.provisional is None:
+            return
+        if changed:
+            found = await credentials.verify(self.provisional.credentials)
+        else:
+            found = await credentials.verify_kept(self.provisional)
+        self.actor, self.profile, self.provisional = found.actor, found.profile, None
 
     def loader(self, key: Any, factory: Any) -> Any:
         """A DataLoader cached for this operation only."""

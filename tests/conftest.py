@@ -37,6 +37,7 @@ import workers.actors  # noqa: E402, F401  (the jobs run in-process, as in the e
 from presta import clock, db, jobs, statements  # noqa: E402
 from presta.settings import get_settings  # noqa: E402
 from presta.sharing import Shared  # noqa: E402
+from resolvers import credentials  # noqa: E402
 from resolvers.marketplace import forget_slugs  # noqa: E402
 from service.migrate import migrate  # noqa: E402
 from tests.support.mailbox import Mailbox  # noqa: E402
@@ -94,6 +95,7 @@ async def clean_state(database: None) -> AsyncIterator[None]:
     await _truncate_all()
     Shared.forget_all()
     forget_slugs()
+    credentials.forget_all()
     clock.reset()
     yield
     await jobs.drain()

@@ -1,4 +1,5 @@
-"""SQL statements per screen stay flat as the lists grow (no N+1), and authentication is one."""
+"""SQL statements per screen stay flat as the lists grow (no N+1), authentication is one, and
+a repeated compiled screen is one in all (its actor kept, guarded in the statement)."""
 
 from __future__ import annotations
 
@@ -200,6 +201,32 @@ async def test_the_viewer_over_http_costs_the_authentication_statement_only():
         assert (await http.post("/graphql", json=renamed, headers=headers)).status_code == 200
         body = (await http.post("/graphql", json=query, headers=headers)).json()
     assert body["data"]["viewer"]["user"]["fullName"] == "Renamed Person"
+
+
+async def test_a_repeated_dashboard_or_providers_screen_costs_one_statement_in_all():
+    from strawberry import relay
+
+    screens = [
+        (await provider_with(10), PROVIDER_DASHBOARD, {"rows": 100}),
+        (await staff_with(10), PROVIDERS_SCREEN, {"first": 100}),
+    ]
+    async with http_client() as http:
+        for actor, query, variables in screens:
+            assert actor.user_id is not None
+            token, _ = make_access_token(actor.user_id)
+            headers = {
+                "Authorization": f"Bearer {token}",
+                "X-Marketplace": str(relay.GlobalID("Marketplace", str(actor.marketplace_id))),
+            }
+            request = {"query": query, "variables": variables}
+            first = (await http.post("/graphql", json=request, headers=headers)).json()
+            with counting() as statements:
+                again = (await http.post("/graphql", json=request, headers=headers)).json()
+            # The actor kept from the first request, its guard inside the compiled statement.
+            assert len(statements) == 1, statements
+            assert again == first
+            assert again["extensions"] == {"executor": "compiled"}
+            assert "errors" not in again
 
 
 async def test_a_marketplace_slug_is_looked_up_once_a_minute_and_an_unknown_one_each_time():

@@ -33,6 +33,7 @@ from resolvers.compiled.builder import (
     declare_root,
     quote,
 )
+from resolvers.credentials import Guard
 from resolvers.policy import NODE, ROOT
 
 log = logging.getLogger("presta.compiled")
@@ -116,10 +117,25 @@ class Plan:
     sql: str
     params: tuple[Getter, ...]
     table_free: bool = False
+    # The statement wrapped in each kind of guard (``guarded``), built once.
+    _guarded: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def values(self, inputs: Inputs) -> list[Any]:
         """The parameters for this request; ``Fallback`` when its values are not compiled."""
         return [getter(inputs) for getter in self.params]
+
+    def guarded(self, guard: Guard) -> str:
+        """The statement that also answers whether the guard holds, and its data only then:
+        its last two parameters are the guard's subject and fingerprint."""
+        found = self._guarded.get(guard.fingerprint_sql)
+        if found is None:
+            n = len(self.params)
+            check = guard.check(f"${n + 1}", f"${n + 2}")
+            found = (
+                f"SELECT g.ok, CASE WHEN g.ok THEN ({self.sql}) END FROM (SELECT {check} AS ok) g"
+            )
+            self._guarded[guard.fingerprint_sql] = found
+        return found
 
 
 @dataclass(slots=True)
@@ -236,11 +252,18 @@ def _compile(
     return Plan(f"SELECT {build_object(pairs)}::text", tuple(b.params), table_free)
 
 
-async def read(plan: Plan, values: list[Any]) -> str:
-    """Run a plan: its one statement's value, the operation's ``data`` as JSON text."""
+async def read(plan: Plan, values: list[Any], guard: Guard | None = None) -> str | None:
+    """Run a plan: its one statement's value, the operation's ``data`` as JSON text. With the
+    guard of a kept actor (``resolvers.credentials``), None when the rows it was built from
+    changed: nothing was read for it."""
     connection = connections.get("default")
-    _, rows = await connection.execute_query(plan.sql, values)
-    return str(rows[0][0])
+    if guard is None:
+        _, rows = await connection.execute_query(plan.sql, values)
+        return str(rows[0][0])
+    _, rows = await connection.execute_query(
+        plan.guarded(guard), [*values, guard.subject, guard.fingerprint]
+    )
+    return str(rows[0][1]) if rows[0][0] else None
 
 
 declare_root("node", _node)

@@ -26,12 +26,14 @@ from strawberry.types import ExecutionResult
 from presta import db
 from presta.logs import request_id
 from presta.settings import settings
-from resolvers import account
+from resolvers import account, credentials
 from resolvers.actor import ANONYMOUS, Actor
+from resolvers.credentials import Credentials
 from resolvers.errors import AuthError
 from resolvers.marketplace import marketplace_id_from_header
 from schema.context import Context
 from schema.http import caching, files, graphiql
+from schema.http.compiled import REFUSED, verified
 from schema.http.errors import UNAVAILABLE_MESSAGE, log_refusal
 from schema.http.middleware import JSONBody, ServiceMiddleware, Websockets
 from schema.http.persisted import PersistedDocuments, PersistedQueryError
@@ -41,9 +43,7 @@ from schema.root import schema
 log = logging.getLogger("presta.app")
 
 
-async def _authenticate(
-    headers: Any, params: dict[str, Any] | None = None
-) -> tuple[Actor, account.Profile | None]:
+async def _credentials(headers: Any, params: dict[str, Any] | None = None) -> Credentials:
     params = params or {}
     bearer = (
         params.get("authorization") or params.get("Authorization") or headers.get("authorization")
@@ -58,12 +58,19 @@ async def _authenticate(
     marketplace_id = (
         await marketplace_id_from_header(marketplace) if isinstance(marketplace, str) else None
     )
-    return await account.authenticate_with_profile(
+    return Credentials(
         bearer=token,
         api_key=api_key if isinstance(api_key, str) else None,
         marketplace_id=marketplace_id,
         named=named,
     )
+
+
+async def _authenticate(
+    headers: Any, params: dict[str, Any] | None = None
+) -> tuple[Actor, account.Profile | None]:
+    found = await credentials.verify(await _credentials(headers, params))
+    return found.actor, found.profile
 
 
 def _error_response(message: str, code: str, status: int = 200, **headers: str) -> Response:
@@ -141,7 +148,11 @@ class PrestaGraphQL(GraphQL[Context, None]):
             conn = HTTPConnection(scope)
             try:
                 state = scope.setdefault("state", {})
-                state["actor"], state["profile"] = await _authenticate(conn.headers)
+                # A kept actor is provisional: the operation verifies it before reading
+                # anything for it, or its compiled statement carries the guard.
+                found = await credentials.authenticate_kept(await _credentials(conn.headers))
+                state["actor"], state["profile"] = found.actor, found.profile
+                state["provisional"] = found if found.guard is not None else None
             except AuthError as error:
                 await _auth_error_response(error)(scope, receive, send)
                 return
@@ -161,6 +172,13 @@ class PrestaGraphQL(GraphQL[Context, None]):
                 response = _http_error_response(error)
             except PersistedQueryError as error:
                 response = _error_response(error.message, error.code, error.status)
+            except AuthError as error:  # a kept actor refused when verified (streams)
+                state[REFUSED] = error
+            refused = state.get(REFUSED)
+            if isinstance(refused, AuthError):
+                # What a first request gets when its authentication refuses it.
+                await _auth_error_response(refused)(scope, receive, send)
+                return
             await caching.for_get(request, response)(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
@@ -170,6 +188,22 @@ class PrestaGraphQL(GraphQL[Context, None]):
         return bool(
             super().should_render_graphql_ide(request)
             and request.query_params.get("extensions") is None
+        )
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: None,
+        sub_response: Response,
+    ) -> Any:
+        if not isinstance(request_data, list) and self._get_stream_transport(request_data.protocol):
+            # Streamed (multipart subscriptions): never compiled, so verified first.
+            await verified(context)
+        return await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
         )
 
     async def execute_single(
@@ -228,6 +262,7 @@ class PrestaGraphQL(GraphQL[Context, None]):
             actor=state.get("actor", ANONYMOUS),
             request_id=request_id.get(),
             profile=state.get("profile"),
+            provisional=state.get("provisional"),
         )
 
     async def on_ws_connect(self, context: Context) -> Any:
