@@ -24,7 +24,16 @@ from presta.settings import settings
 from presta.statements import select, where_in
 from resolvers import compiled
 from resolvers.actor import Actor
-from resolvers.compiled.rules import Flag, Same, all_of, any_of, holds, predicate
+from resolvers.compiled.rules import (
+    Among,
+    Flag,
+    Same,
+    all_of,
+    any_of,
+    holds,
+    predicate,
+    where,
+)
 from resolvers.document import current_terms_version
 from resolvers.errors import AuthError, not_found
 from resolvers.pagination import Page, decode_cursor, keyset_page
@@ -57,6 +66,15 @@ CAN_SEE = all_of(
 )
 
 
+# A file the actor opens with its tabs: never a DELETED one (``sees_file``).
+LIVE = tuple(s.value for s in MembershipStatus if s is not S.DELETED)
+SEES_FILE = all_of(
+    Same("marketplace_id", "marketplace_id"),
+    Among("status", LIVE),
+    any_of(Flag("sees_whole_marketplace"), Same("id", "membership_id")),
+)
+
+
 def can_see(actor: Actor, membership: Membership) -> bool:
     """Staff and partners of its marketplace; users of its company acting in that marketplace."""
     return holds(CAN_SEE, actor, membership)
@@ -65,11 +83,7 @@ def can_see(actor: Actor, membership: Membership) -> bool:
 def sees_file(actor: Actor, membership: Membership) -> bool:
     """Whether the actor opens this provider's file and its tabs: staff and partners of its
     marketplace, or the provider itself (``Actor.sees_tab_of``); never a DELETED file."""
-    return (
-        actor.marketplace_id == membership.marketplace_id
-        and membership.status is not S.DELETED
-        and actor.sees_tab_of(membership.id)
-    )
+    return holds(SEES_FILE, actor, membership)
 
 
 def require_tab(actor: Actor, membership_id: int) -> int:
@@ -98,13 +112,12 @@ def split_files(
 
 
 async def visible_memberships(actor: Actor, ids: Iterable[int]) -> list[Membership]:
+    """The files of ``ids`` the actor may see (``CAN_SEE``), for a batch."""
     wanted = list(ids)
-    if actor.marketplace_id is None or not wanted:
+    if not wanted:
         return []
-    rows = await Membership.filter(
-        id__in=wanted, marketplace_id=actor.marketplace_id
-    ).select_related("company", "marketplace")
-    return [m for m in rows if can_see(actor, m)]
+    rows = where(Membership.filter(id__in=wanted), CAN_SEE, actor)
+    return list(await rows.select_related("company", "marketplace"))
 
 
 async def my_memberships(actor: Actor) -> list[Membership]:

@@ -14,29 +14,30 @@ from presta.i18n import _
 from presta.tx import atomic
 from resolvers.actor import Actor
 from resolvers.client.onboarding import ClientErrorCode
+from resolvers.compiled.rules import Flag, Same, all_of, any_of, holds, where
 from resolvers.errors import UserError, not_found
 from resolvers.pagination import Page, keyset_page
 
 MAX_SEARCH = 100
 
 
+# Written once for the loaders (``where``, ``holds``) and the compiled path (``predicate``).
+SEES_CLIENT = all_of(
+    Same("marketplace_id", "marketplace_id"),
+    any_of(Flag("sees_whole_marketplace"), Same("id", "client_id")),
+)
+
+
 def sees_client(actor: Actor, client: Client) -> bool:
     """The rule, for one row: the client itself, or staff and partners of its marketplace."""
-    if actor.marketplace_id is None or client.marketplace_id != actor.marketplace_id:
-        return False
-    return actor.sees_whole_marketplace or actor.client_id == client.id
+    return holds(SEES_CLIENT, actor, client)
 
 
 async def visible_clients(actor: Actor, ids: list[int]) -> list[Client]:
     """The clients of ``ids`` the actor may see (``sees_client``), for a batch."""
     if not ids or actor.marketplace_id is None:
         return []
-    if not actor.sees_whole_marketplace:
-        ids = [i for i in ids if i == actor.client_id]
-        if not ids:
-            return []
-    rows = await Client.filter(id__in=padded(sorted(set(ids))), marketplace_id=actor.marketplace_id)
-    return [c for c in rows if sees_client(actor, c)]
+    return list(await where(Client.filter(id__in=padded(sorted(set(ids)))), SEES_CLIENT, actor))
 
 
 async def get_client(actor: Actor, client_id: int, *, field: str = "clientId") -> Client:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from tortoise.expressions import Subquery
-
 from models.account import ApiKey, Client, StaffMember
 from models.document import Document
 from models.membership import Membership, MembershipStatus
@@ -17,7 +15,13 @@ from presta.statements import where_in
 from resolvers import compiled
 from resolvers import document as documents
 from resolvers.actor import Actor
-from resolvers.messaging.core import get_conversation, visible_conversations
+from resolvers.compiled.rules import Via, where
+from resolvers.messaging.core import (
+    SEES_CONVERSATION,
+    SEES_MESSAGE,
+    get_conversation,
+    visible_conversations,
+)
 from resolvers.pagination import Page, Paging, decode_cursor, keyset_page
 
 
@@ -58,17 +62,18 @@ async def list_conversations(
 
 
 async def visible_conversations_by_id(actor: Actor, ids: list[int]) -> list[Conversation]:
+    """The conversations of ``ids`` the actor may see (``SEES_CONVERSATION``), for a batch."""
     if not ids or actor.marketplace_id is None:
         return []
-    return await visible_conversations(actor).filter(id__in=ids).select_related("client")
+    query = where(Conversation.filter(id__in=ids), SEES_CONVERSATION, actor)
+    return list(await query.select_related("client"))
 
 
 async def visible_messages_by_id(actor: Actor, ids: list[int]) -> list[Message]:
+    """The messages of ``ids`` the actor may see (``SEES_MESSAGE``), for a batch."""
     if not ids or actor.marketplace_id is None:
         return []
-    return await Message.filter(
-        id__in=ids, conversation_id__in=Subquery(visible_conversations(actor).values("id"))
-    )
+    return list(await where(Message.filter(id__in=ids), SEES_MESSAGE, actor))
 
 
 async def list_messages(
@@ -188,15 +193,11 @@ async def still_entitled(actor: Actor, conversation: Conversation) -> bool:
     )
 
 
-async def _attached_where_visible(actor: Actor, document: Document) -> bool:
-    """Whoever may read a conversation may open the files attached in it."""
-    return await MessageAttachment.filter(
-        document_id=document.id,
-        message__conversation_id__in=Subquery(visible_conversations(actor).values("id")),
-    ).exists()
-
-
-documents.register_visibility(_attached_where_visible)
+# Whoever may read a conversation may open the files attached in it.
+ATTACHED_WHERE_VISIBLE = Via(
+    "id", MessageAttachment, "document_id", Via("message_id", Message, "id", SEES_MESSAGE)
+)
+documents.register_visibility(ATTACHED_WHERE_VISIBLE)
 
 
 # --- the compiled read path (``resolvers.compiled``) ---------------------------------------
