@@ -15,7 +15,7 @@ from presta.statements import where_in
 from presta.tx import AfterCommit, atomic
 from resolvers import compiled
 from resolvers.actor import Actor
-from resolvers.compiled.rules import Flag, Same, Via, all_of, any_of, where
+from resolvers.compiled.rules import Flag, Same, Via, all_of, any_of, predicate, where
 from resolvers.dispatch.proposal import withdraw_provider
 from resolvers.errors import UserError, UserErrors, not_found
 from resolvers.events import record_event, staff_audience
@@ -139,9 +139,8 @@ async def list_services(
     )
 
 
-# Written once for the loaders (``where``) and the compiled path (``predicate``): anyone
-# acting in the marketplace reads its catalogue; an application, its staff and partners and
-# the provider who applied.
+# Written once for the loaders and the compiled path: anyone acting in the marketplace reads
+# its catalogue; an application, its staff and partners and the provider who applied.
 SEES_SERVICE = all_of(Flag("is_authenticated"), Same("marketplace_id", "marketplace_id"))
 SEES_PROVIDER_SERVICE = all_of(
     Flag("is_authenticated"),
@@ -151,7 +150,6 @@ SEES_PROVIDER_SERVICE = all_of(
 
 
 async def visible_services(actor: Actor, ids: list[int]) -> dict[int, Service]:
-    """The services of ``ids`` the actor may see (``SEES_SERVICE``), for a batch."""
     if not ids:
         return {}
     return {s.id: s for s in await where(Service.filter(id__in=ids), SEES_SERVICE, actor)}
@@ -287,7 +285,6 @@ async def services_of_files(
 
 
 async def visible_provider_services(actor: Actor, ids: list[int]) -> dict[int, ProviderService]:
-    """The applications of ``ids`` the actor may see (``SEES_PROVIDER_SERVICE``), for a batch."""
     if not ids or actor.marketplace_id is None:
         return {}
     query = where(ProviderService.filter(id__in=ids), SEES_PROVIDER_SERVICE, actor)
@@ -391,3 +388,12 @@ compiled.declare_type(
     },
 )
 compiled.declare_type("Membership", {"services": _services_tab})
+
+
+def _visible_application(b: compiled.Builder) -> str:
+    """``visible_provider_services``: the application named, if the actor sees it."""
+    seen = predicate(SEES_PROVIDER_SERVICE, b, "{c}")
+    return f"FROM provider_service {{c}} WHERE {{c}}.id = {{pk}} AND {seen}"
+
+
+compiled.declare_node("ProviderService", compiled.NodeRead(_visible_application))

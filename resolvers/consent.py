@@ -12,8 +12,9 @@ from presta import clock
 from presta.db import padded
 from presta.i18n import _
 from presta.tx import atomic
+from resolvers import compiled
 from resolvers.actor import Actor
-from resolvers.compiled.rules import Among, Flag, Same, Via, all_of, any_of, where
+from resolvers.compiled.rules import Among, Flag, Same, Via, all_of, any_of, predicate, where
 from resolvers.errors import UserError, UserErrors, not_found
 from resolvers.membership import LIVE, split_files
 from resolvers.pagination import Page, keyset_page
@@ -188,3 +189,58 @@ async def visible_consent_records(actor: Actor, ids: list[int]) -> list[ConsentR
         return []
     query = where(ConsentRecord.filter(id__in=ids), SEES_CONSENT_RECORD, actor)
     return await query.select_related("actor")
+
+
+# --- the compiled read path (``resolvers.compiled``) ---------------------------------------
+# A record by ``node(id:)`` (``SEES_CONSENT_RECORD``) and a file's GDPR tab
+# (``consent_of_files``: a file the actor opens, its states by id).
+
+
+def _visible_record(b: compiled.Builder) -> str:
+    """``visible_consent_records``: the record named, if the actor sees it."""
+    seen = predicate(SEES_CONSENT_RECORD, b, "{c}")
+    return f"FROM consent_record {{c}} WHERE {{c}}.id = {{pk}} AND {seen}"
+
+
+def _recorded_by(b: compiled.Builder, alias: str, _s: compiled.Selected) -> str:
+    u = b.alias()
+    return f"(SELECT {u}.email FROM account_user {u} WHERE {u}.id = {alias}.actor_id)"
+
+
+def _consent_tab(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
+    if not b.opened:  # refused for a file the actor does not open (sees_file)
+        raise compiled.Fallback("a file not known to be opened")
+    return compiled.many(
+        "ConsentStatus", "FROM consent_state {c} WHERE {c}.membership_id = {t}.id", "{c}.id"
+    )(b, alias, s)
+
+
+def _wording(b: compiled.Builder, alias: str, _s: compiled.Selected) -> str:
+    r = b.alias()
+    return f"(SELECT {r}.wording_version FROM consent_record {r} WHERE {r}.id = {alias}.record_id)"
+
+
+compiled.declare_type(
+    "ConsentRecord",
+    {
+        "id": compiled.node_id("ConsentRecord"),
+        "membershipId": compiled.node_id("Membership", "{t}.membership_id"),
+        "channel": compiled.column("{t}.channel"),
+        "granted": compiled.column("{t}.granted"),
+        "wordingVersion": compiled.column("{t}.wording_version"),
+        "source": compiled.column("{t}.source"),
+        "recordedBy": _recorded_by,
+        "createdAt": compiled.column("{t}.created_at", "datetime"),
+    },
+)
+compiled.declare_type(
+    "ConsentStatus",
+    {
+        "channel": compiled.column("{t}.channel"),
+        "granted": compiled.column("{t}.granted"),
+        "wordingVersion": _wording,
+        "since": compiled.column("{t}.updated_at", "datetime"),
+    },
+)
+compiled.declare_type("Membership", {"consent": _consent_tab})
+compiled.declare_node("ConsentRecord", compiled.NodeRead(_visible_record))

@@ -8,15 +8,17 @@ from __future__ import annotations
 from tortoise.expressions import Q
 
 from models.account import Client
-from presta import db
+from presta import clock, db
 from presta.db import padded
 from presta.i18n import _
+from presta.settings import settings
 from presta.tx import atomic
+from resolvers import compiled
 from resolvers.actor import Actor
 from resolvers.client.onboarding import ClientErrorCode
-from resolvers.compiled.rules import Flag, Same, all_of, any_of, holds, where
+from resolvers.compiled.rules import Flag, Same, all_of, any_of, holds, predicate, where
 from resolvers.errors import UserError, not_found
-from resolvers.pagination import Page, keyset_page
+from resolvers.pagination import Page, decode_cursor, keyset_page
 
 MAX_SEARCH = 100
 
@@ -79,3 +81,70 @@ async def list_clients(
         # 100k clients, bench/clients.py). Each search is planned for its own pattern.
         await db.rows("SELECT set_config('plan_cache_mode', 'force_custom_plan', true)")
         return await keyset_page(query, first=first, after=after, last=last, before=before)
+
+
+# --- the compiled read path (``resolvers.compiled``) ---------------------------------------
+# The staff list (``list_clients`` without a search) and ``node(id:)``, both ``SEES_CLIENT``;
+# a client's tabs are their domains' (its conversations: ``resolvers.messaging.inbox``).
+
+
+def _now(b: compiled.Builder) -> str:
+    return b.param(lambda _inputs: clock.now(), "timestamptz")
+
+
+def _invitation_pending(b: compiled.Builder, alias: str, _s: compiled.Selected) -> str:
+    """``onboarding.invitation_pending`` at the clock's now."""
+    return (
+        f"COALESCE({alias}.user_id IS NULL AND {alias}.erased_at IS NULL "
+        f"AND {alias}.invitation_expires_at > {_now(b)}, false)"
+    )
+
+
+def _seen(b: compiled.Builder, _s: compiled.Selected) -> dict[str, str]:
+    return {"seen": predicate(SEES_CLIENT, b, "{c}")}
+
+
+def _readers_only(read: compiled.Read) -> compiled.Read:
+    """``require_reader``: staff and partner keys acting in a marketplace; others fall back."""
+
+    def gated(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
+        if not (b.kind.in_marketplace and b.kind.whole_marketplace):
+            raise compiled.Fallback("not a reader of the marketplace")
+        return read(b, alias, s)
+
+    return gated
+
+
+def _visible_client(b: compiled.Builder) -> str:
+    """``visible_clients``: the client named, if the actor sees it."""
+    return (
+        f"FROM account_client {{c}} WHERE {{c}}.id = {{pk}} AND {predicate(SEES_CLIENT, b, '{c}')}"
+    )
+
+
+compiled.declare_type(
+    "Client",
+    {
+        "id": compiled.node_id("Client"),
+        "fullName": compiled.column("{t}.full_name"),
+        "email": compiled.column("{t}.email"),
+        "phone": compiled.column("{t}.phone"),
+        "hasLogin": compiled.column("({t}.user_id IS NOT NULL)"),
+        "invitationPending": _invitation_pending,
+        "createdAt": compiled.column("{t}.created_at", "datetime"),
+        "erasedAt": compiled.column("{t}.erased_at", "datetime"),
+    },
+)
+compiled.declare_root(
+    "clients",
+    _readers_only(
+        compiled.keyset_connection(
+            "Client",
+            "FROM account_client {c} WHERE {seen} AND {c}.erased_at IS NULL",
+            max_size=lambda: settings().max_page_size,
+            decode_cursor=lambda value: decode_cursor(value, field="after"),
+            extra=_seen,
+        )
+    ),
+)
+compiled.declare_node("Client", compiled.NodeRead(_visible_client))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
 
 from models.account import ApiKey, Client, StaffMember
 from models.document import Document
@@ -15,7 +17,7 @@ from presta.statements import where_in
 from resolvers import compiled
 from resolvers import document as documents
 from resolvers.actor import Actor
-from resolvers.compiled.rules import Via, where
+from resolvers.compiled.rules import Rule, Via, predicate, where
 from resolvers.messaging.core import (
     SEES_CONVERSATION,
     SEES_MESSAGE,
@@ -272,3 +274,116 @@ compiled.declare_type(
         )
     },
 )
+
+# The viewer's conversations (``list_conversations`` without a filter: ``SEES_CONVERSATION``),
+# a conversation's messages (``list_messages``: every conversation reached here is one the
+# actor reads), their attachments (``attachments_of``), and ``node(id:)`` of either.
+
+
+def _seen(rule: Rule) -> Callable[[compiled.Builder, compiled.Selected], dict[str, str]]:
+    def extra(b: compiled.Builder, _s: compiled.Selected) -> dict[str, str]:
+        return {"seen": predicate(rule, b, "{c}")}
+
+    return extra
+
+
+def _in_marketplace(read: compiled.Read) -> compiled.Read:
+    """``require_marketplace``: without an acting marketplace the standard executor refuses."""
+
+    def gated(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
+        if not (b.kind.authenticated and b.kind.in_marketplace):
+            raise compiled.Fallback("no acting marketplace")
+        return read(b, alias, s)
+
+    return gated
+
+
+def _membership(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
+    # Staff and partners read every file of their marketplace whole (tabs included); a
+    # provider's or a client's view of a file is the standard executor's to give.
+    if not b.kind.whole_marketplace:
+        raise compiled.Fallback("a conversation's file, for a party")
+    m = b.alias()
+    opened, b.opened = b.opened, False
+    try:
+        body = b.object("Membership", m, s.selection_set)
+    finally:
+        b.opened = opened
+    return f"(SELECT {body} FROM membership {m} WHERE {m}.id = {alias}.membership_id)"
+
+
+def _visible(table: str, rule: Rule) -> Callable[[compiled.Builder], str]:
+    def source(b: compiled.Builder) -> str:
+        return f"FROM {table} {{c}} WHERE {{c}}.id = {{pk}} AND {predicate(rule, b, '{c}')}"
+
+    return source
+
+
+def _attached(name: str, kind: str = "plain") -> compiled.Read:
+    def read(b: compiled.Builder, alias: str, _s: compiled.Selected) -> str:
+        d = b.alias()
+        value = compiled.encode(f"{d}.{name}", kind)
+        return f"(SELECT {value} FROM document {d} WHERE {d}.id = {alias}.document_id)"
+
+    return read
+
+
+def _paged(node_type: str, rows: str, **options: Any) -> compiled.Read:
+    return compiled.keyset_connection(
+        node_type,
+        rows,
+        max_size=lambda: settings().max_page_size,
+        decode_cursor=lambda value: decode_cursor(value, field="after"),
+        **options,
+    )
+
+
+compiled.declare_root(
+    "conversations",
+    _in_marketplace(
+        _paged("Conversation", "FROM conversation {c} WHERE {seen}", extra=_seen(SEES_CONVERSATION))
+    ),
+)
+# A client's Conversations tab (``conversations_of`` with its client): a client reached here
+# is one the actor sees, who then acts in its marketplace.
+compiled.declare_type(
+    "Client",
+    {
+        "conversations": _paged(
+            "Conversation",
+            "FROM conversation {c} WHERE {seen} AND {c}.client_id = {t}.id",
+            extra=_seen(SEES_CONVERSATION),
+        )
+    },
+)
+compiled.declare_type(
+    "Conversation",
+    {
+        "membership": _membership,
+        "messages": _paged("Message", "FROM message {c} WHERE {c}.conversation_id = {t}.id"),
+    },
+)
+compiled.declare_type(
+    "Message",
+    {
+        "attachments": compiled.many(
+            "MessageAttachment",
+            "FROM message_attachment {c} WHERE {c}.message_id = {t}.id",
+            "{c}.id",
+        )
+    },
+)
+compiled.declare_type(
+    "MessageAttachment",
+    {
+        "documentId": compiled.node_id("Document", "{t}.document_id"),
+        "filename": _attached("filename"),
+        "contentType": _attached("content_type"),
+        "size": _attached("size"),
+        "document": compiled.one("Document", "FROM document {c} WHERE {c}.id = {t}.document_id"),
+    },
+)
+compiled.declare_node(
+    "Conversation", compiled.NodeRead(_visible("conversation", SEES_CONVERSATION))
+)
+compiled.declare_node("Message", compiled.NodeRead(_visible("message", SEES_MESSAGE)))
