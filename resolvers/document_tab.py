@@ -20,15 +20,12 @@ from models.terms import TermsAcceptance, TermsVersion
 from presta import clock, db
 from presta.db import padded
 from presta.i18n import _
-from presta.settings import settings
-from resolvers import compiled
+from resolvers import compiled, document_compiled  # noqa: F401 (its declarations)
 from resolvers.actor import Actor
-from resolvers.compiled.rules import predicate
 from resolvers.document import (
     EXPIRING_SOON_DAYS,
     DocumentState,
     required_types_of,
-    sees_document,
     state_of,
 )
 from resolvers.errors import not_found
@@ -252,75 +249,3 @@ def _document_state(b: compiled.Builder, alias: str, _s: compiled.Selected) -> s
 
 
 compiled.declare_type("Membership", {"documentState": _document_state})
-
-
-# A document reads as ``schema.document.Document`` shows it; its download link is signed in
-# Python for the viewer (``download_url``): an operation that asks for it runs standard.
-
-
-def _state(b: compiled.Builder, alias: str, _s: compiled.Selected) -> str:
-    """``state_of`` with the clock's today."""
-    today = b.param(lambda _inputs: clock.now().date(), "date")
-    s = DocumentState
-    return (
-        f"CASE WHEN {alias}.expires_on IS NULL THEN '{s.VALID.value}' "
-        f"WHEN {alias}.expires_on <= {today} THEN '{s.EXPIRED.value}' "
-        f"WHEN {alias}.expires_on <= {today} + {EXPIRING_SOON_DAYS} "
-        f"THEN '{s.EXPIRING_SOON.value}' ELSE '{s.VALID.value}' END"
-    )
-
-
-def _review(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
-    """The acting marketplace's review of a company document (``reviews_of``)."""
-    acting = b.param(lambda inputs: inputs.actor.marketplace_id, "bigint")
-    r = b.alias()
-    body = b.object("DocumentReview", r, s.selection_set)
-    return (
-        f"CASE WHEN {alias}.kind = '{DocumentKind.COMPANY.value}' THEN (SELECT {body} "
-        f"FROM document_review {r} WHERE {r}.document_id = {alias}.id "
-        f"AND {r}.marketplace_id = {acting}) END"
-    )
-
-
-def _signed_in_python(_b: compiled.Builder, _alias: str, _s: compiled.Selected) -> str:
-    raise compiled.Fallback("a download link is signed in Python")
-
-
-def _link_lifetime(b: compiled.Builder, _alias: str, _s: compiled.Selected) -> str:
-    return b.param(lambda _inputs: settings().download_url_ttl_seconds, "int")
-
-
-def _visible_document(b: compiled.Builder) -> str:
-    """``visible_documents``: the document named, if the actor sees it (``sees_document``)."""
-    return f"FROM document {{c}} WHERE {{c}}.id = {{pk}} AND {predicate(sees_document(), b, '{c}')}"
-
-
-compiled.declare_type(
-    "DocumentReview",
-    {
-        "status": compiled.column("{t}.status"),
-        "reason": compiled.column("{t}.reason"),
-        "reviewedAt": compiled.column("{t}.reviewed_at", "datetime"),
-    },
-)
-compiled.declare_type(
-    "Document",
-    {
-        "id": compiled.node_id("Document"),
-        "kind": compiled.column("{t}.kind"),
-        "title": compiled.column("{t}.title"),
-        "filename": compiled.column("{t}.filename"),
-        "contentType": compiled.column("{t}.content_type"),
-        "size": compiled.column("{t}.size"),
-        "sha256": compiled.column("{t}.sha256"),
-        "validFrom": compiled.column("{t}.valid_from", "date"),
-        "expiresOn": compiled.column("{t}.expires_on", "date"),
-        "createdAt": compiled.column("{t}.created_at", "datetime"),
-        "documentTypeId": compiled.node_id("DocumentType", "{t}.document_type_id"),
-        "state": _state,
-        "review": _review,
-        "downloadUrl": _signed_in_python,
-        "downloadUrlExpiresInSeconds": _link_lifetime,
-    },
-)
-compiled.declare_node("Document", compiled.NodeRead(_visible_document))

@@ -66,13 +66,14 @@ CAN_SEE = all_of(
 )
 
 
-# A file the actor opens with its tabs: never a DELETED one (``sees_file``).
+# The files whose tabs the actor reads whole (``Actor.sees_tab_of``, ``require_tab``), and
+# those it opens with their tabs: never a DELETED one (``sees_file``).
 LIVE = tuple(s.value for s in MembershipStatus if s is not S.DELETED)
-SEES_FILE = all_of(
+OPENS_TABS = all_of(
     Same("marketplace_id", "marketplace_id"),
-    Among("status", LIVE),
     any_of(Flag("sees_whole_marketplace"), Same("id", "membership_id")),
 )
+SEES_FILE = all_of(OPENS_TABS, Among("status", LIVE))
 
 
 def can_see(actor: Actor, membership: Membership) -> bool:

@@ -8,6 +8,7 @@ download link is left to the standard executor. The world: ``tests.support.rules
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -19,8 +20,10 @@ from models.membership import Membership, ProviderCompany
 from models.messaging import MessageAttachment
 from presta import clock
 from resolvers.actor import Actor
+from resolvers.document_review import reject_document
+from resolvers.terms import accept_terms_of_use
 from schema.base import encode_id
-from tests.factories.document import make_company_document
+from tests.factories.document import make_company_document, require_types
 from tests.support.graphql import http_client
 from tests.support.reads_world import ReadsWorld
 from tests.support.rules_world import grown_world
@@ -229,3 +232,57 @@ async def test_a_download_link_is_signed_by_the_standard_executor(
         body = await _post(client, world.headers["admin_a"], WITH_LINK, variables)
     assert body["extensions"] == {"executor": "standard"}
     assert "/files/" in body["data"]["node"]["downloadUrl"]
+
+
+DOCUMENTS_TAB = """
+query DocumentsTab($id: ID!) {
+  membershipDocuments(membershipId: $id) {
+    membershipId termsVersion termsVersionAccepted
+    termsAcceptances { version acceptedAt acceptedBy }
+    internalDocuments { id title kind }
+    companyDocuments {
+      documentType { id code label expires validityDays }
+      required state
+      current { id expiresOn state review { status reason } }
+      documents { id expiresOn review { status } }
+    }
+    contracts { id kind title createdAt }
+    invoices { id kind }
+  }
+}"""
+
+
+async def test_the_documents_tab_runs_compiled_for_whoever_reads_the_file_s_tabs(
+    grown: tuple[ReadsWorld, dict[str, Actor]],
+) -> None:
+    world, actors = grown
+    clock.freeze()
+    base = world.base
+    m1 = await Membership.get(id=base.pk("membership_1"))
+    marketplace = await m1.marketplace
+    company = await ProviderCompany.get(id=m1.company_id)
+    await require_types(marketplace, "KBIS", "RC_PRO", "URSSAF", "SAP")
+    today = clock.now().date()
+    await make_company_document(company, "RC_PRO", expires_on=today - timedelta(days=1))
+    newer = await make_company_document(company, "RC_PRO", expires_on=today + timedelta(days=9))
+    rejected = await make_company_document(company, "MANAGER_ID")
+    await reject_document(actors["admin_a"], document_id=rejected.id, reason="Illisible")
+    await reject_document(actors["admin_a"], document_id=newer.id, reason="Périmé")
+    await accept_terms_of_use(actors["provider_a"])
+    variables = {"id": base.gid("membership_1")}
+    for actor in ("provider_a", "admin_a", "agent_a", "partner_read_a", "provider_ab", "admin_b"):
+        body = await _compiled(world, actor, DOCUMENTS_TAB, variables)
+        tab = body["data"]["membershipDocuments"]
+        assert (tab is None) is (actor in ("provider_ab", "admin_b")), actor
+    tab = (await _compiled(world, "provider_a", DOCUMENTS_TAB, variables))["data"][
+        "membershipDocuments"
+    ]
+    states = {line["documentType"]["code"]: line["state"] for line in tab["companyDocuments"]}
+    assert states == {
+        "KBIS": "VALID",
+        "RC_PRO": "EXPIRED",
+        "URSSAF": "VALID",
+        "SAP": "MISSING",
+        "MANAGER_ID": "REJECTED",
+    }
+    assert tab["termsAcceptances"][0]["acceptedBy"]
