@@ -15,7 +15,7 @@ from presta.statements import where_in
 from presta.tx import AfterCommit, atomic
 from resolvers import compiled
 from resolvers.actor import Actor
-from resolvers.compiled.rules import Flag, Same, Via, all_of, any_of, predicate, where
+from resolvers.compiled.rules import Flag, Same, Via, all_of, any_of, condition, where
 from resolvers.dispatch.proposal import withdraw_provider
 from resolvers.errors import UserError, UserErrors, not_found
 from resolvers.events import record_event, staff_audience
@@ -392,7 +392,7 @@ compiled.declare_type("Membership", {"services": _services_tab})
 
 def _visible_application(b: compiled.Builder) -> str:
     """``visible_provider_services``: the application named, if the actor sees it."""
-    seen = predicate(SEES_PROVIDER_SERVICE, b, "{c}")
+    seen = condition(SEES_PROVIDER_SERVICE, b, "{c}")
     return f"FROM provider_service {{c}} WHERE {{c}}.id = {{pk}} AND {seen}"
 
 

@@ -14,7 +14,7 @@ from presta.i18n import _
 from presta.tx import atomic
 from resolvers import compiled
 from resolvers.actor import Actor
-from resolvers.compiled.rules import Among, Flag, Same, Via, all_of, any_of, predicate, where
+from resolvers.compiled.rules import Among, Flag, Same, Via, all_of, any_of, condition, where
 from resolvers.errors import UserError, UserErrors, not_found
 from resolvers.membership import LIVE, split_files
 from resolvers.pagination import Page, keyset_page
@@ -198,7 +198,7 @@ async def visible_consent_records(actor: Actor, ids: list[int]) -> list[ConsentR
 
 def _visible_record(b: compiled.Builder) -> str:
     """``visible_consent_records``: the record named, if the actor sees it."""
-    seen = predicate(SEES_CONSENT_RECORD, b, "{c}")
+    seen = condition(SEES_CONSENT_RECORD, b, "{c}")
     return f"FROM consent_record {{c}} WHERE {{c}}.id = {{pk}} AND {seen}"
 
 

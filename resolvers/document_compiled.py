@@ -10,7 +10,7 @@ from models.document import DocumentKind, DocumentReviewStatus
 from presta import clock
 from presta.settings import settings
 from resolvers import compiled
-from resolvers.compiled.rules import predicate
+from resolvers.compiled.rules import condition
 from resolvers.document import EXPIRING_SOON_DAYS, DocumentState, sees_document
 from resolvers.membership import OPENS_TABS
 
@@ -53,7 +53,7 @@ def _link_lifetime(b: compiled.Builder, _alias: str, _s: compiled.Selected) -> s
 
 def _visible_document(b: compiled.Builder) -> str:
     """``visible_documents``: the document named, if the actor sees it (``sees_document``)."""
-    return f"FROM document {{c}} WHERE {{c}}.id = {{pk}} AND {predicate(sees_document(), b, '{c}')}"
+    return f"FROM document {{c}} WHERE {{c}}.id = {{pk}} AND {condition(sees_document(), b, '{c}')}"
 
 
 compiled.declare_type(
@@ -113,7 +113,7 @@ def _documents_tab(b: compiled.Builder, _alias: str, s: compiled.Selected) -> st
     pk = _membership_pk(b, s)
     m = b.alias()
     body = b.object("MembershipDocuments", m, s.selection_set)
-    seen = predicate(OPENS_TABS, b, m)
+    seen = condition(OPENS_TABS, b, m)
     return f"(SELECT {body} FROM membership {m} WHERE {m}.id = {pk} AND {seen})"
 
 

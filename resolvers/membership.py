@@ -30,8 +30,8 @@ from resolvers.compiled.rules import (
     Same,
     all_of,
     any_of,
+    condition,
     holds,
-    predicate,
     where,
 )
 from resolvers.document import current_terms_version
@@ -337,11 +337,10 @@ compiled.declare_root(
     _readers_only(
         compiled.keyset_connection(
             "Membership",
-            f"FROM membership {{c}} WHERE {{c}}.marketplace_id = {{m}} "
-            f"AND {{c}}.status <> '{S.DELETED.value}'",
+            "FROM membership {c} WHERE {seen}",
             max_size=lambda: settings().max_page_size,
             decode_cursor=lambda value: decode_cursor(value, field="after"),
-            extra=_acting_marketplace,
+            extra=lambda b, _s: {"seen": condition(SEES_FILE, b, "{c}")},
             allowed=("first", "after"),
         )
     ),
@@ -379,7 +378,7 @@ compiled.declare_root("myMemberships", _my_files)
 
 def _visible_file(b: compiled.Builder) -> str:
     """``visible_memberships``: the file named, if the actor may see it (``CAN_SEE``)."""
-    return f"FROM membership {{c}} WHERE {{c}}.id = {{pk}} AND {predicate(CAN_SEE, b, '{c}')}"
+    return f"FROM membership {{c}} WHERE {{c}}.id = {{pk}} AND {condition(CAN_SEE, b, '{c}')}"
 
 
 def _opens_tabs(inputs: compiled.Inputs, pk: int) -> None:

@@ -1,6 +1,7 @@
 """Each rule of who sees what in conversations, documents, the catalogue, consent, clients and
 files reads the same three ways (``resolvers.compiled.rules``): the tortoise filter the use
-cases and loaders apply (``where``), the SQL predicate of the compiled path (``predicate``)
+cases and loaders apply (``where``), the SQL of the compiled path (``predicate``, a value,
+and ``condition``, the same in a ``WHERE`` without its ``COALESCE``s)
 and, where the row alone decides, the Python reading over a loaded row (``holds``).
 
 The rows: the differential world (two marketplaces, files in every status, conversations,
@@ -13,6 +14,7 @@ provider and client of the other marketplace.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -31,7 +33,7 @@ from resolvers.actor import Actor
 from resolvers.catalog import SEES_PROVIDER_SERVICE, SEES_SERVICE
 from resolvers.client.reads import SEES_CLIENT
 from resolvers.compiled.builder import Builder
-from resolvers.compiled.rules import Rule, Via, Within, holds, predicate, where
+from resolvers.compiled.rules import Rule, Via, Within, condition, holds, predicate, where
 from resolvers.consent import READS_CONSENT, SEES_CONSENT_RECORD, WRITES_CONSENT
 from resolvers.document import sees_document
 from resolvers.membership import CAN_SEE, SEES_FILE
@@ -72,13 +74,13 @@ def _reads_the_database(rule: Rule) -> bool:
     return any(_reads_the_database(r) for r in inner)
 
 
-async def _ids_by_predicate(case: Case, actor: Actor) -> set[int]:
+async def _ids_by_sql(case: Case, actor: Actor, reading: Callable[..., str]) -> set[int]:
     document = parse("{ __typename }")
     operation = document.definitions[0]
     assert isinstance(operation, OperationDefinitionNode)
     b = Builder(schema._schema, document, operation, compiled.kind_of(actor), {})
     table = case.model._meta.db_table
-    sql = f"SELECT r.id FROM {table} r WHERE {predicate(case.rule, b, 'r')}"
+    sql = f"SELECT r.id FROM {table} r WHERE {reading(case.rule, b, 'r')}"
     values = [getter(compiled.Inputs(actor, {})) for getter in b.params]
     _, rows = await connections.get("default").execute_query(sql, values)
     return {int(row["id"]) for row in rows}
@@ -100,9 +102,12 @@ async def test_each_rule_of_these_domains_reads_the_same_in_the_loaders_in_sql_a
         assert every, f"no {case.model.__name__} row to read {case.name} over"
         for name, actor in actors.items():
             by_filter = {int(r.pk) for r in await where(case.model.all(), case.rule, actor)}
-            by_sql = await _ids_by_predicate(case, actor)
-            if by_filter != by_sql:
-                problems.append(f"{case.name} for {name}: where {by_filter} != SQL {by_sql}")
+            for reading in (predicate, condition):
+                by_sql = await _ids_by_sql(case, actor, reading)
+                if by_filter != by_sql:
+                    problems.append(
+                        f"{case.name} for {name}: where {by_filter} != {reading.__name__} {by_sql}"
+                    )
             if not _reads_the_database(case.rule):
                 by_python = {int(r.pk) for r in every if holds(case.rule, actor, r)}
                 if by_python != by_filter:

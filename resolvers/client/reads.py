@@ -16,7 +16,7 @@ from presta.tx import atomic
 from resolvers import compiled
 from resolvers.actor import Actor
 from resolvers.client.onboarding import ClientErrorCode
-from resolvers.compiled.rules import Flag, Same, all_of, any_of, holds, predicate, where
+from resolvers.compiled.rules import Flag, Same, all_of, any_of, condition, holds, where
 from resolvers.errors import UserError, not_found
 from resolvers.pagination import Page, decode_cursor, keyset_page
 
@@ -101,7 +101,7 @@ def _invitation_pending(b: compiled.Builder, alias: str, _s: compiled.Selected) 
 
 
 def _seen(b: compiled.Builder, _s: compiled.Selected) -> dict[str, str]:
-    return {"seen": predicate(SEES_CLIENT, b, "{c}")}
+    return {"seen": condition(SEES_CLIENT, b, "{c}")}
 
 
 def _readers_only(read: compiled.Read) -> compiled.Read:
@@ -118,7 +118,7 @@ def _readers_only(read: compiled.Read) -> compiled.Read:
 def _visible_client(b: compiled.Builder) -> str:
     """``visible_clients``: the client named, if the actor sees it."""
     return (
-        f"FROM account_client {{c}} WHERE {{c}}.id = {{pk}} AND {predicate(SEES_CLIENT, b, '{c}')}"
+        f"FROM account_client {{c}} WHERE {{c}}.id = {{pk}} AND {condition(SEES_CLIENT, b, '{c}')}"
     )
 
 

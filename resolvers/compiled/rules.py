@@ -203,3 +203,20 @@ def _sql(rule: Rule, b: Builder, alias: str) -> str:
         )
     joiner = " OR " if isinstance(rule, AnyOf) else " AND "
     return "(" + joiner.join(f"COALESCE({_sql(r, b, alias)}, false)" for r in rule.rules) + ")"
+
+
+def condition(rule: Rule, b: Builder, alias: str) -> str:
+    """The rule as a ``WHERE`` (or ``ON``) condition on the row ``alias``: ``predicate``
+    without its ``COALESCE``s, so that PostgreSQL may use the indexes of the columns it
+    compares (a tenant's rows among many). Only where a null excludes the row as false does:
+    rules have no negation, so a null part makes the whole false or null, never true."""
+    if isinstance(rule, Flag | Same | Within | Among | Missing):
+        return _sql(rule, b, alias)
+    if isinstance(rule, Via):
+        w, table = b.alias(), rule.model._meta.db_table
+        return (
+            f"({alias}.{rule.column} IN (SELECT {w}.{rule.select} FROM {table} {w} "
+            f"WHERE {condition(rule.rule, b, w)}))"
+        )
+    joiner = " OR " if isinstance(rule, AnyOf) else " AND "
+    return "(" + joiner.join(condition(r, b, alias) for r in rule.rules) + ")"

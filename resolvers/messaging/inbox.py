@@ -17,7 +17,7 @@ from presta.statements import where_in
 from resolvers import compiled
 from resolvers import document as documents
 from resolvers.actor import Actor
-from resolvers.compiled.rules import Rule, Via, predicate, where
+from resolvers.compiled.rules import Rule, Via, condition, where
 from resolvers.messaging.core import (
     SEES_CONVERSATION,
     SEES_MESSAGE,
@@ -204,7 +204,8 @@ documents.register_visibility(ATTACHED_WHERE_VISIBLE)
 
 # --- the compiled read path (``resolvers.compiled``) ---------------------------------------
 # A provider's Messaging tab (``list_conversations`` with its membership) read from a file
-# its reader opens whole; unread counts as ``_UNREAD`` counts them, for the viewer.
+# its reader opens whole (who then sees its conversations: ``SEES_CONVERSATION``); unread
+# counts as ``_UNREAD`` counts them, for the viewer.
 
 
 def _viewer(b: compiled.Builder) -> str:
@@ -262,18 +263,6 @@ compiled.declare_type(
         ),
     },
 )
-compiled.declare_type(
-    "Membership",
-    {
-        "conversations": compiled.keyset_connection(
-            "Conversation",
-            "FROM conversation {c} WHERE {c}.marketplace_id = {t}.marketplace_id "
-            "AND {c}.membership_id = {t}.id",
-            max_size=lambda: settings().max_page_size,
-            decode_cursor=lambda value: decode_cursor(value, field="after"),
-        )
-    },
-)
 
 # The viewer's conversations (``list_conversations`` without a filter: ``SEES_CONVERSATION``),
 # a conversation's messages (``list_messages``: every conversation reached here is one the
@@ -282,7 +271,7 @@ compiled.declare_type(
 
 def _seen(rule: Rule) -> Callable[[compiled.Builder, compiled.Selected], dict[str, str]]:
     def extra(b: compiled.Builder, _s: compiled.Selected) -> dict[str, str]:
-        return {"seen": predicate(rule, b, "{c}")}
+        return {"seen": condition(rule, b, "{c}")}
 
     return extra
 
@@ -314,7 +303,7 @@ def _membership(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
 
 def _visible(table: str, rule: Rule) -> Callable[[compiled.Builder], str]:
     def source(b: compiled.Builder) -> str:
-        return f"FROM {table} {{c}} WHERE {{c}}.id = {{pk}} AND {predicate(rule, b, '{c}')}"
+        return f"FROM {table} {{c}} WHERE {{c}}.id = {{pk}} AND {condition(rule, b, '{c}')}"
 
     return source
 
@@ -338,6 +327,16 @@ def _paged(node_type: str, rows: str, **options: Any) -> compiled.Read:
     )
 
 
+compiled.declare_type(
+    "Membership",
+    {
+        "conversations": _paged(
+            "Conversation",
+            "FROM conversation {c} WHERE {seen} AND {c}.membership_id = {t}.id",
+            extra=_seen(SEES_CONVERSATION),
+        )
+    },
+)
 compiled.declare_root(
     "conversations",
     _in_marketplace(
