@@ -15,11 +15,13 @@ import httpx
 import orjson
 import pytest
 
-from models.consent import ConsentRecord
+from models.account import Client
+from models.consent import ConsentChannel, ConsentRecord
 from models.membership import Membership, ProviderCompany
 from models.messaging import MessageAttachment
 from presta import clock
 from resolvers.actor import Actor
+from resolvers.client.gdpr import set_client_marketing_consent
 from resolvers.document_review import reject_document
 from resolvers.terms import accept_terms_of_use
 from schema.base import encode_id
@@ -84,6 +86,7 @@ query Clients($first: Int) {
   clients(first: $first) {
     pageInfo { hasNextPage endCursor }
     edges { cursor node { id fullName email phone hasLogin invitationPending createdAt
+      consent { channel granted wordingVersion since }
       conversations(first: 3) { nodes { id kind lastMessage { text } } } } }
   }
 }"""
@@ -211,12 +214,29 @@ async def test_nodes_of_these_domains_run_compiled_and_read_as_absent_where_not_
 async def test_the_clients_list_and_the_gdpr_tab_run_compiled(
     grown: tuple[ReadsWorld, dict[str, Actor]],
 ) -> None:
-    world, _ = grown
+    world, actors = grown
     clock.freeze()
+    client = await Client.get(id=world.base.pk("client"))
+    for channel, granted in (("SMS", True), ("EMAIL", True), ("SMS", False)):
+        await set_client_marketing_consent(
+            actors["client_a"],
+            client_id=client.id,
+            channel=ConsentChannel(channel),
+            granted=granted,
+            wording_version="v2",
+            source="app",
+        )
     for actor in ("admin_a", "agent_a", "partner_read_a", "admin_b"):
         await _compiled(world, actor, CLIENTS, {"first": 1})
         await _compiled(world, actor, CLIENTS, {"first": 20})
         await _compiled(world, actor, STAFF_GDPR_TAB, {})
+    listed = await _compiled(world, "admin_a", CLIENTS, {"first": 20})
+    consents = [e["node"]["consent"] for e in listed["data"]["clients"]["edges"]]
+    given = next(c for c in consents if c)
+    assert [(r["channel"], r["granted"]) for r in given] == [
+        ("EMAIL", True),
+        ("SMS", False),
+    ]
     body = await _compiled(world, "provider_a", GDPR_TAB, {})
     assert body["data"]["myMemberships"][0]["consent"][0]["granted"] is True
 

@@ -122,9 +122,34 @@ def _visible_client(b: compiled.Builder) -> str:
     )
 
 
+def _consent(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
+    """``gdpr.consent_of_clients``: the latest record on each channel, by channel (every
+    client read here is one the actor sees)."""
+    r, line = b.alias(), b.alias()
+    latest = (
+        f"SELECT DISTINCT ON ({r}.channel) {r}.* FROM client_consent_record {r} "
+        f"WHERE {r}.client_id = {alias}.id ORDER BY {r}.channel, {r}.id DESC"
+    )
+    body = b.object("ClientConsent", line, s.selection_set)
+    return (
+        f'COALESCE((SELECT json_agg({body} ORDER BY {line}.channel COLLATE "C") '
+        f"FROM ({latest}) {line}), '[]'::json)"
+    )
+
+
+compiled.declare_type(
+    "ClientConsent",
+    {
+        "channel": compiled.column("{t}.channel"),
+        "granted": compiled.column("{t}.granted"),
+        "wordingVersion": compiled.column("{t}.wording_version"),
+        "since": compiled.column("{t}.created_at", "datetime"),
+    },
+)
 compiled.declare_type(
     "Client",
     {
+        "consent": _consent,
         "id": compiled.node_id("Client"),
         "fullName": compiled.column("{t}.full_name"),
         "email": compiled.column("{t}.email"),
