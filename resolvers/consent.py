@@ -27,7 +27,7 @@ class ConsentErrorCode(StrEnum):
     INVALID = "INVALID"
 
 
-# Written once for the use cases (``where``) and the compiled path (``predicate``): a live
+# Written once for the use cases (``where``) and the compiled path (``condition``): a live
 # file's consent is read by staff and partners of its marketplace and the provider itself,
 # and changed by its staff (not partner keys) and the provider.
 _LIVE_FILE = all_of(Same("marketplace_id", "marketplace_id"), Among("status", LIVE))

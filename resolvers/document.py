@@ -242,7 +242,7 @@ def register_visibility(rule: Rule) -> None:
 
 def sees_document() -> Rule:
     """Who sees a document, written once for the use cases and loaders (``where``) and the
-    compiled path (``predicate``): never a deleted one, never without credentials."""
+    compiled path (``condition``): never a deleted one, never without credentials."""
     shared: Rule = _BASE
     if _extra_rules:
         shared = any_of(_BASE, all_of(Flag("marketplace_id"), any_of(*_extra_rules)))

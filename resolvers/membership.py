@@ -59,7 +59,7 @@ class DocumentExpiry(StrEnum):
     EXPIRING_SOON = "EXPIRING_SOON"
 
 
-# Written once for the loaders (``holds``) and the compiled path (``rules.predicate``).
+# Written once for the loaders (``where``, ``holds``) and the compiled path (``condition``).
 CAN_SEE = all_of(
     Same("marketplace_id", "marketplace_id"),
     any_of(Flag("sees_whole_marketplace"), Same("company_id", "company_id")),

@@ -23,7 +23,7 @@ from resolvers.pagination import Page, decode_cursor, keyset_page
 MAX_SEARCH = 100
 
 
-# Written once for the loaders (``where``, ``holds``) and the compiled path (``predicate``).
+# Written once for the loaders (``where``, ``holds``) and the compiled path (``condition``).
 SEES_CLIENT = all_of(
     Same("marketplace_id", "marketplace_id"),
     any_of(Flag("sees_whole_marketplace"), Same("id", "client_id")),

@@ -46,7 +46,7 @@ class MessagingErrorCode(StrEnum):
 
 
 # Written once for the use cases and loaders (``where``) and the compiled path
-# (``predicate``): the conversations of the acting marketplace the actor takes part in (all,
+# (``condition``): the conversations of the acting marketplace the actor takes part in (all,
 # for staff and partners); a message, through its conversation.
 SEES_CONVERSATION = all_of(
     Same("marketplace_id", "marketplace_id"),
