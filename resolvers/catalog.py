@@ -15,7 +15,7 @@ from presta.statements import where_in
 from presta.tx import AfterCommit, atomic
 from resolvers import compiled
 from resolvers.actor import Actor
-from resolvers.compiled.rules import Flag, Same, Via, all_of, any_of, condition, where
+from resolvers.compiled.rules import Flag, Same, Via, all_of, any_of, visible_row, where
 from resolvers.dispatch.proposal import withdraw_provider
 from resolvers.errors import UserError, UserErrors, not_found
 from resolvers.events import record_event, staff_audience
@@ -390,10 +390,7 @@ compiled.declare_type(
 compiled.declare_type("Membership", {"services": _services_tab})
 
 
-def _visible_application(b: compiled.Builder) -> str:
-    """``visible_provider_services``: the application named, if the actor sees it."""
-    seen = condition(SEES_PROVIDER_SERVICE, b, "{c}")
-    return f"FROM provider_service {{c}} WHERE {{c}}.id = {{pk}} AND {seen}"
-
-
-compiled.declare_node("ProviderService", compiled.NodeRead(_visible_application))
+compiled.declare_node(
+    "ProviderService", compiled.NodeRead(visible_row("provider_service", SEES_PROVIDER_SERVICE))
+)
+compiled.declare_node("Service", compiled.NodeRead(visible_row("service", SEES_SERVICE)))

@@ -14,7 +14,7 @@ from presta.i18n import _
 from presta.tx import atomic
 from resolvers import compiled
 from resolvers.actor import Actor
-from resolvers.compiled.rules import Among, Flag, Same, Via, all_of, any_of, condition, where
+from resolvers.compiled.rules import Among, Flag, Same, Via, all_of, any_of, visible_row, where
 from resolvers.errors import UserError, UserErrors, not_found
 from resolvers.membership import LIVE, split_files
 from resolvers.pagination import Page, keyset_page
@@ -196,12 +196,6 @@ async def visible_consent_records(actor: Actor, ids: list[int]) -> list[ConsentR
 # (``consent_of_files``: a file the actor opens, its states by id).
 
 
-def _visible_record(b: compiled.Builder) -> str:
-    """``visible_consent_records``: the record named, if the actor sees it."""
-    seen = condition(SEES_CONSENT_RECORD, b, "{c}")
-    return f"FROM consent_record {{c}} WHERE {{c}}.id = {{pk}} AND {seen}"
-
-
 def _recorded_by(b: compiled.Builder, alias: str, _s: compiled.Selected) -> str:
     u = b.alias()
     return f"(SELECT {u}.email FROM account_user {u} WHERE {u}.id = {alias}.actor_id)"
@@ -243,4 +237,6 @@ compiled.declare_type(
     },
 )
 compiled.declare_type("Membership", {"consent": _consent_tab})
-compiled.declare_node("ConsentRecord", compiled.NodeRead(_visible_record))
+compiled.declare_node(
+    "ConsentRecord", compiled.NodeRead(visible_row("consent_record", SEES_CONSENT_RECORD))
+)

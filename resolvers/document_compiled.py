@@ -10,7 +10,7 @@ from models.document import DocumentKind, DocumentReviewStatus
 from presta import clock
 from presta.settings import settings
 from resolvers import compiled
-from resolvers.compiled.rules import condition
+from resolvers.compiled.rules import condition, visible_row
 from resolvers.document import EXPIRING_SOON_DAYS, DocumentState, sees_document
 from resolvers.membership import OPENS_TABS
 
@@ -51,11 +51,6 @@ def _link_lifetime(b: compiled.Builder, _alias: str, _s: compiled.Selected) -> s
     return b.param(lambda _inputs: settings().download_url_ttl_seconds, "int")
 
 
-def _visible_document(b: compiled.Builder) -> str:
-    """``visible_documents``: the document named, if the actor sees it (``sees_document``)."""
-    return f"FROM document {{c}} WHERE {{c}}.id = {{pk}} AND {condition(sees_document(), b, '{c}')}"
-
-
 compiled.declare_type(
     "DocumentReview",
     {
@@ -84,7 +79,10 @@ compiled.declare_type(
         "downloadUrlExpiresInSeconds": _link_lifetime,
     },
 )
-compiled.declare_node("Document", compiled.NodeRead(_visible_document))
+# ``sees_document()`` is read when planning: messaging has widened it by then.
+compiled.declare_node(
+    "Document", compiled.NodeRead(lambda b: visible_row("document", sees_document())(b))
+)
 
 
 # --- the Documents tab ----------------------------------------------------------------------
@@ -258,3 +256,51 @@ compiled.declare_type(
     },
 )
 compiled.declare_root("membershipDocuments", _documents_tab)
+
+
+# --- the document roots -----------------------------------------------------------------------
+
+
+def _acting(b: compiled.Builder) -> str:
+    return b.param(lambda inputs: inputs.actor.marketplace_id, "bigint")
+
+
+def _internal_documents(b: compiled.Builder, _alias: str, s: compiled.Selected) -> str:
+    """``terms.internal_documents``: staff, partners and providers of the marketplace."""
+    if not (b.kind.in_marketplace and (b.kind.whole_marketplace or b.kind.provider)):
+        raise compiled.Fallback("refused: the standard executor's error")
+    d = b.alias()
+    body = b.object("Document", d, s.selection_set)
+    return (
+        f"COALESCE((SELECT json_agg({body} ORDER BY {d}.id) FROM document {d} "
+        f"WHERE {d}.marketplace_id = {_acting(b)} AND {d}.kind = "
+        f"'{DocumentKind.INTERNAL.value}' AND {d}.deleted_at IS NULL), '[]'::json)"
+    )
+
+
+def _document_types(b: compiled.Builder, _alias: str, s: compiled.Selected) -> str:
+    """``list_document_types``: the catalogue, for anyone signed in."""
+    if not b.kind.authenticated:
+        raise compiled.Fallback("anonymous")
+    t = b.alias()
+    body = b.object("DocumentType", t, s.selection_set)
+    return f"COALESCE((SELECT json_agg({body} ORDER BY {t}.id) FROM document_type {t}), '[]'::json)"
+
+
+def _required_document_types(b: compiled.Builder, _alias: str, s: compiled.Selected) -> str:
+    """``required_document_types``: staff, partners and providers of the marketplace (the
+    policy refuses the others; a signed-in member without a file gets none: standard)."""
+    if not (b.kind.in_marketplace and (b.kind.whole_marketplace or b.kind.provider)):
+        raise compiled.Fallback("refused or empty: the standard executor's answer")
+    t, r = b.alias(), b.alias()
+    body = b.object("DocumentType", t, s.selection_set)
+    return (
+        f"COALESCE((SELECT json_agg({body} ORDER BY {t}.id) FROM document_type {t} "
+        f"JOIN required_document_type {r} ON {r}.document_type_id = {t}.id "
+        f"WHERE {r}.marketplace_id = {_acting(b)}), '[]'::json)"
+    )
+
+
+compiled.declare_root("internalDocuments", _internal_documents)
+compiled.declare_root("documentTypes", _document_types)
+compiled.declare_root("requiredDocumentTypes", _required_document_types)

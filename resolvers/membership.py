@@ -32,6 +32,7 @@ from resolvers.compiled.rules import (
     any_of,
     condition,
     holds,
+    visible_row,
     where,
 )
 from resolvers.document import current_terms_version
@@ -376,11 +377,6 @@ def _must_accept_terms(b: compiled.Builder, alias: str, _s: compiled.Selected) -
 compiled.declare_root("myMemberships", _my_files)
 
 
-def _visible_file(b: compiled.Builder) -> str:
-    """``visible_memberships``: the file named, if the actor may see it (``CAN_SEE``)."""
-    return f"FROM membership {{c}} WHERE {{c}}.id = {{pk}} AND {condition(CAN_SEE, b, '{c}')}"
-
-
 def _opens_tabs(inputs: compiled.Inputs, pk: int) -> None:
     # A file the actor sees but whose tabs it may not read (another file of its company)
     # gives errors in its tabs: the standard executor gives them.
@@ -388,5 +384,7 @@ def _opens_tabs(inputs: compiled.Inputs, pk: int) -> None:
         raise compiled.Fallback("tabs of a file the actor does not open")
 
 
-compiled.declare_node("Membership", compiled.NodeRead(_visible_file, _opens_tabs))
+compiled.declare_node(
+    "Membership", compiled.NodeRead(visible_row("membership", CAN_SEE), _opens_tabs)
+)
 compiled.declare_type("Membership", {"mustAcceptTerms": _must_accept_terms})

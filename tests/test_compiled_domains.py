@@ -59,7 +59,7 @@ query Conversations($first: Int, $after: String) {
 
 NODES = """
 query Nodes($conversation: ID!, $message: ID!, $document: ID!, $application: ID!,
-            $client: ID!, $record: ID!) {
+            $client: ID!, $record: ID!, $service: ID!) {
   conversation: node(id: $conversation) { __typename ... on Conversation { id kind unreadCount } }
   message: node(id: $message) { ... on Message { id text attachments { filename } } }
   document: node(id: $document) {
@@ -67,6 +67,7 @@ query Nodes($conversation: ID!, $message: ID!, $document: ID!, $application: ID!
                       downloadUrlExpiresInSeconds review { status reason reviewedAt } }
   }
   application: node(id: $application) { ... on ProviderService { id status serviceId } }
+  service: node(id: $service) { ... on Service { id name category archivedAt } }
   client: node(id: $client) { ... on Client { id fullName email hasLogin invitationPending } }
   record: node(id: $record) {
     ... on ConsentRecord { id channel granted wordingVersion source recordedBy createdAt }
@@ -188,6 +189,7 @@ async def test_nodes_of_these_domains_run_compiled_and_read_as_absent_where_not_
         "application": base.gid("provider_service_1"),
         "client": base.gid("client"),
         "record": str(encode_id("ConsentRecord", record.id)),
+        "service": base.gid("service_a"),
     }
     answers = {
         actor: (await _compiled(world, actor, NODES, variables))["data"]
@@ -306,3 +308,26 @@ async def test_the_documents_tab_runs_compiled_for_whoever_reads_the_file_s_tabs
         "MANAGER_ID": "REJECTED",
     }
     assert tab["termsAcceptances"][0]["acceptedBy"]
+
+
+DOCUMENT_ROOTS = """
+query DocumentRoots {
+  documentTypes { id code label expires validityDays }
+  requiredDocumentTypes { id code }
+  internalDocuments { id title kind filename state createdAt }
+}"""
+CLIENT_DOCUMENT_ROOTS = "{ documentTypes { code label } }"
+
+
+async def test_the_document_roots_run_compiled_for_whom_the_standard_executor_answers(
+    grown: tuple[ReadsWorld, dict[str, Actor]],
+) -> None:
+    world, _ = grown
+    marketplace = await (await Membership.get(id=world.base.pk("membership_1"))).marketplace
+    await require_types(marketplace, "RC_PRO", "KBIS")
+    for actor in ("provider_a", "admin_a", "agent_a", "partner_read_a", "admin_b"):
+        body = await _compiled(world, actor, DOCUMENT_ROOTS, {})
+        required = [t["code"] for t in body["data"]["requiredDocumentTypes"]]
+        assert required == ([] if actor == "admin_b" else ["KBIS", "RC_PRO"]), actor
+    body = await _compiled(world, "client_a", CLIENT_DOCUMENT_ROOTS, {})
+    assert body["data"]["documentTypes"]

@@ -16,7 +16,16 @@ from presta.tx import atomic
 from resolvers import compiled
 from resolvers.actor import Actor
 from resolvers.client.onboarding import ClientErrorCode
-from resolvers.compiled.rules import Flag, Same, all_of, any_of, condition, holds, where
+from resolvers.compiled.rules import (
+    Flag,
+    Same,
+    all_of,
+    any_of,
+    condition,
+    holds,
+    visible_row,
+    where,
+)
 from resolvers.errors import UserError, not_found
 from resolvers.pagination import Page, decode_cursor, keyset_page
 
@@ -115,13 +124,6 @@ def _readers_only(read: compiled.Read) -> compiled.Read:
     return gated
 
 
-def _visible_client(b: compiled.Builder) -> str:
-    """``visible_clients``: the client named, if the actor sees it."""
-    return (
-        f"FROM account_client {{c}} WHERE {{c}}.id = {{pk}} AND {condition(SEES_CLIENT, b, '{c}')}"
-    )
-
-
 def _consent(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
     """``gdpr.consent_of_clients``: the latest record on each channel, by channel (every
     client read here is one the actor sees)."""
@@ -172,4 +174,4 @@ compiled.declare_root(
         )
     ),
 )
-compiled.declare_node("Client", compiled.NodeRead(_visible_client))
+compiled.declare_node("Client", compiled.NodeRead(visible_row("account_client", SEES_CLIENT)))

@@ -15,6 +15,7 @@ or through another table. ``Within`` and ``Via`` need the database: ``holds`` re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -220,3 +221,13 @@ def condition(rule: Rule, b: Builder, alias: str) -> str:
         )
     joiner = " OR " if isinstance(rule, AnyOf) else " AND "
     return "(" + joiner.join(condition(r, b, alias) for r in rule.rules) + ")"
+
+
+def visible_row(table: str, rule: Rule) -> Callable[[Builder], str]:
+    """``node(id:)``'s source (``compiled.NodeRead``): the row of ``table`` named, if the rule
+    lets the actor see it, as the domain's batch read (``where``) finds it."""
+
+    def source(b: Builder) -> str:
+        return f"FROM {table} {{c}} WHERE {{c}}.id = {{pk}} AND {condition(rule, b, '{c}')}"
+
+    return source

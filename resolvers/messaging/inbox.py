@@ -17,7 +17,7 @@ from presta.statements import where_in
 from resolvers import compiled
 from resolvers import document as documents
 from resolvers.actor import Actor
-from resolvers.compiled.rules import Rule, Via, condition, where
+from resolvers.compiled.rules import Rule, Via, condition, visible_row, where
 from resolvers.messaging.core import (
     SEES_CONVERSATION,
     SEES_MESSAGE,
@@ -301,13 +301,6 @@ def _membership(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
     return f"(SELECT {body} FROM membership {m} WHERE {m}.id = {alias}.membership_id)"
 
 
-def _visible(table: str, rule: Rule) -> Callable[[compiled.Builder], str]:
-    def source(b: compiled.Builder) -> str:
-        return f"FROM {table} {{c}} WHERE {{c}}.id = {{pk}} AND {condition(rule, b, '{c}')}"
-
-    return source
-
-
 def _attached(name: str, kind: str = "plain") -> compiled.Read:
     def read(b: compiled.Builder, alias: str, _s: compiled.Selected) -> str:
         d = b.alias()
@@ -383,6 +376,6 @@ compiled.declare_type(
     },
 )
 compiled.declare_node(
-    "Conversation", compiled.NodeRead(_visible("conversation", SEES_CONVERSATION))
+    "Conversation", compiled.NodeRead(visible_row("conversation", SEES_CONVERSATION))
 )
-compiled.declare_node("Message", compiled.NodeRead(_visible("message", SEES_MESSAGE)))
+compiled.declare_node("Message", compiled.NodeRead(visible_row("message", SEES_MESSAGE)))
