@@ -331,3 +331,29 @@ async def test_the_document_roots_run_compiled_for_whom_the_standard_executor_an
         assert required == ([] if actor == "admin_b" else ["KBIS", "RC_PRO"]), actor
     body = await _compiled(world, "client_a", CLIENT_DOCUMENT_ROOTS, {})
     assert body["data"]["documentTypes"]
+
+
+LEFT_TO_STANDARD = {
+    "provider_a": [
+        ("query($m: ID) { conversations(membershipId: $m) { nodes { id } } }", "membership_1"),
+        ("{ conversations(last: 2) { nodes { id } } }", None),
+        ("{ conversations { nodes { id membership { status } } } }", None),
+    ],
+    "admin_a": [
+        ('{ clients(search: "a") { nodes { id } } }', None),
+        ("{ clients { nodes { id requests { nodes { id } } } } }", None),
+    ],
+}
+
+
+async def test_what_the_compiler_cannot_prove_runs_standard_with_its_answer(
+    grown: tuple[ReadsWorld, dict[str, Actor]],
+) -> None:
+    world, _ = grown
+    async with http_client() as client:
+        for actor, cases in LEFT_TO_STANDARD.items():
+            for query, named in cases:
+                variables = {"m": world.base.gid(named)} if named else {}
+                body = await _post(client, world.headers[actor], query, variables)
+                assert body.get("extensions") == {"executor": "standard"}, query
+                assert body.get("data"), (query, body)
