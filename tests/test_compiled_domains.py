@@ -333,7 +333,7 @@ async def test_the_document_roots_run_compiled_for_whom_the_standard_executor_an
     assert body["data"]["documentTypes"]
 
 
-LEFT_TO_STANDARD = {
+LEFT_TO_STANDARD: dict[str, list[tuple[str, str | None]]] = {
     "provider_a": [
         ("query($m: ID) { conversations(membershipId: $m) { nodes { id } } }", "membership_1"),
         ("{ conversations(last: 2) { nodes { id } } }", None),
