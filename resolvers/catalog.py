@@ -15,6 +15,7 @@ from presta.statements import where_in
 from presta.tx import AfterCommit, atomic
 from resolvers import compiled
 from resolvers.actor import Actor
+from resolvers.compiled.rules import Flag, Same, Via, all_of, any_of, visible_row, where
 from resolvers.dispatch.proposal import withdraw_provider
 from resolvers.errors import UserError, UserErrors, not_found
 from resolvers.events import record_event, staff_audience
@@ -138,11 +139,20 @@ async def list_services(
     )
 
 
+# Written once for the loaders and the compiled path: anyone acting in the marketplace reads
+# its catalogue; an application, its staff and partners and the provider who applied.
+SEES_SERVICE = all_of(Flag("is_authenticated"), Same("marketplace_id", "marketplace_id"))
+SEES_PROVIDER_SERVICE = all_of(
+    Flag("is_authenticated"),
+    Via("service_id", Service, "id", Same("marketplace_id", "marketplace_id")),
+    any_of(Flag("sees_whole_marketplace"), Same("membership_id", "membership_id")),
+)
+
+
 async def visible_services(actor: Actor, ids: list[int]) -> dict[int, Service]:
-    if actor.marketplace_id is None or not actor.is_authenticated:
+    if not ids:
         return {}
-    found = await Service.filter(id__in=ids, marketplace_id=actor.marketplace_id)
-    return {s.id: s for s in found}
+    return {s.id: s for s in await where(Service.filter(id__in=ids), SEES_SERVICE, actor)}
 
 
 async def apply_for_service(actor: Actor, service_id: int) -> ProviderService:
@@ -275,13 +285,9 @@ async def services_of_files(
 
 
 async def visible_provider_services(actor: Actor, ids: list[int]) -> dict[int, ProviderService]:
-    if actor.marketplace_id is None or not actor.is_authenticated:
+    if not ids or actor.marketplace_id is None:
         return {}
-    query = ProviderService.filter(id__in=ids, service__marketplace_id=actor.marketplace_id)
-    if not actor.sees_whole_marketplace:
-        if actor.membership_id is None:
-            return {}
-        query = query.filter(membership_id=actor.membership_id)
+    query = where(ProviderService.filter(id__in=ids), SEES_PROVIDER_SERVICE, actor)
     return {r.id: r for r in await query}
 
 
@@ -382,3 +388,9 @@ compiled.declare_type(
     },
 )
 compiled.declare_type("Membership", {"services": _services_tab})
+
+
+compiled.declare_node(
+    "ProviderService", compiled.NodeRead(visible_row("provider_service", SEES_PROVIDER_SERVICE))
+)
+compiled.declare_node("Service", compiled.NodeRead(visible_row("service", SEES_SERVICE)))

@@ -12,9 +12,11 @@ from presta import clock
 from presta.db import padded
 from presta.i18n import _
 from presta.tx import atomic
+from resolvers import compiled
 from resolvers.actor import Actor
+from resolvers.compiled.rules import Among, Flag, Same, Via, all_of, any_of, visible_row, where
 from resolvers.errors import UserError, UserErrors, not_found
-from resolvers.membership import split_files
+from resolvers.membership import LIVE, split_files
 from resolvers.pagination import Page, keyset_page
 
 MAX_LABEL = 64
@@ -25,21 +27,27 @@ class ConsentErrorCode(StrEnum):
     INVALID = "INVALID"
 
 
+# Written once for the use cases (``where``) and the compiled path (``condition``): a live
+# file's consent is read by staff and partners of its marketplace and the provider itself,
+# and changed by its staff (not partner keys) and the provider.
+_LIVE_FILE = all_of(Same("marketplace_id", "marketplace_id"), Among("status", LIVE))
+READS_CONSENT = all_of(
+    _LIVE_FILE, any_of(Same("id", "membership_id"), Flag("sees_whole_marketplace"))
+)
+WRITES_CONSENT = all_of(_LIVE_FILE, any_of(Same("id", "membership_id"), Flag("is_staff")))
+SEES_CONSENT_RECORD = all_of(
+    Via("membership_id", Membership, "id", Same("marketplace_id", "marketplace_id")),
+    any_of(Flag("sees_whole_marketplace"), Same("membership_id", "membership_id")),
+)
+
+
 async def _membership_for(actor: Actor, membership_id: int, *, write: bool) -> Membership:
     """Staff of its marketplace (any partner key to read) or the provider itself."""
-    marketplace_id = actor.require_marketplace()
+    actor.require_marketplace()
     if write:
         actor.require_writer()
-    allowed = actor.membership_id == membership_id or (
-        actor.is_staff if write else actor.sees_whole_marketplace
-    )
-    membership = (
-        await Membership.filter(id=membership_id, marketplace_id=marketplace_id)
-        .exclude(status=MembershipStatus.DELETED)
-        .first()
-        if allowed
-        else None
-    )
+    rule = WRITES_CONSENT if write else READS_CONSENT
+    membership = await where(Membership.filter(id=membership_id), rule, actor).first()
     if membership is None:
         raise not_found(_("Membership"), field="membershipId")
     return membership
@@ -177,9 +185,58 @@ async def consented_memberships(
 
 async def visible_consent_records(actor: Actor, ids: list[int]) -> list[ConsentRecord]:
     """Staff and partners see their marketplace's records, a provider its membership's."""
-    if actor.marketplace_id is None:
+    if actor.marketplace_id is None or not ids:
         return []
-    query = ConsentRecord.filter(id__in=ids, membership__marketplace_id=actor.marketplace_id)
-    if not actor.sees_whole_marketplace:
-        query = query.filter(membership_id=actor.membership_id or 0)
+    query = where(ConsentRecord.filter(id__in=ids), SEES_CONSENT_RECORD, actor)
     return await query.select_related("actor")
+
+
+# --- the compiled read path (``resolvers.compiled``) ---------------------------------------
+# A record by ``node(id:)`` (``SEES_CONSENT_RECORD``) and a file's GDPR tab
+# (``consent_of_files``: a file the actor opens, its states by id).
+
+
+def _recorded_by(b: compiled.Builder, alias: str, _s: compiled.Selected) -> str:
+    u = b.alias()
+    return f"(SELECT {u}.email FROM account_user {u} WHERE {u}.id = {alias}.actor_id)"
+
+
+def _consent_tab(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
+    if not b.opened:  # refused for a file the actor does not open (sees_file)
+        raise compiled.Fallback("a file not known to be opened")
+    return compiled.many(
+        "ConsentStatus", "FROM consent_state {c} WHERE {c}.membership_id = {t}.id", "{c}.id"
+    )(b, alias, s)
+
+
+def _wording(b: compiled.Builder, alias: str, _s: compiled.Selected) -> str:
+    r = b.alias()
+    return f"(SELECT {r}.wording_version FROM consent_record {r} WHERE {r}.id = {alias}.record_id)"
+
+
+compiled.declare_type(
+    "ConsentRecord",
+    {
+        "id": compiled.node_id("ConsentRecord"),
+        "membershipId": compiled.node_id("Membership", "{t}.membership_id"),
+        "channel": compiled.column("{t}.channel"),
+        "granted": compiled.column("{t}.granted"),
+        "wordingVersion": compiled.column("{t}.wording_version"),
+        "source": compiled.column("{t}.source"),
+        "recordedBy": _recorded_by,
+        "createdAt": compiled.column("{t}.created_at", "datetime"),
+    },
+)
+compiled.declare_type(
+    "ConsentStatus",
+    {
+        "channel": compiled.column("{t}.channel"),
+        "granted": compiled.column("{t}.granted"),
+        "wordingVersion": _wording,
+        "since": compiled.column("{t}.updated_at", "datetime"),
+    },
+)
+compiled.declare_type("Membership", {"consent": _consent_tab})
+compiled.declare_node(
+    "ConsentRecord", compiled.NodeRead(visible_row("consent_record", SEES_CONSENT_RECORD))
+)

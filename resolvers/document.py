@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from enum import StrEnum
 
@@ -25,6 +24,17 @@ from presta.settings import settings
 from presta.tx import atomic
 from resolvers.actor import Actor, RoleGrant
 from resolvers.authentication import actor_for_user
+from resolvers.compiled.rules import (
+    Among,
+    Flag,
+    Missing,
+    Rule,
+    Same,
+    Via,
+    all_of,
+    any_of,
+    where,
+)
 from resolvers.errors import not_found
 
 EXPIRING_SOON_DAYS = 30
@@ -183,62 +193,74 @@ def state_of(document: Document | None, today: date | None = None) -> DocumentSt
 
 # --- access --------------------------------------------------------------------------------
 
-# Other domains may open a document to more viewers (e.g. messaging: the participants of a
+K = DocumentKind
+_LIVE = tuple(s.value for s in MembershipStatus if s is not MembershipStatus.DELETED)
+# A company document: the company's users, and staff and partners of a marketplace where the
+# company has a live file. Another document: its marketplace's staff and partners, and per
+# kind the provider it is for (contracts, invoices), every provider (internal documents,
+# terms) or whoever uploaded it (attachments).
+_BASE = any_of(
+    all_of(
+        Among("kind", (K.COMPANY.value,)),
+        any_of(
+            # A partner key has a company of none: only a person speaks for a company.
+            all_of(Flag("user_id"), Same("company_id", "company_id")),
+            all_of(
+                Flag("sees_whole_marketplace"),
+                Via(
+                    "company_id",
+                    Membership,
+                    "company_id",
+                    all_of(Same("marketplace_id", "marketplace_id"), Among("status", _LIVE)),
+                ),
+            ),
+        ),
+    ),
+    all_of(
+        Among("kind", tuple(k.value for k in DocumentKind if k is not K.COMPANY)),
+        Same("marketplace_id", "marketplace_id"),
+        any_of(
+            Flag("sees_whole_marketplace"),
+            all_of(
+                Among("kind", (K.CONTRACT.value, K.INVOICE.value)),
+                Same("membership_id", "membership_id"),
+            ),
+            all_of(Among("kind", (K.INTERNAL.value, K.TERMS.value)), Flag("membership_id")),
+            all_of(Among("kind", (K.ATTACHMENT.value,)), Same("uploaded_by_id", "user_id")),
+        ),
+    ),
+)
+# Other domains may open a document to more viewers (messaging: the participants of a
 # conversation where it is attached). A rule only ever adds access, inside the marketplace.
-VisibilityRule = Callable[[Actor, Document], Awaitable[bool]]
-_extra_rules: list[VisibilityRule] = []
+_extra_rules: list[Rule] = []
 
 
-def register_visibility(rule: VisibilityRule) -> None:
+def register_visibility(rule: Rule) -> None:
     if rule not in _extra_rules:
         _extra_rules.append(rule)
+
+
+def sees_document() -> Rule:
+    """Who sees a document, written once for the use cases and loaders (``where``) and the
+    compiled path (``condition``): never a deleted one, never without credentials."""
+    shared: Rule = _BASE
+    if _extra_rules:
+        shared = any_of(_BASE, all_of(Flag("marketplace_id"), any_of(*_extra_rules)))
+    return all_of(Missing("deleted_at"), Flag("is_authenticated"), shared)
 
 
 async def can_see(actor: Actor, document: Document) -> bool:
     """Company documents: the company and staff of its marketplaces; others: their marketplace."""
     if document.deleted_at is not None or not actor.is_authenticated:
         return False
-    if await _base_access(actor, document):
-        return True
-    if actor.marketplace_id is None:
-        return False
-    for rule in _extra_rules:
-        if await rule(actor, document):
-            return True
-    return False
-
-
-async def _base_access(actor: Actor, document: Document) -> bool:
-    if document.kind is DocumentKind.COMPANY:
-        company_id = document.company_id
-        if actor.user_id is not None and actor.company_id == company_id:
-            return True
-        if actor.sees_whole_marketplace and actor.marketplace_id is not None:
-            return (
-                await Membership.filter(company_id=company_id, marketplace_id=actor.marketplace_id)
-                .exclude(status=MembershipStatus.DELETED)
-                .exists()
-            )
-        return False
-    marketplace_id = document.marketplace_id
-    if actor.marketplace_id is None or marketplace_id != actor.marketplace_id:
-        return False
-    if actor.sees_whole_marketplace:
-        return True
-    if document.kind in (DocumentKind.CONTRACT, DocumentKind.INVOICE):
-        membership_id = document.membership_id
-        return actor.membership_id is not None and actor.membership_id == membership_id
-    if document.kind in (DocumentKind.INTERNAL, DocumentKind.TERMS):
-        return actor.membership_id is not None
-    if document.kind is DocumentKind.ATTACHMENT:
-        uploader = document.uploaded_by_id
-        return actor.user_id is not None and actor.user_id == uploader
-    return False
+    return await where(Document.filter(id=document.id), sees_document(), actor).exists()
 
 
 async def visible_documents(actor: Actor, ids: list[int]) -> dict[int, Document]:
-    rows = await Document.filter(id__in=ids, deleted_at__isnull=True) if ids else []
-    return {d.id: d for d in rows if await can_see(actor, d)}
+    """The documents of ``ids`` the actor may see (``sees_document``), for a batch."""
+    if not ids or not actor.is_authenticated:
+        return {}
+    return {d.id: d for d in await where(Document.filter(id__in=ids), sees_document(), actor)}
 
 
 async def get_document(actor: Actor, document_id: int, *, field: str = "id") -> Document:

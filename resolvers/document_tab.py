@@ -20,7 +20,7 @@ from models.terms import TermsAcceptance, TermsVersion
 from presta import clock, db
 from presta.db import padded
 from presta.i18n import _
-from resolvers import compiled
+from resolvers import compiled, document_compiled  # noqa: F401 (its declarations)
 from resolvers.actor import Actor
 from resolvers.document import (
     EXPIRING_SOON_DAYS,

@@ -24,7 +24,17 @@ from presta.settings import settings
 from presta.statements import select, where_in
 from resolvers import compiled
 from resolvers.actor import Actor
-from resolvers.compiled.rules import Flag, Same, all_of, any_of, holds, predicate
+from resolvers.compiled.rules import (
+    Among,
+    Flag,
+    Same,
+    all_of,
+    any_of,
+    condition,
+    holds,
+    visible_row,
+    where,
+)
 from resolvers.document import current_terms_version
 from resolvers.errors import AuthError, not_found
 from resolvers.pagination import Page, decode_cursor, keyset_page
@@ -50,11 +60,21 @@ class DocumentExpiry(StrEnum):
     EXPIRING_SOON = "EXPIRING_SOON"
 
 
-# Written once for the loaders (``holds``) and the compiled path (``rules.predicate``).
+# Written once for the loaders (``where``, ``holds``) and the compiled path (``condition``).
 CAN_SEE = all_of(
     Same("marketplace_id", "marketplace_id"),
     any_of(Flag("sees_whole_marketplace"), Same("company_id", "company_id")),
 )
+
+
+# The files whose tabs the actor reads whole (``Actor.sees_tab_of``, ``require_tab``), and
+# those it opens with their tabs: never a DELETED one (``sees_file``).
+LIVE = tuple(s.value for s in MembershipStatus if s is not S.DELETED)
+OPENS_TABS = all_of(
+    Same("marketplace_id", "marketplace_id"),
+    any_of(Flag("sees_whole_marketplace"), Same("id", "membership_id")),
+)
+SEES_FILE = all_of(OPENS_TABS, Among("status", LIVE))
 
 
 def can_see(actor: Actor, membership: Membership) -> bool:
@@ -65,11 +85,7 @@ def can_see(actor: Actor, membership: Membership) -> bool:
 def sees_file(actor: Actor, membership: Membership) -> bool:
     """Whether the actor opens this provider's file and its tabs: staff and partners of its
     marketplace, or the provider itself (``Actor.sees_tab_of``); never a DELETED file."""
-    return (
-        actor.marketplace_id == membership.marketplace_id
-        and membership.status is not S.DELETED
-        and actor.sees_tab_of(membership.id)
-    )
+    return holds(SEES_FILE, actor, membership)
 
 
 def require_tab(actor: Actor, membership_id: int) -> int:
@@ -98,13 +114,12 @@ def split_files(
 
 
 async def visible_memberships(actor: Actor, ids: Iterable[int]) -> list[Membership]:
+    """The files of ``ids`` the actor may see (``CAN_SEE``), for a batch."""
     wanted = list(ids)
-    if actor.marketplace_id is None or not wanted:
+    if not wanted:
         return []
-    rows = await Membership.filter(
-        id__in=wanted, marketplace_id=actor.marketplace_id
-    ).select_related("company", "marketplace")
-    return [m for m in rows if can_see(actor, m)]
+    rows = where(Membership.filter(id__in=wanted), CAN_SEE, actor)
+    return list(await rows.select_related("company", "marketplace"))
 
 
 async def my_memberships(actor: Actor) -> list[Membership]:
@@ -323,11 +338,10 @@ compiled.declare_root(
     _readers_only(
         compiled.keyset_connection(
             "Membership",
-            f"FROM membership {{c}} WHERE {{c}}.marketplace_id = {{m}} "
-            f"AND {{c}}.status <> '{S.DELETED.value}'",
+            "FROM membership {c} WHERE {seen}",
             max_size=lambda: settings().max_page_size,
             decode_cursor=lambda value: decode_cursor(value, field="after"),
-            extra=_acting_marketplace,
+            extra=lambda b, _s: {"seen": condition(SEES_FILE, b, "{c}")},
             allowed=("first", "after"),
         )
     ),
@@ -363,11 +377,6 @@ def _must_accept_terms(b: compiled.Builder, alias: str, _s: compiled.Selected) -
 compiled.declare_root("myMemberships", _my_files)
 
 
-def _visible_file(b: compiled.Builder) -> str:
-    """``visible_memberships``: the file named, if the actor may see it (``CAN_SEE``)."""
-    return f"FROM membership {{c}} WHERE {{c}}.id = {{pk}} AND {predicate(CAN_SEE, b, '{c}')}"
-
-
 def _opens_tabs(inputs: compiled.Inputs, pk: int) -> None:
     # A file the actor sees but whose tabs it may not read (another file of its company)
     # gives errors in its tabs: the standard executor gives them.
@@ -375,5 +384,7 @@ def _opens_tabs(inputs: compiled.Inputs, pk: int) -> None:
         raise compiled.Fallback("tabs of a file the actor does not open")
 
 
-compiled.declare_node("Membership", compiled.NodeRead(_visible_file, _opens_tabs))
+compiled.declare_node(
+    "Membership", compiled.NodeRead(visible_row("membership", CAN_SEE), _opens_tabs)
+)
 compiled.declare_type("Membership", {"mustAcceptTerms": _must_accept_terms})

@@ -8,7 +8,9 @@ row equals a value of the actor that is not null), ``Within`` (a column of the r
 the values another table holds for the actor: the requests sent to a provider), ``AnyOf``
 and ``AllOf``. Every reading gives the same answer for every row and actor: a null on either
 side of ``Same`` is false, as SQL's ``=`` with a null is not true (``COALESCE(…, false)``).
-``Within`` needs the database: ``holds`` refuses it.
+``Among`` (a column among constants), ``Missing`` (a null column) and ``Via`` (a column among
+the values of another table's rows that another rule lets the actor see) read the row alone
+or through another table. ``Within`` and ``Via`` need the database: ``holds`` refuses them.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from resolvers.actor import Actor
-from resolvers.compiled.builder import ActorKind, Builder
+from resolvers.compiled.builder import ActorKind, Builder, quote
 from resolvers.policy import Principal
 
 M = TypeVar("M", bound=Model)
@@ -65,7 +67,34 @@ class AllOf:
     rules: tuple[Rule, ...]
 
 
-Rule = Flag | Same | Within | AnyOf | AllOf
+@dataclass(frozen=True, slots=True)
+class Among:
+    """The row's ``column`` is one of constant ``values`` (a kind, a status: a null is none)."""
+
+    column: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    """The row's ``column`` is null (not deleted: ``deleted_at``)."""
+
+    column: str
+
+
+@dataclass(frozen=True, slots=True)
+class Via:
+    """The row's ``column`` is one of ``model``'s ``select`` values on the rows that ``rule``
+    lets the actor see: a message is seen through its conversation, a document through the
+    files of its company."""
+
+    column: str
+    model: type[Model]
+    select: str
+    rule: Rule
+
+
+Rule = Flag | Same | Within | AnyOf | AllOf | Among | Missing | Via
 
 
 def any_of(*rules: Rule) -> AnyOf:
@@ -83,8 +112,12 @@ def holds(rule: Rule, actor: Actor, row: Any) -> bool:
     if isinstance(rule, Same):
         mine = getattr(actor, rule.actor)
         return mine is not None and getattr(row, rule.column) == mine
-    if isinstance(rule, Within):
-        raise TypeError("a Within rule reads the database: use q() or predicate()")
+    if isinstance(rule, Within | Via):
+        raise TypeError("a Within or Via rule reads the database: use q() or predicate()")
+    if isinstance(rule, Among):
+        return getattr(row, rule.column) in rule.values
+    if isinstance(rule, Missing):
+        return getattr(row, rule.column) is None
     if isinstance(rule, AnyOf):
         return any(holds(r, actor, row) for r in rule.rules)
     return all(holds(r, actor, row) for r in rule.rules)
@@ -103,6 +136,19 @@ def q(rule: Rule, actor: Actor) -> Q | bool:
             return Q(**{rule.column: mine})
         inner: Any = Subquery(rule.model.filter(**{rule.where: mine}).values(rule.select))
         return Q(**{f"{rule.column}__in": inner})
+    if isinstance(rule, Among):
+        listed: Any = list(rule.values)
+        return Q(**{f"{rule.column}__in": listed})
+    if isinstance(rule, Missing):
+        null: Any = True
+        return Q(**{f"{rule.column}__isnull": null})
+    if isinstance(rule, Via):
+        seen = q(rule.rule, actor)
+        if seen is False:
+            return False
+        rows = rule.model.all() if seen is True else rule.model.filter(seen)
+        through: Any = Subquery(rows.values(rule.select))
+        return Q(**{f"{rule.column}__in": through})
     parts = [q(r, actor) for r in rule.rules]
     decisive, neutral = (True, False) if isinstance(rule, AnyOf) else (False, True)
     if decisive in parts:
@@ -146,6 +192,17 @@ def _sql(rule: Rule, b: Builder, alias: str) -> str:
             f"({alias}.{rule.column} IN (SELECT {w}.{rule.select} FROM {table} {w} "
             f"WHERE {w}.{rule.where} = {mine}))"
         )
+    if isinstance(rule, Among):
+        listed = ", ".join(quote(v) for v in rule.values)
+        return f"({alias}.{rule.column} IN ({listed}))"
+    if isinstance(rule, Missing):
+        return f"({alias}.{rule.column} IS NULL)"
+    if isinstance(rule, Via):
+        w, table = b.alias(), rule.model._meta.db_table
+        return (
+            f"({alias}.{rule.column} IN (SELECT {w}.{rule.select} FROM {table} {w} "
+            f"WHERE {predicate(rule.rule, b, w)}))"
+        )
     joiner = " OR " if isinstance(rule, AnyOf) else " AND "
     return "(" + joiner.join(f"COALESCE({_sql(r, b, alias)}, false)" for r in rule.rules) + ")"
 
@@ -182,6 +239,11 @@ def fold(rule: Rule, kind: ActorKind | None) -> Rule | bool:
     if isinstance(rule, Same | Within):
         present = _PRESENT.get(rule.actor)
         return rule if present is None or present(kind) else False
+    if isinstance(rule, Among | Missing):
+        return rule
+    if isinstance(rule, Via):
+        # The inner rule is folded again where it is written (``_plain``).
+        return False if fold(rule.rule, kind) is False else rule
     parts = [fold(r, kind) for r in rule.rules]
     decisive, neutral = (True, False) if isinstance(rule, AnyOf) else (False, True)
     if decisive in parts:
@@ -209,4 +271,20 @@ def _plain(rule: Rule, b: Builder, alias: str) -> str:
     if isinstance(rule, AnyOf | AllOf):
         joiner = " OR " if isinstance(rule, AnyOf) else " AND "
         return "(" + joiner.join(_plain(r, b, alias) for r in rule.rules) + ")"
+    if isinstance(rule, Via):
+        w, table = b.alias(), rule.model._meta.db_table
+        return (
+            f"({alias}.{rule.column} IN (SELECT {w}.{rule.select} FROM {table} {w} "
+            f"WHERE {condition(rule.rule, b, w)}))"
+        )
     return _sql(rule, b, alias)
+
+
+def visible_row(table: str, rule: Rule) -> Callable[[Builder], str]:
+    """``node(id:)``'s source (``compiled.NodeRead``): the row of ``table`` named, if the rule
+    lets the actor see it, as the domain's batch read (``where``) finds it."""
+
+    def source(b: Builder) -> str:
+        return f"FROM {table} {{c}} WHERE {{c}}.id = {{pk}} AND {condition(rule, b, '{c}')}"
+
+    return source

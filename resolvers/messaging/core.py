@@ -29,6 +29,7 @@ from presta.i18n import _
 from presta.settings import settings
 from presta.tx import AfterCommit, atomic
 from resolvers.actor import Actor
+from resolvers.compiled.rules import Flag, Same, Via, all_of, any_of, where
 from resolvers.errors import UserError, forbidden, not_found, unauthenticated
 from resolvers.events import record_event, staff_audience
 
@@ -44,20 +45,24 @@ class MessagingErrorCode(StrEnum):
     TOO_MANY_ATTACHMENTS = "TOO_MANY_ATTACHMENTS"
 
 
+# Written once for the use cases and loaders (``where``) and the compiled path
+# (``condition``): the conversations of the acting marketplace the actor takes part in (all,
+# for staff and partners); a message, through its conversation.
+SEES_CONVERSATION = all_of(
+    Same("marketplace_id", "marketplace_id"),
+    any_of(
+        Flag("sees_whole_marketplace"),
+        Same("membership_id", "membership_id"),
+        Same("client_id", "client_id"),
+    ),
+)
+SEES_MESSAGE = Via("conversation_id", Conversation, "id", SEES_CONVERSATION)
+
+
 def visible_conversations(actor: Actor) -> QuerySet[Conversation]:
     """Conversations of the acting marketplace the actor takes part in (all, for staff)."""
-    marketplace_id = actor.require_marketplace()
-    query = Conversation.filter(marketplace_id=marketplace_id)
-    if actor.sees_whole_marketplace:
-        return query
-    parties: list[Q] = []
-    if actor.membership_id is not None:
-        parties.append(Q(membership_id=actor.membership_id))
-    if actor.client_id is not None:
-        parties.append(Q(client_id=actor.client_id))
-    if not parties:
-        return query.filter(id__in=[])
-    return query.filter(Q(*parties, join_type="OR"))
+    actor.require_marketplace()
+    return where(Conversation.all(), SEES_CONVERSATION, actor)
 
 
 async def get_conversation(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-
-from tortoise.expressions import Subquery
+from collections.abc import Callable
+from typing import Any
 
 from models.account import ApiKey, Client, StaffMember
 from models.document import Document
@@ -17,7 +17,13 @@ from presta.statements import where_in
 from resolvers import compiled
 from resolvers import document as documents
 from resolvers.actor import Actor
-from resolvers.messaging.core import get_conversation, visible_conversations
+from resolvers.compiled.rules import Rule, Via, condition, visible_row, where
+from resolvers.messaging.core import (
+    SEES_CONVERSATION,
+    SEES_MESSAGE,
+    get_conversation,
+    visible_conversations,
+)
 from resolvers.pagination import Page, Paging, decode_cursor, keyset_page
 
 
@@ -58,17 +64,18 @@ async def list_conversations(
 
 
 async def visible_conversations_by_id(actor: Actor, ids: list[int]) -> list[Conversation]:
+    """The conversations of ``ids`` the actor may see (``SEES_CONVERSATION``), for a batch."""
     if not ids or actor.marketplace_id is None:
         return []
-    return await visible_conversations(actor).filter(id__in=ids).select_related("client")
+    query = where(Conversation.filter(id__in=ids), SEES_CONVERSATION, actor)
+    return list(await query.select_related("client"))
 
 
 async def visible_messages_by_id(actor: Actor, ids: list[int]) -> list[Message]:
+    """The messages of ``ids`` the actor may see (``SEES_MESSAGE``), for a batch."""
     if not ids or actor.marketplace_id is None:
         return []
-    return await Message.filter(
-        id__in=ids, conversation_id__in=Subquery(visible_conversations(actor).values("id"))
-    )
+    return list(await where(Message.filter(id__in=ids), SEES_MESSAGE, actor))
 
 
 async def list_messages(
@@ -188,20 +195,17 @@ async def still_entitled(actor: Actor, conversation: Conversation) -> bool:
     )
 
 
-async def _attached_where_visible(actor: Actor, document: Document) -> bool:
-    """Whoever may read a conversation may open the files attached in it."""
-    return await MessageAttachment.filter(
-        document_id=document.id,
-        message__conversation_id__in=Subquery(visible_conversations(actor).values("id")),
-    ).exists()
-
-
-documents.register_visibility(_attached_where_visible)
+# Whoever may read a conversation may open the files attached in it.
+ATTACHED_WHERE_VISIBLE = Via(
+    "id", MessageAttachment, "document_id", Via("message_id", Message, "id", SEES_MESSAGE)
+)
+documents.register_visibility(ATTACHED_WHERE_VISIBLE)
 
 
 # --- the compiled read path (``resolvers.compiled``) ---------------------------------------
 # A provider's Messaging tab (``list_conversations`` with its membership) read from a file
-# its reader opens whole; unread counts as ``_UNREAD`` counts them, for the viewer.
+# its reader opens whole (who then sees its conversations: ``SEES_CONVERSATION``); unread
+# counts as ``_UNREAD`` counts them, for the viewer.
 
 
 def _viewer(b: compiled.Builder) -> str:
@@ -259,15 +263,119 @@ compiled.declare_type(
         ),
     },
 )
+
+# The viewer's conversations (``list_conversations`` without a filter: ``SEES_CONVERSATION``),
+# a conversation's messages (``list_messages``: every conversation reached here is one the
+# actor reads), their attachments (``attachments_of``), and ``node(id:)`` of either.
+
+
+def _seen(rule: Rule) -> Callable[[compiled.Builder, compiled.Selected], dict[str, str]]:
+    def extra(b: compiled.Builder, _s: compiled.Selected) -> dict[str, str]:
+        return {"seen": condition(rule, b, "{c}")}
+
+    return extra
+
+
+def _in_marketplace(read: compiled.Read) -> compiled.Read:
+    """``require_marketplace``: without an acting marketplace the standard executor refuses."""
+
+    def gated(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
+        if not (b.kind.authenticated and b.kind.in_marketplace):
+            raise compiled.Fallback("no acting marketplace")
+        return read(b, alias, s)
+
+    return gated
+
+
+def _membership(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
+    # Staff and partners read every file of their marketplace whole (tabs included); a
+    # provider's or a client's view of a file is the standard executor's to give.
+    if not b.kind.whole_marketplace:
+        raise compiled.Fallback("a conversation's file, for a party")
+    m = b.alias()
+    opened, b.opened = b.opened, False
+    try:
+        body = b.object("Membership", m, s.selection_set)
+    finally:
+        b.opened = opened
+    return f"(SELECT {body} FROM membership {m} WHERE {m}.id = {alias}.membership_id)"
+
+
+def _attached(name: str, kind: str = "plain") -> compiled.Read:
+    def read(b: compiled.Builder, alias: str, _s: compiled.Selected) -> str:
+        d = b.alias()
+        value = compiled.encode(f"{d}.{name}", kind)
+        return f"(SELECT {value} FROM document {d} WHERE {d}.id = {alias}.document_id)"
+
+    return read
+
+
+def _paged(node_type: str, rows: str, **options: Any) -> compiled.Read:
+    return compiled.keyset_connection(
+        node_type,
+        rows,
+        max_size=lambda: settings().max_page_size,
+        decode_cursor=lambda value: decode_cursor(value, field="after"),
+        **options,
+    )
+
+
 compiled.declare_type(
     "Membership",
     {
-        "conversations": compiled.keyset_connection(
+        "conversations": _paged(
             "Conversation",
-            "FROM conversation {c} WHERE {c}.marketplace_id = {t}.marketplace_id "
-            "AND {c}.membership_id = {t}.id",
-            max_size=lambda: settings().max_page_size,
-            decode_cursor=lambda value: decode_cursor(value, field="after"),
+            "FROM conversation {c} WHERE {seen} AND {c}.membership_id = {t}.id",
+            extra=_seen(SEES_CONVERSATION),
         )
     },
 )
+compiled.declare_root(
+    "conversations",
+    _in_marketplace(
+        _paged("Conversation", "FROM conversation {c} WHERE {seen}", extra=_seen(SEES_CONVERSATION))
+    ),
+)
+# A client's Conversations tab (``conversations_of`` with its client): a client reached here
+# is one the actor sees, who then acts in its marketplace.
+compiled.declare_type(
+    "Client",
+    {
+        "conversations": _paged(
+            "Conversation",
+            "FROM conversation {c} WHERE {seen} AND {c}.client_id = {t}.id",
+            extra=_seen(SEES_CONVERSATION),
+        )
+    },
+)
+compiled.declare_type(
+    "Conversation",
+    {
+        "membership": _membership,
+        "messages": _paged("Message", "FROM message {c} WHERE {c}.conversation_id = {t}.id"),
+    },
+)
+compiled.declare_type(
+    "Message",
+    {
+        "attachments": compiled.many(
+            "MessageAttachment",
+            "FROM message_attachment {c} WHERE {c}.message_id = {t}.id",
+            "{c}.id",
+        )
+    },
+)
+compiled.declare_type(
+    "MessageAttachment",
+    {
+        "documentId": compiled.node_id("Document", "{t}.document_id"),
+        "filename": _attached("filename"),
+        "contentType": _attached("content_type"),
+        "size": _attached("size"),
+        "document": compiled.one("Document", "FROM document {c} WHERE {c}.id = {t}.document_id"),
+    },
+)
+compiled.declare_node(
+    "Conversation", compiled.NodeRead(visible_row("conversation", SEES_CONVERSATION))
+)
+compiled.declare_node("Message", compiled.NodeRead(visible_row("message", SEES_MESSAGE)))
