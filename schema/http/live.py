@@ -19,6 +19,7 @@ import base64
 import binascii
 from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
 from contextlib import aclosing
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from graphql import GraphQLError
@@ -41,6 +42,10 @@ T = TypeVar("T")
 
 Authorize = Callable[[Actor, str, int], Awaitable[T | None]]
 Load = Callable[[Actor, dict[str, Any]], Awaitable[T | None]]
+
+# Set while a subscription is only being admitted (``schema.http.multiplex.admits``): its
+# field runs up to ``follow``, which returns at once.
+dry_run: ContextVar[bool] = ContextVar("dry_run", default=False)
 
 CURSOR_EXPIRED = "CURSOR_EXPIRED"
 SUBSCRIBER_TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
@@ -68,6 +73,8 @@ async def follow(
     closure shares nothing unless it names what it depends on): ``load`` must depend only on
     the actor, the envelope and that key, and its result must not be mutated per subscriber.
     """
+    if dry_run.get():
+        return
     key = share if share is not None else load
     mine = audience_keys(actor)
     sharer = _Sharer(actor)
