@@ -14,9 +14,12 @@ import pytest
 
 from models.membership import MembershipStatus
 from presta.settings import settings
+from resolvers.company import remove_colleague
 from resolvers.events import event_cursor, latest_event_id
 from schema.http import cohort, multiplex
+from tests.factories.account import actor_of
 from tests.factories.dispatch import Provider, make_world
+from tests.factories.membership import make_provider_user
 from tests.support.graphql import serving
 from tests.support.polling import wait_for
 from tests.support.statements import counting
@@ -145,3 +148,21 @@ async def test_a_resuming_subscriber_and_a_document_that_does_not_compile_run_as
         await wait_for(lambda: cohort.stats()["members"] == 1)
         assert multiplex.stats()["members"] == 0
         await socket.close()
+
+
+async def test_a_colleague_taken_off_the_company_account_receives_nothing_more_on_either_path():
+    world = await make_world(providers=1)
+    owner = world.providers[0]
+    leaver_user = await make_provider_user(owner.membership, email="leaver@mpx.example.com")
+    leaver = Provider(owner.membership, await actor_of(leaver_user, world.marketplace), "")
+    async with both_ways([owner, leaver]) as (multiplexed, standard):
+        await world.request()
+        await wait_for(lambda: all(len(_nexts(s)) == 1 for s in [*multiplexed, *standard]))
+
+        await remove_colleague(owner.actor, email=leaver_user.email)
+        await asyncio.sleep(1.1)  # the standard path checks a role at most once a second
+        await world.request(description="After the leave")
+        await wait_for(lambda: len(_nexts(multiplexed[0])) == 2 and len(_nexts(standard[0])) == 2)
+        await asyncio.sleep(0.3)
+
+        assert len(_nexts(multiplexed[1])) == len(_nexts(standard[1])) == 1

@@ -1,7 +1,8 @@
 """``serviceRequestDispatched`` compiled (``resolvers.compiled.live``): for one event, the
 request as sent to one provider, under the rule of ``core.dispatch_for_provider`` (its own
-dispatch of the event's request, while its file is accepted in the acting marketplace), or
-null. Every provider woken by the event gets its row of one statement."""
+dispatch of the event's request, while its file is accepted in the acting marketplace) and of
+the live path's role check (the user still on its company's account), or null. Every provider
+woken by the event gets its row of one statement."""
 
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ def _dispatched(b: compiled.Builder, _alias: str, s: compiled.Selected) -> str:
     request = b.param(request_id, "bigint")
     membership = b.param(lambda i: i.actor.membership_id, "bigint")
     marketplace = b.param(lambda i: i.actor.marketplace_id, "bigint")
-    d, m, r = b.alias(), b.alias(), b.alias()
+    user = b.param(lambda i: i.actor.user_id, "bigint")
+    d, m, r, u = b.alias(), b.alias(), b.alias(), b.alias()
     body = b.object("ServiceRequestDispatchedEvent", d, s.selection_set)
     return (
         f"(SELECT {body} FROM dispatch {d} "
@@ -57,7 +59,10 @@ def _dispatched(b: compiled.Builder, _alias: str, s: compiled.Selected) -> str:
         f"JOIN service_request {r} ON {r}.id = {d}.request_id "
         f"WHERE {d}.request_id = {request} AND {d}.membership_id = {membership} "
         f"AND {m}.status = '{MembershipStatus.ACCEPTED.value}' "
-        f"AND {r}.marketplace_id = {marketplace})"
+        f"AND {r}.marketplace_id = {marketplace} "
+        # Still on its company's account (``schema.http.live``'s check on the standard path).
+        f"AND EXISTS (SELECT 1 FROM account_user {u} WHERE {u}.id = {user} "
+        f"AND {u}.provider_company_id = {m}.company_id AND {u}.is_active))"
     )
 
 

@@ -28,6 +28,7 @@ from presta import events
 from presta.settings import settings
 from presta.sharing import Shared
 from resolvers.actor import Actor
+from resolvers.company import still_colleague
 from resolvers.events import (
     audience_keys,
     cursor_expired,
@@ -191,11 +192,15 @@ async def _shared_load(
 
 async def _load_while_allowed(actor: Actor, envelope: dict[str, Any], load: Load[T]) -> T | None:
     # The actor was built when the subscription started: a staff member removed (or given
-    # another role) since then sees nothing more. Checked at most once a second per role,
-    # not once per event.
+    # another role), or a provider user taken off its company's account, since then sees
+    # nothing more. Checked at most once a second per role, not once per event.
     if actor.staff_role is not None:
         role = (actor.user_id, actor.marketplace_id, actor.staff_role)
         if not await _roles_held.get(role, lambda: still_staff(actor)):
+            return None
+    elif actor.membership_id is not None and actor.user_id is not None:
+        colleague = ("colleague", actor.user_id, actor.company_id)
+        if not await _roles_held.get(colleague, lambda: still_colleague(actor)):
             return None
     return await load(actor, envelope)
 
