@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     event_retention_days: int = 30
     # Envelopes a live subscription may hold; when it overflows while its client has not taken
     # an event for live_stall_seconds, the subscriber is too slow (else it re-reads the log).
+    # Subscriptions whose document compiles get one SQL statement per event for all their
+    # subscribers (schema.http.multiplex); false runs every one through strawberry's executor.
+    live_compiled: bool = True
     live_queue_size: int = 256
     live_stall_seconds: float = 1.0
     # Redis pub/sub: reconnect backoff bounds and the idle ping that detects a dead link.

@@ -110,6 +110,14 @@ def _company_of(actor: Actor) -> int:
     return actor.company_id
 
 
+async def still_colleague(actor: Actor) -> bool:
+    """Whether a provider user's actor built earlier (an open subscription's) is still on its
+    company's account (``remove_colleague``) and active."""
+    if actor.membership_id is None or actor.user_id is None:
+        return True
+    return await User.exists(id=actor.user_id, provider_company_id=actor.company_id, is_active=True)
+
+
 async def my_company(actor: Actor) -> ProviderCompany:
     """The company of the signed-in provider user."""
     return await ProviderCompany.get(id=_company_of(actor))

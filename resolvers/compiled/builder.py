@@ -44,6 +44,8 @@ class Inputs:
     variables: dict[str, Any]
     # The user's row as read while authenticating this request, if it was.
     profile: Profile | None = None
+    # A live event's envelope, for a subscription's payload (``resolvers.compiled.live``).
+    event: dict[str, Any] | None = None
 
 
 Getter = Callable[[Inputs], Any]

@@ -10,6 +10,7 @@ from strawberry import relay
 
 from resolvers.actor import Actor
 from resolvers.dispatch import core
+from resolvers.dispatch import live as compiled_live
 from schema.base import After, decode_id
 from schema.context import Info
 from schema.dispatch.types import Dispatch, ServiceRequest
@@ -54,6 +55,10 @@ def _load_updated(request_id: int | None) -> Any:
         return ServiceRequest.from_model(found[0]) if found else None
 
     return load
+
+
+# Its compiled reading (one statement per event for every subscriber) is declared there.
+assert compiled_live.__name__
 
 
 @strawberry.type

@@ -112,6 +112,21 @@ def cohort_key(
     return (query, operation_name, canonical, actor)
 
 
+def parsed(query: str | None) -> DocumentNode | None:
+    """The document of a subscribe message, parsed once for every subscriber."""
+    return _parsed(query) if isinstance(query, str) else None
+
+
+def canonical(variables: dict[str, Any] | None) -> bytes:
+    return orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+
+
+def resumes(document: DocumentNode, operation: Any) -> bool:
+    """Whether a subscribe names an ``after`` cursor (its replay is its own)."""
+    found = get_operation_ast(document, operation.operation_name)
+    return found is None or _resumes(found.selection_set.selections, operation.variables or {})
+
+
 @lru_cache(maxsize=512)
 def _parsed(query: str) -> DocumentNode | None:
     try:
@@ -154,6 +169,12 @@ class Transport(Protocol):
         ...
 
 
+class Owner(Protocol):
+    """What a member belongs to: a cohort, or a multiplexed group (``schema.http.multiplex``)."""
+
+    def leave(self, member: Member) -> None: ...
+
+
 class Member:
     """One subscription of a cohort. An event is written at once when the socket takes it;
     otherwise it is queued, and a task of the member's own sends the queue in order, then
@@ -181,7 +202,7 @@ class Member:
         self._task: asyncio.Task[None] | None = None
         self._sending_since: float | None = None
         self._ended: Ended | None = None
-        self.cohort: Cohort | None = None
+        self.cohort: Owner | None = None
 
     @property
     def queued(self) -> int:

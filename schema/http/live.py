@@ -19,6 +19,7 @@ import base64
 import binascii
 from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
 from contextlib import aclosing
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from graphql import GraphQLError
@@ -27,6 +28,7 @@ from presta import events
 from presta.settings import settings
 from presta.sharing import Shared
 from resolvers.actor import Actor
+from resolvers.company import still_colleague
 from resolvers.events import (
     audience_keys,
     cursor_expired,
@@ -41,6 +43,10 @@ T = TypeVar("T")
 
 Authorize = Callable[[Actor, str, int], Awaitable[T | None]]
 Load = Callable[[Actor, dict[str, Any]], Awaitable[T | None]]
+
+# Set while a subscription is only being admitted (``schema.http.multiplex.admits``): its
+# field runs up to ``follow``, which returns at once.
+dry_run: ContextVar[bool] = ContextVar("dry_run", default=False)
 
 CURSOR_EXPIRED = "CURSOR_EXPIRED"
 SUBSCRIBER_TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
@@ -68,6 +74,8 @@ async def follow(
     closure shares nothing unless it names what it depends on): ``load`` must depend only on
     the actor, the envelope and that key, and its result must not be mutated per subscriber.
     """
+    if dry_run.get():
+        return
     key = share if share is not None else load
     mine = audience_keys(actor)
     sharer = _Sharer(actor)
@@ -184,11 +192,15 @@ async def _shared_load(
 
 async def _load_while_allowed(actor: Actor, envelope: dict[str, Any], load: Load[T]) -> T | None:
     # The actor was built when the subscription started: a staff member removed (or given
-    # another role) since then sees nothing more. Checked at most once a second per role,
-    # not once per event.
+    # another role), or a provider user taken off its company's account, since then sees
+    # nothing more. Checked at most once a second per role, not once per event.
     if actor.staff_role is not None:
         role = (actor.user_id, actor.marketplace_id, actor.staff_role)
         if not await _roles_held.get(role, lambda: still_staff(actor)):
+            return None
+    elif actor.membership_id is not None and actor.user_id is not None:
+        colleague = ("colleague", actor.user_id, actor.company_id)
+        if not await _roles_held.get(colleague, lambda: still_colleague(actor)):
             return None
     return await load(actor, envelope)
 

@@ -9,10 +9,11 @@ strawberry's own path."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from graphql import GraphQLError, OperationType
 from starlette.websockets import WebSocketDisconnect
+from strawberry import Schema
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
@@ -21,9 +22,11 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from presta import ratelimit
 from presta.metrics import ACTIVE_SUBSCRIPTIONS
 from presta.settings import settings
+from resolvers import compiled
+from resolvers.compiled.live import LivePlan, live_plan
 from resolvers.errors import AuthError
 from schema.context import Context
-from schema.http import cohort
+from schema.http import cohort, multiplex
 from schema.http.errors import log_refusal
 from schema.http.persisted import PersistedDocuments
 from schema.http.ratelimit import buckets_for, cost_of, rate_limited_error
@@ -96,7 +99,29 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 operation_name=operation.operation_name,
             )
 
+        plan = self._live_plan(operation)
+        if plan is not None and await multiplex.admits(stream, self.context):
+            actor, variables = self.context.actor, operation.variables or {}
+            group = (operation.query, operation.operation_name, cohort.canonical(variables))
+            inputs = compiled.Inputs(actor, variables)
+            await multiplex.join((*group, compiled.kind_of(actor)), plan, member, inputs)
+            return
         cohort.join(key, member, stream, self.context)
+
+    def _live_plan(self, operation: Operation[Context, None]) -> LivePlan | None:
+        """The compiled plan of a live subscription (not a replay), if it has one."""
+        if not settings().live_compiled:
+            return None
+        document = cohort.parsed(operation.query)
+        if document is None or cohort.resumes(document, operation):
+            return None
+        return live_plan(
+            cast(Schema, self.schema)._schema,
+            operation.query,
+            document,
+            operation.operation_name,
+            compiled.kind_of(self.context.actor),
+        )
 
     async def cleanup_operation(self, operation_id: str) -> None:
         member = self._members.get(operation_id) if self._members else None

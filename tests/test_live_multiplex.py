@@ -1,0 +1,168 @@
+"""Multiplexed subscriptions over real websockets: one statement per event for every subscriber
+of a compiled document (``schema.http.multiplex``), each getting exactly what the standard
+executor's cohorts give it, access checked per event, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from models.membership import MembershipStatus
+from presta.settings import settings
+from resolvers.company import remove_colleague
+from resolvers.events import event_cursor, latest_event_id
+from schema.http import cohort, multiplex
+from tests.factories.account import actor_of
+from tests.factories.dispatch import Provider, make_world
+from tests.factories.membership import make_provider_user
+from tests.support.graphql import serving
+from tests.support.polling import wait_for
+from tests.support.statements import counting
+from tests.support.websocket import Socket
+
+DISPATCHED = """subscription Dispatched { serviceRequestDispatched {
+  cursor
+  serviceRequest { id status postalCode city wishedStart service { name } client { fullName }
+                   myDispatch { status round } }
+  dispatch { id status round providerId message price answerHistory { toStatus } }
+  alias: dispatch { __typename status }
+} }"""
+
+
+@contextlib.contextmanager
+def compiled_live(on: bool) -> Iterator[None]:
+    before = settings().live_compiled
+    settings().live_compiled = on
+    try:
+        yield
+    finally:
+        settings().live_compiled = before
+
+
+async def _open(port: int, provider: Provider) -> Socket:
+    user = SimpleNamespace(id=provider.actor.user_id)
+    return (await Socket.open(port, user, DISPATCHED)).read()
+
+
+@contextlib.asynccontextmanager
+async def both_ways(providers: list[Provider]) -> AsyncIterator[tuple[list[Socket], list[Socket]]]:
+    """For each provider, a socket multiplexed and a socket on the standard executor."""
+    async with serving() as port:
+        multiplexed = [await _open(port, p) for p in providers]
+        await wait_for(lambda: multiplex.stats()["members"] == len(providers))
+        with compiled_live(False):
+            standard = [await _open(port, p) for p in providers]
+            await wait_for(lambda: cohort.stats()["members"] == len(providers))
+        try:
+            yield multiplexed, standard
+        finally:
+            for s in [*multiplexed, *standard]:
+                await s.close()
+
+
+def _nexts(socket: Socket) -> list[Any]:
+    return socket.nexts("serviceRequestDispatched")
+
+
+async def test_every_subscriber_gets_from_one_statement_what_the_standard_executor_gives_it():
+    world = await make_world(providers=3)
+    await world.add_provider(postal_code="69001")  # not matched
+    subscribers = world.providers
+    async with both_ways(subscribers) as (multiplexed, standard):
+        assert multiplex.stats() == {"groups": 1, "members": 4}
+
+        await world.request()
+        await wait_for(lambda: all(len(_nexts(s)) == 1 for s in [*multiplexed[:3], *standard[:3]]))
+        await world.request(description="Windows too")
+        await wait_for(lambda: all(len(_nexts(s)) == 2 for s in [*multiplexed[:3], *standard[:3]]))
+        await asyncio.sleep(0.3)
+
+        for fast, slow in zip(multiplexed, standard, strict=True):
+            assert fast.messages() == slow.messages()  # the same JSON, envelope included
+        mine = [_nexts(s)[0]["dispatch"]["providerId"] for s in multiplexed[:3]]
+        assert len(set(mine)) == 3  # each provider its own dispatch
+        assert _nexts(multiplexed[3]) == []  # not matched: nothing, as on the standard path
+        assert _nexts(multiplexed[0])[0]["serviceRequest"]["client"] is None
+
+
+async def test_a_provider_suspended_between_two_events_receives_nothing_more_on_either_path():
+    world = await make_world(providers=2)
+    async with both_ways(world.providers) as (multiplexed, standard):
+        await world.request()
+        await wait_for(lambda: all(len(_nexts(s)) == 1 for s in [*multiplexed, *standard]))
+
+        suspended = world.providers[1].membership
+        suspended.status = MembershipStatus.SUSPENDED
+        await suspended.save()
+        await world.request(description="Second one")
+        await wait_for(lambda: len(_nexts(multiplexed[0])) == 2 and len(_nexts(standard[0])) == 2)
+        await asyncio.sleep(0.3)
+
+        assert len(_nexts(multiplexed[1])) == len(_nexts(standard[1])) == 1
+        assert multiplexed[0].messages() == standard[0].messages()
+
+
+async def test_an_event_costs_one_statement_whatever_the_number_of_subscribers():
+    world = await make_world(providers=6)
+    async with serving() as port:
+        sockets = [await _open(port, p) for p in world.providers]
+        await wait_for(lambda: multiplex.stats()["members"] == 6)
+        group = next(iter(multiplex._groups.values()))
+        message = {
+            "id": group.last_seen + 10**6,
+            "topic": "service_request.dispatched",
+            "object_id": await world.request(),
+            "marketplace_id": world.marketplace.id,
+            "audience": [f"membership:{p.membership.id}" for p in world.providers],
+        }
+        await wait_for(lambda: all(len(_nexts(s)) == 1 for s in sockets))
+        with counting() as statements:
+            await group._deliver(message)
+        assert len(statements) == 1
+        await wait_for(lambda: all(len(_nexts(s)) == 2 for s in sockets))
+        for s in sockets:
+            await s.close()
+        await wait_for(lambda: multiplex.stats() == {"groups": 0, "members": 0})
+
+
+@pytest.mark.parametrize("resuming", [True, False])
+async def test_a_resuming_subscriber_and_a_document_that_does_not_compile_run_as_cohorts(resuming):
+    world = await make_world(providers=1)
+    provider = world.providers[0]
+    await world.request()
+    after = event_cursor(await latest_event_id()) if resuming else None
+    query = (
+        "subscription($after: String) { serviceRequestDispatched(after: $after) { cursor "
+        "serviceRequest { id } } }"
+        if after is not None
+        else "subscription { serviceRequestDispatched { serviceRequest { proposal { sentAt } } } }"
+    )
+    async with serving() as port:
+        user = SimpleNamespace(id=provider.actor.user_id)
+        socket = (await Socket.open(port, user, query, {"after": after})).read()
+        await wait_for(lambda: cohort.stats()["members"] == 1)
+        assert multiplex.stats()["members"] == 0
+        await socket.close()
+
+
+async def test_a_colleague_taken_off_the_company_account_receives_nothing_more_on_either_path():
+    world = await make_world(providers=1)
+    owner = world.providers[0]
+    leaver_user = await make_provider_user(owner.membership, email="leaver@mpx.example.com")
+    leaver = Provider(owner.membership, await actor_of(leaver_user, world.marketplace), "")
+    async with both_ways([owner, leaver]) as (multiplexed, standard):
+        await world.request()
+        await wait_for(lambda: all(len(_nexts(s)) == 1 for s in [*multiplexed, *standard]))
+
+        await remove_colleague(owner.actor, email=leaver_user.email)
+        await asyncio.sleep(1.1)  # the standard path checks a role at most once a second
+        await world.request(description="After the leave")
+        await wait_for(lambda: len(_nexts(multiplexed[0])) == 2 and len(_nexts(standard[0])) == 2)
+        await asyncio.sleep(0.3)
+
+        assert len(_nexts(multiplexed[1])) == len(_nexts(standard[1])) == 1
