@@ -40,8 +40,19 @@ import orjson
 import websockets
 
 from bench import Row
+from bench._profile import profiled
 from bench._seed import accepted_providers, migrated
-from bench._servers import database, free_port, percentile, presta, redis_url, rss_mib
+from bench._servers import (
+    busy_share,
+    cpu_seconds,
+    database,
+    free_port,
+    machine_jiffies,
+    percentile,
+    presta,
+    redis_url,
+    rss_mib,
+)
 from bench.dispatch_latency import _gid
 from bench.queries import PROVIDER_DASHBOARD
 
@@ -84,6 +95,8 @@ class Stats:
         default_factory=lambda: defaultdict(lambda: defaultdict(list))
     )
     to_answer: asyncio.Queue[tuple[str, int]] = field(default_factory=asyncio.Queue)
+    # process name -> CPU seconds over the measured phases; "machine" -> busy share (0-1)
+    cpu: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
 
 async def _seed(url: str, secret: str) -> dict[str, Any]:
@@ -309,9 +322,10 @@ async def run() -> list[Row]:
             "PRESTA_ENVIRONMENT": "development",
         }
         with (
-            presta(["worker", "--threads", "4"], env, "worker started"),
+            presta(["worker", "--threads", "4"], env, "worker started") as worker,
             presta(["serve", "--port", str(port)], env, "Uvicorn running") as api,
         ):
+            pids = {"API": api.pid, "worker": worker.pid, "load generator": os.getpid()}
             stats = Stats()
             readies = [asyncio.Event() for _ in providers]
             listeners = [
@@ -331,7 +345,13 @@ async def run() -> list[Row]:
                 started = time.perf_counter()
                 for n in range(PHASES):
                     print(f"load: phase {n + 1}/{PHASES}, {SECONDS:.0f} s", file=sys.stderr)
-                    await _phase(port, stats, seeded, SECONDS)
+                    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                    machine = machine_jiffies()
+                    with profiled(api.pid if n == 0 else 0, "load-api"):
+                        await _phase(port, stats, seeded, SECONDS)
+                    for name, pid in pids.items():
+                        stats.cpu[name] += cpu_seconds(pid) - before[name]
+                    stats.cpu["machine"] += busy_share(machine, machine_jiffies()) / PHASES
                     rss.append(rss_mib(api.pid))
                 elapsed = time.perf_counter() - started
                 # Stragglers: at most 10 s for the last deliveries.
@@ -385,6 +405,14 @@ def _rows(
             Row(f"{op}: p95", percentile(values, 0.95), "ms"),
             Row(f"{op}: p99", percentile(values, 0.99), "ms"),
         ]
+    operations = sum(len(v) for v in stats.latencies.values())
+    for name in ("API", "worker", "load generator"):
+        rows.append(Row(f"{name} CPU (share of one core)", 100 * stats.cpu[name] / elapsed, "%"))
+    rows += [
+        Row("API CPU per HTTP operation", 1000 * stats.cpu["API"] / max(operations, 1), "ms"),
+        Row("machine busy (both cores)", 100 * stats.cpu["machine"], "%"),
+        Row("load average (1 min) at the end", os.getloadavg()[0], ""),
+    ]
     rows.append(Row("error rate", 100.0 * sum(stats.errors.values()) / max(total, 1), "%"))
     for (op, code), count in sorted(stats.errors.items()):
         rows.append(Row(f"errors {op} {code}", float(count), "count"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import orjson
+from tortoise import timezone
 from tortoise.expressions import Q
 
 from models.events import Event
@@ -29,33 +31,66 @@ async def record_event(
     audience: list[str],
     payload: dict[str, Any] | None = None,
 ) -> Event:
-    """Store the event now; its envelope is published once the transaction commits."""
-    if not tx.envelopes:
-        await db.rows("SELECT pg_advisory_xact_lock(:key)", key=_EVENT_ORDER_LOCK)
-    event = await Event.create(
-        topic=topic,
-        marketplace_id=marketplace_id,
-        object_type=object_type,
-        object_id=object_id,
-        audience=audience,
-        payload=payload or {},
-    )
-    tx.publish(envelope(event))
+    """Store the event now; its envelope is published once the transaction commits.
+
+    The first event of a transaction takes the order lock, which every other transaction
+    recording an event then waits for until this one commits: the lock and the insert are one
+    statement, what the event needs is read before it (the webhook check), and the jobs
+    recorded so far go to the outbox before it (``AfterCommit.record_jobs``). Use cases record
+    their events last, so that the lock is held for the insert and the commit only.
+    """
     if marketplace_id is not None:
         await _fan_out_to_webhooks(tx, marketplace_id)
+    values: dict[str, Any] = {
+        "topic": topic,
+        "marketplace_id": marketplace_id,
+        "object_type": object_type,
+        "object_id": object_id,
+        "audience": audience,
+        "payload": payload or {},
+    }
+    if tx.envelopes:
+        event = await Event.create(**values)
+    else:
+        await tx.record_jobs()
+        event = await _first_event(values)
+    tx.publish(envelope(event))
+    return event
+
+
+async def _first_event(values: dict[str, Any]) -> Event:
+    """Take the order lock and insert the event in one round trip."""
+    created_at = timezone.now()
+    [row] = await db.rows(
+        "WITH ordered AS (SELECT pg_advisory_xact_lock(:key))"
+        " INSERT INTO event (topic, marketplace_id, object_type, object_id, audience, payload,"
+        " created_at) SELECT :topic, :marketplace_id, :object_type, :object_id,"
+        " CAST(:audience AS jsonb), CAST(:payload AS jsonb), :created_at"
+        " FROM ordered RETURNING id",
+        key=_EVENT_ORDER_LOCK,
+        created_at=created_at,
+        **{
+            **values,
+            "audience": orjson.dumps(values["audience"]).decode(),
+            "payload": orjson.dumps(values["payload"]).decode(),
+        },
+    )
+    event = Event(id=row["id"], created_at=created_at, **values)
+    event._saved_in_db = True  # a later save() updates the row
     return event
 
 
 async def _fan_out_to_webhooks(tx: AfterCommit, marketplace_id: int) -> None:
     """After commit, a job turns the marketplace's new events into webhook deliveries
-    (``resolvers.webhook``); once per transaction, and only where an endpoint listens."""
-    job = ("fan_out_webhooks", {"marketplace_id": marketplace_id})
-    if job in tx.jobs:
+    (``resolvers.webhook``); once per transaction, and only where an endpoint listens (asked
+    once per transaction and marketplace)."""
+    if marketplace_id in tx.webhooks_checked:
         return
+    tx.webhooks_checked.add(marketplace_id)
     if await WebhookEndpoint.filter(
         marketplace_id=marketplace_id, status=WebhookEndpointStatus.ACTIVE
     ).exists():
-        tx.enqueue(job[0], **job[1])
+        tx.enqueue("fan_out_webhooks", marketplace_id=marketplace_id)
 
 
 def event_cursor(event_id: int) -> str:

@@ -165,6 +165,7 @@ async def create_service_request(
             duration_minutes=data.duration_minutes,
             created_by_id=actor.user_id,
         )
+        asked: list[int] = []  # a new request: its dispatches are the ones sent now
         if marketplace.dispatch_enabled:
             matched = await matching_membership_ids(
                 marketplace_id=marketplace_id,
@@ -175,11 +176,13 @@ async def create_service_request(
                 on=clock.now().date(),
             )
             if matched:
-                await send_to_providers(tx, request, marketplace, matched, new_round=True)
+                asked = await send_to_providers(
+                    tx, request, marketplace, matched, new_round=True, created=True
+                )
             else:
                 request.status = RequestStatus.UNMATCHED
                 await request.save(update_fields=["status"])
-        await record_request_updated(tx, request, "created")
+        await record_request_updated(tx, request, "created", members=asked)
     return request
 
 
