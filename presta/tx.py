@@ -22,7 +22,8 @@ class AfterCommit:
     def __init__(self) -> None:
         self.envelopes: list[dict[str, Any]] = []
         self.jobs: list[tuple[str, dict[str, Any]]] = []
-        # Marketplaces whose webhook endpoints were looked up in this transaction.
+        # Marketplaces whose webhook endpoints were looked up in this transaction
+        # (``resolvers.events``).
         self.webhooks_checked: set[int] = set()
         self._outbox_ids: list[int] = []
 

@@ -34,13 +34,11 @@ async def record_event(
     """Store the event now; its envelope is published once the transaction commits.
 
     The first event of a transaction takes the order lock, which every other transaction
-    recording an event then waits for until this one commits: the lock and the insert are one
-    statement, what the event needs is read before it (the webhook check), and the jobs
-    recorded so far go to the outbox before it (``AfterCommit.record_jobs``). Use cases record
-    their events last, so that the lock is held for the insert and the commit only.
+    recording an event then waits for until this one commits: one statement takes the lock,
+    inserts the event and asks whether the marketplace has webhook endpoints, and the jobs
+    enqueued so far go to the outbox before it (``AfterCommit.record_jobs``). Use cases record
+    their events last, so that the lock is held for that statement and the commit only.
     """
-    if marketplace_id is not None:
-        await _fan_out_to_webhooks(tx, marketplace_id)
     values: dict[str, Any] = {
         "topic": topic,
         "marketplace_id": marketplace_id,
@@ -51,24 +49,36 @@ async def record_event(
     }
     if tx.envelopes:
         event = await Event.create(**values)
+        if marketplace_id is not None and marketplace_id not in tx.webhooks_checked:
+            webhooks = await WebhookEndpoint.filter(
+                marketplace_id=marketplace_id, status=WebhookEndpointStatus.ACTIVE
+            ).exists()
+            _fan_out_to_webhooks(tx, marketplace_id, webhooks)
     else:
         await tx.record_jobs()
-        event = await _first_event(values)
+        event, webhooks = await _first_event(values)
+        if marketplace_id is not None:
+            _fan_out_to_webhooks(tx, marketplace_id, webhooks)
     tx.publish(envelope(event))
     return event
 
 
-async def _first_event(values: dict[str, Any]) -> Event:
-    """Take the order lock and insert the event in one round trip."""
+async def _first_event(values: dict[str, Any]) -> tuple[Event, bool]:
+    """Take the order lock, insert the event and look for the marketplace's webhook
+    endpoints, in one round trip."""
     created_at = timezone.now()
     [row] = await db.rows(
-        "WITH ordered AS (SELECT pg_advisory_xact_lock(:key))"
-        " INSERT INTO event (topic, marketplace_id, object_type, object_id, audience, payload,"
-        " created_at) SELECT :topic, :marketplace_id, :object_type, :object_id,"
-        " CAST(:audience AS jsonb), CAST(:payload AS jsonb), :created_at"
-        " FROM ordered RETURNING id",
+        "WITH ordered AS (SELECT pg_advisory_xact_lock(:key)),"
+        " inserted AS (INSERT INTO event (topic, marketplace_id, object_type, object_id,"
+        " audience, payload, created_at) SELECT :topic, :marketplace_id, :object_type,"
+        " :object_id, CAST(:audience AS jsonb), CAST(:payload AS jsonb), :created_at"
+        " FROM ordered RETURNING id)"
+        " SELECT id, EXISTS (SELECT 1 FROM webhook_endpoint"
+        " WHERE marketplace_id = :marketplace_id AND status = :active) AS webhooks"
+        " FROM inserted",
         key=_EVENT_ORDER_LOCK,
         created_at=created_at,
+        active=WebhookEndpointStatus.ACTIVE.value,
         **{
             **values,
             "audience": orjson.dumps(values["audience"]).decode(),
@@ -77,19 +87,18 @@ async def _first_event(values: dict[str, Any]) -> Event:
     )
     event = Event(id=row["id"], created_at=created_at, **values)
     event._saved_in_db = True  # a later save() updates the row
-    return event
+    return event, bool(row["webhooks"])
 
 
-async def _fan_out_to_webhooks(tx: AfterCommit, marketplace_id: int) -> None:
+def _fan_out_to_webhooks(tx: AfterCommit, marketplace_id: int, webhooks: bool) -> None:
     """After commit, a job turns the marketplace's new events into webhook deliveries
-    (``resolvers.webhook``); once per transaction, and only where an endpoint listens (asked
-    once per transaction and marketplace)."""
+    (``resolvers.webhook``): once per transaction and marketplace, and only where an endpoint
+    listens (its outbox row is then written under the order lock: one statement more for
+    those marketplaces only)."""
     if marketplace_id in tx.webhooks_checked:
         return
     tx.webhooks_checked.add(marketplace_id)
-    if await WebhookEndpoint.filter(
-        marketplace_id=marketplace_id, status=WebhookEndpointStatus.ACTIVE
-    ).exists():
+    if webhooks:
         tx.enqueue("fan_out_webhooks", marketplace_id=marketplace_id)
 
 

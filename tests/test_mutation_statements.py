@@ -49,7 +49,7 @@ def _writes(statements: list[str]) -> list[str]:
     return [s for s in statements if not s.lstrip().startswith("SELECT")]
 
 
-async def test_a_request_sent_to_20_providers_costs_15_statements_and_two_under_the_lock():
+async def test_a_request_sent_to_20_providers_costs_14_statements_and_two_under_the_lock():
     world = await make_world(providers=20, proposals_required=1000)
     service = str(encode_id("Service", world.service.id))
     variables = {"input": {"serviceId": service, "postalCode": "75011", "city": "Paris"}}
@@ -58,10 +58,11 @@ async def test_a_request_sent_to_20_providers_costs_15_statements_and_two_under_
 
     created = data["createServiceRequest"]
     assert created["userErrors"] == []
-    # client, service, marketplace, insert, matching, dispatches, round, request update, the
-    # round's job and its outbox row, webhook check, the two events, outbox cleared; then the
-    # payload's request and service (the read path).
-    assert len(statements) <= 15, "\n".join(s[:160] for s in statements)
+    # client, service with its marketplace, insert, matching, dispatches, round, request
+    # update, the round's job and its outbox row, the two events (the first with the lock and
+    # the webhook check), then the commit; the outbox row cleared; the payload's request and
+    # service (the read path).
+    assert len(statements) <= 14, "\n".join(s[:160] for s in statements)
     locked = _after_lock(statements)
     assert all("INSERT INTO" in s for s in locked[:2]), locked
     # Then the commit; after it, the outbox row is cleared once the job is queued.
@@ -77,7 +78,7 @@ async def test_a_request_sent_to_20_providers_costs_15_statements_and_two_under_
     assert await Dispatch.all().count() == 20
 
 
-async def test_an_answer_costs_12_statements_and_holds_the_lock_for_its_last_one():
+async def test_an_answer_costs_11_statements_and_holds_the_lock_for_its_last_one():
     world = await make_world(providers=3, proposals_required=1000)
     request_id = await world.request()
     gid = str(encode_id("ServiceRequest", request_id))
@@ -89,7 +90,7 @@ async def test_an_answer_costs_12_statements_and_holds_the_lock_for_its_last_one
         "userErrors": [],
         "dispatch": {"status": "INTERESTED"},
     }
-    assert len(statements) <= 12, "\n".join(s[:160] for s in statements)
+    assert len(statements) <= 11, "\n".join(s[:160] for s in statements)
     assert len(_after_lock(statements)) == 1
     answered = await Event.filter(topic="service_request.updated").order_by("-id").first()
     assert answered is not None
@@ -98,7 +99,7 @@ async def test_an_answer_costs_12_statements_and_holds_the_lock_for_its_last_one
     assert {f"membership:{p.membership.id}" for p in world.providers} <= set(answered.audience)
 
 
-async def test_a_message_costs_7_statements_and_moves_the_senders_read_position():
+async def test_a_message_costs_6_statements_and_moves_the_senders_read_position():
     cast = await make_cast()
     conversation = await make_conversation(cast.membership)
     actor = await actor_of(cast.provider, cast.marketplace)
@@ -107,8 +108,8 @@ async def test_a_message_costs_7_statements_and_moves_the_senders_read_position(
     first, _ = await _run(SEND, {"input": {"conversationId": gid, "text": "first"}}, actor)
     second, data = await _run(SEND, {"input": {"conversationId": gid, "text": "second"}}, actor)
 
-    assert len(first) <= 7, "\n".join(s[:160] for s in first)
-    assert len(second) <= 7, "\n".join(s[:160] for s in second)
+    assert len(first) <= 6, "\n".join(s[:160] for s in first)
+    assert len(second) <= 6, "\n".join(s[:160] for s in second)
     assert len(_after_lock(second)) == 1
     [reader] = await Participant.filter(conversation_id=conversation.id)
     assert reader.user_id == cast.provider.id

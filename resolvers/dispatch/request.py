@@ -139,7 +139,12 @@ async def create_service_request(
         live = Client.filter(id=client_id, marketplace_id=marketplace_id, erased_at=None)
         if not await live.exists():
             raise not_found(_("Client"), field="clientId")
-        service = await Service.get_or_none(id=data.service_id, marketplace_id=marketplace_id)
+        # The service with its marketplace's dispatch settings, in one statement.
+        service = (
+            await Service.filter(id=data.service_id, marketplace_id=marketplace_id)
+            .select_related("marketplace")
+            .first()
+        )
         if service is None:
             raise not_found(_("Service"), field="serviceId")
         if service.archived_at is not None:
@@ -148,7 +153,7 @@ async def create_service_request(
                 _("This service takes no new requests."),
                 field="serviceId",
             )
-        marketplace = await Marketplace.get(id=marketplace_id)
+        marketplace = service.marketplace
         request = await ServiceRequest.create(
             marketplace_id=marketplace_id,
             client_id=client_id,
