@@ -18,12 +18,19 @@ in the database with no matching websocket message: must be 0) and duplicates, a
 process's RSS after a warm-up phase and after each measured phase (the same 500 sockets open
 throughout, so growth between phases would be a leak).
 
+Also reported, over the measured phases: the CPU of the API (with its workers), of the
+``presta worker`` and of this load generator (which shares the machine's cores), the machine's
+busy share and its load average: on a shared machine the latencies move with them.
+
     python -m bench load     BENCH_LOAD_PROVIDERS=500 BENCH_LOAD_SECONDS=30 BENCH_LOAD_PHASES=2
+                             BENCH_LOAD_WORKERS=1 (``presta serve --workers``)
+                             BENCH_PROFILE_DIR=... (py-spy of the API during phase 1)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import secrets
@@ -46,12 +53,12 @@ from bench._servers import (
     busy_share,
     cpu_seconds,
     database,
+    family_rss_mib,
     free_port,
     machine_jiffies,
     percentile,
     presta,
     redis_url,
-    rss_mib,
 )
 from bench.dispatch_latency import _gid
 from bench.queries import PROVIDER_DASHBOARD
@@ -59,6 +66,8 @@ from bench.queries import PROVIDER_DASHBOARD
 PROVIDERS = int(os.environ.get("BENCH_LOAD_PROVIDERS", "500"))
 SECONDS = float(os.environ.get("BENCH_LOAD_SECONDS", "30"))
 PHASES = int(os.environ.get("BENCH_LOAD_PHASES", "2"))
+# API processes (``presta serve --workers``): 1 by default, the figure the earlier rounds give.
+WORKERS = int(os.environ.get("BENCH_LOAD_WORKERS", "1"))
 SERVICES = 25
 CLIENTS = 10
 SLUG = "bench-load"
@@ -283,6 +292,17 @@ async def _phase(port: int, stats: Stats, seeded: dict[str, Any], seconds: float
         )
 
 
+async def _listening(port: int) -> None:
+    """Wait until ``presta serve`` answers its health check (every worker started, within 60 s)."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=2) as http:
+        for _ in range(600):
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get("/healthz")).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"presta serve did not answer on port {port} within 60 s")
+
+
 async def _expected(url: str) -> dict[tuple[int, int], int]:
     """(request id, provider user id) of every dispatch row: each must reach a websocket."""
     import asyncpg
@@ -323,9 +343,11 @@ async def run() -> list[Row]:
         }
         with (
             presta(["worker", "--threads", "4"], env, "worker started") as worker,
-            presta(["serve", "--port", str(port)], env, "Uvicorn running") as api,
+            presta(["serve", "--port", str(port), "--workers", str(WORKERS)], env) as api,
         ):
-            pids = {"API": api.pid, "worker": worker.pid, "load generator": os.getpid()}
+            await _listening(port)
+            # The load generator's own CPU is this process's, without its children.
+            pids = {"API": api.pid, "worker": worker.pid}
             stats = Stats()
             readies = [asyncio.Event() for _ in providers]
             listeners = [
@@ -340,19 +362,21 @@ async def run() -> list[Row]:
                 await asyncio.sleep(1.0)
                 print(f"load: {len(providers)} subscribers connected; warm-up", file=sys.stderr)
                 await _phase(port, Stats(to_answer=stats.to_answer), seeded, 5.0)
-                rss = [rss_mib(api.pid)]
+                rss = [family_rss_mib(api.pid)]
                 stats.received.clear()
                 started = time.perf_counter()
                 for n in range(PHASES):
                     print(f"load: phase {n + 1}/{PHASES}, {SECONDS:.0f} s", file=sys.stderr)
                     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                    generator = time.process_time()
                     machine = machine_jiffies()
                     with profiled(api.pid if n == 0 else 0, "load-api"):
                         await _phase(port, stats, seeded, SECONDS)
                     for name, pid in pids.items():
                         stats.cpu[name] += cpu_seconds(pid) - before[name]
+                    stats.cpu["load generator"] += time.process_time() - generator
                     stats.cpu["machine"] += busy_share(machine, machine_jiffies()) / PHASES
-                    rss.append(rss_mib(api.pid))
+                    rss.append(family_rss_mib(api.pid))
                 elapsed = time.perf_counter() - started
                 # Stragglers: at most 10 s for the last deliveries.
                 expected_total = 0

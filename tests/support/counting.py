@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,8 +20,22 @@ class _Counter(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        if _inside.get() and not message.startswith(("Created connection", "Closed connection")):
+        if (
+            _inside.get()
+            and not _in_a_job()
+            and not message.startswith(("Created connection", "Closed connection"))
+        ):
             self.statements.append(message)
+
+
+def _in_a_job() -> bool:
+    """Whether the statement comes from a job the block enqueued, running in this process
+    (``presta.jobs``): it inherits the block's context, but is no part of what it measures."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        return False
+    return task is not None and getattr(task.get_coro(), "__name__", "") == "_run_inline"
 
 
 @contextmanager
