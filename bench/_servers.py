@@ -122,6 +122,18 @@ def cpu_seconds(pid: int) -> float:
     return sum((int(fields[11]) + int(fields[12])) / tick for fields in stats.values())
 
 
+def process_cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """CPU seconds (user + system) of each of these processes still running, children apart."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found: dict[int, float] = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            text = Path(f"/proc/{pid}/stat").read_text()
+            fields = text[text.rindex(")") + 2 :].split()
+            found[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return found
+
+
 def _family(pid: int) -> dict[int, list[str]]:
     """The ``/proc/<pid>/stat`` fields (after the name) of a process and its descendants."""
     stats: dict[int, list[str]] = {}

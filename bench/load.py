@@ -58,6 +58,7 @@ from bench._servers import (
     machine_jiffies,
     percentile,
     presta,
+    process_cpu_seconds,
     redis_url,
 )
 from bench.dispatch_latency import _gid
@@ -73,6 +74,10 @@ CLIENTS = 10
 SLUG = "bench-load"
 # Virtual users per operation (closed loops, no think time but for the clients).
 USERS = {"dashboard": 8, "create request": 2, "answer": 3, "message": 3}
+# Dashboards per second in an open loop instead of the 8 closed loops (0: closed loops). Closed
+# loops without think time take every cycle the machine has left, so the other latencies are
+# then those of a saturated machine; a fixed rate below saturation measures them at a known load.
+DASHBOARD_RATE = float(os.environ.get("BENCH_LOAD_DASHBOARD_RATE", "0"))
 CLIENT_PAUSE = 0.25  # seconds between two requests of one client: ~8 requests/s overall
 
 SUBSCRIBE = "subscription { serviceRequestDispatched { serviceRequest { id } } }"
@@ -213,6 +218,24 @@ async def _dashboards(
         await _call(http, stats, "dashboard", provider.token, PROVIDER_DASHBOARD, {})
 
 
+async def _paced_dashboards(
+    http: httpx.AsyncClient, stats: Stats, seeded: dict[str, Any], until: float
+) -> None:
+    """``DASHBOARD_RATE`` dashboards a second whatever their latency, each on a task of its own
+    (its latency includes a wait for a free connection)."""
+    tasks: set[asyncio.Task[Any]] = set()
+    at = time.perf_counter()
+    while at < until:
+        provider = random.choice(seeded["providers"])
+        call = _call(http, stats, "dashboard", provider.token, PROVIDER_DASHBOARD, {})
+        task = asyncio.create_task(call)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        at += 1 / DASHBOARD_RATE
+        await asyncio.sleep(max(0.0, at - time.perf_counter()))
+    await asyncio.gather(*tasks)
+
+
 async def _requests(
     http: httpx.AsyncClient, stats: Stats, seeded: dict[str, Any], until: float
 ) -> None:
@@ -276,6 +299,9 @@ async def _phase(port: int, stats: Stats, seeded: dict[str, Any], seconds: float
         "answer": _answers,
         "message": _messages,
     }
+    users = dict(USERS)
+    if DASHBOARD_RATE:
+        loops["dashboard"], users["dashboard"] = _paced_dashboards, 1
     limits = httpx.Limits(max_connections=sum(USERS.values()) + 4)
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{port}",
@@ -286,8 +312,8 @@ async def _phase(port: int, stats: Stats, seeded: dict[str, Any], seconds: float
         await asyncio.gather(
             *(
                 loops[op](http, stats, seeded, until)
-                for op, users in USERS.items()
-                for _ in range(users)
+                for op, count in users.items()
+                for _ in range(count)
             )
         )
 
@@ -301,6 +327,22 @@ async def _listening(port: int) -> None:
                     return
             await asyncio.sleep(0.1)
     raise RuntimeError(f"presta serve did not answer on port {port} within 60 s")
+
+
+async def _backends(url: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend of the bench database (when PostgreSQL
+    runs on this machine: it shares the cores too)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return process_cpu_seconds([r["pid"] for r in rows])
 
 
 async def _expected(url: str) -> dict[tuple[int, int], int]:
@@ -368,13 +410,17 @@ async def run() -> list[Row]:
                 for n in range(PHASES):
                     print(f"load: phase {n + 1}/{PHASES}, {SECONDS:.0f} s", file=sys.stderr)
                     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-                    generator = time.process_time()
+                    generator, backends = time.process_time(), await _backends(url)
                     machine = machine_jiffies()
                     with profiled(api.pid if n == 0 else 0, "load-api"):
                         await _phase(port, stats, seeded, SECONDS)
                     for name, pid in pids.items():
                         stats.cpu[name] += cpu_seconds(pid) - before[name]
                     stats.cpu["load generator"] += time.process_time() - generator
+                    after = await _backends(url)
+                    stats.cpu["PostgreSQL"] += sum(
+                        v - backends.get(p, 0.0) for p, v in after.items()
+                    )
                     stats.cpu["machine"] += busy_share(machine, machine_jiffies()) / PHASES
                     rss.append(family_rss_mib(api.pid))
                 elapsed = time.perf_counter() - started
@@ -430,7 +476,7 @@ def _rows(
             Row(f"{op}: p99", percentile(values, 0.99), "ms"),
         ]
     operations = sum(len(v) for v in stats.latencies.values())
-    for name in ("API", "worker", "load generator"):
+    for name in ("API", "worker", "PostgreSQL", "load generator"):
         rows.append(Row(f"{name} CPU (share of one core)", 100 * stats.cpu[name] / elapsed, "%"))
     rows += [
         Row("API CPU per HTTP operation", 1000 * stats.cpu["API"] / max(operations, 1), "ms"),
