@@ -118,6 +118,24 @@ def presta(
 def cpu_seconds(pid: int) -> float:
     """CPU seconds (user + system) of a process and its children (uvicorn workers)."""
     tick = os.sysconf("SC_CLK_TCK")
+    stats = _family(pid)
+    return sum((int(fields[11]) + int(fields[12])) / tick for fields in stats.values())
+
+
+def process_cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """CPU seconds (user + system) of each of these processes still running, children apart."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found: dict[int, float] = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            text = Path(f"/proc/{pid}/stat").read_text()
+            fields = text[text.rindex(")") + 2 :].split()
+            found[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return found
+
+
+def _family(pid: int) -> dict[int, list[str]]:
+    """The ``/proc/<pid>/stat`` fields (after the name) of a process and its descendants."""
     stats: dict[int, list[str]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -132,11 +150,7 @@ def cpu_seconds(pid: int) -> float:
             if child not in family and int(fields[1]) in family:
                 family.add(child)
                 changed = True
-    return sum(
-        (int(stats[member][11]) + int(stats[member][12])) / tick
-        for member in family
-        if member in stats
-    )
+    return {member: stats[member] for member in family if member in stats}
 
 
 def machine_jiffies() -> tuple[int, int]:
@@ -155,6 +169,15 @@ def rss_mib(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     line = next(x for x in status.splitlines() if x.startswith("VmRSS:"))
     return int(line.split()[1]) / 1024
+
+
+def family_rss_mib(pid: int) -> float:
+    """The resident memory of a process and its descendants (``serve --workers``)."""
+    total = 0.0
+    for member in _family(pid):
+        with contextlib.suppress(OSError, StopIteration):
+            total += rss_mib(member)
+    return total
 
 
 def percentile(values: list[float], q: float) -> float:

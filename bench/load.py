@@ -18,12 +18,19 @@ in the database with no matching websocket message: must be 0) and duplicates, a
 process's RSS after a warm-up phase and after each measured phase (the same 500 sockets open
 throughout, so growth between phases would be a leak).
 
+Also reported, over the measured phases: the CPU of the API (with its workers), of the
+``presta worker`` and of this load generator (which shares the machine's cores), the machine's
+busy share and its load average: on a shared machine the latencies move with them.
+
     python -m bench load     BENCH_LOAD_PROVIDERS=500 BENCH_LOAD_SECONDS=30 BENCH_LOAD_PHASES=2
+                             BENCH_LOAD_WORKERS=1 (``presta serve --workers``)
+                             BENCH_PROFILE_DIR=... (py-spy of the API during phase 1)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import secrets
@@ -40,19 +47,37 @@ import orjson
 import websockets
 
 from bench import Row
+from bench._profile import profiled
 from bench._seed import accepted_providers, migrated
-from bench._servers import database, free_port, percentile, presta, redis_url, rss_mib
+from bench._servers import (
+    busy_share,
+    cpu_seconds,
+    database,
+    family_rss_mib,
+    free_port,
+    machine_jiffies,
+    percentile,
+    presta,
+    process_cpu_seconds,
+    redis_url,
+)
 from bench.dispatch_latency import _gid
 from bench.queries import PROVIDER_DASHBOARD
 
 PROVIDERS = int(os.environ.get("BENCH_LOAD_PROVIDERS", "500"))
 SECONDS = float(os.environ.get("BENCH_LOAD_SECONDS", "30"))
 PHASES = int(os.environ.get("BENCH_LOAD_PHASES", "2"))
+# API processes (``presta serve --workers``): 1 by default, the figure the earlier rounds give.
+WORKERS = int(os.environ.get("BENCH_LOAD_WORKERS", "1"))
 SERVICES = 25
 CLIENTS = 10
 SLUG = "bench-load"
 # Virtual users per operation (closed loops, no think time but for the clients).
 USERS = {"dashboard": 8, "create request": 2, "answer": 3, "message": 3}
+# Dashboards per second in an open loop instead of the 8 closed loops (0: closed loops). Closed
+# loops without think time take every cycle the machine has left, so the other latencies are
+# then those of a saturated machine; a fixed rate below saturation measures them at a known load.
+DASHBOARD_RATE = float(os.environ.get("BENCH_LOAD_DASHBOARD_RATE", "0"))
 CLIENT_PAUSE = 0.25  # seconds between two requests of one client: ~8 requests/s overall
 
 SUBSCRIBE = "subscription { serviceRequestDispatched { serviceRequest { id } } }"
@@ -84,6 +109,8 @@ class Stats:
         default_factory=lambda: defaultdict(lambda: defaultdict(list))
     )
     to_answer: asyncio.Queue[tuple[str, int]] = field(default_factory=asyncio.Queue)
+    # process name -> CPU seconds over the measured phases; "machine" -> busy share (0-1)
+    cpu: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
 
 async def _seed(url: str, secret: str) -> dict[str, Any]:
@@ -191,6 +218,24 @@ async def _dashboards(
         await _call(http, stats, "dashboard", provider.token, PROVIDER_DASHBOARD, {})
 
 
+async def _paced_dashboards(
+    http: httpx.AsyncClient, stats: Stats, seeded: dict[str, Any], until: float
+) -> None:
+    """``DASHBOARD_RATE`` dashboards a second whatever their latency, each on a task of its own
+    (its latency includes a wait for a free connection)."""
+    tasks: set[asyncio.Task[Any]] = set()
+    at = time.perf_counter()
+    while at < until:
+        provider = random.choice(seeded["providers"])
+        call = _call(http, stats, "dashboard", provider.token, PROVIDER_DASHBOARD, {})
+        task = asyncio.create_task(call)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        at += 1 / DASHBOARD_RATE
+        await asyncio.sleep(max(0.0, at - time.perf_counter()))
+    await asyncio.gather(*tasks)
+
+
 async def _requests(
     http: httpx.AsyncClient, stats: Stats, seeded: dict[str, Any], until: float
 ) -> None:
@@ -254,6 +299,9 @@ async def _phase(port: int, stats: Stats, seeded: dict[str, Any], seconds: float
         "answer": _answers,
         "message": _messages,
     }
+    users = dict(USERS)
+    if DASHBOARD_RATE:
+        loops["dashboard"], users["dashboard"] = _paced_dashboards, 1
     limits = httpx.Limits(max_connections=sum(USERS.values()) + 4)
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{port}",
@@ -264,10 +312,37 @@ async def _phase(port: int, stats: Stats, seeded: dict[str, Any], seconds: float
         await asyncio.gather(
             *(
                 loops[op](http, stats, seeded, until)
-                for op, users in USERS.items()
-                for _ in range(users)
+                for op, count in users.items()
+                for _ in range(count)
             )
         )
+
+
+async def _listening(port: int) -> None:
+    """Wait until ``presta serve`` answers its health check (every worker started, within 60 s)."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=2) as http:
+        for _ in range(600):
+            with contextlib.suppress(httpx.HTTPError):
+                if (await http.get("/healthz")).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"presta serve did not answer on port {port} within 60 s")
+
+
+async def _backends(url: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend of the bench database (when PostgreSQL
+    runs on this machine: it shares the cores too)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return process_cpu_seconds([r["pid"] for r in rows])
 
 
 async def _expected(url: str) -> dict[tuple[int, int], int]:
@@ -309,9 +384,12 @@ async def run() -> list[Row]:
             "PRESTA_ENVIRONMENT": "development",
         }
         with (
-            presta(["worker", "--threads", "4"], env, "worker started"),
-            presta(["serve", "--port", str(port)], env, "Uvicorn running") as api,
+            presta(["worker", "--threads", "4"], env, "worker started") as worker,
+            presta(["serve", "--port", str(port), "--workers", str(WORKERS)], env) as api,
         ):
+            await _listening(port)
+            # The load generator's own CPU is this process's, without its children.
+            pids = {"API": api.pid, "worker": worker.pid}
             stats = Stats()
             readies = [asyncio.Event() for _ in providers]
             listeners = [
@@ -326,13 +404,25 @@ async def run() -> list[Row]:
                 await asyncio.sleep(1.0)
                 print(f"load: {len(providers)} subscribers connected; warm-up", file=sys.stderr)
                 await _phase(port, Stats(to_answer=stats.to_answer), seeded, 5.0)
-                rss = [rss_mib(api.pid)]
+                rss = [family_rss_mib(api.pid)]
                 stats.received.clear()
                 started = time.perf_counter()
                 for n in range(PHASES):
                     print(f"load: phase {n + 1}/{PHASES}, {SECONDS:.0f} s", file=sys.stderr)
-                    await _phase(port, stats, seeded, SECONDS)
-                    rss.append(rss_mib(api.pid))
+                    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                    generator, backends = time.process_time(), await _backends(url)
+                    machine = machine_jiffies()
+                    with profiled(api.pid if n == 0 else 0, "load-api"):
+                        await _phase(port, stats, seeded, SECONDS)
+                    for name, pid in pids.items():
+                        stats.cpu[name] += cpu_seconds(pid) - before[name]
+                    stats.cpu["load generator"] += time.process_time() - generator
+                    after = await _backends(url)
+                    stats.cpu["PostgreSQL"] += sum(
+                        v - backends.get(p, 0.0) for p, v in after.items()
+                    )
+                    stats.cpu["machine"] += busy_share(machine, machine_jiffies()) / PHASES
+                    rss.append(family_rss_mib(api.pid))
                 elapsed = time.perf_counter() - started
                 # Stragglers: at most 10 s for the last deliveries.
                 expected_total = 0
@@ -385,6 +475,14 @@ def _rows(
             Row(f"{op}: p95", percentile(values, 0.95), "ms"),
             Row(f"{op}: p99", percentile(values, 0.99), "ms"),
         ]
+    operations = sum(len(v) for v in stats.latencies.values())
+    for name in ("API", "worker", "PostgreSQL", "load generator"):
+        rows.append(Row(f"{name} CPU (share of one core)", 100 * stats.cpu[name] / elapsed, "%"))
+    rows += [
+        Row("API CPU per HTTP operation", 1000 * stats.cpu["API"] / max(operations, 1), "ms"),
+        Row("machine busy (both cores)", 100 * stats.cpu["machine"], "%"),
+        Row("load average (1 min) at the end", os.getloadavg()[0], ""),
+    ]
     rows.append(Row("error rate", 100.0 * sum(stats.errors.values()) / max(total, 1), "%"))
     for (op, code), count in sorted(stats.errors.items()):
         rows.append(Row(f"errors {op} {code}", float(count), "count"))

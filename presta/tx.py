@@ -22,6 +22,9 @@ class AfterCommit:
     def __init__(self) -> None:
         self.envelopes: list[dict[str, Any]] = []
         self.jobs: list[tuple[str, dict[str, Any]]] = []
+        # Marketplaces whose webhook endpoints were looked up in this transaction
+        # (``resolvers.events``).
+        self.webhooks_checked: set[int] = set()
         self._outbox_ids: list[int] = []
 
     def publish(self, envelope: dict[str, Any]) -> None:
@@ -31,9 +34,11 @@ class AfterCommit:
         self.jobs.append((actor_name, kwargs))
 
     async def record_jobs(self) -> None:
-        """Inside the transaction: the jobs commit with the change, or not at all."""
-        if self.jobs:
-            self._outbox_ids = await jobs.record(self.jobs)
+        """Inside the transaction: the jobs commit with the change, or not at all. Called
+        again, it records only the jobs enqueued since (the first event records those before
+        it, so as not to hold the event order lock for them)."""
+        if len(self.jobs) > len(self._outbox_ids):
+            self._outbox_ids += await jobs.record(self.jobs[len(self._outbox_ids) :])
 
     async def flush(self) -> None:
         for envelope in self.envelopes:

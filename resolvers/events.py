@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import orjson
+from tortoise import timezone
 from tortoise.expressions import Q
 
 from models.events import Event
@@ -29,33 +31,75 @@ async def record_event(
     audience: list[str],
     payload: dict[str, Any] | None = None,
 ) -> Event:
-    """Store the event now; its envelope is published once the transaction commits."""
-    if not tx.envelopes:
-        await db.rows("SELECT pg_advisory_xact_lock(:key)", key=_EVENT_ORDER_LOCK)
-    event = await Event.create(
-        topic=topic,
-        marketplace_id=marketplace_id,
-        object_type=object_type,
-        object_id=object_id,
-        audience=audience,
-        payload=payload or {},
-    )
+    """Store the event now; its envelope is published once the transaction commits.
+
+    The first event of a transaction takes the order lock, which every other transaction
+    recording an event then waits for until this one commits: one statement takes the lock,
+    inserts the event and asks whether the marketplace has webhook endpoints, and the jobs
+    enqueued so far go to the outbox before it (``AfterCommit.record_jobs``). Use cases record
+    their events last, so that the lock is held for that statement and the commit only.
+    """
+    values: dict[str, Any] = {
+        "topic": topic,
+        "marketplace_id": marketplace_id,
+        "object_type": object_type,
+        "object_id": object_id,
+        "audience": audience,
+        "payload": payload or {},
+    }
+    if tx.envelopes:
+        event = await Event.create(**values)
+        if marketplace_id is not None and marketplace_id not in tx.webhooks_checked:
+            webhooks = await WebhookEndpoint.filter(
+                marketplace_id=marketplace_id, status=WebhookEndpointStatus.ACTIVE
+            ).exists()
+            _fan_out_to_webhooks(tx, marketplace_id, webhooks)
+    else:
+        await tx.record_jobs()
+        event, webhooks = await _first_event(values)
+        if marketplace_id is not None:
+            _fan_out_to_webhooks(tx, marketplace_id, webhooks)
     tx.publish(envelope(event))
-    if marketplace_id is not None:
-        await _fan_out_to_webhooks(tx, marketplace_id)
     return event
 
 
-async def _fan_out_to_webhooks(tx: AfterCommit, marketplace_id: int) -> None:
+async def _first_event(values: dict[str, Any]) -> tuple[Event, bool]:
+    """Take the order lock, insert the event and look for the marketplace's webhook
+    endpoints, in one round trip."""
+    created_at = timezone.now()
+    [row] = await db.rows(
+        "WITH ordered AS (SELECT pg_advisory_xact_lock(:key)),"
+        " inserted AS (INSERT INTO event (topic, marketplace_id, object_type, object_id,"
+        " audience, payload, created_at) SELECT :topic, :marketplace_id, :object_type,"
+        " :object_id, CAST(:audience AS jsonb), CAST(:payload AS jsonb), :created_at"
+        " FROM ordered RETURNING id)"
+        " SELECT id, EXISTS (SELECT 1 FROM webhook_endpoint"
+        " WHERE marketplace_id = :marketplace_id AND status = :active) AS webhooks"
+        " FROM inserted",
+        key=_EVENT_ORDER_LOCK,
+        created_at=created_at,
+        active=WebhookEndpointStatus.ACTIVE.value,
+        **{
+            **values,
+            "audience": orjson.dumps(values["audience"]).decode(),
+            "payload": orjson.dumps(values["payload"]).decode(),
+        },
+    )
+    event = Event(id=row["id"], created_at=created_at, **values)
+    event._saved_in_db = True  # a later save() updates the row
+    return event, bool(row["webhooks"])
+
+
+def _fan_out_to_webhooks(tx: AfterCommit, marketplace_id: int, webhooks: bool) -> None:
     """After commit, a job turns the marketplace's new events into webhook deliveries
-    (``resolvers.webhook``); once per transaction, and only where an endpoint listens."""
-    job = ("fan_out_webhooks", {"marketplace_id": marketplace_id})
-    if job in tx.jobs:
+    (``resolvers.webhook``): once per transaction and marketplace, and only where an endpoint
+    listens (its outbox row is then written under the order lock: one statement more for
+    those marketplaces only)."""
+    if marketplace_id in tx.webhooks_checked:
         return
-    if await WebhookEndpoint.filter(
-        marketplace_id=marketplace_id, status=WebhookEndpointStatus.ACTIVE
-    ).exists():
-        tx.enqueue(job[0], **job[1])
+    tx.webhooks_checked.add(marketplace_id)
+    if webhooks:
+        tx.enqueue("fan_out_webhooks", marketplace_id=marketplace_id)
 
 
 def event_cursor(event_id: int) -> str:

@@ -140,23 +140,31 @@ async def lock_provider(membership_id: int, service_id: int) -> bool:
     )
 
 
-async def request_audience(request: ServiceRequest) -> list[str]:
-    members = await Dispatch.filter(request_id=request.id).values_list("membership_id", flat=True)
+async def request_audience(request: ServiceRequest, members: list[int] | None = None) -> list[str]:
+    """Staff, the client and every provider asked (``members``, when the caller knows them)."""
+    if members is None:
+        members = await Dispatch.filter(request_id=request.id).values_list(
+            "membership_id", flat=True
+        )  # type: ignore[assignment]
     return [
         staff_audience(request.marketplace_id),
         f"client:{request.client_id}",
-        *(f"membership:{m}" for m in members),
+        *(f"membership:{m}" for m in members or ()),
     ]
 
 
-async def record_request_updated(tx: AfterCommit, request: ServiceRequest, change: str) -> Event:
+async def record_request_updated(
+    tx: AfterCommit, request: ServiceRequest, change: str, *, members: list[int] | None = None
+) -> Event:
+    """``members``: the memberships the request was sent to, when the caller has them at hand
+    (one statement less, and none while the event order lock is held)."""
     return await record_event(
         tx,
         topic=REQUEST_UPDATED,
         marketplace_id=request.marketplace_id,
         object_type="ServiceRequest",
         object_id=request.id,
-        audience=await request_audience(request),
+        audience=await request_audience(request, members),
         payload={"change": change, "status": str(request.status)},
     )
 
@@ -169,14 +177,20 @@ async def send_to_providers(
     *,
     new_round: bool,
     assigned_by: int | None = None,
+    created: bool = False,
 ) -> list[int]:
-    """Ask these providers (a new round, or more providers in the current one).
+    """Ask these providers (a new round, or more providers in the current one; ``created``:
+    the request was created in this transaction).
 
     Providers who declined are never asked again; pending ones are asked again in a new
     round. Returns the memberships asked now.
     """
     now = clock.now()
-    existing = {d.membership_id: d for d in await Dispatch.filter(request_id=request.id)}
+    existing = (
+        {}  # created in this transaction: no dispatch yet (one statement less)
+        if created
+        else {d.membership_id: d for d in await Dispatch.filter(request_id=request.id)}
+    )
     number = request.round + 1 if new_round or request.round == 0 else request.round
     wanted = list(dict.fromkeys(membership_ids))
     fresh = [m for m in wanted if m not in existing]
@@ -218,6 +232,8 @@ async def send_to_providers(
         update_fields=["round", "round_started_at", "remind_at", "send_proposal_at", "status"]
     )
     if asked:
+        # The job first: the event takes the order lock, held until the commit.
+        await enqueue_job(tx, "notify_dispatch_round", request_id=request.id, round=number)
         await record_event(
             tx,
             topic=REQUEST_DISPATCHED,
@@ -227,7 +243,6 @@ async def send_to_providers(
             audience=[f"membership:{m}" for m in asked],
             payload={"round": number},
         )
-        await enqueue_job(tx, "notify_dispatch_round", request_id=request.id, round=number)
     return asked
 
 

@@ -86,6 +86,8 @@ async def respond_to_service_request(
         seen = await load_request(actor, request_id)
         if not await Dispatch.exists(request_id=seen.id, membership_id=actor.membership_id):
             raise not_found(_("Service request"), field="requestId")
+        # Read before the request's lock, which every other answer to it waits for.
+        marketplace = await Marketplace.get(id=seen.marketplace_id)
         if not await lock_provider(actor.membership_id, seen.service_id):
             raise UserError(
                 DispatchErrorCode.PROVIDER_UNAVAILABLE,
@@ -130,17 +132,19 @@ async def respond_to_service_request(
         await dispatch.save(
             update_fields=["status", "message", "price", "answered_at", "proposed_at"]
         )
-        if not late:
-            await _after_answer(tx, request)
-        await record_request_updated(tx, request, "answered")
+        members = None if late else await _after_answer(tx, request, marketplace)
+        await record_request_updated(tx, request, "answered", members=members)
     return request, dispatch
 
 
-async def _after_answer(tx: AfterCommit, request: ServiceRequest) -> None:
-    marketplace = await Marketplace.get(id=request.marketplace_id)
-    interested = await Dispatch.filter(
-        request_id=request.id, status=DispatchStatus.INTERESTED
-    ).count()
+async def _after_answer(
+    tx: AfterCommit, request: ServiceRequest, marketplace: Marketplace
+) -> list[int]:
+    """Send the proposal or restart the reminders as the answers now stand; the memberships
+    the request was sent to (the event's audience, read in the same statement)."""
+    answers = await Dispatch.filter(request_id=request.id).values_list("membership_id", "status")
+    members = [int(m) for m, _status in answers]
+    interested = sum(status == DispatchStatus.INTERESTED for _m, status in answers)
     now = clock.now()
     if interested >= marketplace.proposals_required:
         await send_proposal(tx, request, ProposalTrigger.THRESHOLD)
@@ -150,6 +154,7 @@ async def _after_answer(tx: AfterCommit, request: ServiceRequest) -> None:
         # Everyone interested changed their mind: silence counts again from now.
         request.remind_at = now + timedelta(days=marketplace.days_before_reminder)
         await request.save(update_fields=["remind_at"])
+    return members
 
 
 async def send_proposal(

@@ -140,7 +140,12 @@ async def create_service_request(
         live = Client.filter(id=client_id, marketplace_id=marketplace_id, erased_at=None)
         if not await live.exists():
             raise not_found(_("Client"), field="clientId")
-        service = await Service.get_or_none(id=data.service_id, marketplace_id=marketplace_id)
+        # The service with its marketplace's dispatch settings, in one statement.
+        service = (
+            await Service.filter(id=data.service_id, marketplace_id=marketplace_id)
+            .select_related("marketplace")
+            .first()
+        )
         if service is None:
             raise not_found(_("Service"), field="serviceId")
         if service.archived_at is not None:
@@ -149,7 +154,7 @@ async def create_service_request(
                 _("This service takes no new requests."),
                 field="serviceId",
             )
-        marketplace = await Marketplace.get(id=marketplace_id)
+        marketplace = service.marketplace
         request = await ServiceRequest.create(
             marketplace_id=marketplace_id,
             client_id=client_id,
@@ -166,6 +171,7 @@ async def create_service_request(
             duration_minutes=data.duration_minutes,
             created_by_id=actor.user_id,
         )
+        asked: list[int] = []  # a new request: its dispatches are the ones sent now
         if marketplace.dispatch_enabled:
             matched = await matching_membership_ids(
                 marketplace_id=marketplace_id,
@@ -176,11 +182,13 @@ async def create_service_request(
                 on=clock.now().date(),
             )
             if matched:
-                await send_to_providers(tx, request, marketplace, matched, new_round=True)
+                asked = await send_to_providers(
+                    tx, request, marketplace, matched, new_round=True, created=True
+                )
             else:
                 request.status = RequestStatus.UNMATCHED
                 await request.save(update_fields=["status"])
-        await record_request_updated(tx, request, "created")
+        await record_request_updated(tx, request, "created", members=asked)
     return request
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from tortoise import timezone
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
@@ -22,9 +23,9 @@ from models.messaging import (
     ConversationKind,
     Message,
     MessageAttachment,
-    Participant,
     ParticipantRole,
 )
+from presta import db
 from presta.i18n import _
 from presta.settings import settings
 from presta.tx import AfterCommit, atomic
@@ -330,14 +331,20 @@ async def _post(
 async def _advance_read(
     conversation_id: int, user_id: int, role: ParticipantRole, message_id: int
 ) -> None:
-    participant, _ = await Participant.get_or_create(
+    """Create the reader's row or move its read position, in one statement; it never moves
+    back: a late "read up to 5" after "read up to 9" keeps 9."""
+    await db.rows(
+        "INSERT INTO conversation_participant (conversation_id, user_id, role,"
+        " last_read_message_id, notified_message_id, joined_at)"
+        " VALUES (:conversation_id, :user_id, :role, :message_id, 0, :joined_at)"
+        " ON CONFLICT (conversation_id, user_id) DO UPDATE"
+        " SET last_read_message_id = EXCLUDED.last_read_message_id"
+        " WHERE conversation_participant.last_read_message_id < EXCLUDED.last_read_message_id",
         conversation_id=conversation_id,
         user_id=user_id,
-        defaults={"role": role, "last_read_message_id": message_id},
-    )
-    # Never moves back: a late "read up to 5" after "read up to 9" keeps 9.
-    await Participant.filter(id=participant.id, last_read_message_id__lt=message_id).update(
-        last_read_message_id=message_id
+        role=role.value,
+        message_id=message_id,
+        joined_at=timezone.now(),
     )
 
 
