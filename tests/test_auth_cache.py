@@ -26,8 +26,8 @@ from resolvers import credentials
 from resolvers.actor import Actor
 from tests.factories.account import make_marketplace, make_staff
 from tests.factories.screens import provider_with, staff_with
+from tests.support.counting import counting
 from tests.support.graphql import http_client, serving
-from tests.support.statements import counting
 
 ROLES_AND_COUNTS = "{ viewer { roles { marketplaceId role } } providerCounts { total } }"
 RENAME = """mutation($input: UpdateProfileInput!) {

@@ -18,8 +18,8 @@ from schema.base import decode_id, encode_id
 from tests.factories.account import actor_of, make_marketplace, make_staff
 from tests.factories.catalog import make_service
 from tests.factories.membership import make_membership, make_provider_user
+from tests.support.counting import counting
 from tests.support.graphql import execute, ok
-from tests.support.statements import counting
 
 SET = """mutation($input: SetProviderCommissionInput!) { setProviderCommission(input: $input) {
   userErrors { field code } commissionRate { rate effectiveFrom serviceId } } }"""

@@ -4,14 +4,10 @@ standard; a second request plans nothing; the metrics say which executor ran."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from prometheus_client import REGISTRY
 from strawberry import relay
 
@@ -22,7 +18,6 @@ from models.intervention import Intervention
 from models.marketplace import Marketplace
 from models.membership import Membership
 from presta import clock
-from presta.security import make_access_token
 from presta.settings import settings
 from resolvers import compiled
 from resolvers.actor import Actor
@@ -32,76 +27,13 @@ from tests.factories.document import make_company_document, require_types
 from tests.factories.membership import make_membership, make_provider_user
 from tests.factories.messaging import make_cast, make_dispatched_request
 from tests.factories.screens import provider_with, staff_with
+from tests.support.counting import counting
+from tests.support.executors import both as _both
+from tests.support.executors import headers_of
+from tests.support.executors import post as _post
 from tests.support.graphql import http_client
 
 VIEWER = "{ viewer { user { email fullName } } }"
-
-
-class _Statements(logging.Handler):
-    """Every SQL statement tortoise sends while installed."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.sent: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if not message.startswith(("Created connection", "Closed connection")):
-            self.sent.append(message)
-
-
-@contextmanager
-def counting() -> Iterator[list[str]]:
-    logger = logging.getLogger("tortoise.db_client")
-    handler, level = _Statements(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield handler.sent
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
-def _headers(actor: Actor, executor: str | None = None) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    if actor.user_id is not None:
-        token, _ = make_access_token(actor.user_id)
-        headers["Authorization"] = f"Bearer {token}"
-    if actor.marketplace_id is not None:
-        headers["X-Marketplace"] = str(relay.GlobalID("Marketplace", str(actor.marketplace_id)))
-    if executor is not None:
-        headers["X-Presta-Executor"] = executor
-    return headers
-
-
-async def _post(actor: Actor, query: str, variables: Any = None, executor: str | None = None):
-    async with http_client() as http:
-        response = await http.post(
-            "/graphql",
-            json={"query": query, "variables": variables or {}},
-            headers=_headers(actor, executor),
-        )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def _both(actor: Actor, query: str, variables: Any = None) -> dict[str, Any]:
-    """Both executors' bodies, equal but for which one ran; the compiled one returned, after
-    checking it cost one statement (the standard request authenticated: the compiled one
-    carries the kept actor's guard)."""
-    standard = await _post(actor, query, variables, "standard")
-    with counting() as statements:
-        fast: dict[str, Any] = await _post(actor, query, variables)
-    assert standard.pop("extensions") == {"executor": "standard"}
-    assert fast.pop("extensions") == {"executor": "compiled"}, statements
-    assert _sorted(fast) == _sorted(standard)
-    assert len(statements) == 1, statements
-    return fast
-
-
-def _sorted(body: Any) -> bytes:
-    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2)
 
 
 async def test_the_providers_screen_gives_the_standard_json():
@@ -364,7 +296,7 @@ async def test_a_query_sent_by_get_runs_compiled_with_the_same_answer():
     posted = await _post(staff, PROVIDERS_SCREEN)
     async with http_client() as http:
         got = await http.get(
-            "/graphql", params={"query": PROVIDERS_SCREEN}, headers=_headers(staff)
+            "/graphql", params={"query": PROVIDERS_SCREEN}, headers=headers_of(staff)
         )
     assert got.status_code == 200
     assert got.json() == posted

@@ -7,7 +7,6 @@ download link is left to the standard executor. The world: ``tests.support.rules
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +25,7 @@ from resolvers.document_review import reject_document
 from resolvers.terms import accept_terms_of_use
 from schema.base import encode_id
 from tests.factories.document import make_company_document, require_types
+from tests.support.counting import counting
 from tests.support.graphql import http_client
 from tests.support.reads_world import ReadsWorld
 from tests.support.rules_world import grown_world
@@ -97,17 +97,6 @@ STAFF_GDPR_TAB = "{ providers(first: 10) { nodes { id consent { channel granted 
 WITH_LINK = "query($id: ID!) { node(id: $id) { ... on Document { id downloadUrl } } }"
 
 
-class _Statements(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.sent: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if not message.startswith(("Created connection", "Closed connection")):
-            self.sent.append(message)
-
-
 async def _post(
     client: httpx.AsyncClient,
     headers: dict[str, str],
@@ -130,19 +119,12 @@ async def _compiled(world: ReadsWorld, actor: str, query: str, variables: dict[s
     headers = world.headers[actor]
     async with http_client() as client:
         standard = await _post(client, headers, query, variables, "standard")
-        logger = logging.getLogger("tortoise.db_client")
-        handler, level = _Statements(), logger.level
-        logger.addHandler(handler)
-        logger.setLevel(logging.DEBUG)
-        try:
+        with counting() as sent:
             fast = await _post(client, headers, query, variables)
-        finally:
-            logger.removeHandler(handler)
-            logger.setLevel(level)
     assert standard.pop("extensions") == {"executor": "standard"}
-    assert fast.pop("extensions") == {"executor": "compiled"}, (actor, handler.sent)
+    assert fast.pop("extensions") == {"executor": "compiled"}, (actor, sent)
     assert _sorted(fast) == _sorted(standard), actor
-    assert len(handler.sent) == 1, handler.sent
+    assert len(sent) == 1, sent
     return fast
 
 

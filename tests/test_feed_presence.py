@@ -14,7 +14,7 @@ from resolvers.authentication import authenticate
 from resolvers.staff import remove_staff_member
 from tests.factories.account import actor_of, make_client, make_marketplace, make_staff
 from tests.factories.membership import make_membership, make_provider_user
-from tests.support.statements import counting
+from tests.support.counting import counting
 
 
 async def _present(actor: Actor) -> tuple[bool, int]:

@@ -20,9 +20,9 @@ from schema.http import cohort, multiplex
 from tests.factories.account import actor_of
 from tests.factories.dispatch import Provider, make_world
 from tests.factories.membership import make_provider_user
+from tests.support.counting import counting
 from tests.support.graphql import serving
 from tests.support.polling import wait_for
-from tests.support.statements import counting
 from tests.support.websocket import Socket
 
 DISPATCHED = """subscription Dispatched { serviceRequestDispatched {

@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -38,40 +34,9 @@ from tests.factories.document import make_company_document, require_types
 from tests.factories.membership import make_membership
 from tests.factories.messaging import make_cast
 from tests.factories.screens import provider_with, staff_with
+from tests.support.counting import counting
 from tests.support.graphql import http_client, ok
 from tests.support.polling import wait_for
-
-
-class _Counter(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.statements: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if _inside.get() and not message.startswith(("Created connection", "Closed connection")):
-            self.statements.append(message)
-
-
-# Set in the counting task and inherited by the tasks it starts (loader batches), not by jobs
-# and sweeps that run meanwhile.
-_inside: ContextVar[bool] = ContextVar("inside", default=False)
-
-
-@contextmanager
-def counting() -> Iterator[list[str]]:
-    """Every SQL statement tortoise sends for the code the block runs."""
-    logger = logging.getLogger("tortoise.db_client")
-    handler, level = _Counter(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    token = _inside.set(True)
-    try:
-        yield handler.statements
-    finally:
-        _inside.reset(token)
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 async def _count(query: str, actor: Actor, variables: dict[str, Any]) -> tuple[int, Any]:

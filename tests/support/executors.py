@@ -1,12 +1,9 @@
 """Run a document over HTTP on the default path and on the standard executor, and check that
-the compiled answer is the standard one, in one statement besides authentication (the same
-check as ``tests/test_compiled.py``'s, for the test modules of each domain's declarations)."""
+the compiled answer is the standard one, in one statement besides authentication (for the test
+modules of the compiled path and of each domain's declarations)."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -14,36 +11,11 @@ from strawberry import relay
 
 from presta.security import make_access_token
 from resolvers.actor import Actor
+from tests.support.counting import counting
 from tests.support.graphql import http_client
 
 
-class _Statements(logging.Handler):
-    """Every SQL statement tortoise sends while installed."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.sent: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if not message.startswith(("Created connection", "Closed connection")):
-            self.sent.append(message)
-
-
-@contextmanager
-def counting() -> Iterator[list[str]]:
-    logger = logging.getLogger("tortoise.db_client")
-    handler, level = _Statements(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield handler.sent
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
-def _headers(actor: Actor, executor: str | None) -> dict[str, str]:
+def headers_of(actor: Actor, executor: str | None = None) -> dict[str, str]:
     headers: dict[str, str] = {}
     if actor.user_id is not None:
         token, _ = make_access_token(actor.user_id)
@@ -63,7 +35,7 @@ async def post(
         response = await http.post(
             "/graphql",
             json={"query": query, "variables": variables or {}},
-            headers=_headers(actor, executor),
+            headers=headers_of(actor, executor),
         )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
