@@ -265,17 +265,6 @@ async def audits_of(actor: Actor, files: list[Membership]) -> dict[int, list[Mem
 # refuses or hides for other viewers (services, document state) are therefore read whole.
 
 
-def _readers_only(read: compiled.Read) -> compiled.Read:
-    """``require_reader``: staff and partner keys acting in a marketplace; others fall back."""
-
-    def gated(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
-        if not (b.kind.in_marketplace and b.kind.whole_marketplace):
-            raise compiled.Fallback("not a reader of the marketplace")
-        return read(b, alias, s)
-
-    return gated
-
-
 def _acting_marketplace(b: compiled.Builder, _s: compiled.Selected) -> dict[str, str]:
     return {"m": b.param(lambda inputs: inputs.actor.marketplace_id, "bigint")}
 
@@ -335,7 +324,7 @@ compiled.declare_type(
 )
 compiled.declare_root(
     "providers",
-    _readers_only(
+    compiled.readers_only(
         compiled.keyset_connection(
             "Membership",
             "FROM membership {c} WHERE {seen}",
@@ -346,7 +335,7 @@ compiled.declare_root(
         )
     ),
 )
-compiled.declare_root("providerCounts", _readers_only(_provider_counts))
+compiled.declare_root("providerCounts", compiled.readers_only(_provider_counts))
 
 
 def _my_files(b: compiled.Builder, _alias: str, s: compiled.Selected) -> str:

@@ -113,17 +113,6 @@ def _seen(b: compiled.Builder, _s: compiled.Selected) -> dict[str, str]:
     return {"seen": condition(SEES_CLIENT, b, "{c}")}
 
 
-def _readers_only(read: compiled.Read) -> compiled.Read:
-    """``require_reader``: staff and partner keys acting in a marketplace; others fall back."""
-
-    def gated(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
-        if not (b.kind.in_marketplace and b.kind.whole_marketplace):
-            raise compiled.Fallback("not a reader of the marketplace")
-        return read(b, alias, s)
-
-    return gated
-
-
 def _consent(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
     """``gdpr.consent_of_clients``: the latest record on each channel, by channel (every
     client read here is one the actor sees)."""
@@ -164,7 +153,7 @@ compiled.declare_type(
 )
 compiled.declare_root(
     "clients",
-    _readers_only(
+    compiled.readers_only(
         compiled.keyset_connection(
             "Client",
             "FROM account_client {c} WHERE {seen} AND {c}.erased_at IS NULL",

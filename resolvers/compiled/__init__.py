@@ -40,6 +40,7 @@ from resolvers.compiled.builder import (
     declare_root,
     declare_type,
     kind_of,
+    readers_only,
 )
 from resolvers.compiled.plans import (
     NodeRead,
@@ -92,4 +93,5 @@ __all__ = [
     "plan_for",
     "plans_built",
     "read",
+    "readers_only",
 ]

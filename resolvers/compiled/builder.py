@@ -265,6 +265,18 @@ def declare_root(field_name: str, read: Read, *, table_free: bool = False) -> No
         TABLE_FREE.add(field_name)
 
 
+def readers_only(read: Read) -> Read:
+    """``Actor.require_reader``: staff and partner keys acting in a marketplace compile; any
+    other actor falls back to the standard executor (which refuses it)."""
+
+    def gated(b: Builder, alias: str, s: Selected) -> str:
+        if not (b.kind.in_marketplace and b.kind.whole_marketplace):
+            raise Fallback("not a reader of the marketplace")
+        return read(b, alias, s)
+
+    return gated
+
+
 def build_object(pairs: list[str]) -> str:
     if not pairs:
         return "json_build_object()"

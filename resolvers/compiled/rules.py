@@ -28,6 +28,7 @@ from resolvers.compiled.builder import ActorKind, Builder, quote
 from resolvers.policy import Principal
 
 M = TypeVar("M", bound=Model)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,16 +150,21 @@ def q(rule: Rule, actor: Actor) -> Q | bool:
         rows = rule.model.all() if seen is True else rule.model.filter(seen)
         through: Any = Subquery(rows.values(rule.select))
         return Q(**{f"{rule.column}__in": through})
-    parts = [q(r, actor) for r in rule.rules]
-    decisive, neutral = (True, False) if isinstance(rule, AnyOf) else (False, True)
+    either = isinstance(rule, AnyOf)
+    kept = _kept([q(r, actor) for r in rule.rules], either=either)
+    if isinstance(kept, bool):
+        return kept
+    return kept[0] if len(kept) == 1 else Q(*kept, join_type=Q.OR if either else Q.AND)
+
+
+def _kept(parts: list[T | bool], *, either: bool) -> list[T] | bool:
+    """The parts of an ``AnyOf`` (``either``) or ``AllOf`` still undecided, or its value when
+    a constant part decides it (true in an ``AnyOf``, false in an ``AllOf``) or none is left."""
+    decisive = either
     if decisive in parts:
         return decisive
     kept = [p for p in parts if not isinstance(p, bool)]
-    if not kept:
-        return neutral
-    if len(kept) == 1:
-        return kept[0]
-    return Q(*kept, join_type=Q.OR if isinstance(rule, AnyOf) else Q.AND)
+    return kept if kept else not either
 
 
 def where(query: QuerySet[M], rule: Rule, actor: Actor) -> QuerySet[M]:
@@ -244,16 +250,12 @@ def fold(rule: Rule, kind: ActorKind | None) -> Rule | bool:
     if isinstance(rule, Via):
         # The inner rule is folded again where it is written (``_plain``).
         return False if fold(rule.rule, kind) is False else rule
-    parts = [fold(r, kind) for r in rule.rules]
-    decisive, neutral = (True, False) if isinstance(rule, AnyOf) else (False, True)
-    if decisive in parts:
-        return decisive
-    kept = [p for p in parts if not isinstance(p, bool)]
-    if not kept:
-        return neutral
-    if len(kept) == 1:
-        return kept[0]
-    return AnyOf(tuple(kept)) if isinstance(rule, AnyOf) else AllOf(tuple(kept))
+    either = isinstance(rule, AnyOf)
+    parts: list[Rule | bool] = [fold(r, kind) for r in rule.rules]
+    kept: list[Rule] | bool = _kept(parts, either=either)
+    if isinstance(kept, bool):
+        return kept
+    return kept[0] if len(kept) == 1 else AnyOf(tuple(kept)) if either else AllOf(tuple(kept))
 
 
 def condition(rule: Rule, b: Builder, alias: str) -> str:
