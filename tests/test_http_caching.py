@@ -10,17 +10,21 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from bench.queries import PROVIDERS_SCREEN
 from presta.security import make_access_token
 from presta.settings import get_settings
 from resolvers.actor import Actor
 from resolvers.marketplace import update_marketplace_settings
 from resolvers.terms import publish_terms_of_use
 from tests.factories.account import actor_of, make_marketplace, make_staff, make_user
+from tests.factories.screens import staff_with
+from tests.support.executors import headers_of
 from tests.support.graphql import http_client
 
 PREVIEW = """query Preview($token: String!) { publicApplication(token: $token) {
   marketplaceName termsOfUse { number } } }"""
 VIEWER = "query Me { viewer { user { email } } }"
+_STANDARD = {"X-Presta-Executor": "standard"}
 
 
 def _params(query: str, variables: dict[str, str] | None = None) -> dict[str, str]:
@@ -123,3 +127,17 @@ async def test_a_mutation_over_get_is_still_refused_and_not_stored():
     assert refused.status_code in (400, 405)
     assert refused.headers.get("Cache-Control") == "no-store"
     assert isinstance(refused, httpx.Response)
+
+
+async def test_the_same_answer_keeps_its_tag_whichever_executor_wrote_it():
+    staff = await staff_with(2)
+    headers = headers_of(staff)
+    async with http_client() as client:
+        standard = await client.get(
+            "/graphql", params=_params(PROVIDERS_SCREEN), headers={**headers, **_STANDARD}
+        )
+        compiled = await client.get("/graphql", params=_params(PROVIDERS_SCREEN), headers=headers)
+    assert standard.json()["extensions"] == {"executor": "standard"}
+    assert compiled.json()["extensions"] == {"executor": "compiled"}
+    assert standard.content != compiled.content
+    assert standard.headers["ETag"] == compiled.headers["ETag"]

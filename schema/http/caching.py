@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -42,12 +43,21 @@ def for_get(request: Request, response: Response) -> Response:
         response.headers["Cache-Control"] = "no-store"
         return response
     response.headers["Cache-Control"] = _policy(request)
-    tag = '"' + hashlib.sha256(response.body).hexdigest()[:32] + '"'
+    tag = _tag(bytes(response.body))
     response.headers["ETag"] = tag
     if tag in _tags(request.headers.get("if-none-match", "")):
         kept = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
         return Response(status_code=304, headers=kept)
     return response
+
+
+def _tag(body: bytes) -> str:
+    """The entity tag of an answer: of its ``data`` and ``errors`` as JSON values, so both
+    executors' texts of one answer (PostgreSQL spaces its JSON) share it, and not of its
+    ``extensions`` (outside production they say which executor ran)."""
+    answer = orjson.loads(body)
+    answer.pop("extensions", None)
+    return '"' + hashlib.sha256(orjson.dumps(answer)).hexdigest()[:32] + '"'
 
 
 def _policy(request: Request) -> str:

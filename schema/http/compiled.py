@@ -109,10 +109,10 @@ async def _compiled(
     plan = compiled.plan_for(
         graphql_schema, query, document, ctx.operation_name, compiled.kind_of(actor), variables
     )
-    if plan is None or plan.table_free:
-        # The standard executor answers it from what authentication read (a kept actor's
-        # verification included): the same one statement, and the same executor on every
-        # request (a first request is never a kept actor's).
+    if plan is None or (plan.table_free and getattr(context, "provisional", None) is None):
+        # Table-free (the viewer): the standard executor answers it from what authentication
+        # read, with no statement of its own; for a kept actor the guard is the one statement
+        # either way, and the compiled one spares graphql-core's execution.
         return None
     try:
         values = plan.values(compiled.Inputs(actor, variables, getattr(context, "profile", None)))
