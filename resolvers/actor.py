@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from models.account import ApiScope, StaffRole
+from presta.i18n import _
 from resolvers.errors import forbidden, unauthenticated
 
 
@@ -67,7 +68,7 @@ class Actor:
         if self.user_id is None:
             # An API key is authenticated: it is refused, not asked to sign in.
             if self.api_key_id is not None:
-                raise forbidden("Only a signed-in person may do this.")
+                raise forbidden(_("Only a signed-in person may do this."))
             raise unauthenticated()
         return self.user_id
 
@@ -75,7 +76,7 @@ class Actor:
         if not self.is_authenticated:
             raise unauthenticated()
         if self.marketplace_id is None:
-            raise forbidden("No acting marketplace: send the X-Marketplace header.")
+            raise forbidden(_("No acting marketplace: send the X-Marketplace header."))
         return self.marketplace_id
 
     def require_staff(self, *, admin: bool = False) -> int:
@@ -83,17 +84,17 @@ class Actor:
         marketplace_id = self.require_marketplace()
         if self.api_key_id is not None:
             if admin or self.api_scope is not ApiScope.READ_WRITE:
-                raise forbidden("This API key may not perform this action.")
+                raise forbidden(_("This API key may not perform this action."))
             return marketplace_id
         if self.staff_role is None or (admin and self.staff_role is not StaffRole.ADMIN):
-            raise forbidden("Only the marketplace's staff may do this.")
+            raise forbidden(_("Only the marketplace's staff may do this."))
         return marketplace_id
 
     def require_reader(self) -> int:
         """Staff or any partner key of the acting marketplace."""
         marketplace_id = self.require_marketplace()
         if not self.sees_whole_marketplace:
-            raise forbidden("Only the marketplace's staff may see this.")
+            raise forbidden(_("Only the marketplace's staff may see this."))
         return marketplace_id
 
     def require_writer(self) -> None:
@@ -101,12 +102,12 @@ class Actor:
         if not self.is_authenticated:
             raise unauthenticated()
         if self.api_key_id is not None and self.api_scope is not ApiScope.READ_WRITE:
-            raise forbidden("This API key is read-only.")
+            raise forbidden(_("This API key is read-only."))
 
     def require_platform_admin(self) -> int:
         user_id = self.require_user()
         if not self.is_platform_admin:
-            raise forbidden("Only a platform admin may do this.")
+            raise forbidden(_("Only a platform admin may do this."))
         return user_id
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from models.account import ApiScope, Client, StaffMember, StaffRole, User
 from models.membership import Membership, MembershipStatus
 from presta import db
+from presta.i18n import _
 from presta.security import TokenError, decode_access_token, sha256_hex
 from resolvers.actor import ANONYMOUS, Actor, RoleGrant
 from resolvers.errors import marketplace_not_found, unauthenticated
@@ -33,7 +34,7 @@ async def authenticate(
     named: bool | None = None,
 ) -> Actor:
     """Build the actor of a request from its credentials and the acting marketplace it names."""
-    actor, _ = await authenticate_with_profile(
+    actor, _profile = await authenticate_with_profile(
         bearer=bearer, api_key=api_key, marketplace_id=marketplace_id, named=named
     )
     return actor
@@ -61,7 +62,9 @@ async def authenticate_with_profile(
         if named:
             raise marketplace_not_found(anonymous=True)
         return ANONYMOUS, None
-    actor, profile, _ = await authenticate_user(user_of(bearer), marketplace_id, named=named)
+    actor, profile, _fingerprint = await authenticate_user(
+        user_of(bearer), marketplace_id, named=named
+    )
     return actor, profile
 
 
@@ -71,7 +74,7 @@ def user_of(bearer: str) -> int:
         return decode_access_token(bearer)
     except TokenError as exc:
         raise unauthenticated(
-            "Access token expired." if exc.reason == "expired" else "Invalid access token."
+            _("Access token expired.") if exc.reason == "expired" else _("Invalid access token.")
         ) from None
 
 
@@ -81,7 +84,7 @@ async def authenticate_user(
     """The actor of a valid token's user, its profile and the fingerprint of the rows read."""
     found = await _user_with_roles(user_id)
     if found is None:
-        raise unauthenticated("Invalid access token.")
+        raise unauthenticated(_("Invalid access token."))
     actor = _actor(found, marketplace_id, named=named)
     return (
         actor,
@@ -246,7 +249,7 @@ FROM account_api_key k WHERE k.prefix = :prefix AND k.revoked_at IS NULL
 
 
 async def _authenticate_api_key(raw: str, marketplace_id: int | None, named: bool) -> Actor:
-    actor, _ = await authenticate_api_key(raw, marketplace_id, named=named)
+    actor, _fingerprint = await authenticate_api_key(raw, marketplace_id, named=named)
     return actor
 
 
@@ -254,10 +257,10 @@ async def authenticate_api_key(
     raw: str, marketplace_id: int | None, *, named: bool
 ) -> tuple[Actor, str]:
     """The actor of a partner API key and the fingerprint of its row."""
-    prefix, _, secret = raw.removeprefix(API_KEY_PREFIX).partition("_")
+    prefix, _sep, secret = raw.removeprefix(API_KEY_PREFIX).partition("_")
     found = await db.rows(_API_KEY, prefix=prefix) if secret else []
     if not found or sha256_hex(secret) != found[0]["secret_hash"]:
-        raise unauthenticated("Invalid or revoked API key.")
+        raise unauthenticated(_("Invalid or revoked API key."))
     key = found[0]
     key_marketplace = int(key["marketplace_id"])
     if named and marketplace_id != key_marketplace:

@@ -106,7 +106,7 @@ def clean_company(data: CompanyData, *, prefix: str = "company.") -> CompanyData
 def _company_of(actor: Actor) -> int:
     actor.require_user()
     if actor.company_id is None:
-        raise forbidden("Only the users of a provider company may do this.")
+        raise forbidden(_("Only the users of a provider company may do this."))
     return actor.company_id
 
 

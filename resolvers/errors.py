@@ -55,19 +55,25 @@ def not_found(what: Text, *, field: str | None = "id") -> UserError:
 
 
 class AuthError(Exception):
-    """Authentication/authorization failure surfaced as a top-level GraphQL error."""
+    """Authentication/authorization failure surfaced as a top-level GraphQL error. Its text
+    is read in the locale current when it is rendered (``str``): the caller's, inside an
+    operation; ``render`` for a refusal answered before one."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: Text) -> None:
         super().__init__(message)
         self.code = code
+        self.text = message
+
+    def render(self, locale: str) -> str:
+        return self.text.render(locale)
 
 
-def unauthenticated(message: str = "Authentication required.") -> AuthError:
-    return AuthError("UNAUTHENTICATED", message)
+def unauthenticated(message: Text | None = None) -> AuthError:
+    return AuthError("UNAUTHENTICATED", message or _("Authentication required."))
 
 
-def forbidden(message: str = "Not allowed.") -> AuthError:
-    return AuthError("FORBIDDEN", message)
+def forbidden(message: Text | None = None) -> AuthError:
+    return AuthError("FORBIDDEN", message or _("Not allowed."))
 
 
 def marketplace_not_found(*, anonymous: bool = False) -> AuthError:
@@ -76,6 +82,8 @@ def marketplace_not_found(*, anonymous: bool = False) -> AuthError:
     if anonymous:
         return AuthError(
             "MARKETPLACE_NOT_FOUND",
-            "X-Marketplace needs a signed-in caller with a role there (or an API key of it).",
+            _("X-Marketplace needs a signed-in caller with a role there (or an API key of it)."),
         )
-    return AuthError("MARKETPLACE_NOT_FOUND", "X-Marketplace names no marketplace you may act in.")
+    return AuthError(
+        "MARKETPLACE_NOT_FOUND", _("X-Marketplace names no marketplace you may act in.")
+    )

@@ -19,6 +19,7 @@ from models.membership import Membership, MembershipStatus, ProviderCompany
 from models.messaging import Conversation, Message, MessageAttachment
 from models.zone import ZoneEntry
 from presta import clock
+from presta.i18n import _
 from resolvers.actor import Actor
 from resolvers.errors import forbidden
 
@@ -35,7 +36,7 @@ async def export_my_data(actor: Actor) -> dict[str, Any]:
     """A provider user exports its company's data, in every marketplace it still belongs to."""
     actor.require_user()
     if actor.company_id is None:
-        raise forbidden("Only a provider's users may export its data.")
+        raise forbidden(_("Only a provider's users may export its data."))
     company = await ProviderCompany.get(id=actor.company_id)
     memberships = (
         await Membership.filter(company_id=company.id)

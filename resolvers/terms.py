@@ -60,7 +60,7 @@ class TermsErrorCode(StrEnum):
 def _member_or_staff(actor: Actor) -> int:
     marketplace_id = actor.require_marketplace()
     if not (actor.sees_whole_marketplace or actor.membership_id is not None):
-        raise forbidden("Only the marketplace's staff and providers may see this.")
+        raise forbidden(_("Only the marketplace's staff and providers may see this."))
     return marketplace_id
 
 
@@ -189,7 +189,7 @@ async def accept_terms_of_use(actor: Actor, *, number: int | None = None) -> Ter
     user_id = actor.require_user()
     marketplace_id = actor.require_marketplace()
     if actor.membership_id is None:
-        raise forbidden("Only a provider of this marketplace may accept its terms.")
+        raise forbidden(_("Only a provider of this marketplace may accept its terms."))
     async with atomic() as tx:
         membership = (
             await Membership.filter(id=actor.membership_id, marketplace_id=marketplace_id)

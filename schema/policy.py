@@ -14,6 +14,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLField, GraphQLResolveInfo, default_field_resolver
 
+from presta.i18n import _
 from resolvers.actor import ANONYMOUS, Actor
 from resolvers.errors import AuthError, forbidden, unauthenticated
 from resolvers.policy import may_call
@@ -27,7 +28,7 @@ def refusal(actor: Actor, root: str, field: str) -> AuthError | None:
         return None
     if not actor.is_authenticated:
         return unauthenticated()
-    return forbidden(f"You may not use `{field}`.")
+    return forbidden(_("You may not use `{field}`.", field=field))
 
 
 def _actor_of(info: GraphQLResolveInfo[Any]) -> Actor:

@@ -110,15 +110,26 @@ async def test_an_expired_access_token_says_so():
     await make_user(email="fay@example.com")
     session = (await ok(LOG_IN, {"email": "fay@example.com", "password": PASSWORD}))["logIn"]
     clock.advance(timedelta(minutes=16))
+    said: dict[str, str] = {}
     async with http_client() as client:
-        response = await client.post(
-            "/graphql",
-            json={"query": "{ viewer { isPlatformAdmin } }"},
-            headers={"Authorization": f"Bearer {session['accessToken']}"},
-        )
-    error = response.json()["errors"][0]
-    assert error["extensions"]["code"] == "UNAUTHENTICATED"
-    assert "expired" in error["message"]
+        for language in ("en", "fr-FR,fr;q=0.9", ""):
+            response = await client.post(
+                "/graphql",
+                json={"query": "{ viewer { isPlatformAdmin } }"},
+                headers={
+                    "Authorization": f"Bearer {session['accessToken']}",
+                    "Accept-Language": language,
+                },
+            )
+            error = response.json()["errors"][0]
+            assert error["extensions"]["code"] == "UNAUTHENTICATED"
+            said[language] = error["message"]
+    # In the language the request prefers; French when it names none we speak.
+    assert said == {
+        "en": "Access token expired.",
+        "fr-FR,fr;q=0.9": "Jeton d'accès expiré.",
+        "": "Jeton d'accès expiré.",
+    }
 
 
 async def _viewer_over_http(token: str) -> dict[str, Any]:
@@ -141,7 +152,7 @@ async def test_an_access_token_in_use_still_expires_on_time():
     clock.advance(timedelta(minutes=16))
     error = (await _viewer_over_http(token))["errors"][0]
     assert error["extensions"]["code"] == "UNAUTHENTICATED"
-    assert "expired" in error["message"]
+    assert "expir" in error["message"]
 
 
 async def test_access_tokens_signed_under_a_former_secret_key_are_refused(monkeypatch):

@@ -176,7 +176,9 @@ async def test_a_deactivated_user_is_unauthenticated_on_the_next_request_as_on_a
         assert (status, body) == await _then_fresh(http, PROVIDER_DASHBOARD, {"rows": 10}, headers)
     assert body == {
         "data": None,
-        "errors": [{"message": "Invalid access token.", "extensions": {"code": "UNAUTHENTICATED"}}],
+        "errors": [
+            {"message": "Jeton d'accès invalide.", "extensions": {"code": "UNAUTHENTICATED"}}
+        ],
     }
 
 
@@ -229,7 +231,7 @@ async def test_an_expired_token_is_refused_though_its_actor_is_kept():
         clock.advance(timedelta(days=2))
         status, body, statements = await _ask(http, PROVIDERS_SCREEN, {"first": 10}, headers)
     assert (status, statements) == (200, 0)
-    assert [e["message"] for e in body["errors"]] == ["Access token expired."]
+    assert [e["message"] for e in body["errors"]] == ["Jeton d'accès expiré."]
 
 
 @pytest.fixture

@@ -131,7 +131,7 @@ async def create_service_request(
             raise not_found(_("Client"), field="clientId")
         client_id = actor.client_id
     else:
-        raise forbidden("Only clients and staff create requests.")
+        raise forbidden(_("Only clients and staff create requests."))
     errors = _validate(data)
     if errors:
         raise UserErrors(errors)

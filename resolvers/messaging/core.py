@@ -90,7 +90,7 @@ def _require_person(actor: Actor) -> int:
     if not actor.is_authenticated:
         raise unauthenticated()
     if actor.user_id is None:
-        raise forbidden("API keys may read conversations, not write in them.")
+        raise forbidden(_("API keys may read conversations, not write in them."))
     return actor.user_id
 
 

@@ -24,6 +24,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from presta import db
+from presta.i18n import DEFAULT_LOCALE, negotiate
 from presta.logs import request_id
 from presta.settings import settings
 from resolvers import account, credentials
@@ -80,8 +81,11 @@ def _error_response(message: str, code: str, status: int = 200, **headers: str) 
     return JSONBody(body, status_code=status, headers=headers or None)
 
 
-def _auth_error_response(error: AuthError) -> Response:
-    return _error_response(str(error), error.code)
+def _auth_error_response(error: AuthError, headers: Any) -> Response:
+    """A refusal answered before any operation, in the language the request prefers (no
+    user is known), else French."""
+    locale = negotiate(headers.get("accept-language")) or DEFAULT_LOCALE
+    return _error_response(error.render(locale), error.code)
 
 
 def _http_error_response(error: HTTPException) -> Response:
@@ -154,7 +158,7 @@ class PrestaGraphQL(GraphQL[Context, None]):
                 state["actor"], state["profile"] = found.actor, found.profile
                 state["provisional"] = found if found.guard is not None else None
             except AuthError as error:
-                await _auth_error_response(error)(scope, receive, send)
+                await _auth_error_response(error, conn.headers)(scope, receive, send)
                 return
             except Exception as error:
                 if not db.is_unavailable(error):
@@ -177,7 +181,7 @@ class PrestaGraphQL(GraphQL[Context, None]):
             refused = state.get(REFUSED)
             if isinstance(refused, AuthError):
                 # What a first request gets when its authentication refuses it.
-                await _auth_error_response(refused)(scope, receive, send)
+                await _auth_error_response(refused, conn.headers)(scope, receive, send)
                 return
             await caching.for_get(request, response)(scope, receive, send)
             return
