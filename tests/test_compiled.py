@@ -350,3 +350,19 @@ async def test_the_providers_screen_reads_reviewed_and_dated_documents_as_the_st
         "Expired": "EXPIRED",
         "Rejected elsewhere": "VALID",
     }
+
+
+async def test_a_compiled_read_while_the_database_is_out_of_reach_is_service_unavailable(
+    monkeypatch,
+):
+    staff = await staff_with(2)
+
+    async def unreachable(*_args: Any, **_kwargs: Any) -> str:
+        raise ConnectionRefusedError("the database went away")
+
+    monkeypatch.setattr(compiled, "read", unreachable)
+    body = await _post(staff, PROVIDERS_SCREEN)
+
+    assert body["data"] is None
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["SERVICE_UNAVAILABLE"]
+    assert "went away" not in body["errors"][0]["message"]

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql import GraphQLError, located_error
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.context import (
     ExecutingContextManager,
@@ -48,7 +49,12 @@ class Schema(strawberry.Schema):
         # The compiled statement when the operation compiles (schema.http.compiled): the
         # executing hooks still run around it, as they do around graphql-core's execution.
         if not execution_context.result:
-            compiled = await run_compiled(self._schema, execution_context)
+            try:
+                compiled = await run_compiled(self._schema, execution_context)
+            except Exception as error:
+                # As graphql-core reports a resolver's exception: the error rules classify it
+                # (a database that went away is SERVICE_UNAVAILABLE) and mask the rest.
+                compiled = GraphQLExecutionResult(data=None, errors=[located_error(error)])
             if compiled is not None:
                 execution_context.result = compiled
         return await super()._execute_operation(execution_context, *args, **kwargs)
