@@ -14,9 +14,9 @@ from presta.settings import settings
 from resolvers import compiled
 from resolvers.actor import Actor
 from resolvers.compiled import rules
-from resolvers.compiled.rules import Flag, Same, all_of, any_of, condition
+from resolvers.compiled.rules import Flag, Same, all_of, any_of, condition, visible_row
 from resolvers.compiled.sql import as_day, as_text, given, id_of
-from resolvers.dispatch.core import SEES_REQUEST
+from resolvers.dispatch.listing import visible_request
 from resolvers.membership import require_tab
 from resolvers.pagination import Page, Paging, decode_cursor, keyset_page
 
@@ -209,23 +209,7 @@ compiled.declare_root(
 )
 
 
-def _visible_visit(b: compiled.Builder) -> str:
-    """``visible_interventions``: the visit named, if the actor sees it."""
-    return (
-        f"FROM intervention {{c}} WHERE {{c}}.id = {{pk}} "
-        f"AND {condition(SEES_INTERVENTION, b, '{c}')}"
-    )
-
-
-def _service_request(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
-    """The request a visit comes from, if the actor sees it (``VisibleRequestLoader``)."""
-    r = b.alias()
-    body = b.object("ServiceRequest", r, s.selection_set)
-    return (
-        f"(SELECT {body} FROM service_request {r} "
-        f"WHERE {r}.id = {alias}.request_id AND {condition(SEES_REQUEST, b, r)})"
-    )
-
-
-compiled.declare_node("Intervention", compiled.NodeRead(_visible_visit))
-compiled.declare_type("Intervention", {"serviceRequest": _service_request})
+compiled.declare_node(
+    "Intervention", compiled.NodeRead(visible_row("intervention", SEES_INTERVENTION))
+)
+compiled.declare_type("Intervention", {"serviceRequest": visible_request})

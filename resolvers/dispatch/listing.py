@@ -6,7 +6,6 @@ a dispatch's request), each under the rule of ``resolvers.dispatch.core`` that t
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -17,7 +16,7 @@ from models.catalog import ProviderServiceStatus
 from models.dispatch import DispatchStatus, RequestStatus, ServiceRequest
 from presta.settings import settings
 from resolvers import compiled
-from resolvers.compiled.rules import Rule, condition
+from resolvers.compiled.rules import condition, visible_row
 from resolvers.compiled.sql import as_day, as_text, day_after, given, id_of
 from resolvers.dispatch.core import SEES_DISPATCH, SEES_REQUEST, SEES_WHOLE_REQUEST, SHOWS_DISPATCH
 from resolvers.pagination import decode_cursor
@@ -99,17 +98,10 @@ compiled.declare_root(
 )
 
 
-def _under(rule: Rule, table: str) -> Callable[[compiled.Builder], str]:
-    """``node(id:)``: the row named, if the rule lets the actor see it (``load_visible``)."""
-
-    def source(b: compiled.Builder) -> str:
-        return f"FROM {table} {{c}} WHERE {{c}}.id = {{pk}} AND {condition(rule, b, '{c}')}"
-
-    return source
-
-
-compiled.declare_node("ServiceRequest", compiled.NodeRead(_under(SEES_REQUEST, "service_request")))
-compiled.declare_node("Dispatch", compiled.NodeRead(_under(SEES_DISPATCH, "dispatch")))
+compiled.declare_node(
+    "ServiceRequest", compiled.NodeRead(visible_row("service_request", SEES_REQUEST))
+)
+compiled.declare_node("Dispatch", compiled.NodeRead(visible_row("dispatch", SEES_DISPATCH)))
 
 
 def _dispatches(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
@@ -122,8 +114,9 @@ def _dispatches(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
     )
 
 
-def _request(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
-    """A dispatch's request, if the actor sees it (``VisibleRequestLoader``)."""
+def visible_request(b: compiled.Builder, alias: str, s: compiled.Selected) -> str:
+    """The request the row ``alias`` comes from (a dispatch's, a visit's), if the actor sees
+    it (``VisibleRequestLoader``)."""
     r = b.alias()
     body = b.object("ServiceRequest", r, s.selection_set)
     return (
@@ -195,7 +188,7 @@ compiled.declare_type(
         "startedAt": compiled.column("{t}.started_at", "datetime"),
     },
 )
-compiled.declare_type("Dispatch", {"request": _request})
+compiled.declare_type("Dispatch", {"request": visible_request})
 compiled.declare_type(
     "Proposal",
     {
