@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from models.membership import MembershipStatus
+from presta import events
 from presta.settings import settings
 from resolvers.company import remove_colleague
 from resolvers.events import event_cursor, latest_event_id
@@ -169,3 +170,21 @@ async def test_a_colleague_taken_off_the_company_account_receives_nothing_more_o
         await asyncio.sleep(0.3)
 
         assert len(_nexts(multiplexed[1])) == len(_nexts(standard[1])) == 1
+
+
+async def test_a_group_that_cannot_listen_completes_its_subscriber_instead_of_leaving_it_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    world = await make_world(providers=1)
+
+    @contextlib.asynccontextmanager
+    async def deaf(**_kw: Any) -> AsyncIterator[Any]:
+        raise ConnectionError("the event bus is out of reach")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(events, "listen", deaf)
+    async with serving() as port:
+        socket = await _open(port, world.providers[0])
+        await wait_for(lambda: any(m["type"] == "complete" for m in socket.messages()))
+        assert multiplex.stats() == {"groups": 0, "members": 0}
+        await socket.close()

@@ -168,10 +168,13 @@ async def join(key: Hashable, plan: LivePlan, member: Member, inputs: Inputs) ->
         started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         group.task = asyncio.create_task(group._run(started))
         await started
-    group.members[member] = _Subscriber(
-        inputs, frozenset(audience_keys(inputs.actor)), await latest_event_id()
-    )
+    since = await latest_event_id()  # after the group listens: no event falls between
     member.cohort = group
+    if group.task is None or group.task.done():
+        # The group could not listen (logged): the member ends as a failed cohort's do.
+        member.end(COMPLETE)
+        return
+    group.members[member] = _Subscriber(inputs, frozenset(audience_keys(inputs.actor)), since)
 
 
 def stats() -> dict[str, int]:
