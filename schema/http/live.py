@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable, Iterable
+from collections.abc import Set as AbstractSet
 from contextlib import aclosing
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -172,11 +173,23 @@ async def _visible(
     key: Hashable,
 ) -> T | None:
     """``mine`` is None when the audience was already matched (live envelopes)."""
-    if mine is not None and mine.isdisjoint(envelope.get("audience", ())):
-        return None
-    if envelope.get("marketplace_id") not in (None, sharer.actor.marketplace_id):
+    audience = envelope.get("audience") or ()
+    if not addressed_to(
+        audience, envelope.get("marketplace_id"), mine, sharer.actor.marketplace_id
+    ):
         return None
     return await _shared_load(sharer, envelope, load, key)
+
+
+def addressed_to(
+    audience: Iterable[str], of: int | None, keys: AbstractSet[str] | None, marketplace: Any
+) -> bool:
+    """Whether an event for ``audience`` in marketplace ``of`` is for a subscriber with these
+    audience keys (None: already matched) acting in ``marketplace`` (events of no marketplace
+    follow the viewer everywhere). Give ``audience`` as a set where it is asked many times."""
+    if keys is not None and keys.isdisjoint(audience):
+        return False
+    return of in (None, marketplace)
 
 
 async def _shared_load(

@@ -115,14 +115,15 @@ class Group:
             await self._deliver(missed[event_id])
 
     async def _deliver(self, message: dict[str, Any]) -> None:
-        audience = set(message.get("audience") or ())
-        marketplace = message.get("marketplace_id")
+        audience = frozenset(message.get("audience") or ())
+        of = message.get("marketplace_id")
         chosen = [
             (member, subscriber)
             for member, subscriber in self.members.items()
             if message["id"] > subscriber.since
-            and not subscriber.keys.isdisjoint(audience)
-            and marketplace in (None, subscriber.inputs.actor.marketplace_id)
+            and live.addressed_to(
+                audience, of, subscriber.keys, subscriber.inputs.actor.marketplace_id
+            )
         ]
         if not chosen:
             return
