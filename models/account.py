@@ -33,7 +33,11 @@ class User(Model):
     # "fr" or "en", as the user chose; null: not chosen (the marketplace default, French).
     locale = fields.CharField(max_length=5, null=True)
     provider_company: fields.ForeignKeyNullableRelation[ProviderCompany] = fields.ForeignKeyField(
-        "models.ProviderCompany", related_name="users", null=True, on_delete=fields.SET_NULL
+        "models.ProviderCompany",
+        related_name="users",
+        null=True,
+        on_delete=fields.SET_NULL,
+        db_index=True,
     )
     provider_company_id: int | None
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -47,7 +51,7 @@ class RefreshToken(Model):
 
     id = fields.BigIntField(primary_key=True)
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
-        "models.User", related_name="refresh_tokens", on_delete=fields.CASCADE
+        "models.User", related_name="refresh_tokens", on_delete=fields.CASCADE, db_index=True
     )
     user_id: int
     family = fields.UUIDField(db_index=True)
@@ -64,7 +68,7 @@ class RefreshToken(Model):
 class ApiKey(Model):
     id = fields.BigIntField(primary_key=True)
     marketplace: fields.ForeignKeyRelation[Marketplace] = fields.ForeignKeyField(
-        "models.Marketplace", related_name="api_keys", on_delete=fields.CASCADE
+        "models.Marketplace", related_name="api_keys", on_delete=fields.CASCADE, db_index=True
     )
     marketplace_id: int
     name = fields.CharField(max_length=100)
@@ -90,7 +94,7 @@ class StaffMember(Model):
     )
     user_id: int
     marketplace: fields.ForeignKeyRelation[Marketplace] = fields.ForeignKeyField(
-        "models.Marketplace", related_name="staff", on_delete=fields.CASCADE
+        "models.Marketplace", related_name="staff", on_delete=fields.CASCADE, db_index=True
     )
     marketplace_id: int
     role = fields.CharEnumField(StaffRole, max_length=16)
@@ -110,7 +114,7 @@ class Client(Model):
     )
     marketplace_id: int
     user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
-        "models.User", related_name="client_of", null=True, on_delete=fields.SET_NULL
+        "models.User", related_name="client_of", null=True, on_delete=fields.SET_NULL, db_index=True
     )
     user_id: int | None
     full_name = fields.CharField(max_length=200)

@@ -25,7 +25,7 @@ class Service(Model):
 
     id = fields.BigIntField(primary_key=True)
     marketplace: fields.ForeignKeyRelation[Marketplace] = fields.ForeignKeyField(
-        "models.Marketplace", related_name="services", on_delete=fields.CASCADE
+        "models.Marketplace", related_name="services", on_delete=fields.CASCADE, db_index=True
     )
     marketplace_id: int
     name = fields.CharField(max_length=200)

@@ -19,7 +19,10 @@ class CommissionRate(Model):
 
     id = fields.BigIntField(primary_key=True)
     marketplace: fields.ForeignKeyRelation[Marketplace] = fields.ForeignKeyField(
-        "models.Marketplace", related_name="commission_rates", on_delete=fields.CASCADE
+        "models.Marketplace",
+        related_name="commission_rates",
+        on_delete=fields.CASCADE,
+        db_index=True,
     )
     marketplace_id: int
     membership: fields.ForeignKeyRelation[Membership] = fields.ForeignKeyField(
@@ -27,7 +30,11 @@ class CommissionRate(Model):
     )
     membership_id: int
     service: fields.ForeignKeyNullableRelation[Service] = fields.ForeignKeyField(
-        "models.Service", related_name="commission_rates", null=True, on_delete=fields.CASCADE
+        "models.Service",
+        related_name="commission_rates",
+        null=True,
+        on_delete=fields.CASCADE,
+        db_index=True,
     )
     service_id: int | None
     rate = fields.DecimalField(max_digits=5, decimal_places=2)

@@ -60,7 +60,7 @@ class ConsentState(Model):
     channel = fields.CharEnumField(ConsentChannel, max_length=8)
     granted = fields.BooleanField()
     record: fields.ForeignKeyRelation[ConsentRecord] = fields.ForeignKeyField(
-        "models.ConsentRecord", related_name="states", on_delete=fields.CASCADE
+        "models.ConsentRecord", related_name="states", on_delete=fields.CASCADE, db_index=True
     )
     record_id: int
     updated_at = fields.DatetimeField()

@@ -52,11 +52,11 @@ class ServiceRequest(Model):
     )
     marketplace_id: int
     client: fields.ForeignKeyRelation[Client] = fields.ForeignKeyField(
-        "models.Client", related_name="requests", on_delete=fields.CASCADE
+        "models.Client", related_name="requests", on_delete=fields.CASCADE, db_index=True
     )
     client_id: int
     service: fields.ForeignKeyRelation[Service] = fields.ForeignKeyField(
-        "models.Service", related_name="requests", on_delete=fields.RESTRICT
+        "models.Service", related_name="requests", on_delete=fields.RESTRICT, db_index=True
     )
     service_id: int
     status = fields.CharEnumField(RequestStatus, max_length=16, db_index=True)
@@ -74,7 +74,11 @@ class ServiceRequest(Model):
     send_proposal_at = fields.DatetimeField(null=True, db_index=True)
     remind_at = fields.DatetimeField(null=True, db_index=True)
     selected_membership: fields.ForeignKeyNullableRelation[Membership] = fields.ForeignKeyField(
-        "models.Membership", related_name="won_requests", null=True, on_delete=fields.SET_NULL
+        "models.Membership",
+        related_name="won_requests",
+        null=True,
+        on_delete=fields.SET_NULL,
+        db_index=True,
     )
     selected_membership_id: int | None
     created_by: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
@@ -144,7 +148,7 @@ class DispatchAnswerAudit(Model):
 
     id = fields.BigIntField(primary_key=True)
     dispatch: fields.ForeignKeyRelation[Dispatch] = fields.ForeignKeyField(
-        "models.Dispatch", related_name="answers", on_delete=fields.CASCADE
+        "models.Dispatch", related_name="answers", on_delete=fields.CASCADE, db_index=True
     )
     dispatch_id: int
     user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(

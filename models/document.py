@@ -45,7 +45,7 @@ class RequiredDocumentType(Model):
     )
     marketplace_id: int
     document_type: fields.ForeignKeyRelation[DocumentType] = fields.ForeignKeyField(
-        "models.DocumentType", related_name="required_by", on_delete=fields.CASCADE
+        "models.DocumentType", related_name="required_by", on_delete=fields.CASCADE, db_index=True
     )
     document_type_id: int
 
@@ -64,15 +64,27 @@ class Document(Model):
     )
     company_id: int | None
     marketplace: fields.ForeignKeyNullableRelation[Marketplace] = fields.ForeignKeyField(
-        "models.Marketplace", related_name="documents", null=True, on_delete=fields.CASCADE
+        "models.Marketplace",
+        related_name="documents",
+        null=True,
+        on_delete=fields.CASCADE,
+        db_index=True,
     )
     marketplace_id: int | None
     membership: fields.ForeignKeyNullableRelation[Membership] = fields.ForeignKeyField(
-        "models.Membership", related_name="documents", null=True, on_delete=fields.CASCADE
+        "models.Membership",
+        related_name="documents",
+        null=True,
+        on_delete=fields.CASCADE,
+        db_index=True,
     )
     membership_id: int | None
     document_type: fields.ForeignKeyNullableRelation[DocumentType] = fields.ForeignKeyField(
-        "models.DocumentType", related_name="documents", null=True, on_delete=fields.RESTRICT
+        "models.DocumentType",
+        related_name="documents",
+        null=True,
+        on_delete=fields.RESTRICT,
+        db_index=True,
     )
     document_type_id: int | None
     title = fields.CharField(max_length=200, default="")
@@ -109,7 +121,10 @@ class DocumentReview(Model):
     )
     document_id: int
     marketplace: fields.ForeignKeyRelation[Marketplace] = fields.ForeignKeyField(
-        "models.Marketplace", related_name="document_reviews", on_delete=fields.CASCADE
+        "models.Marketplace",
+        related_name="document_reviews",
+        on_delete=fields.CASCADE,
+        db_index=True,
     )
     marketplace_id: int
     status = fields.CharEnumField(DocumentReviewStatus, max_length=16)

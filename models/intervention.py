@@ -40,6 +40,7 @@ class Intervention(Model):
         related_name="interventions",
         null=True,
         on_delete=fields.SET_NULL,
+        db_index=True,
     )
     request_id: int | None
     client: fields.ForeignKeyRelation[Client] = fields.ForeignKeyField(
@@ -47,7 +48,7 @@ class Intervention(Model):
     )
     client_id: int
     service: fields.ForeignKeyRelation[Service] = fields.ForeignKeyField(
-        "models.Service", related_name="interventions", on_delete=fields.RESTRICT
+        "models.Service", related_name="interventions", on_delete=fields.RESTRICT, db_index=True
     )
     service_id: int
     status = fields.CharEnumField(InterventionStatus, max_length=16, db_index=True)
@@ -67,4 +68,8 @@ class Intervention(Model):
 
     class Meta:
         table = "intervention"
-        indexes = (("membership_id", "status", "starts_at"), ("client_id", "starts_at"))
+        indexes = (
+            ("membership_id", "status", "starts_at"),
+            ("client_id", "starts_at"),
+            ("marketplace_id", "id"),
+        )

@@ -36,11 +36,19 @@ class Invitation(Model):
     status = fields.CharEnumField(InvitationStatus, max_length=16, db_index=True)
     expires_at = fields.DatetimeField()
     company: fields.ForeignKeyNullableRelation[ProviderCompany] = fields.ForeignKeyField(
-        "models.ProviderCompany", related_name="invitations", null=True, on_delete=fields.CASCADE
+        "models.ProviderCompany",
+        related_name="invitations",
+        null=True,
+        on_delete=fields.CASCADE,
+        db_index=True,
     )
     company_id: int | None
     membership: fields.ForeignKeyNullableRelation[Membership] = fields.ForeignKeyField(
-        "models.Membership", related_name="invitations", null=True, on_delete=fields.SET_NULL
+        "models.Membership",
+        related_name="invitations",
+        null=True,
+        on_delete=fields.SET_NULL,
+        db_index=True,
     )
     membership_id: int | None
     sent_count = fields.IntField(default=0)

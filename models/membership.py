@@ -45,7 +45,10 @@ class Membership(Model):
     )
     marketplace_id: int
     company: fields.ForeignKeyRelation[ProviderCompany] = fields.ForeignKeyField(
-        "models.ProviderCompany", related_name="memberships", on_delete=fields.CASCADE
+        "models.ProviderCompany",
+        related_name="memberships",
+        on_delete=fields.CASCADE,
+        db_index=True,
     )
     company_id: int
     status = fields.CharEnumField(MembershipStatus, max_length=16, db_index=True)
@@ -67,7 +70,7 @@ class MembershipAudit(Model):
 
     id = fields.BigIntField(primary_key=True)
     membership: fields.ForeignKeyRelation[Membership] = fields.ForeignKeyField(
-        "models.Membership", related_name="audit", on_delete=fields.CASCADE
+        "models.Membership", related_name="audit", on_delete=fields.CASCADE, db_index=True
     )
     membership_id: int
     actor: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
@@ -88,7 +91,10 @@ class ColleagueInvitation(Model):
 
     id = fields.BigIntField(primary_key=True)
     company: fields.ForeignKeyRelation[ProviderCompany] = fields.ForeignKeyField(
-        "models.ProviderCompany", related_name="colleague_invitations", on_delete=fields.CASCADE
+        "models.ProviderCompany",
+        related_name="colleague_invitations",
+        on_delete=fields.CASCADE,
+        db_index=True,
     )
     company_id: int
     email = fields.CharField(max_length=254)

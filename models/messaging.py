@@ -46,11 +46,19 @@ class Conversation(Model):
     )
     client_id: int | None
     request: fields.ForeignKeyNullableRelation[ServiceRequest] = fields.ForeignKeyField(
-        "models.ServiceRequest", related_name="conversations", null=True, on_delete=fields.SET_NULL
+        "models.ServiceRequest",
+        related_name="conversations",
+        null=True,
+        on_delete=fields.SET_NULL,
+        db_index=True,
     )
     request_id: int | None
     intervention: fields.ForeignKeyNullableRelation[Intervention] = fields.ForeignKeyField(
-        "models.Intervention", related_name="conversations", null=True, on_delete=fields.SET_NULL
+        "models.Intervention",
+        related_name="conversations",
+        null=True,
+        on_delete=fields.SET_NULL,
+        db_index=True,
     )
     intervention_id: int | None
     # Unique per subject (one staff-provider thread per membership, one thread per request or
@@ -76,7 +84,10 @@ class Participant(Model):
     )
     conversation_id: int
     user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
-        "models.User", related_name="conversation_participations", on_delete=fields.CASCADE
+        "models.User",
+        related_name="conversation_participations",
+        on_delete=fields.CASCADE,
+        db_index=True,
     )
     user_id: int
     role = fields.CharEnumField(ParticipantRole, max_length=16)
@@ -121,7 +132,10 @@ class MessageAttachment(Model):
     )
     message_id: int
     document: fields.ForeignKeyRelation[Document] = fields.ForeignKeyField(
-        "models.Document", related_name="message_attachments", on_delete=fields.RESTRICT
+        "models.Document",
+        related_name="message_attachments",
+        on_delete=fields.RESTRICT,
+        db_index=True,
     )
     document_id: int
 

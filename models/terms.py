@@ -25,7 +25,11 @@ class TermsVersion(Model):
     number = fields.IntField()
     text = fields.TextField(default="")
     document: fields.ForeignKeyNullableRelation[Document] = fields.ForeignKeyField(
-        "models.Document", related_name="terms_versions", null=True, on_delete=fields.RESTRICT
+        "models.Document",
+        related_name="terms_versions",
+        null=True,
+        on_delete=fields.RESTRICT,
+        db_index=True,
     )
     document_id: int | None
     published_at = fields.DatetimeField()
@@ -44,15 +48,22 @@ class TermsAcceptance(Model):
 
     id = fields.BigIntField(primary_key=True)
     membership: fields.ForeignKeyRelation[Membership] = fields.ForeignKeyField(
-        "models.Membership", related_name="terms_acceptances", on_delete=fields.CASCADE
+        "models.Membership",
+        related_name="terms_acceptances",
+        on_delete=fields.CASCADE,
+        db_index=True,
     )
     membership_id: int
     version: fields.ForeignKeyRelation[TermsVersion] = fields.ForeignKeyField(
-        "models.TermsVersion", related_name="acceptances", on_delete=fields.CASCADE
+        "models.TermsVersion", related_name="acceptances", on_delete=fields.CASCADE, db_index=True
     )
     version_id: int
     user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
-        "models.User", related_name="terms_acceptances", null=True, on_delete=fields.SET_NULL
+        "models.User",
+        related_name="terms_acceptances",
+        null=True,
+        on_delete=fields.SET_NULL,
+        db_index=True,
     )
     user_id: int | None
     accepted_at = fields.DatetimeField()
