@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     # Subscriptions whose document compiles get one SQL statement per event for all their
     # subscribers (schema.http.multiplex); false runs every one through strawberry's executor.
     live_compiled: bool = True
+    # Compiled reads of one API process running at once (0: no bound). The others wait in the
+    # process, not in PostgreSQL: screens read in closed loops cannot take every core from the
+    # writes and the live deliveries (resolvers.compiled.plans.read).
+    compiled_reads_in_flight: int = Field(default=2, ge=0)
     live_queue_size: int = 256
     live_stall_seconds: float = 1.0
     # Redis pub/sub: reconnect backoff bounds and the idle ping that detects a dead link.

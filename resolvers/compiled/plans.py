@@ -4,9 +4,12 @@ types; running a plan."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import logging
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +24,7 @@ from graphql import (
 )
 from tortoise import connections
 
+from presta.settings import settings
 from resolvers.compiled import builder
 from resolvers.compiled.builder import (
     ActorKind,
@@ -255,15 +259,44 @@ def _compile(
 async def read(plan: Plan, values: list[Any], guard: Guard | None = None) -> str | None:
     """Run a plan: its one statement's value, the operation's ``data`` as JSON text. With the
     guard of a kept actor (``resolvers.credentials``), None when the rows it was built from
-    changed: nothing was read for it."""
+    changed: nothing was read for it. At most ``compiled_reads_in_flight`` run at once
+    (``_admitted``)."""
     connection = connections.get("default")
-    if guard is None:
-        _, rows = await connection.execute_query(plan.sql, values)
-        return str(rows[0][0])
-    _, rows = await connection.execute_query(
-        plan.guarded(guard), [*values, guard.subject, guard.fingerprint]
-    )
+    async with _admitted():
+        if guard is None:
+            _, rows = await connection.execute_query(plan.sql, values)
+            return str(rows[0][0])
+        _, rows = await connection.execute_query(
+            plan.guarded(guard), [*values, guard.subject, guard.fingerprint]
+        )
     return str(rows[0][1]) if rows[0][0] else None
+
+
+_GATES: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, tuple[int, asyncio.Semaphore]
+] = weakref.WeakKeyDictionary()
+
+
+def _admitted() -> contextlib.AbstractAsyncContextManager[Any]:
+    """A place among the compiled reads running now in this process (per event loop).
+
+    Why: a compiled screen is one statement of 1-2 ms of PostgreSQL CPU; clients that read in
+    closed loops (a dashboard refreshed as soon as it arrives) keep as many backends busy as
+    they have requests in flight, and on a database host with few cores the writes and the
+    live deliveries then wait behind them in the scheduler's queue (``bench load``: eight such
+    dashboards held two PostgreSQL backends running on average, and a request's delivery
+    waited for them). Bounded, the reads beyond the bound wait in the process, which costs no
+    database CPU, and PostgreSQL gives the rest of its cores to everything else; the reads'
+    throughput is what the cores allow either way.
+    """
+    bound = settings().compiled_reads_in_flight
+    if not bound:
+        return contextlib.nullcontext()
+    loop = asyncio.get_running_loop()
+    gate = _GATES.get(loop)
+    if gate is None or gate[0] != bound:
+        gate = _GATES[loop] = (bound, asyncio.Semaphore(bound))
+    return gate[1]
 
 
 declare_root("node", _node)
