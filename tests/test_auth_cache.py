@@ -261,3 +261,20 @@ async def test_a_websocket_authenticates_in_full_though_the_actor_is_kept(server
         await asyncio.wait_for(socket.recv(), timeout=5)
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4403
+
+
+async def test_a_guarded_statement_computes_the_fingerprint_once() -> None:
+    """The guard is read twice (whether it holds, and the data only then): PostgreSQL must
+    not inline it into both places and read the user's rows twice per request."""
+    from tortoise import connections
+
+    from resolvers.authentication import USER_FINGERPRINT
+    from resolvers.compiled import Plan
+    from resolvers.credentials import Guard
+
+    statement = Plan("SELECT 1", ()).guarded(Guard(USER_FINGERPRINT, 1, "unchanged?"))
+    _, rows = await connections.get("default").execute_query(
+        f"EXPLAIN {statement}", [1, "unchanged?"]
+    )
+    plan = "\n".join(str(row[0]) for row in rows)
+    assert plan.count("on account_user fu") == 1, plan

@@ -136,7 +136,8 @@ class Plan:
             n = len(self.params)
             check = guard.check(f"${n + 1}", f"${n + 2}")
             found = (
-                f"SELECT g.ok, CASE WHEN g.ok THEN ({self.sql}) END FROM (SELECT {check} AS ok) g"
+                f"SELECT g.ok, CASE WHEN g.ok THEN ({self.sql}) END"
+                f" FROM (SELECT {check} AS ok OFFSET 0) g"
             )
             self._guarded[guard.fingerprint_sql] = found
         return found
