@@ -20,6 +20,12 @@ response), and changed roles run the operation again under the new actor.
 Outside production, ``X-Presta-Executor: standard`` forces the standard executor for one
 HTTP request (to compare both paths), and the HTTP response says which one ran in
 ``extensions.executor``.
+
+The fast lane (``schema.http.lane``) answers a repeated query before strawberry's view with
+the same functions (``prepared``, ``ran``), and only a (text, operation name, actor kind) this
+module answered compiled over HTTP before (``ran_compiled``). When the lane finds the kept
+actor's guard failed, the request is marked ``STALE``: here it is authenticated in full at
+once, rather than by running the guard a second time.
 """
 
 from __future__ import annotations
