@@ -18,7 +18,7 @@ from strawberry import relay
 
 from bench.queries import PROVIDER_DASHBOARD, PROVIDERS_SCREEN
 from models.account import StaffMember, StaffRole, User
-from presta.settings import settings
+from presta.settings import get_settings, settings
 from resolvers import credentials
 from resolvers.actor import Actor
 from schema.http import lane
@@ -284,3 +284,70 @@ async def test_a_body_the_lane_reads_is_still_there_for_the_full_path(lane_off):
     assert not taken
     assert refused.status == 200
     assert [e["extensions"]["code"] for e in refused.json["errors"]] == ["PAGE_SIZE_EXCEEDED"]
+
+
+async def test_a_query_sent_by_get_goes_the_full_path_with_its_caching_headers(lane_off):
+    staff = await staff_with(1)
+    payload = {"query": PROVIDERS_SCREEN, "variables": {"first": 1}}
+    async with http_client() as http:
+        await _warmed(http, lane_off, staff, payload)
+        before = lane.answered()
+        response = await http.get(
+            "/graphql",
+            params={"query": PROVIDERS_SCREEN, "variables": orjson.dumps({"first": 1}).decode()},
+            headers=headers_of(staff),
+        )
+    assert lane.answered() == before
+    assert response.json()["extensions"] == {"executor": "compiled"}
+    assert response.headers["ETag"]
+    assert response.headers["Cache-Control"] == "private, no-cache"
+
+
+async def test_with_trusted_documents_only_the_text_of_a_trusted_document_is_refused_as_before(
+    tmp_path, monkeypatch
+):
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(orjson.dumps({"screen-v1": PROVIDERS_SCREEN}).decode())
+    monkeypatch.setenv("PRESTA_TRUSTED_DOCUMENTS", str(manifest))
+    monkeypatch.setenv("PRESTA_TRUSTED_DOCUMENTS_ONLY", "true")
+    get_settings.cache_clear()
+    try:
+        staff = await staff_with(1)
+        by_id = {
+            "variables": {"first": 1},
+            "extensions": {"persistedQuery": {"version": 1, "sha256Hash": "screen-v1"}},
+        }
+        async with http_client() as http:
+            await _send(http, staff, by_id)
+            kept, _ = await _send(http, staff, by_id)
+            assert kept.json["extensions"] == {"executor": "compiled"}
+            text, taken = await _send(
+                http, staff, {"query": PROVIDERS_SCREEN, "variables": {"first": 1}}
+            )
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert not taken
+    assert text.status == 400
+    assert text.json["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_REQUIRED"
+
+
+@pytest.mark.parametrize(
+    ("limit", "value", "first"),
+    [("max_query_cost", 200, 90), ("max_query_depth", 2, 1), ("max_tokens", 20, 1)],
+)
+async def test_a_query_over_a_limit_in_force_gets_the_full_path_s_refusal(
+    lane_off, monkeypatch, limit, value, first
+):
+    staff = await staff_with(3)
+    payload = {"query": PROVIDERS_SCREEN, "variables": {"first": 1}}
+    async with http_client() as http:
+        await _warmed(http, lane_off, staff, payload)
+        # Valid when it was recorded, and the plan would read it: only the limit refuses it.
+        monkeypatch.setattr(settings(), limit, value)
+        asked = {**payload, "variables": {"first": first}}
+        fast, full, taken = await _lane_and_full(http, lane_off, staff, asked)
+    assert not taken
+    assert fast == full
+    assert fast.json["data"] is None
+    assert fast.json["errors"]
