@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     max_query_cost: int = 5000
     max_page_size: int = 100
     max_body_bytes: int = 1024 * 1024
+    # A repeated compiled query of a kept actor answered before strawberry's view, when it is
+    # provably the full path's answer (schema.http.lane); false sends every request through it.
+    fast_lane: bool = True
     max_subscriptions_per_connection: int = 50
     # A websocket must send connection_init within this time, or it is closed with 4408.
     ws_init_timeout_seconds: float = 10.0

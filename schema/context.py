@@ -45,13 +45,16 @@ class Context:
     # a compiled statement carrying its guard may read for it; anything else calls
     # ``verify`` first (``schema.http.compiled``).
     provisional: credentials.Authenticated | None = None
+    # The kept actor's guard failed already for this request (in ``schema.http.lane``): it is
+    # authenticated in full, without running the guard again.
+    stale: bool = False
 
     async def verify(self, *, changed: bool = False) -> None:
         """Make sure of a kept actor (one statement: its guard, or a full authentication when
         its rows changed, or are ``changed`` already); ``AuthError`` when it is refused now."""
         if self.provisional is None:
             return
-        if changed:
+        if changed or self.stale:
             found = await credentials.verify(self.provisional.credentials)
         else:
             found = await credentials.verify_kept(self.provisional)

@@ -70,9 +70,7 @@ class DocumentLimits(SchemaExtension):
             ctx.validation_rules = (*ctx.validation_rules, *rules)
         document = ctx.graphql_document
         if document is not None and not ctx.pre_execution_errors:
-            problem = static_limits(document, ctx.variables or {}, ctx.operation_name)
-            if problem is None and ctx.query is not None:
-                problem = _nul_character(ctx.query, ctx.variables)
+            problem = variable_limits(ctx.query, document, ctx.variables, ctx.operation_name)
             if problem is not None:
                 ctx.pre_execution_errors = [problem]
         yield
@@ -83,6 +81,34 @@ class DocumentLimits(SchemaExtension):
 
 
 _parse = functools.lru_cache(maxsize=256)(parse)
+
+
+def variable_limits(
+    query: str | None,
+    document: DocumentNode,
+    variables: dict[str, Any] | None,
+    operation_name: str | None,
+) -> GraphQLError | None:
+    """What the limits in force refuse in a valid document with these variables (page sizes,
+    cost, the NUL character), checked on every request; None when it may run."""
+    problem = static_limits(document, variables or {}, operation_name)
+    if problem is None and query is not None:
+        problem = _nul_character(query, variables)
+    return problem
+
+
+def admitted(query: str) -> DocumentNode | None:
+    """The document, when it parses and passed validation under the limits in force (both
+    cached): what ``DocumentLimits`` lets through before its variables are looked at."""
+    document = parsed(query)
+    if document is None or _validated_key(query) not in _VALID_DOCUMENTS:
+        return None
+    return document
+
+
+def _validated_key(query: str) -> tuple[str, int, int]:
+    cfg = settings()
+    return (query, cfg.max_query_depth, cfg.max_aliases)
 
 
 def parsed(query: str) -> DocumentNode | None:
@@ -130,7 +156,7 @@ def _validate(
     rules: tuple[type[ASTValidationRule], ...],
 ) -> list[GraphQLError]:
     cfg = settings()
-    key = (query, cfg.max_query_depth, cfg.max_aliases)
+    key = _validated_key(query)
     if key in _VALID_DOCUMENTS:
         _VALID_DOCUMENTS.move_to_end(key)
         return []

@@ -21,6 +21,7 @@ from graphql import (
     OperationType,
     SelectionSetNode,
 )
+from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 
@@ -104,6 +105,24 @@ def buckets_for(actor: Actor, request: Any, cost: int) -> list[ratelimit.Bucket]
     return buckets
 
 
+# The decision taken for an HTTP request before the full path ran it (``schema.http.lane``).
+_SPENT = "presta.rate_limit"
+
+
+async def spend(actor: Actor, request: Any, cost: int, *, keep: bool = False) -> ratelimit.Decision:
+    """Spend the caller's buckets for the operation of this request, once. ``keep``: the
+    decision stands for the rest of this HTTP request (the fast lane's, when it leaves the
+    request to the full path, whose operation then spends nothing more)."""
+    scope = request.scope if isinstance(request, Request) else None
+    decided = scope.pop(_SPENT, None) if scope is not None else None
+    if isinstance(decided, ratelimit.Decision):
+        return decided
+    decision = await ratelimit.check(buckets_for(actor, request, cost))
+    if keep and scope is not None:
+        scope[_SPENT] = decision
+    return decision
+
+
 def rate_limited_error(decision: ratelimit.Decision) -> GraphQLError:
     seconds = decision.retry_after_seconds
     who = "this marketplace" if decision.scope == "marketplace" else "this client"
@@ -134,7 +153,7 @@ class RateLimit(SchemaExtension):
                 fields = root_fields(document, operation) if kind is OperationType.MUTATION else []
                 cost = cost_of(kind, fields)
                 request = getattr(context, "request", None)
-                decision = await ratelimit.check(buckets_for(context.actor, request, cost))
+                decision = await spend(context.actor, request, cost)
                 if not decision.allowed:
                     ctx.pre_execution_errors = [rate_limited_error(decision)]
                     response = getattr(context, "response", None)
