@@ -55,6 +55,7 @@ from bench._servers import (
     database,
     family_rss_mib,
     free_port,
+    http_post,
     machine_jiffies,
     percentile,
     presta,
@@ -244,25 +245,70 @@ async def _listen(
                     stats.to_answer.put_nowait((gid, index))
 
 
+class _Http:
+    """Keep-alive HTTP/1.1 connections to the API, as little client as the load needs.
+
+    httpx cost this load generator more CPU than the API it loads (py-spy, 2026-12-04: 58% of
+    a core, most of it in its connection pool's bookkeeping and an import lookup per request),
+    on the two cores the API and PostgreSQL share with it. Each request takes a free
+    connection (or opens one) and gives it back once its answer is read. A connection left
+    idle for ``IDLE_SECONDS`` is closed rather than reused: uvicorn closes its side after 5 s.
+    """
+
+    IDLE_SECONDS = 4.0
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.free: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
+
+    async def post(self, token: str, body: bytes) -> tuple[int, bytes]:
+        """The status and body of the answer to a POST of ``body`` to ``/graphql``."""
+        while self.free:
+            reader, writer, since = self.free.pop()
+            if time.monotonic() - since < self.IDLE_SECONDS:
+                break
+            writer.close()
+        else:
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        try:
+            request = http_post(
+                self.port, "/graphql", body, Authorization=f"Bearer {token}", X_Marketplace=SLUG
+            )
+            writer.write(request)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=30)
+            length = next(
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
+            answer = await asyncio.wait_for(reader.readexactly(length), timeout=30)
+        except BaseException:
+            writer.close()
+            raise
+        self.free.append((reader, writer, time.monotonic()))
+        return int(head[9:12]), answer
+
+    def close(self) -> None:
+        for _, writer, _ in self.free:
+            writer.close()
+        self.free.clear()
+
+
 async def _call(
-    http: httpx.AsyncClient, stats: Stats, op: str, token: str, query: str, variables: Any
+    http: _Http, stats: Stats, op: str, token: str, query: str, variables: Any
 ) -> dict[str, Any] | None:
     """One operation; None and an error counted when it failed in any way."""
     started = time.perf_counter()
     try:
-        response = await http.post(
-            "/graphql",
-            json={"query": query, "variables": variables},
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        body = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
+        status, raw = await http.post(token, orjson.dumps({"query": query, "variables": variables}))
+        body = orjson.loads(raw)
+    except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError, StopIteration) as exc:
         stats.errors[(op, type(exc).__name__)] += 1
         return None
     stats.latencies[op].append((time.perf_counter() - started) * 1000)
-    if response.status_code != 200 or body.get("errors"):
+    if status != 200 or body.get("errors"):
         code = (body.get("errors") or [{}])[0].get("extensions", {}).get("code", "HTTP")
-        stats.errors[(op, f"{response.status_code} {code}")] += 1
+        stats.errors[(op, f"{status} {code}")] += 1
         return None
     data: dict[str, Any] = next(iter(body["data"].values()))
     if isinstance(data, dict) and data.get("userErrors"):
@@ -271,19 +317,17 @@ async def _call(
     return data
 
 
-async def _dashboards(
-    http: httpx.AsyncClient, stats: Stats, seeded: dict[str, Any], until: float
-) -> None:
+async def _dashboards(http: _Http, stats: Stats, seeded: dict[str, Any], until: float) -> None:
     while time.perf_counter() < until:
         provider = random.choice(seeded["providers"])
         await _call(http, stats, "dashboard", provider.token, PROVIDER_DASHBOARD, {})
 
 
 async def _paced_dashboards(
-    http: httpx.AsyncClient, stats: Stats, seeded: dict[str, Any], until: float
+    http: _Http, stats: Stats, seeded: dict[str, Any], until: float
 ) -> None:
     """``DASHBOARD_RATE`` dashboards a second whatever their latency, each on a task of its own
-    (its latency includes a wait for a free connection)."""
+    (on a connection of its own when none is free)."""
     tasks: set[asyncio.Task[Any]] = set()
     at = time.perf_counter()
     while at < until:
@@ -297,9 +341,7 @@ async def _paced_dashboards(
     await asyncio.gather(*tasks)
 
 
-async def _requests(
-    http: httpx.AsyncClient, stats: Stats, seeded: dict[str, Any], until: float
-) -> None:
+async def _requests(http: _Http, stats: Stats, seeded: dict[str, Any], until: float) -> None:
     n = 0
     while time.perf_counter() < until:
         n += 1
@@ -320,9 +362,7 @@ async def _requests(
         await asyncio.sleep(CLIENT_PAUSE)
 
 
-async def _answers(
-    http: httpx.AsyncClient, stats: Stats, seeded: dict[str, Any], until: float
-) -> None:
+async def _answers(http: _Http, stats: Stats, seeded: dict[str, Any], until: float) -> None:
     while time.perf_counter() < until:
         try:
             gid, index = await asyncio.wait_for(stats.to_answer.get(), timeout=0.5)
@@ -333,9 +373,7 @@ async def _answers(
         await _call(http, stats, "answer", seeded["providers"][index].token, ANSWER, variables)
 
 
-async def _messages(
-    http: httpx.AsyncClient, stats: Stats, seeded: dict[str, Any], until: float
-) -> None:
+async def _messages(http: _Http, stats: Stats, seeded: dict[str, Any], until: float) -> None:
     n = 0
     while time.perf_counter() < until:
         n += 1
@@ -363,13 +401,8 @@ async def _phase(port: int, stats: Stats, seeded: dict[str, Any], seconds: float
     users = dict(USERS)
     if DASHBOARD_RATE:
         loops["dashboard"], users["dashboard"] = _paced_dashboards, 1
-    limits = httpx.Limits(max_connections=sum(USERS.values()) + 4)
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}",
-        headers={"X-Marketplace": SLUG},
-        timeout=30,
-        limits=limits,
-    ) as http:
+    http = _Http(port)
+    try:
         await asyncio.gather(
             *(
                 loops[op](http, stats, seeded, until)
@@ -377,6 +410,8 @@ async def _phase(port: int, stats: Stats, seeded: dict[str, Any], seconds: float
                 for _ in range(count)
             )
         )
+    finally:
+        http.close()
 
 
 async def _listening(port: int) -> None:
