@@ -273,9 +273,9 @@ async def read(plan: Plan, values: list[Any], guard: Guard | None = None) -> str
     return str(rows[0][1]) if rows[0][0] else None
 
 
-_GATES: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, tuple[int, asyncio.Semaphore]
-] = weakref.WeakKeyDictionary()
+_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[int, asyncio.Semaphore]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _admitted() -> contextlib.AbstractAsyncContextManager[Any]:
