@@ -199,13 +199,22 @@ async def exchange(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
 ) -> bytes:
     """Send one request on a keep-alive connection; the body of its 200 answer."""
+    status, head, body = await answered(reader, writer, request)
+    if status != 200:
+        raise RuntimeError(f"unexpected response: {head[:200]!r}")
+    return body
+
+
+async def answered(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[int, bytes, bytes]:
+    """Send one request on a keep-alive connection; its answer's status, head and body."""
     writer.write(request)
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=30)
-    if not head.startswith(b"HTTP/1.1 200"):
-        raise RuntimeError(f"unexpected response: {head[:200]!r}")
     length = next(
         int(line.split(b":", 1)[1])
         for line in head.split(b"\r\n")
         if line.lower().startswith(b"content-length:")
     )
-    return await asyncio.wait_for(reader.readexactly(length), timeout=30)
+    body = await asyncio.wait_for(reader.readexactly(length), timeout=30)
+    return int(head[9:12]), head, body

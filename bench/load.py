@@ -50,6 +50,7 @@ from bench import Row
 from bench._profile import profiled
 from bench._seed import accepted_providers, migrated
 from bench._servers import (
+    answered,
     busy_share,
     cpu_seconds,
     database,
@@ -274,19 +275,12 @@ class _Http:
             request = http_post(
                 self.port, "/graphql", body, Authorization=f"Bearer {token}", X_Marketplace=SLUG
             )
-            writer.write(request)
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=30)
-            length = next(
-                int(line.split(b":", 1)[1])
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length:")
-            )
-            answer = await asyncio.wait_for(reader.readexactly(length), timeout=30)
+            status, _, answer = await answered(reader, writer, request)
         except BaseException:
             writer.close()
             raise
         self.free.append((reader, writer, time.monotonic()))
-        return int(head[9:12]), answer
+        return status, answer
 
     def close(self) -> None:
         for _, writer, _ in self.free:
