@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, Callable, Hashable
 from contextlib import aclosing
 from functools import lru_cache
-from typing import Any, Final, Protocol
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 import orjson
 from graphql import (
@@ -291,23 +291,42 @@ class Member:
             self.transport.left(self)
 
 
-class Cohort:
-    """The subscriptions that compute the same payloads; runs their stream once."""
+V = TypeVar("V")
 
-    __slots__ = ("key", "members", "started", "task")
 
-    def __init__(self, key: Hashable) -> None:
+class Gathering(Generic[V]):
+    """Members sharing one task, found by ``key`` in ``registry`` while it runs: a cohort, or
+    a multiplexed group (``schema.http.multiplex``). The last member to leave ends the task."""
+
+    __slots__ = ("key", "members", "registry", "task")
+
+    def __init__(self, key: Hashable, registry: dict[Hashable, Any]) -> None:
         self.key = key
-        self.members: dict[Member, None] = {}
+        self.registry = registry
+        self.members: dict[Member, V] = {}
         self.task: asyncio.Task[None] | None = None
-        self.started = False  # a result was sent: a pre-execution error can no longer come
 
     def leave(self, member: Member) -> None:
         self.members.pop(member, None)
         if not self.members:
-            _forget(self)
+            self.forget()
             if self.task is not None and not self.task.done():
                 self.task.cancel()
+
+    def forget(self) -> None:
+        """No longer found by its key (new members start another)."""
+        if self.registry.get(self.key) is self:
+            del self.registry[self.key]
+
+
+class Cohort(Gathering[None]):
+    """The subscriptions that compute the same payloads; runs their stream once."""
+
+    __slots__ = ("started",)
+
+    def __init__(self, key: Hashable) -> None:
+        super().__init__(key, _cohorts)
+        self.started = False  # a result was sent: a pre-execution error can no longer come
 
     async def _run(self, stream: Stream, context: Context) -> None:
         ended = COMPLETE
@@ -332,7 +351,7 @@ class Cohort:
         except Exception:
             log.exception("a live subscription failed")
         finally:
-            _forget(self)
+            self.forget()
             for member in list(self.members):
                 member.end(ended)
 
@@ -347,11 +366,6 @@ def _payload(result: ExecutionResult) -> bytes:
 
 
 _cohorts: dict[Hashable, Cohort] = {}
-
-
-def _forget(cohort: Cohort) -> None:
-    if _cohorts.get(cohort.key) is cohort:
-        del _cohorts[cohort.key]
 
 
 def join(key: Hashable, member: Member, stream: Stream, context: Context) -> None:

@@ -34,7 +34,7 @@ from resolvers.compiled.live import LivePlan, run_for_each
 from resolvers.events import audience_keys, envelope, events_after, latest_event_id
 from schema.context import Context
 from schema.http import live
-from schema.http.cohort import COMPLETE, Member, Stream
+from schema.http.cohort import COMPLETE, Gathering, Member, Stream
 
 log = logging.getLogger(__name__)
 
@@ -48,24 +48,15 @@ class _Subscriber:
     since: int  # events up to this one were recorded before it subscribed
 
 
-class Group:
+class Group(Gathering[_Subscriber]):
     """The subscriptions of one compiled document, operation, variables and actor kind."""
 
-    __slots__ = ("key", "last_seen", "members", "plan", "task")
+    __slots__ = ("last_seen", "plan")
 
     def __init__(self, key: Hashable, plan: LivePlan) -> None:
-        self.key = key
+        super().__init__(key, _groups)
         self.plan = plan
-        self.members: dict[Member, _Subscriber] = {}
-        self.task: asyncio.Task[None] | None = None
         self.last_seen = 0
-
-    def leave(self, member: Member) -> None:
-        self.members.pop(member, None)
-        if not self.members:
-            _forget(self)
-            if self.task is not None and not self.task.done():
-                self.task.cancel()
 
     async def _run(self, started: asyncio.Future[None]) -> None:
         try:
@@ -88,7 +79,7 @@ class Group:
         finally:
             if not started.done():
                 started.set_result(None)
-            _forget(self)
+            self.forget()
             for member in list(self.members):
                 member.end(COMPLETE)
 
@@ -138,11 +129,6 @@ class Group:
 
 
 _groups: dict[Hashable, Group] = {}
-
-
-def _forget(group: Group) -> None:
-    if _groups.get(group.key) is group:
-        del _groups[group.key]
 
 
 async def admits(stream: Stream, context: Context) -> bool:
