@@ -117,11 +117,11 @@ def _csrf_refusal(scope: Scope) -> Response | None:
     """Refuse what a cross-site form could send: only JSON, or multipart with a custom header."""
     if scope["method"] != "POST":
         return None
-    headers = dict(scope.get("headers") or [])
     content_type = lane.media_type(scope)
     if content_type == b"application/json":
         return None
     if content_type == b"multipart/form-data":
+        headers = dict(scope.get("headers") or [])
         if any(headers.get(name) for name in _PREFLIGHT_HEADERS):
             return None
         return _error_response(
