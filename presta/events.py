@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final, Protocol
 
@@ -104,7 +104,8 @@ class Hub:
         ]
         if not subs:
             return
-        prepare = self.preparers.get(topic)
+        # A multiplexed group reads its own statement: the snapshot is only for the others.
+        prepare = self.preparers.get(topic) if any(s.prepared for s in subs) else None
         if prepare is None and not self._waiting:
             for sub in subs:
                 sub.offer(envelope)
@@ -149,7 +150,7 @@ class Backend(Protocol):
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
-    async def publish(self, message: str) -> bool: ...
+    async def publish(self, messages: Sequence[str]) -> bool: ...
 
 
 class _BroadcasterBackend:
@@ -185,8 +186,9 @@ class _BroadcasterBackend:
                 await self._task
         await self._broadcast.disconnect()
 
-    async def publish(self, message: str) -> bool:
-        await self._broadcast.publish(self._channel, message)
+    async def publish(self, messages: Sequence[str]) -> bool:
+        for message in messages:
+            await self._broadcast.publish(self._channel, message)
         return True
 
 
@@ -238,12 +240,13 @@ async def disconnect() -> None:
             await backend.stop()
 
 
-async def publish(envelope: dict[str, Any]) -> None:
-    """Publish after commit; a failure is logged, never raised (the event log has it)."""
-    if _backend is None:
+async def publish(*envelopes: dict[str, Any]) -> None:
+    """Publish after commit, in order and in one round trip; a failure is logged, never raised
+    (the event log has it)."""
+    if _backend is None or not envelopes:
         return
     try:
-        sent = await _backend.publish(orjson.dumps(envelope).decode())
+        sent = await _backend.publish([orjson.dumps(e).decode() for e in envelopes])
     except Exception:
         log.warning("event publish failed; subscribers resync from the event log", exc_info=True)
         sent = False
@@ -254,13 +257,17 @@ async def publish(envelope: dict[str, Any]) -> None:
 
 @asynccontextmanager
 async def listen(
-    *, topics: Iterable[str] | None = None, audience: Iterable[str] | None = None
+    *,
+    topics: Iterable[str] | None = None,
+    audience: Iterable[str] | None = None,
+    prepared: bool = True,
 ) -> AsyncIterator[Subscription]:
     """Attach a subscription for envelopes published from now on, by any process.
 
     Only envelopes of ``topics`` (all when None) naming one of the ``audience`` keys (all when
     None) are queued. The subscription yields envelopes and, when it must re-read the event log
-    since its last event, ``RESYNC``.
+    since its last event, ``RESYNC``. With ``prepared=False`` it does not read what ``prepare``
+    computes, which then runs only for the subscribers that do.
     """
     if _backend is None:
         await connect()
@@ -268,6 +275,7 @@ async def listen(
         _hub,
         frozenset(topics) if topics is not None else None,
         frozenset(audience) if audience is not None else None,
+        prepared=prepared,
     )
     _hub.add(sub)
     try:

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -83,12 +83,19 @@ class RedisBroadcast:
                     await task
         await self._publisher.aclose()
 
-    async def publish(self, message: str) -> bool:
-        """Publish; False when Redis did not take it (the caller resyncs local subscribers)."""
+    async def publish(self, messages: Sequence[str]) -> bool:
+        """Publish in order, in one round trip; False when Redis did not take them all (the
+        caller resyncs local subscribers)."""
         if self._owe_resync and not await self._pay_debt():
             return False
         try:
-            await self._publisher.publish(self._channel, message)
+            if len(messages) == 1:
+                await self._publisher.publish(self._channel, messages[0])
+            else:
+                async with self._publisher.pipeline(transaction=False) as pipe:
+                    for message in messages:
+                        pipe.publish(self._channel, message)
+                    await pipe.execute()
         except Exception as exc:
             self._fall_in_debt(exc)
             return False

@@ -54,13 +54,23 @@ class Subscription:
         "_turn_started",
         "_waiter",
         "keys",
+        "prepared",
         "topics",
     )
 
-    def __init__(self, hub: Hub, topics: frozenset[str] | None, keys: frozenset[str] | None):
+    def __init__(
+        self,
+        hub: Hub,
+        topics: frozenset[str] | None,
+        keys: frozenset[str] | None,
+        *,
+        prepared: bool = True,
+    ):
         self._hub = hub
         self.topics = topics
         self.keys = keys
+        # Whether it reads what the hub prepares for its topics (``events.prepare``).
+        self.prepared = prepared
         self._queue: deque[dict[str, Any]] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._resync = False

@@ -41,8 +41,7 @@ class AfterCommit:
             self._outbox_ids += await jobs.record(self.jobs[len(self._outbox_ids) :])
 
     async def flush(self) -> None:
-        for envelope in self.envelopes:
-            await events.publish(envelope)
+        await events.publish(*self.envelopes)
         if self.jobs:
             await jobs.hand_over(self._outbox_ids, self.jobs)
 

@@ -134,6 +134,29 @@ async def test_an_event_is_prepared_once_before_its_subscribers_wake(preparers):
         assert prepared == [1, 3]
 
 
+async def test_an_event_is_not_prepared_for_subscribers_that_do_not_read_it(preparers):
+    """A multiplexed group reads its own statement: the snapshot would be work on the way to
+    every one of its deliveries, for nothing."""
+    prepared: list[int] = []
+    release = _held(preparers, prepared)
+    release.set()
+    async with events.listen(topics=["test.prepared"], prepared=False) as group:
+        await events.publish(_envelope(1, "test.prepared", "user:1"))
+        assert [e["id"] for e in await _drain(group, 1)] == [1]
+        assert prepared == []
+        async with events.listen(topics=["test.prepared"], audience=["user:1"]) as cohort:
+            await events.publish(_envelope(2, "test.prepared", "user:1"))
+            assert [e["id"] for e in await _drain(group, 1)] == [2]
+            assert [e["id"] for e in await _drain(cohort, 1)] == [2]
+        assert prepared == [2]  # once, for the subscriber that reads it
+
+
+async def test_envelopes_published_together_arrive_in_their_order():
+    async with events.listen(audience=["user:1"]) as sub:
+        await events.publish(*(_envelope(n, "user.updated", "user:1") for n in (1, 2, 3)))
+        assert [e["id"] for e in await _drain(sub, 3)] == [1, 2, 3]
+
+
 async def test_events_behind_one_being_prepared_keep_their_order(preparers):
     release = _held(preparers)
     async with events.listen(audience=["user:1"]) as sub:
@@ -225,19 +248,19 @@ async def test_a_failed_publish_sends_a_resync_order_to_listeners_whose_link_hel
     await listener.bus.start()
     await publisher.bus.start()
     try:
-        assert await publisher.bus.publish('{"id": 1}')
+        assert await publisher.bus.publish(['{"id": 1}'])
         await wait_for(lambda: listener.messages == [b'{"id": 1}'])
 
         # Redis stops taking writes for a while (the publish times out); subscriptions hold.
         admin = Redis.from_url(redis_server.url)
         await admin.execute_command("CLIENT", "PAUSE", "1500", "WRITE")  # type: ignore[no-untyped-call]
         await admin.aclose()
-        assert not await publisher.bus.publish('{"id": 2}')
+        assert not await publisher.bus.publish(['{"id": 2}'])
 
         await wait_for(lambda: events.RESYNC_MESSAGE.encode() in listener.messages)
         assert listener.resyncs == 1  # its own link held: only the order tells it to re-read
-        assert await publisher.bus.publish('{"id": 3}')
-        await wait_for(lambda: listener.messages[-1] == b'{"id": 3}')
+        assert await publisher.bus.publish(['{"id": 3}', '{"id": 4}'])
+        await wait_for(lambda: listener.messages[-2:] == [b'{"id": 3}', b'{"id": 4}'])
     finally:
         await listener.bus.stop()
         await publisher.bus.stop()
@@ -277,7 +300,7 @@ async def test_a_frozen_redis_is_detected_by_ping_and_the_subscription_restored(
         await wait_for(lambda: listener.bus.connected and listener.resyncs > resyncs, within=10)
         publisher = Listener(redis_server.url, "t.events")
         await publisher.bus.start()
-        assert await publisher.bus.publish("{}")
+        assert await publisher.bus.publish(["{}"])
         await wait_for(lambda: listener.messages[-1:] == [b"{}"])
         await publisher.bus.stop()
     finally:
