@@ -51,16 +51,33 @@ class _Subscriber:
 class Group(Gathering[_Subscriber]):
     """The subscriptions of one compiled document, operation, variables and actor kind."""
 
-    __slots__ = ("last_seen", "plan")
+    __slots__ = ("by_key", "last_seen", "plan")
 
     def __init__(self, key: Hashable, plan: LivePlan) -> None:
         super().__init__(key, _groups)
         self.plan = plan
         self.last_seen = 0
+        # Members by audience key, so an event visits only those it names (as the hub does).
+        self.by_key: dict[str, dict[Member, None]] = {}
+
+    def add(self, member: Member, subscriber: _Subscriber) -> None:
+        self.members[member] = subscriber
+        for key in subscriber.keys:
+            self.by_key.setdefault(key, {})[member] = None
+
+    def leave(self, member: Member) -> None:
+        subscriber = self.members.get(member)
+        for key in subscriber.keys if subscriber is not None else ():
+            named = self.by_key.get(key)
+            if named is not None:
+                named.pop(member, None)
+                if not named:
+                    del self.by_key[key]
+        super().leave(member)
 
     async def _run(self, started: asyncio.Future[None]) -> None:
         try:
-            async with events.listen(topics=self.plan.topics) as feed:
+            async with events.listen(topics=self.plan.topics, prepared=False) as feed:
                 self.last_seen = await latest_event_id()
                 started.set_result(None)
                 while True:
@@ -106,16 +123,18 @@ class Group(Gathering[_Subscriber]):
             await self._deliver(missed[event_id])
 
     async def _deliver(self, message: dict[str, Any]) -> None:
-        audience = frozenset(message.get("audience") or ())
         of = message.get("marketplace_id")
-        chosen = [
-            (member, subscriber)
-            for member, subscriber in self.members.items()
-            if message["id"] > subscriber.since
-            and live.addressed_to(
-                audience, of, subscriber.keys, subscriber.inputs.actor.marketplace_id
-            )
-        ]
+        named: dict[Member, None] = {}
+        for key in message.get("audience") or ():
+            named.update(self.by_key.get(key, {}))
+        chosen: list[tuple[Member, _Subscriber]] = []
+        for member in named:
+            subscriber = self.members[member]
+            # ``named`` matched the audience keys already (``None``: no keys to check).
+            if message["id"] > subscriber.since and live.addressed_to(
+                (), of, None, subscriber.inputs.actor.marketplace_id
+            ):
+                chosen.append((member, subscriber))
         if not chosen:
             return
         rows = [
@@ -161,7 +180,7 @@ async def join(key: Hashable, plan: LivePlan, member: Member, inputs: Inputs) ->
         # The group could not listen (logged): the member ends as a failed cohort's do.
         member.end(COMPLETE)
         return
-    group.members[member] = _Subscriber(inputs, frozenset(audience_keys(inputs.actor)), since)
+    group.add(member, _Subscriber(inputs, frozenset(audience_keys(inputs.actor)), since))
 
 
 def stats() -> dict[str, int]:
