@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from tortoise import connections
 
 from models.membership import MembershipStatus
 from presta import events
 from presta.settings import settings
 from resolvers.company import remove_colleague
+from resolvers.compiled import live as compiled_live_module
 from resolvers.events import event_cursor, latest_event_id
 from schema.http import cohort, multiplex
 from tests.factories.account import actor_of
@@ -129,6 +132,45 @@ async def test_an_event_costs_one_statement_whatever_the_number_of_subscribers()
         for s in sockets:
             await s.close()
         await wait_for(lambda: multiplex.stats() == {"groups": 0, "members": 0})
+
+
+async def test_the_two_forms_of_an_event_statement_give_the_same_rows():
+    """One array per parameter (the default), or a ``VALUES`` row per subscriber (plans with an
+    array parameter): on the same subscribers and event, the same payloads in the same order."""
+    world = await make_world(providers=3)
+    await world.add_provider(postal_code="69001")  # not matched: a null row
+    async with serving() as port:
+        sockets = [await _open(port, p) for p in world.providers]
+        await wait_for(lambda: multiplex.stats()["members"] == 4)
+        group = next(iter(multiplex._groups.values()))
+        message = {
+            "id": group.last_seen + 10**6,
+            "topic": "service_request.dispatched",
+            "object_id": await world.request(),
+            "marketplace_id": world.marketplace.id,
+            "audience": [f"membership:{p.membership.id}" for p in world.providers],
+        }
+        rows = [
+            group.plan.values(dataclasses.replace(s.inputs, event=message))
+            for s in group.members.values()
+        ]
+        found = []
+        for form in (compiled_live_module._as_arrays, compiled_live_module._as_values):
+            sql, values = form(group.plan, rows)
+            _, records = await connections.get("default").execute_query(sql, values)
+            found.append([r[1] for r in records])
+        assert found[0] == found[1]
+        assert [text is not None for text in found[0]] == [True, True, True, False]
+
+        # The payload is computed once per subscriber: the document reads dispatch twice
+        # (``myDispatch``, ``dispatch``), and unfenced the planner inlines the payload into both
+        # places that read it (is it null, then wrap it), which made four.
+        sql, values = compiled_live_module._as_arrays(group.plan, rows)
+        _, plan = await connections.get("default").execute_query(f"EXPLAIN {sql}", values)
+        scans = [r["QUERY PLAN"] for r in plan if " on dispatch " in r["QUERY PLAN"]]
+        assert len(scans) == 2, scans
+        for s in sockets:
+            await s.close()
 
 
 @pytest.mark.parametrize("resuming", [True, False])

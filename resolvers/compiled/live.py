@@ -102,7 +102,9 @@ def _compile(
     value = read(b, "", selected)
     expression = (
         f"(SELECT CASE WHEN v IS NULL THEN NULL "
-        f"ELSE json_build_object({quote(selected.key)}, v)::text END FROM (SELECT {value} AS v) x)"
+        f"ELSE json_build_object({quote(selected.key)}, v)::text END"
+        # Fenced: the planner would otherwise inline ``v`` into both places that read it.
+        f" FROM (SELECT {value} AS v OFFSET 0) x)"
     )
     casts: dict[int, str] = {}
     for number, cast in _PLACEHOLDER.findall(expression):
@@ -141,6 +143,30 @@ async def run_for_each(plan: LivePlan, rows: Sequence[list[Any]]) -> list[str | 
 async def _run(plan: LivePlan, rows: Sequence[list[Any]]) -> list[str | None]:
     if not rows:
         return []
+    if not plan.casts or any(cast.endswith("[]") for cast in plan.casts):
+        sql, values = _as_values(plan, rows)
+    else:
+        sql, values = _as_arrays(plan, rows)
+    _, found = await connections.get("default").execute_query(sql, values)
+    return [row[1] for row in found]
+
+
+def _as_arrays(plan: LivePlan, rows: Sequence[list[Any]]) -> tuple[str, list[Any]]:
+    """One array per parameter, unnested into the subscribers' rows: the same text whatever
+    their number, so PostgreSQL parses and plans it once per connection (asyncpg's prepared
+    statements), and binds ``len(casts)`` values instead of one per subscriber and column."""
+    columns = ", ".join([*(f"p{n + 1}" for n in range(len(plan.casts))), "i"])
+    arrays = ", ".join(f"${n + 1}::{cast}[]" for n, cast in enumerate(plan.casts))
+    sql = (
+        f"SELECT s.i, {plan.expression} FROM unnest({arrays}) WITH ORDINALITY AS s({columns}) "
+        "ORDER BY s.i"
+    )
+    return sql, [list(column) for column in zip(*rows, strict=True)]
+
+
+def _as_values(plan: LivePlan, rows: Sequence[list[Any]]) -> tuple[str, list[Any]]:
+    """A ``VALUES`` row per subscriber: for plans with an array parameter (``unnest`` would
+    flatten it) or with none."""
     width = len(plan.casts)
     tuples: list[str] = []
     values: list[Any] = []
@@ -155,5 +181,4 @@ async def _run(plan: LivePlan, rows: Sequence[list[Any]]) -> list[str | None]:
         f"SELECT s.i, {plan.expression} FROM (VALUES {', '.join(tuples)}) AS s({columns}) "
         "ORDER BY s.i"
     )
-    _, found = await connections.get("default").execute_query(sql, values)
-    return [row[1] for row in found]
+    return sql, values
