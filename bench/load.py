@@ -48,7 +48,7 @@ import websockets
 
 from bench import Row
 from bench._profile import profiled
-from bench._seed import accepted_providers, migrated
+from bench._seed import accepted_providers, migrated, past_requests
 from bench._servers import (
     answered,
     busy_share,
@@ -173,30 +173,10 @@ PAST_MESSAGES = 10
 
 
 def _history(marketplace_id: int) -> str:
-    m, n = int(marketplace_id), PAST_REQUESTS
-    return f"""
-    INSERT INTO service_request (status, postal_code, city, address_line, description, round,
-        cancel_reason, created_at, updated_at, client_id, marketplace_id, service_id)
-    SELECT 'EXPIRED', '75011', 'Paris', k || ' rue de la Roquette', 'Earlier request ' || k, 1,
-        '', at, at, c.ids[1 + k % cardinality(c.ids)], {m}, s.ids[1 + k % cardinality(s.ids)]
-    FROM generate_series(1, {n}) k,
-        LATERAL (SELECT now() - interval '30 days' + k * interval '30 days' / {n} AS at) t,
-        (SELECT array_agg(id ORDER BY id) ids FROM account_client WHERE marketplace_id = {m}) c,
-        (SELECT array_agg(id ORDER BY id) ids FROM service WHERE marketplace_id = {m}) s;
-    INSERT INTO request_round (number, providers_asked, started_at, request_id)
-    SELECT 1, 20, created_at, id FROM service_request WHERE marketplace_id = {m};
-    INSERT INTO dispatch (round, status, message, created_at, updated_at, answered_at,
-        membership_id, request_id)
-    SELECT 1, a.status, '', r.created_at, r.created_at,
-        CASE WHEN a.status <> 'PENDING' THEN r.created_at + interval '1 hour' END,
-        ps.membership_id, r.id
-    FROM service_request r JOIN provider_service ps ON ps.service_id = r.service_id,
-        LATERAL (SELECT (ARRAY['PENDING', 'INTERESTED', 'DECLINED'])[
-            1 + (r.id + ps.membership_id) % 3] AS status) a
-    WHERE r.marketplace_id = {m};
-    INSERT INTO dispatch_answer_audit (round, from_status, to_status, message, created_at,
-        dispatch_id)
-    SELECT 1, 'PENDING', status, '', answered_at, id FROM dispatch WHERE status <> 'PENDING';
+    m = int(marketplace_id)
+    return (
+        past_requests(m, PAST_REQUESTS)
+        + f"""
     INSERT INTO conversation (kind, subject_key, created_at, marketplace_id, membership_id)
     SELECT 'STAFF_PROVIDER', 'staff-provider:' || id, now() - interval '30 days',
         marketplace_id, id
@@ -217,6 +197,7 @@ def _history(marketplace_id: int) -> str:
     FROM conversation c JOIN membership ms ON ms.id = c.membership_id
         JOIN account_user u ON u.provider_company_id = ms.company_id;
     """
+    )
 
 
 async def _listen(
