@@ -14,6 +14,14 @@ client resumes from its cursor.
 What every subscriber of a topic needs for each event (one snapshot query for all of them) can
 be prepared by the hub before they are woken (``prepare``): each subscriber then wakes once,
 with the snapshot ready, instead of waking to ask for it and again when it arrives.
+
+Events commit in id order (``resolvers.events``), but each process publishes its own after its
+commit, so the channel can carry id 101 before 100 (two API processes, or an API process and a
+worker). A subscriber skips ids below its last one, so 100 would be lost to every subscriber
+that got 101. The hub restores the order: an envelope that arrives ahead of a gap is held, and
+the gap is filled from the log (``fill_gaps``), which already knows the fate of every id below
+a committed one (committed, or rolled back and never to come); the late envelope, when it
+comes, is dropped as delivered.
 """
 
 from __future__ import annotations
@@ -45,6 +53,16 @@ RESYNC_MESSAGE: Final = '{"resync":true}'
 
 
 Prepare = Callable[[dict[str, Any]], Awaitable[object]]
+# The envelopes of the events committed with ``after < id < before``, in id order.
+Fill = Callable[[int, int], Awaitable[list[dict[str, Any]]]]
+# The id of the last event committed.
+Latest = Callable[[], Awaitable[int]]
+# A gap this wide is not a reordering (Redis lost envelopes): every subscriber re-reads the log.
+FILL_MAX: Final = 500
+LATE = Counter(
+    "presta_live_late_envelopes_total",
+    "Envelopes that arrived after their successor, already delivered from the event log.",
+)
 # A stalled preparation (the database) must not hold back the live events behind it for long.
 PREPARE_SECONDS: Final = 1.0
 # An envelope, the subscriptions it is for, and its preparation (None: nothing to prepare).
@@ -64,8 +82,17 @@ class Hub:
         self.high_water = 0
         self.preparers: dict[str, Prepare] = {}
         self._waiting: deque[_Waiting] = deque()
+        self.fill: Fill | None = None
+        self.latest: Latest | None = None
+        # The id offered next (None: take the next envelope as it comes), the envelopes that
+        # arrived ahead of a gap, and the reading of the log that fills it.
+        self._next: int | None = None
+        self._held: dict[int, dict[str, Any]] = {}
+        self._filling: asyncio.Task[None] | None = None
 
     def add(self, sub: Subscription) -> None:
+        if not self.everyone and not self.by_key:
+            self._restart_order()  # nobody was listening: nothing was held
         if sub.keys is None:
             self.everyone.add(sub)
         else:
@@ -95,8 +122,70 @@ class Hub:
         if envelope.get("resync"):
             self.resync()
             return
-        self.high_water = max(self.high_water, int(envelope.get("id") or 0))
-        topic = envelope.get("topic")
+        event_id = int(envelope.get("id") or 0)
+        self.high_water = max(self.high_water, event_id)
+        if self.fill is None or self._next is None:
+            self._next = event_id + 1
+            self._offer(envelope)
+            return
+        if event_id < self._next:
+            LATE.inc()
+            return
+        self._held[event_id] = envelope
+        self._release()
+
+    def _release(self) -> None:
+        """Offer the held envelopes that follow without a gap; fill the first gap left."""
+        assert self._next is not None
+        while self._next in self._held:
+            self._offer(self._held.pop(self._next))
+            self._next += 1
+        if self._held and (self._filling is None or self._filling.done()):
+            self._filling = asyncio.ensure_future(self._fill(self._next, min(self._held)))
+
+    async def _fill(self, start: int, before: int) -> None:
+        assert self.fill is not None
+        try:
+            found = await asyncio.wait_for(self.fill(start - 1, before), PREPARE_SECONDS)
+        except Exception:
+            log.warning("reading the event log for a live gap failed", exc_info=True)
+            found = None
+        self._filling = None
+        if found is None or len(found) >= FILL_MAX:
+            self.resync()  # every subscriber re-reads the log from its last event
+            return
+        if self._next is None:
+            return  # restarted meanwhile
+        # Late envelopes may have come meanwhile (and been offered): the others, from the log.
+        for envelope in found:
+            if int(envelope["id"]) >= self._next:
+                self._held.setdefault(int(envelope["id"]), envelope)
+        # Below ``before``, what the log does not have was rolled back: never to come.
+        for event_id in sorted(i for i in self._held if i < before):
+            self._offer(self._held.pop(event_id))
+        self._next = max(self._next, before)
+        self._release()
+
+    async def know_order(self) -> None:
+        """Before a subscriber starts, what comes next when no envelope said it yet (since this
+        process connected): the event after the last one committed."""
+        if self._next is None and self.latest is not None:
+            latest = await self.latest()
+            if self._next is None:  # no envelope came meanwhile
+                self.high_water = max(self.high_water, latest)
+                self._next = self.high_water + 1
+
+    def _restart_order(self) -> None:
+        # Every envelope on the channel since this process connected came through here: what
+        # follows the last of them is next (a gap then is filled from the log as any other).
+        self._next = self.high_water + 1 if self.high_water else None
+        self._held.clear()
+        if self._filling is not None:
+            self._filling.cancel()
+            self._filling = None
+
+    def _offer(self, envelope: dict[str, Any]) -> None:
+        topic: str = envelope.get("topic") or ""
         subs = [
             sub
             for sub in self._audience(envelope.get("audience") or ())
@@ -132,6 +221,7 @@ class Hub:
         return self.everyone.union(*matched)
 
     def resync(self) -> None:
+        self._restart_order()  # what was held is read again with the rest
         RESYNCS.inc()
         for sub in self.everyone.union(*self.by_key.values()):
             sub.order_resync()
@@ -202,6 +292,18 @@ def prepare(topic: str, preparer: Prepare) -> None:
     local subscriber, before waking them (it fills a cache they read, e.g. a ``Shared``); if
     it fails, they are woken all the same."""
     _hub.preparers[topic] = preparer
+
+
+def forget_order() -> None:
+    """Forget the ids seen (tests: the event table starts again from 1)."""
+    _hub.high_water = 0
+    _hub._restart_order()
+
+
+def fill_gaps(fill: Fill, latest: Latest) -> None:
+    """How the hub reads the envelopes of committed events from the log, to fill a gap left by
+    envelopes that arrive out of order, and the id of the last one."""
+    _hub.fill, _hub.latest = fill, latest
 
 
 def channel() -> str:
@@ -279,6 +381,7 @@ async def listen(
     )
     _hub.add(sub)
     try:
+        await _hub.know_order()
         yield sub
     finally:
         _hub.remove(sub)

@@ -11,7 +11,7 @@ from tortoise.expressions import Q
 
 from models.events import Event
 from models.webhook import WebhookEndpoint, WebhookEndpointStatus
-from presta import db
+from presta import db, events
 from presta.tx import AfterCommit
 from resolvers.actor import Actor
 
@@ -133,6 +133,16 @@ async def latest_event_id() -> int:
     """Where a subscription without a cursor starts: after the last event recorded."""
     last = await Event.all().order_by("-id").only("id").first()
     return last.id if last is not None else 0
+
+
+async def _committed_between(after: int, before: int) -> list[dict[str, Any]]:
+    """The envelopes of the events committed with ``after < id < before`` (at most
+    ``events.FILL_MAX``): a gap the live hub fills from the log."""
+    found = Event.filter(id__gt=after, id__lt=before).order_by("id").limit(events.FILL_MAX)
+    return [envelope(event) for event in await found]
+
+
+events.fill_gaps(_committed_between, latest_event_id)
 
 
 async def cursor_expired(after: int) -> bool:

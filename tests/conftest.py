@@ -34,7 +34,7 @@ os.environ.update(
 )
 
 import workers.actors  # noqa: E402, F401  (the jobs run in-process, as in the embedded default)
-from presta import clock, db, jobs, statements  # noqa: E402
+from presta import clock, db, events, jobs, statements  # noqa: E402
 from presta.settings import get_settings  # noqa: E402
 from presta.sharing import Shared  # noqa: E402
 from resolvers import credentials  # noqa: E402
@@ -93,6 +93,7 @@ async def _truncate_all() -> None:
 @pytest.fixture(autouse=True)
 async def clean_state(database: None) -> AsyncIterator[None]:
     await _truncate_all()
+    events.forget_order()  # the event ids start again
     Shared.forget_all()
     forget_slugs()
     credentials.forget_all()

@@ -157,6 +157,45 @@ async def test_envelopes_published_together_arrive_in_their_order():
         assert [e["id"] for e in await _drain(sub, 3)] == [1, 2, 3]
 
 
+async def _logged(count: int) -> list[dict[str, Any]]:
+    """``count`` events committed to the log (not published): their envelopes."""
+    from models.events import Event
+    from resolvers.events import envelope
+
+    made = [
+        await Event.create(
+            topic="user.updated", object_type="User", object_id=1, audience=["user:1"]
+        )
+        for _ in range(count)
+    ]
+    return [envelope(e) for e in made]
+
+
+async def test_an_envelope_ahead_of_a_committed_one_waits_for_it_from_the_log():
+    """Two processes publish after their own commits: 101 can reach Redis before 100. Every
+    subscriber that took 101 would skip 100 for good; the hub offers both, in order."""
+    async with events.listen(audience=["user:1"]) as sub:
+        first, second = await _logged(2)
+        await events.publish(second)
+        assert [e["id"] for e in await _drain(sub, 2)] == [first["id"], second["id"]]
+        await events.publish(first)  # late: delivered already, from the log
+        await events.publish(_envelope(second["id"] + 1, "user.updated", "user:1"))
+        assert [e["id"] for e in await _drain(sub, 1)] == [second["id"] + 1]
+
+
+async def test_a_gap_the_log_does_not_have_was_rolled_back_and_holds_nothing_up():
+    async with events.listen(audience=["user:1"]) as sub:
+        [logged] = await _logged(1)
+        await events.publish(logged)
+        await _drain(sub, 1)
+        ahead = logged["id"] + 2  # ``logged["id"] + 1`` never committed
+        await events.publish(_envelope(ahead, "user.updated", "user:1"))
+        assert [e["id"] for e in await _drain(sub, 1)] == [ahead]
+        await events.publish(_envelope(ahead - 1, "user.updated", "user:1"))  # cannot come
+        await events.publish(_envelope(ahead + 1, "user.updated", "user:1"))
+        assert [e["id"] for e in await _drain(sub, 1)] == [ahead + 1]
+
+
 async def test_events_behind_one_being_prepared_keep_their_order(preparers):
     release = _held(preparers)
     async with events.listen(audience=["user:1"]) as sub:
