@@ -14,6 +14,7 @@ the API does after commit; Presta then authorizes, loads and renders it for each
   delivery (robust to a busy machine, unlike the two figures above).
 
     python -m bench fanout     BENCH_FANOUT_EVENTS=100 BENCH_FANOUT_BURST=200 by default
+                               BENCH_PROFILE_DIR=... (py-spy of Presta's server, per K)
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import orjson
 from redis.asyncio import Redis
 
 from bench import UNLIMITED, Row
+from bench._profile import profiled
 from bench._servers import ROOT, cpu_seconds, database, free_port, listening
 from bench.small_query import _sign_up
 from tests.support.servers import Redis as RedisServer
@@ -283,9 +285,10 @@ async def _compare(
         await presta_subs.open(
             f"ws://127.0.0.1:{presta}/graphql", presta_greet, ["graphql-transport-ws"]
         )
-        presta_cpu = cpu_seconds(pids[0])
-        presta_rate, presta_p99 = await _measure(presta_subs, presta_publish, presta_ids)
-        presta_cpu = (cpu_seconds(pids[0]) - presta_cpu) / presta_subs.deliveries
+        with profiled(pids[0], f"fanout-{k}"):
+            presta_cpu = cpu_seconds(pids[0])
+            presta_rate, presta_p99 = await _measure(presta_subs, presta_publish, presta_ids)
+            presta_cpu = (cpu_seconds(pids[0]) - presta_cpu) / presta_subs.deliveries
         await presta_subs.close()
         rows += [
             Row(f"K={k}: deliveries/s, presta vs plain relay", presta_rate, "msg/s", relay_rate),
