@@ -15,7 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from models.account import ApiKey, ApiScope, Client, RefreshToken, User
 from models.membership import ProviderCompany
-from presta import clock
+from presta import clock, db
 from presta.i18n import LOCALES, _
 from presta.mail import Recipient
 from presta.security import (
@@ -280,7 +280,7 @@ async def load_self(actor: Actor, user_id: int) -> User | None:
     """The user, if it is the actor itself."""
     if actor.user_id != user_id:
         return None
-    return await User.get_or_none(id=user_id)
+    return await db.by_id(User, user_id)
 
 
 async def visible_users(actor: Actor, ids: list[int]) -> list[User]:

@@ -28,7 +28,7 @@ from models.dispatch import (
 from models.events import Event
 from models.marketplace import Marketplace
 from models.membership import Membership, MembershipStatus
-from presta import clock, events, jobs
+from presta import clock, db, events, jobs
 from presta.i18n import _
 from presta.sharing import Shared
 from presta.tx import AfterCommit
@@ -312,7 +312,7 @@ async def _accepted_dispatches(
         query = query.filter(membership_id=membership_id)
     # Both at once: the subscribers woken by the event wait for this, and each round trip
     # also waits behind their turns on the event loop.
-    request, dispatches = await asyncio.gather(ServiceRequest.get_or_none(id=request_id), query)
+    request, dispatches = await asyncio.gather(db.by_id(ServiceRequest, request_id), query)
     if request is None:
         return {}
     found: dict[int, Dispatch] = {}
