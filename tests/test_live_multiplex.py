@@ -23,12 +23,14 @@ from resolvers.compiled import live as compiled_live_module
 from resolvers.events import event_cursor, latest_event_id
 from schema.http import cohort, multiplex
 from tests.factories.account import actor_of
-from tests.factories.dispatch import Provider, make_world
+from tests.factories.dispatch import Provider, World, make_world
 from tests.factories.membership import make_provider_user
 from tests.support.counting import counting
 from tests.support.graphql import serving
 from tests.support.polling import wait_for
 from tests.support.websocket import Socket
+
+Envelope = dict[str, Any]
 
 DISPATCHED = """subscription Dispatched { serviceRequestDispatched {
   cursor
@@ -112,19 +114,26 @@ async def test_a_provider_suspended_between_two_events_receives_nothing_more_on_
         assert multiplexed[0].messages() == standard[0].messages()
 
 
+async def _grouped(port: int, world: World) -> tuple[list[Socket], multiplex.Group, Envelope]:
+    """A socket per provider of ``world``, all in one group, and a new request's dispatch event
+    addressed to every one of them, to hand the group directly."""
+    sockets = [await _open(port, p) for p in world.providers]
+    await wait_for(lambda: multiplex.stats()["members"] == len(world.providers))
+    group = next(iter(multiplex._groups.values()))
+    message = {
+        "id": group.last_seen + 10**6,
+        "topic": "service_request.dispatched",
+        "object_id": await world.request(),
+        "marketplace_id": world.marketplace.id,
+        "audience": [f"membership:{p.membership.id}" for p in world.providers],
+    }
+    return sockets, group, message
+
+
 async def test_an_event_costs_one_statement_whatever_the_number_of_subscribers():
     world = await make_world(providers=6)
     async with serving() as port:
-        sockets = [await _open(port, p) for p in world.providers]
-        await wait_for(lambda: multiplex.stats()["members"] == 6)
-        group = next(iter(multiplex._groups.values()))
-        message = {
-            "id": group.last_seen + 10**6,
-            "topic": "service_request.dispatched",
-            "object_id": await world.request(),
-            "marketplace_id": world.marketplace.id,
-            "audience": [f"membership:{p.membership.id}" for p in world.providers],
-        }
+        sockets, group, message = await _grouped(port, world)
         await wait_for(lambda: all(len(_nexts(s)) == 1 for s in sockets))
         with counting() as statements:
             await group._deliver(message)
@@ -141,16 +150,7 @@ async def test_the_two_forms_of_an_event_statement_give_the_same_rows():
     world = await make_world(providers=3)
     await world.add_provider(postal_code="69001")  # not matched: a null row
     async with serving() as port:
-        sockets = [await _open(port, p) for p in world.providers]
-        await wait_for(lambda: multiplex.stats()["members"] == 4)
-        group = next(iter(multiplex._groups.values()))
-        message = {
-            "id": group.last_seen + 10**6,
-            "topic": "service_request.dispatched",
-            "object_id": await world.request(),
-            "marketplace_id": world.marketplace.id,
-            "audience": [f"membership:{p.membership.id}" for p in world.providers],
-        }
+        sockets, group, message = await _grouped(port, world)
         rows = [
             group.plan.values(dataclasses.replace(s.inputs, event=message))
             for s in group.members.values()
