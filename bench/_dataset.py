@@ -7,8 +7,10 @@ membership with 20 messages each (1,000,000 messages). Everything is derived fro
 seed, so two runs on the same schema read the same rows.
 
 The database is ``presta_bench_data_<hash>``, the hash covering the migration and this
-generator: it is built once (about a minute) and reused while neither changes; databases of
-an older hash are dropped.
+generator: it is built once (about a minute) and reused while neither changes. Each run notes
+when it used its database (the database's comment); a data set of another hash is dropped once
+unused for ``KEEP_UNUSED`` (550 MB each), not at once: two checkouts of different schemas,
+benchmarked in turn on one machine, would otherwise drop each other's, even mid-run.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ INTERVENTIONS = 500_000
 MESSAGES_PER_CONVERSATION = 20
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 _VERSION = "1"
+KEEP_UNUSED = timedelta(days=1)
 Rows = list[tuple[Any, ...]]
 
 
@@ -67,9 +70,15 @@ async def ensure() -> Dataset:
     url = database_url(name)
     admin = await asyncpg.connect(admin_url())
     try:
-        names = [r[0] for r in await admin.fetch("SELECT datname FROM pg_database")]
-        for old in names:
-            if old.startswith("presta_bench_data_") and old != name:
+        found = await admin.fetch(
+            "SELECT datname, shobj_description(oid, 'pg_database') AS used FROM pg_database"
+        )
+        names = [r["datname"] for r in found]
+        now = datetime.now(UTC)
+        for row in found:
+            old = row["datname"]
+            unused = now - _used_at(row["used"]) >= KEEP_UNUSED
+            if old.startswith("presta_bench_data_") and old != name and unused:
                 await admin.execute(f'DROP DATABASE IF EXISTS "{old}" WITH (FORCE)')
         ready = False
         if name in names:
@@ -86,6 +95,7 @@ async def ensure() -> Dataset:
             started = time.perf_counter()
             await _build(url)
             print(f"[bench] built in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        await admin.execute(f"COMMENT ON DATABASE \"{name}\" IS 'used {now.isoformat()}'")
     finally:
         await admin.close()
     conn = await asyncpg.connect(url)
@@ -104,6 +114,16 @@ async def ensure() -> Dataset:
     finally:
         await conn.close()
     return Dataset(url, market["slug"], market["id"], [r["id"] for r in users], staff)
+
+
+def _used_at(comment: str | None) -> datetime:
+    """When a data set was last used, from its comment (never noted: long ago)."""
+    if comment and comment.startswith("used "):
+        try:
+            return datetime.fromisoformat(comment.removeprefix("used "))
+        except ValueError:
+            pass
+    return datetime.min.replace(tzinfo=UTC)
 
 
 async def _build(url: str) -> None:
