@@ -7,6 +7,7 @@ check and one SELECT written by hand (``bench/_plain_app.py``). Each is loaded i
 keep-alive connections for a fixed time; the ratio is Presta / plain.
 
     python -m bench small_query      BENCH_SECONDS=5 BENCH_CONCURRENCY=16 by default
+                                     BENCH_PROFILE_DIR=... (py-spy of each server while measured)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import httpx
 import orjson
 
 from bench import UNLIMITED, Row
+from bench._profile import profiled
 from bench._servers import ROOT, database, exchange, free_port, http_post, listening
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
@@ -115,14 +117,18 @@ async def run() -> list[Row]:
             *("--log-level", "warning", "--no-access-log"),
         ]
         with (
-            listening(presta_cmd, presta_env, presta_port),
-            listening(plain_cmd, plain_env, plain_port),
+            listening(presta_cmd, presta_env, presta_port) as presta_server,
+            listening(plain_cmd, plain_env, plain_port) as plain_server,
         ):
             token = await _sign_up(presta_port)
             figures = {}
-            for label, port in (("plain", plain_port), ("presta", presta_port)):
+            for label, port, pid in (
+                ("plain", plain_port, plain_server.pid),
+                ("presta", presta_port, presta_server.pid),
+            ):
                 await _load(port, token, WARM_UP_SECONDS)
-                figures[label] = await _load(port, token, SECONDS)
+                with profiled(pid, f"small-query-{label}"):
+                    figures[label] = await _load(port, token, SECONDS)
     plain_rps, plain_ms, plain_body = figures["plain"]
     presta_rps, presta_ms, presta_body = figures["presta"]
     presta_answer = orjson.loads(presta_body)
