@@ -123,18 +123,19 @@ class Group(Gathering[_Subscriber]):
             await self._deliver(missed[event_id])
 
     async def _deliver(self, message: dict[str, Any]) -> None:
+        audience = frozenset(message.get("audience") or ())
         of = message.get("marketplace_id")
-        named: dict[Member, None] = {}
-        for key in message.get("audience") or ():
+        named: dict[Member, None] = {}  # the members under one of its keys, in order
+        for key in audience:
             named.update(self.by_key.get(key, {}))
-        chosen: list[tuple[Member, _Subscriber]] = []
-        for member in named:
-            subscriber = self.members[member]
-            # ``named`` matched the audience keys already (``None``: no keys to check).
-            if message["id"] > subscriber.since and live.addressed_to(
-                (), of, None, subscriber.inputs.actor.marketplace_id
-            ):
-                chosen.append((member, subscriber))
+        chosen = [
+            (member, subscriber)
+            for member in named
+            if message["id"] > (subscriber := self.members[member]).since
+            and live.addressed_to(
+                audience, of, subscriber.keys, subscriber.inputs.actor.marketplace_id
+            )
+        ]
         if not chosen:
             return
         rows = [
